@@ -1,0 +1,68 @@
+//! In-process HTTP test servers for the `netaccess` integration tests and CLI demo.
+//!
+//! A [`TestServer`] binds `127.0.0.1:0`, serves the routes below over HTTP/1.1 or
+//! HTTP/2 (cleartext prior knowledge or TLS with ALPN), or answers every connection
+//! with a hand-written faulty responder ([`RawFault`]). It counts connections and
+//! requests ([`Stats`]) so tests can assert on connection reuse and parallelism.
+//!
+//! # Routes (hyper modes: `http1`, `h2c`, `tls`, `tls_http1_only`)
+//!
+//! Any method is accepted. Unparsable numbers or headers give `400`; unknown paths
+//! give `404` with body `not found`.
+//!
+//! | Route | Response |
+//! |---|---|
+//! | `/`, `/hello` | `200`, `text/plain` body `hello` |
+//! | `/bytes/N[?chunked=1][&chunk=K]` | `200`, N [pattern](pattern_byte) bytes generated in K-byte chunks (default 64 KiB, max 1 MiB); `Content-Length: N` unless `chunked=1` |
+//! | `/status/CODE` | that status, body `status CODE` (empty for 204/304; 1xx rejected with 400) |
+//! | `/delay/MS` | waits MS ms before the headers, then `200` `delayed` |
+//! | `/slow/MS[?size=N]` | waits MS ms before the headers, then N pattern bytes (default 16) |
+//! | `/redirect/N` | `302` to `/redirect/N-1`; `/redirect/0` answers `hello` |
+//! | `/redirect-to?url=U[&status=S]` | redirect (default `302`) with `Location: U` |
+//! | `/echo` | `200` JSON `{method, path, query, authority, headers, body_len, version}`; header names lowercase, repeats joined with `", "`; `query` is `""` when absent; `version` is `"HTTP/1.1"` or `"HTTP/2"` |
+//! | `/echo-body` | `200`, the request body, `Content-Type` copied |
+//! | `/header?Name=Value&…` | `200` `ok` with those response headers (percent-decoded; repeats appended) |
+//! | `/stall-after-headers` | `200`, `Content-Length: 1000`, then no body byte ever |
+//! | `/close-mid-body[?size=N]` | `Content-Length: N` (default 100000), N/2 bytes, then the connection is aborted |
+//! | `/wrong-length` | `Content-Length: 1000`, 10 bytes, then the connection is aborted |
+//! | `/trickle[?bytes=N&interval_ms=I]` | `Content-Length: N` (default 16), one byte every I ms (default 50) |
+//! | `/never-respond` | never sends headers |
+//! | `/reset` | the whole connection is reset (TCP RST) without a response; over HTTP/2 this kills every stream of that connection |
+//!
+//! Aborted bodies wait ~100 ms after their last byte so it reaches the client first.
+//! Over HTTP/2 an aborted body resets its stream rather than the connection.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use netaccess_testserver::TestServer;
+//!
+//! let server = TestServer::builder().tls().start().await;
+//! let url = server.url("/bytes/1024");
+//! let ca_pem = server.ca_cert_pem().expect("TLS servers have a CA");
+//! // ... point the client at `url`, trusting `ca_pem` ...
+//! assert_eq!(server.requests_for("/bytes/1024"), 0);
+//! # let _ = (url, ca_pem);
+//! # }
+//! ```
+//!
+//! Dropping the last [`TestServer`] handle (or calling [`TestServer::shutdown`]) stops
+//! accepting and closes every open connection.
+
+mod body;
+mod builder;
+mod connection;
+mod pattern;
+mod query;
+mod raw;
+mod reset;
+mod routes;
+mod server;
+mod shutdown;
+mod stats;
+mod tls;
+
+pub use builder::ServerBuilder;
+pub use pattern::{expected_bytes, pattern_byte};
+pub use raw::RawFault;
+pub use server::TestServer;
+pub use stats::Stats;

@@ -1,0 +1,300 @@
+//! Request routing for the hyper modes (HTTP/1.1, h2c, TLS): every route of the
+//! table in the crate documentation, plus request/in-flight accounting.
+//!
+//! Handlers never panic on odd input: unparsable numbers, bad header names and the
+//! like are answered with `400` and a short explanation.
+
+use std::convert::Infallible;
+use std::future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, Request, Response, StatusCode, Version};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use crate::body::ResponseBody;
+use crate::pattern::DEFAULT_CHUNK;
+use crate::query::{parse_query, query_param};
+use crate::reset::ResetSwitch;
+use crate::stats::Counters;
+
+/// Default size of `/slow/MS` bodies.
+const SLOW_DEFAULT_SIZE: u64 = 16;
+/// Default declared size of `/close-mid-body` bodies.
+const CLOSE_MID_BODY_DEFAULT_SIZE: u64 = 100_000;
+/// Declared and actually sent sizes of `/wrong-length`.
+const WRONG_LENGTH_DECLARED: u64 = 1000;
+const WRONG_LENGTH_SENT: u64 = 10;
+/// Declared size of `/stall-after-headers`.
+const STALL_DECLARED: u64 = 1000;
+/// Defaults of `/trickle`.
+const TRICKLE_DEFAULT_BYTES: u64 = 16;
+const TRICKLE_DEFAULT_INTERVAL_MS: u64 = 50;
+
+/// Per-connection state the request handler needs.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestContext {
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) reset: ResetSwitch,
+}
+
+/// hyper service entry point: counts the request, routes it, and ties the in-flight
+/// guard to the response body (or to this future, if it is dropped before answering).
+pub(crate) async fn handle(
+    request: Request<Incoming>,
+    context: RequestContext,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let is_h2 = request.version() == Version::HTTP_2;
+    context.counters.record_request(request.uri().path(), is_h2);
+    let in_flight = context.counters.request_started();
+    let response = route(request, &context.reset).await;
+    Ok(response.map(|body| body.with_in_flight(in_flight)))
+}
+
+async fn route(request: Request<Incoming>, reset: &ResetSwitch) -> Response<ResponseBody> {
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().map(str::to_owned);
+    let query = query.as_deref();
+    let trimmed = path.strip_prefix('/').unwrap_or(&path);
+    let (first, rest) = match trimmed.split_once('/') {
+        Some((first, rest)) => (first, Some(rest)),
+        None => (trimmed, None),
+    };
+    match (first, rest) {
+        ("" | "hello", None) => text(StatusCode::OK, "hello"),
+        ("bytes", Some(len)) => respond(bytes_route(len, query)),
+        ("status", Some(code)) => respond(status_route(code)),
+        ("delay", Some(ms)) => respond(delay_route(ms).await),
+        ("slow", Some(ms)) => respond(slow_route(ms, query).await),
+        ("redirect", Some(hops)) => respond(redirect_chain_route(hops)),
+        ("redirect-to", None) => respond(redirect_to_route(query)),
+        ("echo", None) => echo_route(request).await,
+        ("echo-body", None) => echo_body_route(request).await,
+        ("header", None) => respond(header_route(query)),
+        ("stall-after-headers", None) => ResponseBody::stall(STALL_DECLARED).into_ok(),
+        ("close-mid-body", None) => respond(close_mid_body_route(query)),
+        ("wrong-length", None) => {
+            ResponseBody::truncated(WRONG_LENGTH_DECLARED, WRONG_LENGTH_SENT, DEFAULT_CHUNK)
+                .into_ok()
+        }
+        ("trickle", None) => respond(trickle_route(query)),
+        ("never-respond", None) => future::pending().await,
+        ("reset", None) => reset_route(reset).await,
+        _ => text(StatusCode::NOT_FOUND, "not found"),
+    }
+}
+
+impl ResponseBody {
+    /// A `200` response with this body as `application/octet-stream`.
+    fn into_ok(self) -> Response<ResponseBody> {
+        let mut response = Response::new(self);
+        set_content_type(response.headers_mut(), "application/octet-stream");
+        response
+    }
+}
+
+/// A response with a `text/plain` body.
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::full(body));
+    *response.status_mut() = status;
+    set_content_type(response.headers_mut(), "text/plain; charset=utf-8");
+    response
+}
+
+/// A client mistake, answered with `400` and the message as body.
+#[derive(Debug)]
+struct BadRequest(String);
+
+impl BadRequest {
+    fn into_response(self) -> Response<ResponseBody> {
+        text(StatusCode::BAD_REQUEST, self.0)
+    }
+}
+
+/// Outcome of a handler that may reject its input.
+type RouteResult = Result<Response<ResponseBody>, BadRequest>;
+
+/// The response of `result`, turning a rejection into `400`.
+fn respond(result: RouteResult) -> Response<ResponseBody> {
+    result.unwrap_or_else(BadRequest::into_response)
+}
+
+fn set_content_type(headers: &mut HeaderMap, value: &'static str) {
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(value));
+}
+
+/// Parses a path segment or parameter as a number.
+fn parse_number<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, BadRequest> {
+    raw.parse()
+        .map_err(|_| BadRequest(format!("invalid {what}: {raw:?}")))
+}
+
+/// Parses an optional query parameter, falling back to `default` when absent.
+fn number_param<T: std::str::FromStr>(
+    query: Option<&str>,
+    name: &str,
+    default: T,
+) -> Result<T, BadRequest> {
+    match query_param(query, name) {
+        Some(raw) => parse_number(&raw, name),
+        None => Ok(default),
+    }
+}
+
+fn bytes_route(len: &str, query: Option<&str>) -> RouteResult {
+    let len: u64 = parse_number(len, "byte count")?;
+    let chunk_size: usize = number_param(query, "chunk", DEFAULT_CHUNK)?;
+    let chunked = query_param(query, "chunked").is_some_and(|value| value == "1");
+    Ok(ResponseBody::pattern(len, chunk_size, !chunked).into_ok())
+}
+
+fn status_route(code: &str) -> RouteResult {
+    let code: u16 = parse_number(code, "status code")?;
+    let status = StatusCode::from_u16(code)
+        .map_err(|_| BadRequest(format!("invalid status code: {code}")))?;
+    if status.is_informational() {
+        return Err(BadRequest(
+            "1xx status codes are not supported as final responses".into(),
+        ));
+    }
+    if matches!(status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED) {
+        let mut response = Response::new(ResponseBody::full(Bytes::new()));
+        *response.status_mut() = status;
+        return Ok(response);
+    }
+    Ok(text(status, format!("status {code}")))
+}
+
+async fn delay_route(ms: &str) -> RouteResult {
+    let ms: u64 = parse_number(ms, "delay")?;
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    Ok(text(StatusCode::OK, "delayed"))
+}
+
+async fn slow_route(ms: &str, query: Option<&str>) -> RouteResult {
+    let ms: u64 = parse_number(ms, "delay")?;
+    let size: u64 = number_param(query, "size", SLOW_DEFAULT_SIZE)?;
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    Ok(ResponseBody::pattern(size, DEFAULT_CHUNK, true).into_ok())
+}
+
+/// `/redirect/N`: `302` to `/redirect/N-1`, and `/redirect/0` answers like `/hello`.
+fn redirect_chain_route(hops: &str) -> RouteResult {
+    match parse_number::<u32>(hops, "hop count")? {
+        0 => Ok(text(StatusCode::OK, "hello")),
+        hops => redirect(StatusCode::FOUND, &format!("/redirect/{}", hops - 1)),
+    }
+}
+
+/// `/redirect-to?url=U&status=S`: redirect to `U` with status `S` (default 302).
+fn redirect_to_route(query: Option<&str>) -> RouteResult {
+    let target = query_param(query, "url").ok_or_else(|| BadRequest("missing url".into()))?;
+    let code: u16 = number_param(query, "status", 302)?;
+    let status = StatusCode::from_u16(code)
+        .ok()
+        .filter(StatusCode::is_redirection)
+        .ok_or_else(|| BadRequest(format!("not a redirect status: {code}")))?;
+    redirect(status, &target)
+}
+
+fn redirect(status: StatusCode, location: &str) -> RouteResult {
+    let location_value = HeaderValue::from_str(location)
+        .map_err(|_| BadRequest("invalid redirect location".into()))?;
+    let mut response = text(status, format!("redirecting to {location}"));
+    response
+        .headers_mut()
+        .insert(header::LOCATION, location_value);
+    Ok(response)
+}
+
+fn version_name(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_11 => "HTTP/1.1",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "unknown",
+    }
+}
+
+/// Request headers as a JSON object; repeated names are joined with `", "`.
+fn headers_json(headers: &HeaderMap) -> serde_json::Map<String, serde_json::Value> {
+    let mut object = serde_json::Map::new();
+    for name in headers.keys() {
+        let joined = headers
+            .get_all(name)
+            .iter()
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+            .collect::<Vec<_>>()
+            .join(", ");
+        object.insert(name.as_str().to_owned(), joined.into());
+    }
+    object
+}
+
+async fn echo_route(request: Request<Incoming>) -> Response<ResponseBody> {
+    let (parts, body) = request.into_parts();
+    let Ok(collected) = body.collect().await else {
+        return BadRequest("could not read request body".into()).into_response();
+    };
+    let body_len = collected.to_bytes().len();
+    let echo = serde_json::json!({
+        "method": parts.method.as_str(),
+        "path": parts.uri.path(),
+        "query": parts.uri.query().unwrap_or(""),
+        "authority": parts.uri.authority().map(|authority| authority.as_str()),
+        "headers": headers_json(&parts.headers),
+        "body_len": body_len,
+        "version": version_name(parts.version),
+    });
+    let mut response = Response::new(ResponseBody::full(echo.to_string()));
+    set_content_type(response.headers_mut(), "application/json");
+    response
+}
+
+async fn echo_body_route(request: Request<Incoming>) -> Response<ResponseBody> {
+    let (parts, body) = request.into_parts();
+    let Ok(collected) = body.collect().await else {
+        return BadRequest("could not read request body".into()).into_response();
+    };
+    let mut response = Response::new(ResponseBody::full(collected.to_bytes()));
+    if let Some(content_type) = parts.headers.get(header::CONTENT_TYPE) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, content_type.clone());
+    }
+    response
+}
+
+fn header_route(query: Option<&str>) -> RouteResult {
+    let mut response = text(StatusCode::OK, "ok");
+    for (name, value) in parse_query(query.unwrap_or("")) {
+        let header_name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| BadRequest(format!("invalid header name: {name:?}")))?;
+        let header_value = HeaderValue::from_str(&value)
+            .map_err(|_| BadRequest(format!("invalid header value for {name}")))?;
+        response.headers_mut().append(header_name, header_value);
+    }
+    Ok(response)
+}
+
+fn close_mid_body_route(query: Option<&str>) -> RouteResult {
+    let size: u64 = number_param(query, "size", CLOSE_MID_BODY_DEFAULT_SIZE)?;
+    Ok(ResponseBody::truncated(size, size / 2, DEFAULT_CHUNK).into_ok())
+}
+
+fn trickle_route(query: Option<&str>) -> RouteResult {
+    let bytes: u64 = number_param(query, "bytes", TRICKLE_DEFAULT_BYTES)?;
+    let interval_ms: u64 = number_param(query, "interval_ms", TRICKLE_DEFAULT_INTERVAL_MS)?;
+    Ok(ResponseBody::trickle(bytes, Duration::from_millis(interval_ms)).into_ok())
+}
+
+/// Asks the connection task to reset the whole connection; never answers.
+async fn reset_route(reset: &ResetSwitch) -> Response<ResponseBody> {
+    reset.request();
+    future::pending().await
+}

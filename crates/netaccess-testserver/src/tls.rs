@@ -1,0 +1,104 @@
+//! TLS material for TLS-mode servers: a freshly generated CA, a leaf certificate it
+//! signs (SANs: the requested host names plus IP `127.0.0.1`), and the rustls server
+//! configuration (ring provider, ALPN `h2` + `http/1.1` or `http/1.1` only).
+
+use std::io;
+use std::sync::Arc;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+use rustls::ServerConfig;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// The IP address every generated leaf certificate is valid for.
+const LOOPBACK_IP: &str = "127.0.0.1";
+
+/// Host names used when the builder does not override them.
+pub(crate) const DEFAULT_HOSTNAMES: &[&str] = &["localhost", "127.0.0.1", "example.test"];
+
+/// Everything a TLS-mode server needs, plus what clients must trust.
+#[derive(Debug)]
+pub(crate) struct TlsMaterial {
+    /// PEM of the CA certificate clients must trust.
+    pub(crate) ca_cert_pem: String,
+    /// DER of the same CA certificate.
+    pub(crate) ca_cert_der: Vec<u8>,
+    /// rustls configuration serving the leaf certificate.
+    pub(crate) server_config: Arc<ServerConfig>,
+}
+
+/// Generates a CA and a leaf for `hostnames`, and a server config offering `h2` if `offer_h2`.
+pub(crate) fn generate(hostnames: &[String], offer_h2: bool) -> io::Result<TlsMaterial> {
+    let ca_key = KeyPair::generate().map_err(io::Error::other)?;
+    let ca_cert = ca_params()?
+        .self_signed(&ca_key)
+        .map_err(io::Error::other)?;
+    let leaf_key = KeyPair::generate().map_err(io::Error::other)?;
+    let leaf_cert = leaf_params(hostnames)?
+        .signed_by(&leaf_key, &ca_cert, &ca_key)
+        .map_err(io::Error::other)?;
+    let private_key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+    let chain = vec![leaf_cert.der().clone(), ca_cert.der().clone()];
+    Ok(TlsMaterial {
+        ca_cert_pem: ca_cert.pem(),
+        ca_cert_der: ca_cert.der().to_vec(),
+        server_config: Arc::new(server_config(chain, private_key, offer_h2)?),
+    })
+}
+
+fn ca_params() -> io::Result<CertificateParams> {
+    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(io::Error::other)?;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name = distinguished_name("netaccess test CA");
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    Ok(params)
+}
+
+fn leaf_params(hostnames: &[String]) -> io::Result<CertificateParams> {
+    let mut names = hostnames.to_vec();
+    if !names.iter().any(|name| name == LOOPBACK_IP) {
+        names.push(LOOPBACK_IP.to_owned());
+    }
+    let mut params = CertificateParams::new(names).map_err(io::Error::other)?;
+    params.is_ca = IsCa::NoCa;
+    params.distinguished_name = distinguished_name("netaccess test server");
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    Ok(params)
+}
+
+fn distinguished_name(common_name: &str) -> DistinguishedName {
+    let mut name = DistinguishedName::new();
+    name.push(DnType::CommonName, common_name);
+    name
+}
+
+fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    private_key: PrivateKeyDer<'static>,
+    offer_h2: bool,
+) -> io::Result<ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(chain, private_key)
+        .map_err(io::Error::other)?;
+    config.alpn_protocols = if offer_h2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    Ok(config)
+}

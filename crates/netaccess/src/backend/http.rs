@@ -1,0 +1,195 @@
+//! HTTP over one connection with hyper 1.x's low-level client (`hyper::client::conn`): the
+//! handshake that turns a byte stream into an [`HttpConn`] (HTTP/1.1 or HTTP/2), sending a
+//! request on it, and the request body with upload progress.
+//!
+//! Pooling and limits are the scheduler's; this module never decides which connection to use.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use crate::error::{Error, NetworkError};
+use crate::scheduler::PoolConn;
+use crate::transport::Io;
+
+/// The body type sent on connections.
+pub(crate) type ReqBody = UploadBody;
+
+enum Sender {
+    H1(http1::SendRequest<ReqBody>),
+    H2(http2::SendRequest<ReqBody>),
+}
+
+/// A connection ready to carry requests.
+pub(crate) struct HttpConn {
+    sender: Sender,
+    /// The connection runs over TLS.
+    pub encrypted: bool,
+}
+
+impl PoolConn for HttpConn {
+    fn is_open(&self) -> bool {
+        match &self.sender {
+            Sender::H1(s) => !s.is_closed(),
+            Sender::H2(s) => !s.is_closed(),
+        }
+    }
+
+    fn share(&self) -> Option<Self> {
+        match &self.sender {
+            Sender::H1(_) => None,
+            Sender::H2(s) => Some(HttpConn {
+                sender: Sender::H2(s.clone()),
+                encrypted: self.encrypted,
+            }),
+        }
+    }
+}
+
+impl HttpConn {
+    /// Speaks HTTP/1.1 (or HTTP/2 when `http2`) on `io`; the connection's driver runs as a
+    /// task on the current runtime until the peer or the last handle closes it.
+    pub(crate) async fn handshake(io: Io, http2: bool, encrypted: bool) -> Result<HttpConn, Error> {
+        let io = TokioIo::new(io);
+        let sender = if http2 {
+            let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+                .handshake(io)
+                .await
+                .map_err(|e| protocol_error("HTTP/2 handshake failed", e))?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "HTTP/2 connection ended");
+                }
+            });
+            Sender::H2(sender)
+        } else {
+            let (sender, conn) = http1::Builder::new()
+                .handshake(io)
+                .await
+                .map_err(|e| protocol_error("HTTP/1.1 handshake failed", e))?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "HTTP/1.1 connection ended");
+                }
+            });
+            Sender::H1(sender)
+        };
+        Ok(HttpConn { sender, encrypted })
+    }
+
+    /// True for an HTTP/2 connection.
+    pub(crate) fn is_http2(&self) -> bool {
+        matches!(self.sender, Sender::H2(_))
+    }
+
+    /// Sends `request` and waits for the response head.
+    pub(crate) async fn send(
+        &mut self,
+        request: http::Request<ReqBody>,
+    ) -> Result<http::Response<Incoming>, hyper::Error> {
+        match &mut self.sender {
+            Sender::H1(s) => {
+                s.ready().await?;
+                s.send_request(request).await
+            }
+            Sender::H2(s) => {
+                s.ready().await?;
+                s.send_request(request).await
+            }
+        }
+    }
+}
+
+fn protocol_error(what: &str, e: hyper::Error) -> Error {
+    Error::new(NetworkError::ProtocolFailure, format!("{what}: {e}")).with_source(e)
+}
+
+/// Qt's code for a hyper error. `before_response`: no response byte was seen yet.
+pub(crate) fn map_hyper_error(e: hyper::Error, before_response: bool) -> Error {
+    use std::error::Error as _;
+    let io_kind = {
+        let mut src = e.source();
+        let mut kind = None;
+        while let Some(s) = src {
+            if let Some(io) = s.downcast_ref::<std::io::Error>() {
+                kind = Some(io.kind());
+                break;
+            }
+            src = s.source();
+        }
+        kind
+    };
+    let (kind, message) = if e.is_parse() || e.is_parse_status() {
+        (
+            NetworkError::ProtocolFailure,
+            format!("Malformed HTTP response: {e}"),
+        )
+    } else if e.is_timeout() {
+        (NetworkError::TimeoutError, format!("Timed out: {e}"))
+    } else if e.is_incomplete_message() || e.is_canceled() || e.is_closed() || io_kind.is_some() {
+        let what = if before_response {
+            "Connection closed before the response was received"
+        } else {
+            "Connection closed before the response body was complete"
+        };
+        (NetworkError::RemoteHostClosedError, format!("{what}: {e}"))
+    } else {
+        (NetworkError::ProtocolFailure, format!("HTTP failure: {e}"))
+    };
+    Error::new(kind, message).with_source(e)
+}
+
+/// A request body of bytes that reports what has been written.
+pub(crate) struct UploadBody {
+    data: Option<Bytes>,
+    total: u64,
+    on_progress: Option<Arc<dyn Fn(u64, u64) + Send + Sync>>,
+}
+
+impl UploadBody {
+    pub(crate) fn new(
+        data: Option<Bytes>,
+        on_progress: Option<Arc<dyn Fn(u64, u64) + Send + Sync>>,
+    ) -> Self {
+        let total = data.as_ref().map_or(0, |d| d.len() as u64);
+        UploadBody {
+            data,
+            total,
+            on_progress,
+        }
+    }
+}
+
+impl HttpBody for UploadBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.data.take() {
+            Some(data) if !data.is_empty() => {
+                if let Some(cb) = &self.on_progress {
+                    cb(self.total, self.total);
+                }
+                Poll::Ready(Some(Ok(Frame::data(data))))
+            }
+            _ => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.as_ref().is_none_or(|d| d.is_empty())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
+    }
+}

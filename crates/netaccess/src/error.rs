@@ -1,0 +1,324 @@
+//! Errors: [`NetworkError`] carries Qt's `QNetworkReply::NetworkError` codes, [`Error`] wraps
+//! a code with a human message and the underlying cause.
+//!
+//! The HTTP status to code table ([`NetworkError::from_http_status`]) is Qt's own
+//! (`QNetworkReplyHttpImplPrivate::statusCodeToNetworkError` in qtbase).
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Qt's `QNetworkReply::NetworkError`: what went wrong with a reply.
+///
+/// The numeric values ([`NetworkError::code`]) are Qt's, so logs can be compared.
+#[doc(alias = "QNetworkReply::NetworkError")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NetworkError {
+    /// The remote server refused the connection.
+    ConnectionRefusedError,
+    /// The remote server closed the connection before the reply was complete.
+    RemoteHostClosedError,
+    /// The remote host name was not found.
+    HostNotFoundError,
+    /// The connection timed out, or the transfer stalled past its timeout.
+    TimeoutError,
+    /// The operation was cancelled with `abort()`.
+    OperationCanceledError,
+    /// The TLS handshake failed.
+    SslHandshakeFailedError,
+    /// The connection broke because of a temporary failure (e.g. roaming).
+    TemporaryNetworkFailureError,
+    /// The connection broke or could not be established (network session error).
+    NetworkSessionFailedError,
+    /// Background request not allowed.
+    BackgroundRequestNotAllowedError,
+    /// Too many redirects were followed.
+    TooManyRedirectsError,
+    /// A redirect went from an encrypted to an unencrypted protocol.
+    InsecureRedirectError,
+    /// The remote server refused the connection... (other transport failures).
+    UnknownNetworkError,
+    /// The connection to the proxy was refused.
+    ProxyConnectionRefusedError,
+    /// The proxy closed the connection prematurely.
+    ProxyConnectionClosedError,
+    /// The proxy host name was not found.
+    ProxyNotFoundError,
+    /// The connection to the proxy timed out.
+    ProxyTimeoutError,
+    /// The proxy requires authentication and none was accepted.
+    ProxyAuthenticationRequiredError,
+    /// Some other proxy failure.
+    UnknownProxyError,
+    /// Access to the content was denied (HTTP 403).
+    ContentAccessDenied,
+    /// The operation is not permitted on the content (HTTP 405).
+    ContentOperationNotPermittedError,
+    /// The content was not found (HTTP 404).
+    ContentNotFoundError,
+    /// The server requires authentication and none was accepted (HTTP 401).
+    AuthenticationRequiredError,
+    /// The request had to be sent again but its body could not be replayed.
+    ContentReSendError,
+    /// The request conflicts with the current state of the resource (HTTP 409).
+    ContentConflictError,
+    /// The resource is gone (HTTP 410).
+    ContentGoneError,
+    /// Some other content error (other 4xx).
+    UnknownContentError,
+    /// The protocol is not known (unsupported scheme).
+    ProtocolUnknownError,
+    /// The operation is invalid for this protocol (bad request, bad header, HTTP 400).
+    ProtocolInvalidOperationError,
+    /// A protocol failure: malformed response, HTTP/2 error.
+    ProtocolFailure,
+    /// The server hit an internal error (HTTP 500).
+    InternalServerError,
+    /// The server does not implement the operation (HTTP 501).
+    OperationNotImplementedError,
+    /// The service is unavailable (HTTP 503).
+    ServiceUnavailableError,
+    /// Some other server error (other 5xx).
+    UnknownServerError,
+}
+
+impl NetworkError {
+    /// Qt's numeric value of the code.
+    pub fn code(self) -> u32 {
+        use NetworkError::*;
+        match self {
+            ConnectionRefusedError => 1,
+            RemoteHostClosedError => 2,
+            HostNotFoundError => 3,
+            TimeoutError => 4,
+            OperationCanceledError => 5,
+            SslHandshakeFailedError => 6,
+            TemporaryNetworkFailureError => 7,
+            NetworkSessionFailedError => 8,
+            BackgroundRequestNotAllowedError => 9,
+            TooManyRedirectsError => 10,
+            InsecureRedirectError => 11,
+            UnknownNetworkError => 99,
+            ProxyConnectionRefusedError => 101,
+            ProxyConnectionClosedError => 102,
+            ProxyNotFoundError => 103,
+            ProxyTimeoutError => 104,
+            ProxyAuthenticationRequiredError => 105,
+            UnknownProxyError => 199,
+            ContentAccessDenied => 201,
+            ContentOperationNotPermittedError => 202,
+            ContentNotFoundError => 203,
+            AuthenticationRequiredError => 204,
+            ContentReSendError => 205,
+            ContentConflictError => 206,
+            ContentGoneError => 207,
+            UnknownContentError => 299,
+            ProtocolUnknownError => 301,
+            ProtocolInvalidOperationError => 302,
+            ProtocolFailure => 399,
+            InternalServerError => 401,
+            OperationNotImplementedError => 402,
+            ServiceUnavailableError => 403,
+            UnknownServerError => 499,
+        }
+    }
+
+    /// The variant's name, as Qt spells it (`"ContentNotFoundError"`).
+    pub fn name(self) -> &'static str {
+        use NetworkError::*;
+        match self {
+            ConnectionRefusedError => "ConnectionRefusedError",
+            RemoteHostClosedError => "RemoteHostClosedError",
+            HostNotFoundError => "HostNotFoundError",
+            TimeoutError => "TimeoutError",
+            OperationCanceledError => "OperationCanceledError",
+            SslHandshakeFailedError => "SslHandshakeFailedError",
+            TemporaryNetworkFailureError => "TemporaryNetworkFailureError",
+            NetworkSessionFailedError => "NetworkSessionFailedError",
+            BackgroundRequestNotAllowedError => "BackgroundRequestNotAllowedError",
+            TooManyRedirectsError => "TooManyRedirectsError",
+            InsecureRedirectError => "InsecureRedirectError",
+            UnknownNetworkError => "UnknownNetworkError",
+            ProxyConnectionRefusedError => "ProxyConnectionRefusedError",
+            ProxyConnectionClosedError => "ProxyConnectionClosedError",
+            ProxyNotFoundError => "ProxyNotFoundError",
+            ProxyTimeoutError => "ProxyTimeoutError",
+            ProxyAuthenticationRequiredError => "ProxyAuthenticationRequiredError",
+            UnknownProxyError => "UnknownProxyError",
+            ContentAccessDenied => "ContentAccessDenied",
+            ContentOperationNotPermittedError => "ContentOperationNotPermittedError",
+            ContentNotFoundError => "ContentNotFoundError",
+            AuthenticationRequiredError => "AuthenticationRequiredError",
+            ContentReSendError => "ContentReSendError",
+            ContentConflictError => "ContentConflictError",
+            ContentGoneError => "ContentGoneError",
+            UnknownContentError => "UnknownContentError",
+            ProtocolUnknownError => "ProtocolUnknownError",
+            ProtocolInvalidOperationError => "ProtocolInvalidOperationError",
+            ProtocolFailure => "ProtocolFailure",
+            InternalServerError => "InternalServerError",
+            OperationNotImplementedError => "OperationNotImplementedError",
+            ServiceUnavailableError => "ServiceUnavailableError",
+            UnknownServerError => "UnknownServerError",
+        }
+    }
+
+    /// Qt's mapping of an HTTP error status (>= 400) to a code; `None` below 400.
+    pub fn from_http_status(status: u16) -> Option<NetworkError> {
+        use NetworkError::*;
+        Some(match status {
+            0..=399 => return None,
+            400 | 418 => ProtocolInvalidOperationError,
+            401 => AuthenticationRequiredError,
+            403 => ContentAccessDenied,
+            404 => ContentNotFoundError,
+            405 => ContentOperationNotPermittedError,
+            407 => ProxyAuthenticationRequiredError,
+            409 => ContentConflictError,
+            410 => ContentGoneError,
+            500 => InternalServerError,
+            501 => OperationNotImplementedError,
+            503 => ServiceUnavailableError,
+            402..=499 => UnknownContentError,
+            _ => UnknownServerError,
+        })
+    }
+}
+
+impl fmt::Display for NetworkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+type Source = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An error of a reply: a Qt code ([`Error::kind`]), a message for humans, and the cause.
+///
+/// Cheap to clone (the source is shared), so every signal handler and awaiting task can hold
+/// the same error.
+#[derive(Clone)]
+pub struct Error {
+    kind: NetworkError,
+    message: String,
+    source: Option<Source>,
+}
+
+impl Error {
+    /// An error of `kind` with a message.
+    pub fn new(kind: NetworkError, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The same error with an underlying cause attached.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// The Qt code.
+    pub fn kind(&self) -> NetworkError {
+        self.kind
+    }
+
+    /// The human-readable message (Qt's `errorString()`).
+    #[doc(alias = "errorString")]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// True for [`NetworkError::TimeoutError`].
+    pub fn is_timeout(&self) -> bool {
+        self.kind == NetworkError::TimeoutError
+    }
+
+    /// True for [`NetworkError::OperationCanceledError`].
+    pub fn is_canceled(&self) -> bool {
+        self.kind == NetworkError::OperationCanceledError
+    }
+
+    pub(crate) fn canceled() -> Self {
+        Error::new(NetworkError::OperationCanceledError, "Operation canceled")
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.kind).field("message", &self.message);
+        if let Some(s) = &self.source {
+            d.field("source", s);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> Self {
+        let kind = match e.kind {
+            NetworkError::TimeoutError => std::io::ErrorKind::TimedOut,
+            NetworkError::ConnectionRefusedError => std::io::ErrorKind::ConnectionRefused,
+            NetworkError::OperationCanceledError => std::io::ErrorKind::Interrupted,
+            NetworkError::RemoteHostClosedError => std::io::ErrorKind::UnexpectedEof,
+            _ => std::io::ErrorKind::Other,
+        };
+        std::io::Error::new(kind, e)
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_table_matches_qt() {
+        use NetworkError::*;
+        let table = [
+            (400, ProtocolInvalidOperationError),
+            (418, ProtocolInvalidOperationError),
+            (401, AuthenticationRequiredError),
+            (403, ContentAccessDenied),
+            (404, ContentNotFoundError),
+            (405, ContentOperationNotPermittedError),
+            (407, ProxyAuthenticationRequiredError),
+            (409, ContentConflictError),
+            (410, ContentGoneError),
+            (422, UnknownContentError),
+            (500, InternalServerError),
+            (501, OperationNotImplementedError),
+            (502, UnknownServerError),
+            (503, ServiceUnavailableError),
+            (599, UnknownServerError),
+        ];
+        for (status, code) in table {
+            assert_eq!(
+                NetworkError::from_http_status(status),
+                Some(code),
+                "{status}"
+            );
+        }
+        assert_eq!(NetworkError::from_http_status(399), None);
+        assert_eq!(NetworkError::from_http_status(200), None);
+    }
+}

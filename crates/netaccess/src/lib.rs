@@ -1,0 +1,51 @@
+//! # netaccess
+//!
+//! Qt's Network Access API (`QNetworkAccessManager`, `QNetworkRequest`, `QNetworkReply`)
+//! rebuilt for async Rust: one [`NetworkAccessManager`] per application, requests queued per
+//! origin (at most 6 HTTP/1.1 connections each, by priority, keep-alive reuse, one multiplexed
+//! HTTP/2 connection where ALPN offers it), replies with Qt's signals *and* `async` forms.
+//!
+//! ```no_run
+//! use netaccess::{NetworkAccessManager, Priority, Request};
+//!
+//! # async fn demo() -> Result<(), netaccess::Error> {
+//! let manager = NetworkAccessManager::new();
+//! manager.finished().connect(|reply| println!("{} {:?}", reply.url(), reply.status()));
+//!
+//! let reply = manager.get(
+//!     Request::new("https://example.org/")
+//!         .with_header("User-Agent", "MyOwnBrowser 1.0")
+//!         .with_priority(Priority::High),
+//! );
+//! reply.error_occurred().connect(|(_reply, error)| eprintln!("{error}"));
+//! let body = reply.bytes().await?; // the same reply, awaited
+//! # Ok(()) }
+//! ```
+//!
+//! Without a tokio runtime, a manager runs its requests on a small runtime of its own; replies
+//! can still be awaited from any executor, or read from signal slots.
+//!
+//! The mapping of every Qt class, function, signal, attribute and error code is in
+//! `docs/qt-mapping.md`.
+
+#![warn(missing_docs)]
+
+mod backend;
+mod error;
+mod manager;
+mod pipeline;
+mod reply;
+mod request;
+mod scheduler;
+mod signal;
+mod transport;
+
+pub use error::{Error, NetworkError, Result};
+pub use manager::{
+    ManagerBuilder, NetworkAccessManager, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS_PER_HOST,
+};
+pub use reply::{BodyReader, BodyStream, Meta, Reply, DEFAULT_STREAM_READ_BUFFER};
+pub use request::{Body, Operation, Priority, Request};
+pub use signal::{Connection, NextEmission, Signal, SignalStream};
+pub use transport::tls::{SslError, SslErrorKind};

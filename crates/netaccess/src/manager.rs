@@ -1,0 +1,375 @@
+//! [`NetworkAccessManager`] (Qt's `QNetworkAccessManager`): the shared configuration, the
+//! connection pool, the standard functions (`get`, `post`, ...) and the manager's signals.
+//!
+//! The manager is `Clone + Send + Sync`. Its configuration is built once by
+//! [`ManagerBuilder`]; each request runs as a task on the runtime the manager was created in
+//! (or, created outside any tokio runtime, on a small runtime the crate owns).
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+use tokio::runtime::{Handle, Runtime};
+use url::Url;
+
+use crate::backend::http::HttpConn;
+use crate::error::{Error, NetworkError};
+use crate::pipeline;
+use crate::reply::Reply;
+use crate::request::{Body, Operation, Request};
+use crate::scheduler::Pool;
+use crate::signal::Signal;
+use crate::transport::tls::{SslError, TlsConfig};
+
+/// Qt's default: at most 6 parallel HTTP/1.1 connections per origin.
+pub const DEFAULT_MAX_CONNECTIONS_PER_HOST: usize = 6;
+/// Idle keep-alive connections close after this long (Qt's 120 s).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default connect timeout (TCP and TLS), 30 s.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The manager's signals, shared with its replies.
+pub(crate) struct ManagerSignals {
+    pub finished: Signal<Reply>,
+    pub encrypted: Signal<Reply>,
+    pub ssl_errors: Signal<(Reply, Vec<SslError>)>,
+}
+
+/// The immutable configuration.
+pub(crate) struct Config {
+    pub max_connections_per_host: usize,
+    pub transfer_timeout: Option<Duration>,
+    pub connect_timeout: Duration,
+    pub tls: TlsConfig,
+}
+
+pub(crate) struct ManagerInner {
+    pub config: Config,
+    pub pool: Pool<HttpConn>,
+    pub signals: Arc<ManagerSignals>,
+    runtime: Handle,
+}
+
+/// Qt's `QNetworkAccessManager`: sends requests and returns [`Reply`]s at once; the work is
+/// queued per origin (6 connections by default) and runs in the background.
+///
+/// ```no_run
+/// # async fn demo() {
+/// use netaccess::{NetworkAccessManager, Request};
+/// let manager = NetworkAccessManager::new();
+/// manager.finished().connect(|reply| println!("{} {:?}", reply.url(), reply.status()));
+/// let reply = manager.get(Request::new("http://127.0.0.1:8080/"));
+/// let body = reply.bytes().await;
+/// # }
+/// ```
+#[doc(alias = "QNetworkAccessManager")]
+#[derive(Clone)]
+pub struct NetworkAccessManager {
+    inner: Arc<ManagerInner>,
+}
+
+impl std::fmt::Debug for NetworkAccessManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetworkAccessManager")
+            .field(
+                "max_connections_per_host",
+                &self.inner.config.max_connections_per_host,
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for NetworkAccessManager {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Builds a [`NetworkAccessManager`].
+#[derive(Debug)]
+pub struct ManagerBuilder {
+    max_connections_per_host: usize,
+    idle_timeout: Duration,
+    transfer_timeout: Option<Duration>,
+    connect_timeout: Duration,
+    extra_roots: Vec<CertificateDer<'static>>,
+    system_roots: bool,
+    ignore_tls_errors: bool,
+    runtime: Option<Handle>,
+}
+
+impl Default for ManagerBuilder {
+    fn default() -> Self {
+        ManagerBuilder {
+            max_connections_per_host: DEFAULT_MAX_CONNECTIONS_PER_HOST,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            transfer_timeout: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            extra_roots: Vec::new(),
+            system_roots: true,
+            ignore_tls_errors: false,
+            runtime: None,
+        }
+    }
+}
+
+impl ManagerBuilder {
+    /// Parallel HTTP/1.1 connections per origin (Qt's
+    /// `QHttp1Configuration::setNumberOfConnectionsPerHost`; default 6).
+    pub fn max_connections_per_host(mut self, n: usize) -> Self {
+        self.max_connections_per_host = n.max(1);
+        self
+    }
+
+    /// How long an idle keep-alive connection is kept (default 120 s).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Transfer timeout for every request that sets none (Qt's `setTransferTimeout`):
+    /// a reply fails with `TimeoutError` when no byte moves for this long. Default: none.
+    pub fn transfer_timeout(mut self, timeout: Duration) -> Self {
+        self.transfer_timeout = Some(timeout);
+        self
+    }
+
+    /// Timeout for opening a connection, TCP and TLS (default 30 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Trusts the CA certificates in `pem` (one or more PEM blocks) besides the system's.
+    pub fn add_root_certificate_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
+        let mut found = 0;
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| {
+                Error::new(
+                    NetworkError::SslHandshakeFailedError,
+                    format!("Invalid PEM certificate: {e}"),
+                )
+            })?;
+            self.extra_roots.push(cert);
+            found += 1;
+        }
+        if found == 0 {
+            return Err(Error::new(
+                NetworkError::SslHandshakeFailedError,
+                "No certificate in the PEM data",
+            ));
+        }
+        Ok(self)
+    }
+
+    /// Trusts one DER-encoded CA certificate besides the system's.
+    pub fn add_root_certificate_der(mut self, der: &[u8]) -> Self {
+        self.extra_roots.push(CertificateDer::from(der.to_vec()));
+        self
+    }
+
+    /// Whether the system's trust store is used (default true).
+    pub fn use_system_roots(mut self, yes: bool) -> Self {
+        self.system_roots = yes;
+        self
+    }
+
+    /// Accepts any certificate (curl's `--insecure`). Errors are still reported by
+    /// `ssl_errors`, but the handshake goes on.
+    pub fn danger_ignore_tls_errors(mut self, yes: bool) -> Self {
+        self.ignore_tls_errors = yes;
+        self
+    }
+
+    /// Runs requests on this runtime instead of the current one.
+    pub fn runtime(mut self, handle: Handle) -> Self {
+        self.runtime = Some(handle);
+        self
+    }
+
+    /// Builds the manager.
+    pub fn build(self) -> NetworkAccessManager {
+        let runtime = self
+            .runtime
+            .or_else(|| Handle::try_current().ok())
+            .unwrap_or_else(|| own_runtime().handle().clone());
+        let pool = Pool::new(self.max_connections_per_host, self.idle_timeout);
+        spawn_idle_sweeper(&runtime, &pool);
+        NetworkAccessManager {
+            inner: Arc::new(ManagerInner {
+                config: Config {
+                    max_connections_per_host: self.max_connections_per_host,
+                    transfer_timeout: self.transfer_timeout,
+                    connect_timeout: self.connect_timeout,
+                    tls: TlsConfig::new(
+                        &self.extra_roots,
+                        self.system_roots,
+                        self.ignore_tls_errors,
+                    ),
+                },
+                pool,
+                signals: Arc::new(ManagerSignals {
+                    finished: Signal::new(),
+                    encrypted: Signal::new(),
+                    ssl_errors: Signal::new(),
+                }),
+                runtime,
+            }),
+        }
+    }
+}
+
+/// The runtime used by managers created outside any tokio runtime.
+fn own_runtime() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("netaccess")
+            .enable_all()
+            .build()
+            .expect("netaccess could not start its runtime")
+    })
+}
+
+fn spawn_idle_sweeper(runtime: &Handle, pool: &Pool<HttpConn>) {
+    let weak = pool.downgrade();
+    let period =
+        (pool.idle_timeout() / 4).clamp(Duration::from_millis(50), Duration::from_secs(15));
+    runtime.spawn(async move {
+        loop {
+            tokio::time::sleep(period).await;
+            let Some(inner) = weak.upgrade() else { break };
+            Pool::from_inner(inner).expire_idle();
+        }
+    });
+}
+
+impl NetworkAccessManager {
+    /// A manager with the default configuration.
+    pub fn new() -> Self {
+        ManagerBuilder::default().build()
+    }
+
+    /// A builder for a configured manager.
+    pub fn builder() -> ManagerBuilder {
+        ManagerBuilder::default()
+    }
+
+    /// GET (Qt's `get`).
+    pub fn get(&self, request: Request) -> Reply {
+        self.start(request, Operation::Get, Body::empty())
+    }
+
+    /// HEAD (Qt's `head`).
+    pub fn head(&self, request: Request) -> Reply {
+        self.start(request, Operation::Head, Body::empty())
+    }
+
+    /// POST with a body (Qt's `post`).
+    pub fn post(&self, request: Request, body: impl Into<Body>) -> Reply {
+        self.start(request, Operation::Post, body.into())
+    }
+
+    /// PUT with a body (Qt's `put`).
+    pub fn put(&self, request: Request, body: impl Into<Body>) -> Reply {
+        self.start(request, Operation::Put, body.into())
+    }
+
+    /// DELETE (Qt's `deleteResource`).
+    #[doc(alias = "deleteResource")]
+    pub fn delete(&self, request: Request) -> Reply {
+        self.start(request, Operation::Delete, Body::empty())
+    }
+
+    /// Any verb (Qt's `sendCustomRequest`). GET, HEAD, PUT, POST and DELETE in any case are
+    /// the standard operations; an invalid verb gives a reply failing with
+    /// `ProtocolInvalidOperationError`.
+    #[doc(alias = "sendCustomRequest")]
+    pub fn send_custom_request(
+        &self,
+        request: Request,
+        verb: &str,
+        body: impl Into<Body>,
+    ) -> Reply {
+        match Operation::from_verb(verb) {
+            Some(op) => self.start(request, op, body.into()),
+            None => {
+                let reply = self.new_reply(request, Operation::Custom(http::Method::GET));
+                let e = Error::new(
+                    NetworkError::ProtocolInvalidOperationError,
+                    format!("Invalid HTTP verb {verb:?}"),
+                );
+                let shared = reply.shared().clone();
+                self.inner
+                    .runtime
+                    .spawn(async move { shared.finish(Some(e), true) });
+                reply
+            }
+        }
+    }
+
+    fn new_reply(&self, request: Request, operation: Operation) -> Reply {
+        let url = request
+            .url()
+            .cloned()
+            .unwrap_or_else(|| Url::parse("invalid:").expect("static URL"));
+        Reply::new(request, operation, url, self.inner.signals.clone())
+    }
+
+    fn start(&self, request: Request, operation: Operation, body: Body) -> Reply {
+        let reply = self.new_reply(request, operation);
+        let shared = reply.shared().clone();
+        let inner = self.inner.clone();
+        self.inner.runtime.spawn(pipeline::run(inner, shared, body));
+        reply
+    }
+
+    /// Closes idle pooled connections; running requests finish on theirs (Qt's
+    /// `clearConnectionCache`).
+    #[doc(alias = "clearConnectionCache")]
+    pub fn clear_connection_cache(&self) {
+        self.inner.pool.clear_idle();
+    }
+
+    /// Qt's `clearAccessCache`: the connection cache, and cached credentials once
+    /// authentication exists.
+    #[doc(alias = "clearAccessCache")]
+    pub fn clear_access_cache(&self) {
+        self.clear_connection_cache();
+    }
+
+    /// The URL schemes this manager handles (Qt's `supportedSchemes`).
+    #[doc(alias = "supportedSchemes")]
+    pub fn supported_schemes(&self) -> Vec<&'static str> {
+        pipeline::SUPPORTED_SCHEMES.to_vec()
+    }
+
+    /// The per-origin connection limit of this manager.
+    pub fn max_connections_per_host(&self) -> usize {
+        self.inner.config.max_connections_per_host
+    }
+
+    /// The manager's transfer timeout.
+    pub fn transfer_timeout(&self) -> Option<Duration> {
+        self.inner.config.transfer_timeout
+    }
+
+    /// Emitted for every reply when it finishes.
+    pub fn finished(&self) -> &Signal<Reply> {
+        &self.inner.signals.finished
+    }
+
+    /// Emitted for every reply whose connection is encrypted, before its request is sent.
+    pub fn encrypted(&self) -> &Signal<Reply> {
+        &self.inner.signals.encrypted
+    }
+
+    /// Emitted when a TLS handshake for a reply meets certificate errors (after the reply's own
+    /// `ssl_errors`). Call [`Reply::ignore_ssl_errors`] in a slot to go on.
+    #[doc(alias = "sslErrors")]
+    pub fn ssl_errors(&self) -> &Signal<(Reply, Vec<SslError>)> {
+        &self.inner.signals.ssl_errors
+    }
+}

@@ -1,0 +1,384 @@
+//! One request from start to finish, read top to bottom: validate, dispatch on the scheme,
+//! take a connection slot from the scheduler, connect (TCP, TLS, ALPN), send, receive the
+//! head, stream the body into the reply, release the connection, finish.
+//!
+//! Each stage is a short function called in order by [`run`]. Redirects, cookies, the cache,
+//! authentication and content decoding will slot in here, each as its own stage.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::header::{self, HeaderValue};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use url::Url;
+
+use crate::backend::http::{map_hyper_error, HttpConn, ReqBody, UploadBody};
+use crate::error::{Error, NetworkError};
+use crate::manager::ManagerInner;
+use crate::reply::{http_status_error, Meta, ReplyShared};
+use crate::request::{Body, Operation, Request};
+use crate::scheduler::{Checkout, Grant, Mode, Origin};
+use crate::transport::{self, tls::SslError, Io};
+
+/// The schemes [`run`] handles.
+pub(crate) const SUPPORTED_SCHEMES: &[&str] = &["http", "https"];
+
+/// Progress signals are throttled to one per this interval, plus the final one (as Qt).
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Runs the request of `reply` to its end. An `abort()` cancels this future at its next await
+/// point; the reply was already finished by `abort()` itself.
+pub(crate) async fn run(mgr: Arc<ManagerInner>, reply: Arc<ReplyShared>, body: Body) {
+    let cancel = reply.cancel_token().clone();
+    let outcome = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => return,
+        outcome = execute(&mgr, &reply, body) => outcome,
+    };
+    match outcome {
+        Ok(http_error) => reply.finish(http_error, false),
+        Err(e) => reply.finish(Some(e), true),
+    }
+}
+
+/// `Ok(Some(e))`: the exchange completed with an HTTP error status (the body is whole).
+async fn execute(
+    mgr: &ManagerInner,
+    reply: &Arc<ReplyShared>,
+    body: Body,
+) -> Result<Option<Error>, Error> {
+    let request = reply.request();
+    let url = request
+        .url_result()
+        .map_err(|m| Error::new(NetworkError::ProtocolUnknownError, m))?
+        .clone();
+    if let Some(bad) = request.invalid_header() {
+        return Err(Error::new(
+            NetworkError::ProtocolInvalidOperationError,
+            format!("Invalid request: {bad}"),
+        ));
+    }
+    match url.scheme() {
+        "http" | "https" => http_exchange(mgr, reply, &url, body).await,
+        other => Err(Error::new(
+            NetworkError::ProtocolUnknownError,
+            format!("Protocol \"{other}\" is unknown"),
+        )),
+    }
+}
+
+fn origin_for(url: &Url, request: &Request) -> Result<Origin, Error> {
+    let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| {
+        Error::new(
+            NetworkError::ProtocolInvalidOperationError,
+            format!("URL {url} has no host"),
+        )
+    })?;
+    let https = url.scheme() == "https";
+    let mode = if request.http2_direct() {
+        Mode::Http2Direct
+    } else if https && request.http2_allowed() {
+        Mode::Negotiate
+    } else {
+        Mode::Http1
+    };
+    Ok(Origin {
+        scheme: url.scheme().to_owned(),
+        host: host.to_ascii_lowercase(),
+        port: url
+            .port_or_known_default()
+            .unwrap_or(if https { 443 } else { 80 }),
+        proxy: String::new(),
+        mode,
+    })
+}
+
+/// Inactivity timeout around one step of the transfer.
+async fn within<T>(
+    timeout: Option<Duration>,
+    step: impl std::future::Future<Output = T>,
+) -> Result<T, Error> {
+    match timeout {
+        None => Ok(step.await),
+        Some(t) => tokio::time::timeout(t, step).await.map_err(|_| {
+            Error::new(
+                NetworkError::TimeoutError,
+                format!("No data transferred for {:.1} s", t.as_secs_f64()),
+            )
+        }),
+    }
+}
+
+async fn http_exchange(
+    mgr: &ManagerInner,
+    reply: &Arc<ReplyShared>,
+    url: &Url,
+    body: Body,
+) -> Result<Option<Error>, Error> {
+    let request = reply.request();
+    let origin = origin_for(url, request)?;
+    let timeout = request.transfer_timeout().or(mgr.config.transfer_timeout);
+    let mut retried = false;
+    let mut announced_encrypted = false;
+    loop {
+        let grant = mgr
+            .pool
+            .acquire(
+                &origin,
+                request.priority(),
+                request.max_connections_per_host(),
+            )
+            .await;
+        let mut checkout = match grant {
+            Grant::Reuse(checkout) => checkout,
+            Grant::Connect(permit) => {
+                reply
+                    .signals
+                    .socket_started_connecting
+                    .emit(&reply.handle());
+                // On failure the permit drops here and frees the slot for the next waiter.
+                let conn = open_connection(mgr, reply, &origin).await?;
+                permit.connected(conn)
+            }
+        };
+        let encrypted = checkout.conn().encrypted;
+        let http2 = checkout.conn().is_http2();
+        if encrypted && !announced_encrypted {
+            announced_encrypted = true;
+            reply.signals.encrypted.emit(&reply.handle());
+            reply.manager_signals().encrypted.emit(&reply.handle());
+        }
+        let outgoing = build_request(reply, url, &origin, &body, http2)?;
+        let response = match within(timeout, checkout.conn().send(outgoing)).await? {
+            Ok(response) => response,
+            Err(e) => {
+                let retry = checkout.was_reused() && !retried && reply.operation().is_idempotent();
+                drop(checkout); // broken: frees its slot
+                if retry {
+                    tracing::debug!(%url, error = %e, "reused connection failed before the response; retrying once");
+                    retried = true;
+                    continue;
+                }
+                return Err(map_hyper_error(e, true));
+            }
+        };
+        reply.signals.request_sent.emit(&reply.handle());
+        return receive(reply, url, response, checkout, encrypted, http2, timeout).await;
+    }
+}
+
+/// TCP, then TLS for https (ALPN decides HTTP/2), then the HTTP handshake.
+async fn open_connection(
+    mgr: &ManagerInner,
+    reply: &Arc<ReplyShared>,
+    origin: &Origin,
+) -> Result<HttpConn, Error> {
+    let connect_timeout = mgr.config.connect_timeout;
+    let tcp = transport::connect_tcp(&origin.host, origin.port, connect_timeout).await?;
+    if origin.scheme != "https" {
+        return HttpConn::handshake(Io::Tcp(tcp), origin.mode == Mode::Http2Direct, false).await;
+    }
+    let offer_h2 = origin.mode != Mode::Http1;
+    let tls = &mgr.config.tls;
+    let handshake = |tcp, ignore| {
+        let timed = tokio::time::timeout(
+            connect_timeout,
+            tls.handshake(tcp, &origin.host, offer_h2, ignore),
+        );
+        async move {
+            timed.await.unwrap_or_else(|_| {
+                Err(transport::tls::TlsFailure {
+                    error: Error::new(NetworkError::TimeoutError, "TLS handshake timed out"),
+                    ssl_errors: Vec::new(),
+                })
+            })
+        }
+    };
+    let (stream, h2, seen) = match handshake(tcp, reply.ignores_ssl_errors()).await {
+        Ok(done) => done,
+        Err(failure) if !failure.ssl_errors.is_empty() => {
+            announce_ssl_errors(reply, &failure.ssl_errors);
+            if !reply.ignores_ssl_errors() {
+                return Err(failure.error);
+            }
+            // A slot chose to go on: connect again, accepting these certificate errors.
+            let tcp = transport::connect_tcp(&origin.host, origin.port, connect_timeout).await?;
+            let (stream, h2, _) = handshake(tcp, true).await.map_err(|f| f.error)?;
+            (stream, h2, Vec::new())
+        }
+        Err(failure) => return Err(failure.error),
+    };
+    if !seen.is_empty() {
+        announce_ssl_errors(reply, &seen);
+    }
+    let use_h2 = h2 || origin.mode == Mode::Http2Direct;
+    HttpConn::handshake(Io::Tls(Box::new(stream)), use_h2, true).await
+}
+
+fn announce_ssl_errors(reply: &Arc<ReplyShared>, errors: &[SslError]) {
+    let event = (reply.handle(), errors.to_vec());
+    reply.signals.ssl_errors.emit(&event);
+    reply.manager_signals().ssl_errors.emit(&event);
+}
+
+fn build_request(
+    reply: &Arc<ReplyShared>,
+    url: &Url,
+    origin: &Origin,
+    body: &Body,
+    http2: bool,
+) -> Result<http::Request<ReqBody>, Error> {
+    let request = reply.request();
+    let path_and_query = &url[url::Position::BeforePath..url::Position::AfterQuery];
+    let path_and_query = if path_and_query.is_empty() {
+        "/"
+    } else {
+        path_and_query
+    };
+    let host = url.host_str().unwrap_or_default();
+    let authority = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    let uri = if http2 {
+        format!("{}://{}{}", origin.scheme, authority, path_and_query)
+    } else {
+        path_and_query.to_owned()
+    };
+    let invalid = |e: &dyn std::fmt::Display| {
+        Error::new(
+            NetworkError::ProtocolInvalidOperationError,
+            format!("Invalid request for {url}: {e}"),
+        )
+    };
+    let mut builder = http::Request::builder()
+        .method(reply.operation().method())
+        .uri(uri.as_str())
+        .version(if http2 {
+            http::Version::HTTP_2
+        } else {
+            http::Version::HTTP_11
+        });
+    let headers = builder.headers_mut().expect("builder without error so far");
+    *headers = request.headers().clone();
+    if http2 {
+        for name in [
+            "connection",
+            "keep-alive",
+            "proxy-connection",
+            "transfer-encoding",
+            "upgrade",
+            "host",
+        ] {
+            headers.remove(name);
+        }
+    } else if !headers.contains_key(header::HOST) {
+        headers.insert(
+            header::HOST,
+            HeaderValue::from_str(&authority).map_err(|e| invalid(&e))?,
+        );
+    }
+    let data = if body.is_absent()
+        && matches!(
+            reply.operation(),
+            Operation::Get | Operation::Head | Operation::Delete
+        ) {
+        None
+    } else {
+        let bytes = body.bytes();
+        if !headers.contains_key(header::CONTENT_LENGTH) {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        }
+        Some(bytes)
+    };
+    let progress = reply.signals.upload_progress.receivers() > 0;
+    let on_progress = progress.then(|| {
+        let weak = Arc::downgrade(reply);
+        Arc::new(move |sent: u64, total: u64| {
+            if let Some(r) = weak.upgrade() {
+                r.signals.upload_progress.emit(&(sent, Some(total)));
+            }
+        }) as Arc<dyn Fn(u64, u64) + Send + Sync>
+    });
+    builder
+        .body(UploadBody::new(data, on_progress))
+        .map_err(|e| invalid(&e))
+}
+
+/// The response: metadata first, then the body into the reply, then the connection back to
+/// the pool (before `finished`, so the next request can reuse it at once).
+async fn receive(
+    reply: &Arc<ReplyShared>,
+    url: &Url,
+    response: http::Response<Incoming>,
+    checkout: Checkout<HttpConn>,
+    encrypted: bool,
+    http2: bool,
+    timeout: Option<Duration>,
+) -> Result<Option<Error>, Error> {
+    let (parts, mut incoming) = response.into_parts();
+    let status = parts.status;
+    let reason = parts
+        .extensions
+        .get::<hyper::ext::ReasonPhrase>()
+        .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
+        .or_else(|| status.canonical_reason().map(str::to_owned));
+    let content_length = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let redirection_target = status
+        .is_redirection()
+        .then(|| {
+            parts
+                .headers
+                .get(header::LOCATION)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        })
+        .flatten();
+    let http_error = http_status_error(status, reason.as_deref().unwrap_or(""), url);
+    if let Some(e) = &http_error {
+        reply.set_http_error(e.clone());
+    }
+    let total = if *reply.operation() == Operation::Head {
+        Some(0)
+    } else {
+        content_length
+    };
+    reply.set_meta(Meta {
+        status: Some(status),
+        reason,
+        headers: parts.headers,
+        version: Some(parts.version),
+        encrypted,
+        http2,
+        from_cache: false,
+        redirection_target,
+        original_content_length: content_length,
+    });
+
+    let mut received: u64 = 0;
+    let mut last_progress: Option<Instant> = None;
+    while let Some(frame) = within(timeout, incoming.frame()).await? {
+        let frame = frame.map_err(|e| map_hyper_error(e, false))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        received += data.len() as u64;
+        if !reply.push_chunk(data).await {
+            return Ok(None); // aborted: the reply is finished already
+        }
+        if last_progress.is_none_or(|t| t.elapsed() >= PROGRESS_INTERVAL) {
+            last_progress = Some(Instant::now());
+            reply.signals.download_progress.emit(&(received, total));
+        }
+    }
+    checkout.release(true);
+    reply
+        .signals
+        .download_progress
+        .emit(&(received, Some(total.unwrap_or(received))));
+    Ok(http_error)
+}

@@ -1,0 +1,29 @@
+//! [`Meta`]: the response metadata and Qt's reply attributes, as one snapshot.
+
+use http::header::HeaderMap;
+use http::{StatusCode, Version};
+
+/// The response status, headers and attributes of a reply (Qt's `QNetworkRequest::Attribute`
+/// values, typed).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Meta {
+    /// `HttpStatusCodeAttribute`.
+    pub status: Option<StatusCode>,
+    /// `HttpReasonPhraseAttribute`.
+    pub reason: Option<String>,
+    /// The response headers.
+    pub headers: HeaderMap,
+    /// HTTP version of the response.
+    pub version: Option<Version>,
+    /// `ConnectionEncryptedAttribute`.
+    pub encrypted: bool,
+    /// `Http2WasUsedAttribute`.
+    pub http2: bool,
+    /// `SourceIsFromCacheAttribute`.
+    pub from_cache: bool,
+    /// `RedirectionTargetAttribute` (the `Location` of a 3xx, as sent).
+    pub redirection_target: Option<String>,
+    /// `OriginalContentLengthAttribute`.
+    pub original_content_length: Option<u64>,
+}

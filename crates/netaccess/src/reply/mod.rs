@@ -1,0 +1,648 @@
+//! [`Reply`] (Qt's `QNetworkReply`): the handle an application holds while a request runs, its
+//! signals, metadata and attributes, and the body buffer shared with the request task.
+//!
+//! The request task writes into the reply ([`ReplyShared`]'s crate-private methods); the
+//! application reads with [`Reply::read_all`], the body stream ([`Reply::body_stream`]), the
+//! `AsyncRead` adapter or [`Reply::bytes`]. A reply runs to its end even when every handle is
+//! dropped; only [`Reply::abort`] cancels it.
+
+mod body;
+mod meta;
+
+pub use body::{BodyReader, BodyStream};
+pub use meta::Meta;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::Waker;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{HeaderMap, HeaderValue};
+use http::StatusCode;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::error::{Error, NetworkError};
+use crate::manager::ManagerSignals;
+use crate::request::{Operation, Request};
+use crate::signal::Signal;
+use crate::transport::tls::SslError;
+
+/// Read buffer used once the body is taken as a stream, when none was set (1 MiB).
+pub const DEFAULT_STREAM_READ_BUFFER: usize = 1 << 20;
+
+/// The signals of a reply. Each is a [`Signal`]; see the accessors on [`Reply`].
+pub(crate) struct ReplySignals {
+    pub meta_data_changed: Signal<Reply>,
+    pub ready_read: Signal<Reply>,
+    pub download_progress: Signal<(u64, Option<u64>)>,
+    pub upload_progress: Signal<(u64, Option<u64>)>,
+    pub error_occurred: Signal<(Reply, Error)>,
+    pub finished: Signal<Reply>,
+    pub encrypted: Signal<Reply>,
+    pub socket_started_connecting: Signal<Reply>,
+    pub request_sent: Signal<Reply>,
+    pub redirected: Signal<Url>,
+    pub ssl_errors: Signal<(Reply, Vec<SslError>)>,
+}
+
+impl ReplySignals {
+    fn new() -> Self {
+        ReplySignals {
+            meta_data_changed: Signal::new(),
+            ready_read: Signal::new(),
+            download_progress: Signal::new(),
+            upload_progress: Signal::new(),
+            error_occurred: Signal::new(),
+            finished: Signal::new(),
+            encrypted: Signal::new(),
+            socket_started_connecting: Signal::new(),
+            request_sent: Signal::new(),
+            redirected: Signal::new(),
+            ssl_errors: Signal::new(),
+        }
+    }
+
+    fn clear(&self) {
+        self.meta_data_changed.clear();
+        self.ready_read.clear();
+        self.download_progress.clear();
+        self.upload_progress.clear();
+        self.error_occurred.clear();
+        self.finished.clear();
+        self.encrypted.clear();
+        self.socket_started_connecting.clear();
+        self.request_sent.clear();
+        self.redirected.clear();
+        self.ssl_errors.clear();
+    }
+}
+
+pub(crate) struct ReplyState {
+    pub url: Url,
+    pub meta: Meta,
+    buffer: VecDeque<Bytes>,
+    buffered: usize,
+    read_buffer_size: usize,
+    error: Option<Error>,
+    /// The body is incomplete because of `error` (transport failure or abort), as opposed to
+    /// an HTTP error status whose body is whole.
+    body_broken: bool,
+    finished: bool,
+    ignore_ssl_errors: bool,
+    reader: Option<Waker>,
+}
+
+/// The state shared by the reply handles and the request task.
+pub(crate) struct ReplyShared {
+    request: Request,
+    operation: Operation,
+    state: Mutex<ReplyState>,
+    /// Wakes the request task when a reader made room in a bounded buffer.
+    space: Notify,
+    cancel: CancellationToken,
+    pub(crate) signals: ReplySignals,
+    manager_signals: Arc<ManagerSignals>,
+}
+
+/// Qt's `QNetworkReply`: a request in progress or done.
+///
+/// A cheap handle (clone freely). Signals are reached through accessors returning
+/// [`Signal`]s; the body through [`read_all`](Reply::read_all), [`body_stream`](Reply::body_stream),
+/// [`into_async_read`](Reply::into_async_read) or [`bytes`](Reply::bytes).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), netaccess::Error> {
+/// use netaccess::{NetworkAccessManager, Request};
+/// let manager = NetworkAccessManager::new();
+/// let reply = manager.get(Request::new("http://127.0.0.1:8080/"));
+/// reply.ready_read().connect(|r| println!("{} bytes", r.read_all().len()));
+/// reply.finished().await;
+/// println!("{:?} {:?}", reply.status(), reply.error());
+/// # Ok(()) }
+/// ```
+#[doc(alias = "QNetworkReply")]
+#[derive(Clone)]
+pub struct Reply {
+    shared: Arc<ReplyShared>,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.shared.lock();
+        f.debug_struct("Reply")
+            .field("url", &st.url.as_str())
+            .field("status", &st.meta.status)
+            .field("finished", &st.finished)
+            .field("error", &st.error)
+            .finish()
+    }
+}
+
+impl PartialEq for Reply {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+impl Eq for Reply {}
+
+impl Reply {
+    pub(crate) fn new(
+        request: Request,
+        operation: Operation,
+        url: Url,
+        manager_signals: Arc<ManagerSignals>,
+    ) -> Reply {
+        Reply {
+            shared: Arc::new(ReplyShared {
+                request,
+                operation,
+                state: Mutex::new(ReplyState {
+                    url,
+                    meta: Meta::default(),
+                    buffer: VecDeque::new(),
+                    buffered: 0,
+                    read_buffer_size: 0,
+                    error: None,
+                    body_broken: false,
+                    finished: false,
+                    ignore_ssl_errors: false,
+                    reader: None,
+                }),
+                space: Notify::new(),
+                cancel: CancellationToken::new(),
+                signals: ReplySignals::new(),
+                manager_signals,
+            }),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<ReplyShared> {
+        &self.shared
+    }
+
+    // ----- identity -------------------------------------------------------------------------
+
+    /// The URL of the reply: the request's, or the last redirect target followed.
+    pub fn url(&self) -> Url {
+        self.shared.lock().url.clone()
+    }
+
+    /// The request this reply was made for.
+    pub fn request(&self) -> &Request {
+        &self.shared.request
+    }
+
+    /// The operation (GET, POST, ...).
+    pub fn operation(&self) -> &Operation {
+        &self.shared.operation
+    }
+
+    // ----- metadata and attributes ----------------------------------------------------------
+
+    /// The HTTP status, once the response headers arrived.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.shared.lock().meta.status
+    }
+
+    /// Qt's `HttpStatusCodeAttribute`: the status as a number.
+    #[doc(alias = "HttpStatusCodeAttribute")]
+    pub fn status_code(&self) -> Option<u16> {
+        self.status().map(|s| s.as_u16())
+    }
+
+    /// Qt's `HttpReasonPhraseAttribute`: the reason phrase the server sent (HTTP/1.x), or the
+    /// standard one.
+    #[doc(alias = "HttpReasonPhraseAttribute")]
+    pub fn reason(&self) -> Option<String> {
+        self.shared.lock().meta.reason.clone()
+    }
+
+    /// The response headers (empty before [`meta_data_changed`](Reply::meta_data_changed)).
+    pub fn headers(&self) -> HeaderMap {
+        self.shared.lock().meta.headers.clone()
+    }
+
+    /// One response header (Qt's `rawHeader`); repeated headers: the first value.
+    #[doc(alias = "rawHeader")]
+    pub fn header(&self, name: &str) -> Option<HeaderValue> {
+        self.shared.lock().meta.headers.get(name).cloned()
+    }
+
+    /// A snapshot of all metadata and attributes.
+    pub fn meta(&self) -> Meta {
+        self.shared.lock().meta.clone()
+    }
+
+    /// Qt's `ConnectionEncryptedAttribute`: the response came over TLS.
+    #[doc(alias = "ConnectionEncryptedAttribute")]
+    pub fn is_encrypted(&self) -> bool {
+        self.shared.lock().meta.encrypted
+    }
+
+    /// Qt's `Http2WasUsedAttribute`.
+    #[doc(alias = "Http2WasUsedAttribute")]
+    pub fn http2_was_used(&self) -> bool {
+        self.shared.lock().meta.http2
+    }
+
+    /// Qt's `SourceIsFromCacheAttribute`.
+    #[doc(alias = "SourceIsFromCacheAttribute")]
+    pub fn source_is_from_cache(&self) -> bool {
+        self.shared.lock().meta.from_cache
+    }
+
+    /// Qt's `RedirectionTargetAttribute`: the `Location` of a 3xx response, as sent (possibly
+    /// relative).
+    #[doc(alias = "RedirectionTargetAttribute")]
+    pub fn redirection_target(&self) -> Option<String> {
+        self.shared.lock().meta.redirection_target.clone()
+    }
+
+    /// Qt's `OriginalContentLengthAttribute`: the `Content-Length` the server sent.
+    #[doc(alias = "OriginalContentLengthAttribute")]
+    pub fn original_content_length(&self) -> Option<u64> {
+        self.shared.lock().meta.original_content_length
+    }
+
+    // ----- state ----------------------------------------------------------------------------
+
+    /// The error, if the reply failed (transport failure, HTTP error status, abort).
+    pub fn error(&self) -> Option<Error> {
+        self.shared.lock().error.clone()
+    }
+
+    /// True once `finished` was emitted.
+    pub fn is_finished(&self) -> bool {
+        self.shared.lock().finished
+    }
+
+    /// True while the request is queued or transferring.
+    pub fn is_running(&self) -> bool {
+        !self.is_finished()
+    }
+
+    /// Cancels the request: a queued one leaves its queue, a running one closes its stream
+    /// (HTTP/2) or its connection (HTTP/1.1). The reply finishes at once with
+    /// `OperationCanceledError` (`error_occurred`, then `finished`); nothing happens if it had
+    /// finished already.
+    pub fn abort(&self) {
+        self.shared.cancel.cancel();
+        self.shared.finish(Some(Error::canceled()), true);
+    }
+
+    // ----- body -----------------------------------------------------------------------------
+
+    /// Bytes buffered and not yet read (Qt's `bytesAvailable`).
+    #[doc(alias = "bytesAvailable")]
+    pub fn bytes_available(&self) -> usize {
+        self.shared.lock().buffered
+    }
+
+    /// Takes everything buffered now (Qt's `readAll`); empty if nothing is buffered.
+    #[doc(alias = "readAll")]
+    pub fn read_all(&self) -> Bytes {
+        self.shared.take_buffered(usize::MAX)
+    }
+
+    /// Takes at most `max` buffered bytes.
+    pub fn read(&self, max: usize) -> Bytes {
+        self.shared.take_buffered(max)
+    }
+
+    /// Qt's `setReadBufferSize`: at most this many bytes are buffered before the socket is no
+    /// longer read (back-pressure). 0 means unlimited, the default until the body is taken as a
+    /// stream, which sets [`DEFAULT_STREAM_READ_BUFFER`] unless a size was set.
+    #[doc(alias = "setReadBufferSize")]
+    pub fn set_read_buffer_size(&self, size: usize) {
+        self.shared.lock().read_buffer_size = size;
+        self.shared.space.notify_one();
+    }
+
+    /// The read buffer size (0: unlimited).
+    pub fn read_buffer_size(&self) -> usize {
+        self.shared.lock().read_buffer_size
+    }
+
+    /// The body as a stream of chunks, read as it arrives, with back-pressure. Ends with
+    /// `Err` when the transfer failed or was aborted; an HTTP error status still streams its
+    /// body and ends normally (check [`error`](Reply::error)).
+    pub fn body_stream(&self) -> BodyStream {
+        {
+            let mut st = self.shared.lock();
+            if st.read_buffer_size == 0 {
+                st.read_buffer_size = DEFAULT_STREAM_READ_BUFFER;
+            }
+        }
+        BodyStream::new(self.clone())
+    }
+
+    /// The body as `tokio::io::AsyncRead` (a [`body_stream`](Reply::body_stream) adapter).
+    pub fn into_async_read(self) -> BodyReader {
+        body::reader(self.body_stream())
+    }
+
+    /// Waits for the end and returns the body not yet read. An HTTP error status returns its
+    /// body (check [`error`](Reply::error)); a transport failure or an abort returns `Err`.
+    pub async fn bytes(&self) -> Result<Bytes, Error> {
+        use futures_util::StreamExt;
+        let mut stream = self.body_stream();
+        let mut out = BytesMut::new();
+        let mut single: Option<Bytes> = None;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            match single.take() {
+                None if out.is_empty() => single = Some(chunk),
+                Some(first) => {
+                    out.extend_from_slice(&first);
+                    out.extend_from_slice(&chunk);
+                }
+                None => out.extend_from_slice(&chunk),
+            }
+        }
+        Ok(single.unwrap_or_else(|| out.freeze()))
+    }
+
+    /// [`bytes`](Reply::bytes) decoded as UTF-8 (invalid sequences replaced).
+    pub async fn text(&self) -> Result<String, Error> {
+        let bytes = self.bytes().await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    // ----- signals --------------------------------------------------------------------------
+
+    /// Emitted when the response headers (status, headers, attributes) are known.
+    #[doc(alias = "metaDataChanged")]
+    pub fn meta_data_changed(&self) -> &Signal<Reply> {
+        &self.shared.signals.meta_data_changed
+    }
+
+    /// Emitted when new body bytes can be read.
+    #[doc(alias = "readyRead")]
+    pub fn ready_read(&self) -> &Signal<Reply> {
+        &self.shared.signals.ready_read
+    }
+
+    /// `(received, total)` body bytes, total `None` when unknown; at most every 100 ms, plus
+    /// a final emission.
+    #[doc(alias = "downloadProgress")]
+    pub fn download_progress(&self) -> &Signal<(u64, Option<u64>)> {
+        &self.shared.signals.download_progress
+    }
+
+    /// `(sent, total)` request body bytes.
+    #[doc(alias = "uploadProgress")]
+    pub fn upload_progress(&self) -> &Signal<(u64, Option<u64>)> {
+        &self.shared.signals.upload_progress
+    }
+
+    /// Emitted once, before `finished`, when the reply fails.
+    #[doc(alias = "errorOccurred")]
+    pub fn error_occurred(&self) -> &Signal<(Reply, Error)> {
+        &self.shared.signals.error_occurred
+    }
+
+    /// Emitted exactly once at the end (also after `abort`). Latched: `reply.finished().await`
+    /// resolves at once if it already fired.
+    pub fn finished(&self) -> &Signal<Reply> {
+        &self.shared.signals.finished
+    }
+
+    /// Emitted when the connection used by this reply is encrypted (before the request is sent).
+    pub fn encrypted(&self) -> &Signal<Reply> {
+        &self.shared.signals.encrypted
+    }
+
+    /// Emitted when a new socket starts connecting for this reply.
+    #[doc(alias = "socketStartedConnecting")]
+    pub fn socket_started_connecting(&self) -> &Signal<Reply> {
+        &self.shared.signals.socket_started_connecting
+    }
+
+    /// Emitted when the request (headers and body) was written.
+    #[doc(alias = "requestSent")]
+    pub fn request_sent(&self) -> &Signal<Reply> {
+        &self.shared.signals.request_sent
+    }
+
+    /// Emitted when the TLS handshake meets certificate errors. A slot that calls
+    /// [`ignore_ssl_errors`](Reply::ignore_ssl_errors) lets the connection go on; otherwise the
+    /// reply fails with `SslHandshakeFailedError`.
+    #[doc(alias = "sslErrors")]
+    pub fn ssl_errors(&self) -> &Signal<(Reply, Vec<SslError>)> {
+        &self.shared.signals.ssl_errors
+    }
+
+    /// Qt's `ignoreSslErrors()`: certificate errors of this reply's handshake do not fail it.
+    /// Call it before the request starts or from an `ssl_errors` slot. The connection, once
+    /// made, is pooled like any other (as in Qt).
+    #[doc(alias = "ignoreSslErrors")]
+    pub fn ignore_ssl_errors(&self) {
+        self.shared.lock().ignore_ssl_errors = true;
+    }
+
+    /// Emitted for each redirect followed, with the new URL.
+    pub fn redirected(&self) -> &Signal<Url> {
+        &self.shared.signals.redirected
+    }
+}
+
+impl ReplyShared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, ReplyState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn handle(self: &Arc<Self>) -> Reply {
+        Reply {
+            shared: self.clone(),
+        }
+    }
+
+    pub(crate) fn request(&self) -> &Request {
+        &self.request
+    }
+
+    pub(crate) fn operation(&self) -> &Operation {
+        &self.operation
+    }
+
+    pub(crate) fn cancel_token(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    pub(crate) fn manager_signals(&self) -> &ManagerSignals {
+        &self.manager_signals
+    }
+
+    fn take_buffered(&self, max: usize) -> Bytes {
+        let mut st = self.lock();
+        let taken = take_from(&mut st, max);
+        drop(st);
+        if !taken.is_empty() {
+            self.space.notify_one();
+        }
+        taken
+    }
+
+    /// Records the response metadata and emits `meta_data_changed`.
+    pub(crate) fn set_meta(self: &Arc<Self>, meta: Meta) {
+        {
+            let mut st = self.lock();
+            if st.finished {
+                return;
+            }
+            st.meta = meta;
+        }
+        self.signals.meta_data_changed.emit(&self.handle());
+    }
+
+    /// Appends a body chunk, waiting while a bounded read buffer is full. Returns false if the
+    /// reply finished meanwhile (aborted): the caller stops.
+    pub(crate) async fn push_chunk(self: &Arc<Self>, chunk: Bytes) -> bool {
+        if chunk.is_empty() {
+            return !self.is_finished();
+        }
+        loop {
+            let notified = self.space.notified();
+            {
+                let mut st = self.lock();
+                if st.finished {
+                    return false;
+                }
+                if st.read_buffer_size == 0 || st.buffered < st.read_buffer_size {
+                    st.buffered += chunk.len();
+                    st.buffer.push_back(chunk);
+                    if let Some(w) = st.reader.take() {
+                        w.wake();
+                    }
+                    break;
+                }
+            }
+            tokio::select! {
+                _ = notified => {}
+                _ = self.cancel.cancelled() => return false,
+            }
+        }
+        self.signals.ready_read.emit(&self.handle());
+        true
+    }
+
+    pub(crate) fn ignores_ssl_errors(&self) -> bool {
+        self.lock().ignore_ssl_errors
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.lock().finished
+    }
+
+    /// Ends the reply: records `error` (if any), emits `error_occurred` then `finished`, on
+    /// the reply and on the manager, exactly once. `body_broken` says the body is incomplete.
+    pub(crate) fn finish(self: &Arc<Self>, error: Option<Error>, body_broken: bool) {
+        {
+            let mut st = self.lock();
+            if st.finished {
+                return;
+            }
+            st.finished = true;
+            if error.is_some() {
+                st.error = error.clone();
+                st.body_broken = body_broken;
+            }
+            if let Some(w) = st.reader.take() {
+                w.wake();
+            }
+        }
+        self.space.notify_one();
+        let reply = self.handle();
+        if let Some(e) = error {
+            tracing::debug!(url = %reply.url(), error = %e, "reply failed");
+            self.signals.error_occurred.emit(&(reply.clone(), e));
+        }
+        let weak: Weak<ReplyShared> = Arc::downgrade(self);
+        self.signals
+            .finished
+            .emit_latched(&reply, move || weak.upgrade().map(|s| Reply { shared: s }));
+        self.manager_signals.finished.emit(&reply);
+        // No signal fires after finished: drop the slots so closures holding handles go.
+        self.signals.clear();
+    }
+
+    /// Records an HTTP error status as the reply's error without breaking the body.
+    pub(crate) fn set_http_error(&self, error: Error) {
+        let mut st = self.lock();
+        if !st.finished {
+            st.error = Some(error);
+        }
+    }
+
+    /// Poll side of the body stream: a chunk, the end, or the transport error.
+    pub(crate) fn poll_chunk(&self, waker: &Waker) -> Option<Option<Result<Bytes, Error>>> {
+        let mut st = self.lock();
+        if let Some(chunk) = st.buffer.pop_front() {
+            st.buffered -= chunk.len();
+            drop(st);
+            self.space.notify_one();
+            return Some(Some(Ok(chunk)));
+        }
+        if st.finished {
+            if st.body_broken {
+                st.body_broken = false; // report the failure once
+                return Some(st.error.clone().map(Err));
+            }
+            return Some(None);
+        }
+        st.reader = Some(waker.clone());
+        None
+    }
+}
+
+fn take_from(st: &mut ReplyState, max: usize) -> Bytes {
+    if st.buffered == 0 || max == 0 {
+        return Bytes::new();
+    }
+    let single = st.buffer.len() == 1;
+    if let Some(front) = st.buffer.front_mut() {
+        if front.len() >= max || single {
+            let n = front.len().min(max);
+            let out = front.split_to(n);
+            if front.is_empty() {
+                st.buffer.pop_front();
+            }
+            st.buffered -= out.len();
+            return out;
+        }
+    }
+    let mut out = BytesMut::with_capacity(st.buffered.min(max));
+    while out.len() < max {
+        let Some(mut chunk) = st.buffer.pop_front() else {
+            break;
+        };
+        let want = max - out.len();
+        if chunk.len() > want {
+            let rest = chunk.split_off(want);
+            st.buffer.push_front(rest);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    st.buffered -= out.len();
+    out.freeze()
+}
+
+/// The error for an HTTP status, with Qt's message shape.
+pub(crate) fn http_status_error(status: StatusCode, reason: &str, url: &Url) -> Option<Error> {
+    NetworkError::from_http_status(status.as_u16()).map(|kind| {
+        Error::new(
+            kind,
+            format!(
+                "Error transferring {} - server replied: {}",
+                url.as_str(),
+                if reason.is_empty() {
+                    status.as_str()
+                } else {
+                    reason
+                }
+            ),
+        )
+    })
+}

@@ -1,0 +1,368 @@
+//! [`Request`] (Qt's `QNetworkRequest`): the URL, headers, priority and per-request options of
+//! one operation, plus [`Priority`], [`Operation`] and the upload [`Body`].
+//!
+//! A request never panics on bad input: an unparsable URL or an invalid header is remembered
+//! and the reply built from it finishes with a clear error.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::Method;
+use url::Url;
+
+/// Qt's `QNetworkRequest::Priority`: queued requests for one origin start in priority order,
+/// then in the order they were made.
+#[doc(alias = "QNetworkRequest::Priority")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Priority {
+    /// Started before Normal and Low requests.
+    High,
+    /// The default.
+    #[default]
+    Normal,
+    /// Started after High and Normal requests.
+    Low,
+}
+
+/// Qt's `QNetworkAccessManager::Operation`.
+#[doc(alias = "QNetworkAccessManager::Operation")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// HEAD.
+    Head,
+    /// GET.
+    Get,
+    /// PUT.
+    Put,
+    /// POST.
+    Post,
+    /// DELETE.
+    Delete,
+    /// Any other verb, sent as given.
+    Custom(Method),
+}
+
+impl Operation {
+    /// The operation for a verb: GET, HEAD, PUT, POST and DELETE in any case are the standard
+    /// operations; anything else is [`Operation::Custom`]. `None` for a verb that is not a
+    /// valid HTTP token.
+    pub fn from_verb(verb: &str) -> Option<Operation> {
+        let upper = verb.to_ascii_uppercase();
+        Some(match upper.as_str() {
+            "GET" => Operation::Get,
+            "HEAD" => Operation::Head,
+            "PUT" => Operation::Put,
+            "POST" => Operation::Post,
+            "DELETE" => Operation::Delete,
+            _ => Operation::Custom(Method::from_bytes(verb.as_bytes()).ok()?),
+        })
+    }
+
+    /// The HTTP method sent for this operation.
+    pub fn method(&self) -> Method {
+        match self {
+            Operation::Head => Method::HEAD,
+            Operation::Get => Method::GET,
+            Operation::Put => Method::PUT,
+            Operation::Post => Method::POST,
+            Operation::Delete => Method::DELETE,
+            Operation::Custom(m) => m.clone(),
+        }
+    }
+
+    /// True for operations that may be retried transparently (RFC 9110 idempotent methods).
+    pub fn is_idempotent(&self) -> bool {
+        match self {
+            Operation::Head | Operation::Get | Operation::Put | Operation::Delete => true,
+            Operation::Post => false,
+            Operation::Custom(m) => matches!(*m, Method::OPTIONS | Method::TRACE),
+        }
+    }
+}
+
+/// An upload body. Built from bytes or strings; it is kept so that it can be sent again (a
+/// retry on a fresh connection).
+#[derive(Debug, Clone, Default)]
+pub struct Body {
+    bytes: Option<Bytes>,
+}
+
+impl Body {
+    /// No body (not even `Content-Length: 0` for GET and HEAD).
+    pub fn empty() -> Self {
+        Body { bytes: None }
+    }
+
+    /// The length in bytes, when known.
+    pub fn len(&self) -> Option<u64> {
+        Some(self.bytes.as_ref().map_or(0, |b| b.len() as u64))
+    }
+
+    /// True for a body of no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.as_ref().is_none_or(|b| b.is_empty())
+    }
+
+    pub(crate) fn is_absent(&self) -> bool {
+        self.bytes.is_none()
+    }
+
+    pub(crate) fn bytes(&self) -> Bytes {
+        self.bytes.clone().unwrap_or_default()
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(b: Bytes) -> Self {
+        Body { bytes: Some(b) }
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(b: Vec<u8>) -> Self {
+        Body {
+            bytes: Some(b.into()),
+        }
+    }
+}
+
+impl From<String> for Body {
+    fn from(s: String) -> Self {
+        Body {
+            bytes: Some(s.into()),
+        }
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(s: &'static str) -> Self {
+        Body {
+            bytes: Some(Bytes::from_static(s.as_bytes())),
+        }
+    }
+}
+
+impl From<&'static [u8]> for Body {
+    fn from(s: &'static [u8]) -> Self {
+        Body {
+            bytes: Some(Bytes::from_static(s)),
+        }
+    }
+}
+
+/// Qt's `QNetworkRequest`: what to fetch and how.
+///
+/// ```
+/// use netaccess::{Priority, Request};
+/// let request = Request::new("http://127.0.0.1:8080/index.html")
+///     .with_header("User-Agent", "MyOwnBrowser 1.0")
+///     .with_priority(Priority::High);
+/// assert_eq!(request.url().unwrap().path(), "/index.html");
+/// ```
+#[doc(alias = "QNetworkRequest")]
+#[derive(Debug, Clone)]
+pub struct Request {
+    url: Result<Url, (String, String)>,
+    headers: HeaderMap,
+    invalid_header: Option<String>,
+    priority: Priority,
+    max_redirects: u32,
+    transfer_timeout: Option<Duration>,
+    http2_allowed: bool,
+    http2_direct: bool,
+    max_connections_per_host: Option<usize>,
+}
+
+impl Request {
+    /// A request for `url`. An unparsable URL is kept as an error: the reply reports it.
+    pub fn new(url: impl AsRef<str>) -> Self {
+        let text = url.as_ref();
+        let url = Url::parse(text).map_err(|e| (text.to_owned(), e.to_string()));
+        Self::with_url_result(url)
+    }
+
+    /// A request for an already parsed URL.
+    pub fn from_url(url: Url) -> Self {
+        Self::with_url_result(Ok(url))
+    }
+
+    fn with_url_result(url: Result<Url, (String, String)>) -> Self {
+        Request {
+            url,
+            headers: HeaderMap::new(),
+            invalid_header: None,
+            priority: Priority::Normal,
+            max_redirects: 50,
+            transfer_timeout: None,
+            http2_allowed: true,
+            http2_direct: false,
+            max_connections_per_host: None,
+        }
+    }
+
+    /// The URL, or `None` if the text given to [`Request::new`] was not a valid URL.
+    pub fn url(&self) -> Option<&Url> {
+        self.url.as_ref().ok()
+    }
+
+    /// Replaces the URL.
+    pub fn set_url(&mut self, url: Url) {
+        self.url = Ok(url);
+    }
+
+    pub(crate) fn url_result(&self) -> Result<&Url, String> {
+        self.url
+            .as_ref()
+            .map_err(|(text, e)| format!("Invalid URL {text:?}: {e}"))
+    }
+
+    /// The request headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The request headers, to change them.
+    pub fn headers_mut(&mut self) -> &mut HeaderMap {
+        &mut self.headers
+    }
+
+    /// Sets a header (Qt's `setRawHeader`), replacing earlier values of the same name. An
+    /// invalid name or value is remembered; the reply then fails with
+    /// `ProtocolInvalidOperationError`.
+    #[doc(alias = "setRawHeader")]
+    pub fn set_header(&mut self, name: &str, value: &str) {
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            (Ok(n), Ok(v)) => {
+                self.headers.insert(n, v);
+            }
+            (Err(_), _) => self.invalid_header = Some(format!("invalid header name {name:?}")),
+            (_, Err(_)) => {
+                self.invalid_header = Some(format!("invalid value for header {name:?}: {value:?}"))
+            }
+        }
+    }
+
+    /// Builder form of [`Request::set_header`].
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.set_header(name, value);
+        self
+    }
+
+    pub(crate) fn invalid_header(&self) -> Option<&str> {
+        self.invalid_header.as_deref()
+    }
+
+    /// The priority in the origin's queue.
+    pub fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    /// Sets the priority.
+    pub fn set_priority(&mut self, priority: Priority) {
+        self.priority = priority;
+    }
+
+    /// Builder form of [`Request::set_priority`].
+    pub fn with_priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// The most redirects followed (default 50, as Qt).
+    pub fn max_redirects(&self) -> u32 {
+        self.max_redirects
+    }
+
+    /// Builder: the most redirects followed.
+    pub fn with_max_redirects(mut self, n: u32) -> Self {
+        self.max_redirects = n;
+        self
+    }
+
+    /// The transfer timeout: the reply fails with `TimeoutError` when no byte moves, up or
+    /// down, for this long. `None` (the default) uses the manager's.
+    pub fn transfer_timeout(&self) -> Option<Duration> {
+        self.transfer_timeout
+    }
+
+    /// Builder: sets the transfer timeout.
+    pub fn with_transfer_timeout(mut self, timeout: Duration) -> Self {
+        self.transfer_timeout = Some(timeout);
+        self
+    }
+
+    /// Qt's `Http2AllowedAttribute` (default true): offer HTTP/2 by ALPN over TLS.
+    pub fn http2_allowed(&self) -> bool {
+        self.http2_allowed
+    }
+
+    /// Builder: allow or forbid HTTP/2.
+    pub fn with_http2_allowed(mut self, allowed: bool) -> Self {
+        self.http2_allowed = allowed;
+        self
+    }
+
+    /// Qt's `Http2DirectAttribute`: speak HTTP/2 at once (prior knowledge; h2c over cleartext).
+    pub fn http2_direct(&self) -> bool {
+        self.http2_direct
+    }
+
+    /// Builder: HTTP/2 by prior knowledge.
+    pub fn with_http2_direct(mut self, direct: bool) -> Self {
+        self.http2_direct = direct;
+        self
+    }
+
+    /// The per-request connection limit (Qt's `QHttp1Configuration` set on a request), if any.
+    pub fn max_connections_per_host(&self) -> Option<usize> {
+        self.max_connections_per_host
+    }
+
+    /// Builder: limit of parallel HTTP/1.1 connections for this request's origin. As in Qt, the
+    /// first request that reaches an origin fixes its limit while it has connections.
+    pub fn with_max_connections_per_host(mut self, n: usize) -> Self {
+        self.max_connections_per_host = Some(n.max(1));
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verbs_map_to_operations_in_any_case() {
+        assert_eq!(Operation::from_verb("get"), Some(Operation::Get));
+        assert_eq!(Operation::from_verb("Head"), Some(Operation::Head));
+        assert_eq!(Operation::from_verb("pUt"), Some(Operation::Put));
+        assert_eq!(Operation::from_verb("post"), Some(Operation::Post));
+        assert_eq!(Operation::from_verb("DELETE"), Some(Operation::Delete));
+        assert_eq!(
+            Operation::from_verb("PATCH"),
+            Some(Operation::Custom(Method::PATCH))
+        );
+        assert_eq!(Operation::from_verb("bad verb"), None);
+        assert_eq!(Operation::from_verb(""), None);
+    }
+
+    #[test]
+    fn bad_url_and_header_are_remembered_not_panicked() {
+        let r = Request::new("http://[::1");
+        assert!(r.url().is_none());
+        assert!(r.url_result().unwrap_err().contains("Invalid URL"));
+        let r = Request::new("http://x/").with_header("X-Bad", "a\nb");
+        assert!(r.invalid_header().unwrap().contains("X-Bad"));
+        let r = Request::new("http://x/").with_header("bad name", "v");
+        assert!(r.invalid_header().is_some());
+    }
+
+    #[test]
+    fn priorities_order_high_first() {
+        assert!(Priority::High < Priority::Normal && Priority::Normal < Priority::Low);
+    }
+}

@@ -1,0 +1,274 @@
+//! Qt-style signals: [`Signal<T>`] with callbacks ([`Signal::connect`]), an async stream of
+//! emissions ([`Signal::stream`]) and a future of the next one ([`Signal::next`], or `.await`
+//! on `&Signal`).
+//!
+//! Slots run on the task that emits, in the order they were connected; they must not block.
+//! A signal that fires at most once (a reply's `finished`) is *latched*: awaiting it after it
+//! fired resolves at once, so `reply.finished().await` never misses the event. Callbacks are
+//! not replayed, as in Qt: connect before the event, or check `is_finished()`.
+//!
+//! ```
+//! use netaccess::Signal;
+//! let signal: Signal<u32> = Signal::new();
+//! let connection = signal.connect(|n| println!("got {n}"));
+//! connection.disconnect();
+//! ```
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
+
+use tokio::sync::{mpsc, oneshot};
+
+type Callback<T> = Arc<dyn Fn(&T) + Send + Sync + 'static>;
+type Latch<T> = Arc<dyn Fn() -> Option<T> + Send + Sync + 'static>;
+
+enum Slot<T> {
+    Callback(Callback<T>),
+    Stream(mpsc::UnboundedSender<T>),
+    Once(oneshot::Sender<T>),
+}
+
+struct Slots<T> {
+    list: Vec<(u64, Slot<T>)>,
+    latch: Option<Latch<T>>,
+}
+
+struct SignalInner<T> {
+    slots: Mutex<Slots<T>>,
+    /// Fast path: emitting with nobody listening costs one atomic load.
+    listened: AtomicBool,
+    next_id: AtomicU64,
+}
+
+/// A Qt-style signal carrying values of type `T`.
+///
+/// Cloning a `Signal` gives another handle to the same signal.
+#[derive(Clone)]
+pub struct Signal<T> {
+    inner: Arc<SignalInner<T>>,
+}
+
+impl<T> std::fmt::Debug for Signal<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.inner.slots.lock().map(|s| s.list.len()).unwrap_or(0);
+        f.debug_struct("Signal").field("slots", &n).finish()
+    }
+}
+
+impl<T: Clone + Send + 'static> Default for Signal<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A connection made by [`Signal::connect`]; call [`Connection::disconnect`] to stop receiving.
+///
+/// Dropping a `Connection` does *not* disconnect (as in Qt).
+#[derive(Clone)]
+pub struct Connection {
+    signal: Weak<dyn Disconnect>,
+    id: u64,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").field("id", &self.id).finish()
+    }
+}
+
+impl Connection {
+    /// Disconnects the slot; it is not called again. Returns false if it was already gone.
+    pub fn disconnect(&self) -> bool {
+        match self.signal.upgrade() {
+            Some(signal) => signal.remove(self.id),
+            None => false,
+        }
+    }
+
+    /// True while the slot is connected.
+    pub fn is_connected(&self) -> bool {
+        self.signal.upgrade().is_some_and(|s| s.contains(self.id))
+    }
+}
+
+trait Disconnect: Send + Sync {
+    fn remove(&self, id: u64) -> bool;
+    fn contains(&self, id: u64) -> bool;
+}
+
+impl<T: Send + 'static> Disconnect for SignalInner<T> {
+    fn remove(&self, id: u64) -> bool {
+        let mut slots = lock(&self.slots);
+        let before = slots.list.len();
+        slots.list.retain(|(i, _)| *i != id);
+        self.listened
+            .store(!slots.list.is_empty(), Ordering::Release);
+        before != slots.list.len()
+    }
+
+    fn contains(&self, id: u64) -> bool {
+        lock(&self.slots).list.iter().any(|(i, _)| *i == id)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A slot that panicked does not poison the signal for everyone else.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<T: Clone + Send + 'static> Signal<T> {
+    /// A new signal with no slots.
+    pub fn new() -> Self {
+        Signal {
+            inner: Arc::new(SignalInner {
+                slots: Mutex::new(Slots {
+                    list: Vec::new(),
+                    latch: None,
+                }),
+                listened: AtomicBool::new(false),
+                next_id: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    fn add(&self, slot: Slot<T>) -> u64 {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut slots = lock(&self.inner.slots);
+        slots.list.push((id, slot));
+        self.inner.listened.store(true, Ordering::Release);
+        id
+    }
+
+    /// Connects a callback, called for every emission until disconnected.
+    pub fn connect<F>(&self, slot: F) -> Connection
+    where
+        F: Fn(&T) + Send + Sync + 'static,
+    {
+        let id = self.add(Slot::Callback(Arc::new(slot)));
+        let weak: Weak<SignalInner<T>> = Arc::downgrade(&self.inner);
+        Connection { signal: weak, id }
+    }
+
+    /// An async stream of every emission from now on (unbounded: keep up with it).
+    pub fn stream(&self) -> SignalStream<T> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.add(Slot::Stream(tx));
+        SignalStream { rx }
+    }
+
+    /// A future of the next emission; for a latched signal that already fired, resolves at once.
+    pub fn next(&self) -> NextEmission<T> {
+        let (tx, rx) = oneshot::channel();
+        let mut slots = lock(&self.inner.slots);
+        if let Some(value) = slots.latch.as_ref().and_then(|make| make()) {
+            let _ = tx.send(value);
+        } else {
+            let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+            slots.list.push((id, Slot::Once(tx)));
+            self.inner.listened.store(true, Ordering::Release);
+        }
+        NextEmission { rx }
+    }
+
+    /// Number of connected slots (callbacks, streams and pending futures).
+    pub fn receivers(&self) -> usize {
+        lock(&self.inner.slots).list.len()
+    }
+
+    /// Emits `value` to every slot. Slots run here, outside the signal's lock, so a slot may
+    /// connect or disconnect.
+    pub(crate) fn emit(&self, value: &T) {
+        if !self.inner.listened.load(Ordering::Acquire) {
+            return;
+        }
+        let callbacks: Vec<Callback<T>> = {
+            let mut slots = lock(&self.inner.slots);
+            let mut callbacks = Vec::new();
+            let list = std::mem::take(&mut slots.list);
+            for (id, slot) in list {
+                match slot {
+                    Slot::Callback(cb) => {
+                        callbacks.push(cb.clone());
+                        slots.list.push((id, Slot::Callback(cb)));
+                    }
+                    Slot::Stream(tx) => {
+                        if tx.send(value.clone()).is_ok() {
+                            slots.list.push((id, Slot::Stream(tx)));
+                        }
+                    }
+                    Slot::Once(tx) => {
+                        let _ = tx.send(value.clone());
+                    }
+                }
+            }
+            self.inner
+                .listened
+                .store(!slots.list.is_empty(), Ordering::Release);
+            callbacks
+        };
+        for cb in callbacks {
+            cb(value);
+        }
+    }
+
+    /// Emits `value` and latches the signal: later `next()` calls resolve with `latch()`.
+    pub(crate) fn emit_latched(
+        &self,
+        value: &T,
+        latch: impl Fn() -> Option<T> + Send + Sync + 'static,
+    ) {
+        lock(&self.inner.slots).latch = Some(Arc::new(latch));
+        self.emit(value);
+    }
+
+    /// Removes every slot (after the last emission, so closures holding handles are freed).
+    pub(crate) fn clear(&self) {
+        let mut slots = lock(&self.inner.slots);
+        slots.list.clear();
+        self.inner.listened.store(false, Ordering::Release);
+    }
+}
+
+impl<T: Clone + Send + 'static> IntoFuture for &Signal<T> {
+    type Output = T;
+    type IntoFuture = NextEmission<T>;
+
+    fn into_future(self) -> NextEmission<T> {
+        self.next()
+    }
+}
+
+/// The future returned by [`Signal::next`].
+///
+/// If the signal's owner goes away without emitting, the future stays pending; a reply's
+/// signals always emit `finished`, so awaiting that one always resolves.
+pub struct NextEmission<T> {
+    rx: oneshot::Receiver<T>,
+}
+
+impl<T> Future for NextEmission<T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        match Pin::new(&mut self.rx).poll(cx) {
+            Poll::Ready(Ok(v)) => Poll::Ready(v),
+            Poll::Ready(Err(_)) | Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// The stream returned by [`Signal::stream`]; ends when the signal is cleared or dropped.
+pub struct SignalStream<T> {
+    rx: mpsc::UnboundedReceiver<T>,
+}
+
+impl<T> futures_core::Stream for SignalStream<T> {
+    type Item = T;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        self.rx.poll_recv(cx)
+    }
+}

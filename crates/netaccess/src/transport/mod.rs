@@ -1,0 +1,154 @@
+//! Opening connections: name resolution, TCP connect with a timeout, and TLS ([`tls`]).
+//! Maps every failure to Qt's codes (refused, host not found, timeout, handshake failed).
+//!
+//! Speaks no HTTP: that is [`crate::backend`].
+
+pub(crate) mod tls;
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::error::{Error, NetworkError};
+
+/// A connected byte stream: plain TCP or TLS over TCP.
+pub(crate) enum Io {
+    Tcp(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Io {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Io {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Io::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Io::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Io::Tcp(s) => s.is_write_vectored(),
+            Io::Tls(s) => s.is_write_vectored(),
+        }
+    }
+}
+
+/// Resolves `host` and connects to the first address that accepts, within `timeout`.
+pub(crate) async fn connect_tcp(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<TcpStream, Error> {
+    let attempt = async {
+        let addrs = resolve(host, port).await?;
+        let mut last = None;
+        for addr in addrs {
+            match TcpStream::connect(addr).await {
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    return Ok(stream);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let e = last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"));
+        Err(connect_error(host, &e).with_source(e))
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::new(
+            NetworkError::TimeoutError,
+            format!("Connecting to {host}:{port} timed out after {timeout:?}"),
+        )),
+    }
+}
+
+async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    match tokio::net::lookup_host((bare, port)).await {
+        Ok(addrs) => {
+            let addrs: Vec<_> = addrs.collect();
+            if addrs.is_empty() {
+                Err(Error::new(
+                    NetworkError::HostNotFoundError,
+                    format!("Host {host} not found"),
+                ))
+            } else {
+                Ok(addrs)
+            }
+        }
+        Err(e) => Err(Error::new(
+            NetworkError::HostNotFoundError,
+            format!("Host {host} not found"),
+        )
+        .with_source(e)),
+    }
+}
+
+/// Qt's code for a failed connect.
+pub(crate) fn connect_error(host: &str, e: &io::Error) -> Error {
+    let kind = match e.kind() {
+        io::ErrorKind::ConnectionRefused => NetworkError::ConnectionRefusedError,
+        io::ErrorKind::TimedOut => NetworkError::TimeoutError,
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+            NetworkError::RemoteHostClosedError
+        }
+        io::ErrorKind::NotFound => NetworkError::HostNotFoundError,
+        _ => NetworkError::UnknownNetworkError,
+    };
+    let what = match kind {
+        NetworkError::ConnectionRefusedError => "Connection refused".to_string(),
+        _ => e.to_string(),
+    };
+    Error::new(kind, format!("{what} ({host})"))
+}

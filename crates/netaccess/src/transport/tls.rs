@@ -1,0 +1,287 @@
+//! TLS with rustls: trust roots (system store plus CAs added by the application), ALPN (h2 and
+//! http/1.1), and certificate errors reported as [`SslError`]s that the application may choose
+//! to ignore (Qt's `sslErrors` / `ignoreSslErrors` flow).
+//!
+//! Each handshake gets a verifier that records what was wrong with the peer's certificate, so
+//! a failed handshake can tell the application *why*; when the errors are ignored the same
+//! checks run but do not fail the handshake (signatures are still verified).
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{ClientSessionMemoryCache, Resumption, WebPkiServerVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use crate::error::{Error, NetworkError};
+
+/// What was wrong with a peer's certificate (Qt's `QSslError::SslError`, the cases rustls
+/// reports).
+#[doc(alias = "QSslError::SslError")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SslErrorKind {
+    /// The issuer is not trusted (self-signed or unknown CA).
+    UnableToGetLocalIssuerCertificate,
+    /// The certificate has expired.
+    CertificateExpired,
+    /// The certificate is not yet valid.
+    CertificateNotYetValid,
+    /// The certificate does not name the host.
+    HostNameMismatch,
+    /// The certificate was revoked.
+    CertificateRevoked,
+    /// The certificate may not be used for a TLS server.
+    InvalidPurpose,
+    /// The certificate is malformed or has a bad signature.
+    CertificateSignatureFailed,
+    /// Another certificate problem.
+    UnspecifiedError,
+}
+
+/// A certificate error of a TLS handshake (Qt's `QSslError`).
+#[doc(alias = "QSslError")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SslError {
+    kind: SslErrorKind,
+    message: String,
+}
+
+impl SslError {
+    /// The kind of problem.
+    pub fn kind(&self) -> SslErrorKind {
+        self.kind
+    }
+
+    /// A description for humans.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn from_rustls(e: &rustls::Error) -> SslError {
+        let kind = match e {
+            rustls::Error::InvalidCertificate(c) => match c {
+                CertificateError::UnknownIssuer => SslErrorKind::UnableToGetLocalIssuerCertificate,
+                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                    SslErrorKind::CertificateExpired
+                }
+                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                    SslErrorKind::CertificateNotYetValid
+                }
+                CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. } => SslErrorKind::HostNameMismatch,
+                CertificateError::Revoked => SslErrorKind::CertificateRevoked,
+                CertificateError::InvalidPurpose
+                | CertificateError::InvalidPurposeContext { .. } => SslErrorKind::InvalidPurpose,
+                CertificateError::BadSignature | CertificateError::BadEncoding => {
+                    SslErrorKind::CertificateSignatureFailed
+                }
+                _ => SslErrorKind::UnspecifiedError,
+            },
+            _ => SslErrorKind::UnspecifiedError,
+        };
+        SslError {
+            kind,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for SslError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The manager's TLS settings, built once.
+pub(crate) struct TlsConfig {
+    provider: Arc<CryptoProvider>,
+    verifier: Option<Arc<WebPkiServerVerifier>>,
+    ignore_all_errors: bool,
+    resumption: Arc<ClientSessionMemoryCache>,
+}
+
+/// A failed handshake: the error, and the certificate errors seen (empty when the failure had
+/// another cause).
+pub(crate) struct TlsFailure {
+    pub error: Error,
+    pub ssl_errors: Vec<SslError>,
+}
+
+fn system_roots() -> &'static Vec<CertificateDer<'static>> {
+    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+    ROOTS.get_or_init(|| rustls_native_certs::load_native_certs().certs)
+}
+
+impl TlsConfig {
+    pub(crate) fn new(
+        extra_roots: &[CertificateDer<'static>],
+        use_system_roots: bool,
+        ignore_all_errors: bool,
+    ) -> Self {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore::empty();
+        if use_system_roots {
+            roots.add_parsable_certificates(system_roots().iter().cloned());
+        }
+        roots.add_parsable_certificates(extra_roots.iter().cloned());
+        let verifier = if roots.is_empty() {
+            None
+        } else {
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .ok()
+        };
+        TlsConfig {
+            provider,
+            verifier,
+            ignore_all_errors,
+            resumption: Arc::new(ClientSessionMemoryCache::new(256)),
+        }
+    }
+
+    /// Runs the handshake for `host`. `http2` offers h2 by ALPN. Returns the stream, whether
+    /// h2 was negotiated, and the certificate errors that were ignored.
+    pub(crate) async fn handshake(
+        &self,
+        tcp: TcpStream,
+        host: &str,
+        http2: bool,
+        ignore_errors: bool,
+    ) -> Result<(TlsStream<TcpStream>, bool, Vec<SslError>), TlsFailure> {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let name = ServerName::try_from(bare.to_string()).map_err(|e| TlsFailure {
+            error: Error::new(
+                NetworkError::SslHandshakeFailedError,
+                format!("Invalid TLS server name {host:?}: {e}"),
+            ),
+            ssl_errors: Vec::new(),
+        })?;
+        let recorder = Arc::new(RecordingVerifier {
+            inner: self.verifier.clone(),
+            provider: self.provider.clone(),
+            errors: Mutex::new(Vec::new()),
+            ignore: ignore_errors || self.ignore_all_errors,
+        });
+        let mut config = ClientConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions")
+            .dangerous()
+            .with_custom_certificate_verifier(recorder.clone())
+            .with_no_client_auth();
+        config.alpn_protocols = if http2 {
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        } else {
+            vec![b"http/1.1".to_vec()]
+        };
+        config.resumption = Resumption::store(self.resumption.clone());
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        match connector.connect(name, tcp).await {
+            Ok(stream) => {
+                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                let ignored = recorder
+                    .errors
+                    .lock()
+                    .map(|v| v.clone())
+                    .unwrap_or_default();
+                Ok((stream, h2, ignored))
+            }
+            Err(e) => {
+                let ssl_errors = recorder
+                    .errors
+                    .lock()
+                    .map(|v| v.clone())
+                    .unwrap_or_default();
+                let message = match ssl_errors.first() {
+                    Some(first) => format!("TLS handshake with {host} failed: {first}"),
+                    None => format!("TLS handshake with {host} failed: {e}"),
+                };
+                Err(TlsFailure {
+                    error: Error::new(NetworkError::SslHandshakeFailedError, message)
+                        .with_source(e),
+                    ssl_errors,
+                })
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct RecordingVerifier {
+    inner: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<CryptoProvider>,
+    errors: Mutex<Vec<SslError>>,
+    ignore: bool,
+}
+
+impl ServerCertVerifier for RecordingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let result = match &self.inner {
+            Some(v) => {
+                v.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            }
+            None => Err(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer,
+            )),
+        };
+        match result {
+            Ok(ok) => Ok(ok),
+            Err(e) => {
+                if let Ok(mut errors) = self.errors.lock() {
+                    errors.push(SslError::from_rustls(&e));
+                }
+                if self.ignore {
+                    Ok(ServerCertVerified::assertion())
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
