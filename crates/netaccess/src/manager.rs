@@ -21,6 +21,7 @@ use crate::request::{Body, Operation, Request};
 use crate::scheduler::Pool;
 use crate::signal::Signal;
 use crate::transport::tls::{SslError, TlsConfig};
+use crate::transport::ResolveOverrides;
 
 /// Qt's default: at most 6 parallel HTTP/1.1 connections per origin.
 pub const DEFAULT_MAX_CONNECTIONS_PER_HOST: usize = 6;
@@ -42,6 +43,7 @@ pub(crate) struct Config {
     pub transfer_timeout: Option<Duration>,
     pub connect_timeout: Duration,
     pub tls: TlsConfig,
+    pub resolve: ResolveOverrides,
 }
 
 pub(crate) struct ManagerInner {
@@ -97,6 +99,7 @@ pub struct ManagerBuilder {
     system_roots: bool,
     ignore_tls_errors: bool,
     runtime: Option<Handle>,
+    resolve: ResolveOverrides,
 }
 
 impl Default for ManagerBuilder {
@@ -110,6 +113,7 @@ impl Default for ManagerBuilder {
             system_roots: true,
             ignore_tls_errors: false,
             runtime: None,
+            resolve: ResolveOverrides::new(),
         }
     }
 }
@@ -182,6 +186,19 @@ impl ManagerBuilder {
         self
     }
 
+    /// Resolves `host` to `addrs` instead of asking the system (curl's `--resolve`); an empty
+    /// list makes the host unknown (`HostNotFoundError`). The URL, the `Host` header and the TLS
+    /// server name keep `host`.
+    pub fn resolve(
+        mut self,
+        host: &str,
+        addrs: impl IntoIterator<Item = std::net::IpAddr>,
+    ) -> Self {
+        self.resolve
+            .insert(host.to_ascii_lowercase(), addrs.into_iter().collect());
+        self
+    }
+
     /// Runs requests on this runtime instead of the current one.
     pub fn runtime(mut self, handle: Handle) -> Self {
         self.runtime = Some(handle);
@@ -207,6 +224,7 @@ impl ManagerBuilder {
                         self.system_roots,
                         self.ignore_tls_errors,
                     ),
+                    resolve: self.resolve,
                 },
                 pool,
                 signals: Arc::new(ManagerSignals {

@@ -175,7 +175,13 @@ async fn open_connection(
     origin: &Origin,
 ) -> Result<HttpConn, Error> {
     let connect_timeout = mgr.config.connect_timeout;
-    let tcp = transport::connect_tcp(&origin.host, origin.port, connect_timeout).await?;
+    let tcp = transport::connect_tcp(
+        &origin.host,
+        origin.port,
+        connect_timeout,
+        &mgr.config.resolve,
+    )
+    .await?;
     if origin.scheme != "https" {
         return HttpConn::handshake(Io::Tcp(tcp), origin.mode == Mode::Http2Direct, false).await;
     }
@@ -203,7 +209,13 @@ async fn open_connection(
                 return Err(failure.error);
             }
             // A slot chose to go on: connect again, accepting these certificate errors.
-            let tcp = transport::connect_tcp(&origin.host, origin.port, connect_timeout).await?;
+            let tcp = transport::connect_tcp(
+                &origin.host,
+                origin.port,
+                connect_timeout,
+                &mgr.config.resolve,
+            )
+            .await?;
             let (stream, h2, _) = handshake(tcp, true).await.map_err(|f| f.error)?;
             (stream, h2, Vec::new())
         }

@@ -874,3 +874,48 @@ async fn manager_is_usable_from_other_threads() {
         assert_eq!(reply.text().await.unwrap(), "hello");
     }
 }
+
+#[tokio::test]
+async fn unknown_host_is_host_not_found() {
+    let manager = NetworkAccessManager::builder()
+        .resolve("nowhere.test", [])
+        .build();
+    let reply = manager.get(Request::new("http://nowhere.test/"));
+    finished(&reply).await;
+    assert_eq!(kind(&reply), Some(NetworkError::HostNotFoundError));
+    assert!(reply.error().unwrap().message().contains("nowhere.test"));
+}
+
+#[tokio::test]
+async fn certificate_for_another_name_is_a_host_name_mismatch() {
+    let server = TestServer::tls().await;
+    let ip = server.addr().ip();
+    let pem = server.ca_cert_pem().unwrap();
+    let manager = NetworkAccessManager::builder()
+        .add_root_certificate_pem(pem.as_bytes())
+        .unwrap()
+        .resolve("example.test", [ip])
+        .resolve("wrong.test", [ip])
+        .build();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    manager
+        .ssl_errors()
+        .connect(move |(_, errors)| s.lock().unwrap().extend(errors.iter().map(|e| e.kind())));
+    // The certificate names example.test: that works through the resolver override.
+    let ok = manager.get(Request::new(format!(
+        "https://example.test:{}/hello",
+        server.port()
+    )));
+    assert_eq!(ok.text().await.unwrap(), "hello");
+    let wrong = manager.get(Request::new(format!(
+        "https://wrong.test:{}/hello",
+        server.port()
+    )));
+    finished(&wrong).await;
+    assert_eq!(kind(&wrong), Some(NetworkError::SslHandshakeFailedError));
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![netaccess::SslErrorKind::HostNameMismatch]
+    );
+}

@@ -5,8 +5,9 @@
 
 pub(crate) mod tls;
 
+use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -80,14 +81,28 @@ impl AsyncWrite for Io {
     }
 }
 
+/// Host names resolved by the application instead of the system (curl's `--resolve`); an
+/// empty list makes the host unknown.
+pub(crate) type ResolveOverrides = HashMap<String, Vec<IpAddr>>;
+
 /// Resolves `host` and connects to the first address that accepts, within `timeout`.
 pub(crate) async fn connect_tcp(
     host: &str,
     port: u16,
     timeout: Duration,
+    overrides: &ResolveOverrides,
 ) -> Result<TcpStream, Error> {
     let attempt = async {
-        let addrs = resolve(host, port).await?;
+        let addrs = match overrides.get(host) {
+            Some(ips) if ips.is_empty() => {
+                return Err(Error::new(
+                    NetworkError::HostNotFoundError,
+                    format!("Host {host} not found"),
+                ));
+            }
+            Some(ips) => ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect(),
+            None => resolve(host, port).await?,
+        };
         let mut last = None;
         for addr in addrs {
             match TcpStream::connect(addr).await {
