@@ -34,6 +34,7 @@ mod backend;
 mod error;
 mod manager;
 mod pipeline;
+mod redirect;
 mod reply;
 mod request;
 mod scheduler;
@@ -45,6 +46,7 @@ pub use manager::{
     ManagerBuilder, NetworkAccessManager, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS_PER_HOST,
 };
+pub use redirect::RedirectPolicy;
 pub use reply::{BodyReader, BodyStream, Meta, Reply, DEFAULT_STREAM_READ_BUFFER};
 pub use request::{Body, Operation, Priority, Request};
 pub use signal::{Connection, NextEmission, Signal, SignalStream};

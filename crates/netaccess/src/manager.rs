@@ -16,6 +16,7 @@ use url::Url;
 use crate::backend::http::HttpConn;
 use crate::error::{Error, NetworkError};
 use crate::pipeline;
+use crate::redirect::RedirectPolicy;
 use crate::reply::Reply;
 use crate::request::{Body, Operation, Request};
 use crate::scheduler::Pool;
@@ -44,6 +45,7 @@ pub(crate) struct Config {
     pub connect_timeout: Duration,
     pub tls: TlsConfig,
     pub resolve: ResolveOverrides,
+    pub redirect_policy: RedirectPolicy,
 }
 
 pub(crate) struct ManagerInner {
@@ -100,6 +102,7 @@ pub struct ManagerBuilder {
     ignore_tls_errors: bool,
     runtime: Option<Handle>,
     resolve: ResolveOverrides,
+    redirect_policy: RedirectPolicy,
 }
 
 impl Default for ManagerBuilder {
@@ -114,6 +117,7 @@ impl Default for ManagerBuilder {
             ignore_tls_errors: false,
             runtime: None,
             resolve: ResolveOverrides::new(),
+            redirect_policy: RedirectPolicy::default(),
         }
     }
 }
@@ -199,6 +203,12 @@ impl ManagerBuilder {
         self
     }
 
+    /// The redirect policy of requests that set none (default `NoLessSafe`, as Qt 6).
+    pub fn redirect_policy(mut self, policy: RedirectPolicy) -> Self {
+        self.redirect_policy = policy;
+        self
+    }
+
     /// Runs requests on this runtime instead of the current one.
     pub fn runtime(mut self, handle: Handle) -> Self {
         self.runtime = Some(handle);
@@ -225,6 +235,7 @@ impl ManagerBuilder {
                         self.ignore_tls_errors,
                     ),
                     resolve: self.resolve,
+                    redirect_policy: self.redirect_policy,
                 },
                 pool,
                 signals: Arc::new(ManagerSignals {
@@ -367,6 +378,11 @@ impl NetworkAccessManager {
     /// The per-origin connection limit of this manager.
     pub fn max_connections_per_host(&self) -> usize {
         self.inner.config.max_connections_per_host
+    }
+
+    /// The manager's redirect policy.
+    pub fn redirect_policy(&self) -> RedirectPolicy {
+        self.inner.config.redirect_policy
     }
 
     /// The manager's transfer timeout.

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use url::Url;
@@ -16,6 +16,7 @@ use url::Url;
 use crate::backend::http::{map_hyper_error, HttpConn, ReqBody, UploadBody};
 use crate::error::{Error, NetworkError};
 use crate::manager::ManagerInner;
+use crate::redirect::{self, Hop};
 use crate::reply::{http_status_error, Meta, ReplyShared};
 use crate::request::{Body, Operation, Request};
 use crate::scheduler::{Checkout, Grant, Mode, Origin};
@@ -60,7 +61,7 @@ async fn execute(
         ));
     }
     match url.scheme() {
-        "http" | "https" => http_exchange(mgr, reply, &url, body).await,
+        "http" | "https" => http_with_redirects(mgr, reply, url, body).await,
         other => Err(Error::new(
             NetworkError::ProtocolUnknownError,
             format!("Protocol \"{other}\" is unknown"),
@@ -110,17 +111,147 @@ async fn within<T>(
     }
 }
 
+/// What the request of one hop carries: method, headers and body change across redirects.
+struct Outgoing {
+    operation: Operation,
+    headers: HeaderMap,
+    body: Body,
+}
+
+/// A response head on its connection, before the body is read.
+struct Exchange {
+    response: http::Response<Incoming>,
+    checkout: Checkout<HttpConn>,
+    encrypted: bool,
+    http2: bool,
+}
+
+/// The redirect loop: one exchange per hop, until a response is delivered or fails.
+async fn http_with_redirects(
+    mgr: &ManagerInner,
+    reply: &Arc<ReplyShared>,
+    mut url: Url,
+    body: Body,
+) -> Result<Option<Error>, Error> {
+    let request = reply.request();
+    let timeout = request.transfer_timeout().or(mgr.config.transfer_timeout);
+    let policy = request
+        .redirect_policy()
+        .unwrap_or(mgr.config.redirect_policy);
+    let mut outgoing = Outgoing {
+        operation: reply.operation().clone(),
+        headers: request.headers().clone(),
+        body,
+    };
+    let mut followed = 0;
+    let mut announced_encrypted = false;
+    loop {
+        let exchange = http_exchange(
+            mgr,
+            reply,
+            &url,
+            &outgoing,
+            timeout,
+            &mut announced_encrypted,
+        )
+        .await?;
+        let location = exchange
+            .response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok());
+        let status = exchange.response.status();
+        match redirect::next_hop(
+            policy,
+            &url,
+            status,
+            location,
+            &outgoing.operation,
+            followed,
+            request.max_redirects(),
+        ) {
+            Hop::Deliver => return receive(reply, &url, exchange, timeout).await,
+            Hop::Fail(e) => return Err(e),
+            Hop::Follow {
+                url: next,
+                operation,
+                drop_body,
+                ask_first,
+            } => {
+                discard_body(exchange, timeout).await;
+                if !redirect::same_origin(&url, &next) {
+                    for name in [
+                        header::AUTHORIZATION,
+                        header::COOKIE,
+                        header::PROXY_AUTHORIZATION,
+                        header::HOST,
+                    ] {
+                        outgoing.headers.remove(name);
+                    }
+                }
+                if drop_body {
+                    outgoing.body = Body::empty();
+                    for name in [
+                        header::CONTENT_TYPE,
+                        header::CONTENT_LENGTH,
+                        header::CONTENT_ENCODING,
+                    ] {
+                        outgoing.headers.remove(name);
+                    }
+                }
+                outgoing.operation = operation;
+                followed += 1;
+                reply.signals.redirected.emit(&next);
+                if ask_first {
+                    reply.redirect_permission().await;
+                }
+                reply.set_url(next.clone());
+                url = next;
+            }
+        }
+    }
+}
+
+/// Reads and drops a redirect's body (up to 64 KiB, so the connection can carry the next
+/// hop); a longer or slower body closes the connection instead.
+async fn discard_body(exchange: Exchange, timeout: Option<Duration>) {
+    const BUDGET: usize = 64 * 1024;
+    let Exchange {
+        response, checkout, ..
+    } = exchange;
+    let mut incoming = response.into_body();
+    let mut seen = 0;
+    let limit = timeout
+        .unwrap_or(Duration::from_secs(5))
+        .min(Duration::from_secs(5));
+    loop {
+        match tokio::time::timeout(limit, incoming.frame()).await {
+            Ok(None) => return checkout.release(true),
+            Ok(Some(Ok(frame))) => {
+                seen += frame.data_ref().map_or(0, |d| d.len());
+                if seen > BUDGET {
+                    return; // dropping the checkout closes the connection
+                }
+            }
+            Ok(Some(Err(_))) | Err(_) => return,
+        }
+    }
+}
+
+/// One request on one connection: take a slot, connect if needed, send, wait for the head.
+/// A reused connection that fails before any response byte is retried once on a fresh one
+/// when the method is idempotent.
 async fn http_exchange(
     mgr: &ManagerInner,
     reply: &Arc<ReplyShared>,
     url: &Url,
-    body: Body,
-) -> Result<Option<Error>, Error> {
+    outgoing: &Outgoing,
+    timeout: Option<Duration>,
+    announced_encrypted: &mut bool,
+) -> Result<Exchange, Error> {
     let request = reply.request();
     let origin = origin_for(url, request)?;
-    let timeout = request.transfer_timeout().or(mgr.config.transfer_timeout);
     let mut retried = false;
-    let mut announced_encrypted = false;
     loop {
         let grant = mgr
             .pool
@@ -144,16 +275,16 @@ async fn http_exchange(
         };
         let encrypted = checkout.conn().encrypted;
         let http2 = checkout.conn().is_http2();
-        if encrypted && !announced_encrypted {
-            announced_encrypted = true;
+        if encrypted && !*announced_encrypted {
+            *announced_encrypted = true;
             reply.signals.encrypted.emit(&reply.handle());
             reply.manager_signals().encrypted.emit(&reply.handle());
         }
-        let outgoing = build_request(reply, url, &origin, &body, http2)?;
-        let response = match within(timeout, checkout.conn().send(outgoing)).await? {
+        let built = build_request(reply, url, &origin, outgoing, http2)?;
+        let response = match within(timeout, checkout.conn().send(built)).await? {
             Ok(response) => response,
             Err(e) => {
-                let retry = checkout.was_reused() && !retried && reply.operation().is_idempotent();
+                let retry = checkout.was_reused() && !retried && outgoing.operation.is_idempotent();
                 drop(checkout); // broken: frees its slot
                 if retry {
                     tracing::debug!(%url, error = %e, "reused connection failed before the response; retrying once");
@@ -164,7 +295,12 @@ async fn http_exchange(
             }
         };
         reply.signals.request_sent.emit(&reply.handle());
-        return receive(reply, url, response, checkout, encrypted, http2, timeout).await;
+        return Ok(Exchange {
+            response,
+            checkout,
+            encrypted,
+            http2,
+        });
     }
 }
 
@@ -238,10 +374,9 @@ fn build_request(
     reply: &Arc<ReplyShared>,
     url: &Url,
     origin: &Origin,
-    body: &Body,
+    outgoing: &Outgoing,
     http2: bool,
 ) -> Result<http::Request<ReqBody>, Error> {
-    let request = reply.request();
     let path_and_query = &url[url::Position::BeforePath..url::Position::AfterQuery];
     let path_and_query = if path_and_query.is_empty() {
         "/"
@@ -265,7 +400,7 @@ fn build_request(
         )
     };
     let mut builder = http::Request::builder()
-        .method(reply.operation().method())
+        .method(outgoing.operation.method())
         .uri(uri.as_str())
         .version(if http2 {
             http::Version::HTTP_2
@@ -273,7 +408,7 @@ fn build_request(
             http::Version::HTTP_11
         });
     let headers = builder.headers_mut().expect("builder without error so far");
-    *headers = request.headers().clone();
+    *headers = outgoing.headers.clone();
     if http2 {
         for name in [
             "connection",
@@ -291,14 +426,14 @@ fn build_request(
             HeaderValue::from_str(&authority).map_err(|e| invalid(&e))?,
         );
     }
-    let data = if body.is_absent()
+    let data = if outgoing.body.is_absent()
         && matches!(
-            reply.operation(),
+            outgoing.operation,
             Operation::Get | Operation::Head | Operation::Delete
         ) {
         None
     } else {
-        let bytes = body.bytes();
+        let bytes = outgoing.body.bytes();
         if !headers.contains_key(header::CONTENT_LENGTH) {
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
         }
@@ -323,12 +458,15 @@ fn build_request(
 async fn receive(
     reply: &Arc<ReplyShared>,
     url: &Url,
-    response: http::Response<Incoming>,
-    checkout: Checkout<HttpConn>,
-    encrypted: bool,
-    http2: bool,
+    exchange: Exchange,
     timeout: Option<Duration>,
 ) -> Result<Option<Error>, Error> {
+    let Exchange {
+        response,
+        checkout,
+        encrypted,
+        http2,
+    } = exchange;
     let (parts, mut incoming) = response.into_parts();
     let status = parts.status;
     let reason = parts

@@ -11,6 +11,8 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::Method;
 use url::Url;
 
+use crate::redirect::RedirectPolicy;
+
 /// Qt's `QNetworkRequest::Priority`: queued requests for one origin start in priority order,
 /// then in the order they were made.
 #[doc(alias = "QNetworkRequest::Priority")]
@@ -173,6 +175,7 @@ pub struct Request {
     http2_allowed: bool,
     http2_direct: bool,
     max_connections_per_host: Option<usize>,
+    redirect_policy: Option<RedirectPolicy>,
 }
 
 impl Request {
@@ -199,6 +202,7 @@ impl Request {
             http2_allowed: true,
             http2_direct: false,
             max_connections_per_host: None,
+            redirect_policy: None,
         }
     }
 
@@ -281,6 +285,18 @@ impl Request {
     /// Builder: the most redirects followed.
     pub fn with_max_redirects(mut self, n: u32) -> Self {
         self.max_redirects = n;
+        self
+    }
+
+    /// The redirect policy of this request (Qt's `RedirectPolicyAttribute`); `None` uses the
+    /// manager's.
+    pub fn redirect_policy(&self) -> Option<RedirectPolicy> {
+        self.redirect_policy
+    }
+
+    /// Builder: the redirect policy for this request.
+    pub fn with_redirect_policy(mut self, policy: RedirectPolicy) -> Self {
+        self.redirect_policy = Some(policy);
         self
     }
 

@@ -101,6 +101,8 @@ pub(crate) struct ReplyShared {
     state: Mutex<ReplyState>,
     /// Wakes the request task when a reader made room in a bounded buffer.
     space: Notify,
+    /// Given by `redirect_allowed()` (the `UserVerified` redirect policy).
+    redirect_permit: Notify,
     cancel: CancellationToken,
     pub(crate) signals: ReplySignals,
     manager_signals: Arc<ManagerSignals>,
@@ -171,6 +173,7 @@ impl Reply {
                     reader: None,
                 }),
                 space: Notify::new(),
+                redirect_permit: Notify::new(),
                 cancel: CancellationToken::new(),
                 signals: ReplySignals::new(),
                 manager_signals,
@@ -442,6 +445,13 @@ impl Reply {
         self.shared.lock().ignore_ssl_errors = true;
     }
 
+    /// Qt's `redirectAllowed()`: with the `UserVerified` policy, lets the reply follow the
+    /// redirect announced by [`redirected`](Reply::redirected). (To refuse, call `abort()`.)
+    #[doc(alias = "redirectAllowed")]
+    pub fn redirect_allowed(&self) {
+        self.shared.redirect_permit.notify_one();
+    }
+
     /// Emitted for each redirect followed, with the new URL.
     pub fn redirected(&self) -> &Signal<Url> {
         &self.shared.signals.redirected
@@ -526,6 +536,15 @@ impl ReplyShared {
         }
         self.signals.ready_read.emit(&self.handle());
         true
+    }
+
+    pub(crate) fn set_url(&self, url: Url) {
+        self.lock().url = url;
+    }
+
+    /// Waits for `redirect_allowed()` (an abort cancels the request task instead).
+    pub(crate) async fn redirect_permission(&self) {
+        self.redirect_permit.notified().await;
     }
 
     pub(crate) fn ignores_ssl_errors(&self) -> bool {

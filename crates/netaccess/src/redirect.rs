@@ -1,0 +1,305 @@
+//! Redirects: [`RedirectPolicy`] (Qt's `QNetworkRequest::RedirectPolicy`) and the pure rules
+//! that decide the next hop from a 3xx response ([`next_hop`]). No sockets here.
+
+use http::StatusCode;
+use url::Url;
+
+use crate::error::{Error, NetworkError};
+use crate::request::Operation;
+
+/// Qt's `QNetworkRequest::RedirectPolicy`: what to do with a 301, 302, 303, 307 or 308.
+#[doc(alias = "QNetworkRequest::RedirectPolicy")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum RedirectPolicy {
+    /// The 3xx response is the reply; `redirection_target()` holds its `Location`.
+    Manual,
+    /// Follow, except from https to http (`InsecureRedirectError`). The default, as in Qt 6.
+    #[default]
+    NoLessSafe,
+    /// Follow only to the same scheme, host and port (`InsecureRedirectError` otherwise).
+    SameOrigin,
+    /// Emit `redirected(url)` and wait until the application calls
+    /// [`Reply::redirect_allowed`](crate::Reply::redirect_allowed) (or aborts).
+    UserVerified,
+}
+
+/// What to do after a response.
+#[derive(Debug)]
+pub(crate) enum Hop {
+    /// Hand this response to the application.
+    Deliver,
+    /// Request `url` next with `operation`; `drop_body` when the method became GET.
+    Follow {
+        url: Url,
+        operation: Operation,
+        drop_body: bool,
+        ask_first: bool,
+    },
+    /// End the reply with this error.
+    Fail(Error),
+}
+
+const FOLLOWED: [u16; 5] = [301, 302, 303, 307, 308];
+
+/// The next hop after a `status` response with `location` to a request for `current`.
+/// `followed` redirects were taken so far, `max` are allowed.
+pub(crate) fn next_hop(
+    policy: RedirectPolicy,
+    current: &Url,
+    status: StatusCode,
+    location: Option<&str>,
+    operation: &Operation,
+    followed: u32,
+    max: u32,
+) -> Hop {
+    if policy == RedirectPolicy::Manual || !FOLLOWED.contains(&status.as_u16()) {
+        return Hop::Deliver;
+    }
+    let Some(location) = location else {
+        return Hop::Deliver;
+    };
+    let target = match current.join(location.trim()) {
+        Ok(url) => url,
+        Err(e) => {
+            return Hop::Fail(Error::new(
+                NetworkError::ProtocolFailure,
+                format!("Invalid redirect target {location:?} from {current}: {e}"),
+            ))
+        }
+    };
+    if !matches!(target.scheme(), "http" | "https") {
+        return Hop::Fail(Error::new(
+            NetworkError::ProtocolUnknownError,
+            format!(
+                "Redirect to unsupported scheme \"{}\" ({target})",
+                target.scheme()
+            ),
+        ));
+    }
+    if followed >= max {
+        return Hop::Fail(Error::new(
+            NetworkError::TooManyRedirectsError,
+            format!("Too many redirects (limit {max}) at {current}"),
+        ));
+    }
+    match policy {
+        RedirectPolicy::NoLessSafe if current.scheme() == "https" && target.scheme() == "http" => {
+            return Hop::Fail(Error::new(
+                NetworkError::InsecureRedirectError,
+                format!("Insecure redirect from {current} to {target}"),
+            ));
+        }
+        RedirectPolicy::SameOrigin if !same_origin(current, &target) => {
+            return Hop::Fail(Error::new(
+                NetworkError::InsecureRedirectError,
+                format!("Redirect from {current} to another origin ({target}) refused by the SameOrigin policy"),
+            ));
+        }
+        _ => {}
+    }
+    let to_get = match status.as_u16() {
+        303 => *operation != Operation::Head,
+        301 | 302 => *operation == Operation::Post,
+        _ => false,
+    };
+    Hop::Follow {
+        url: target,
+        operation: if to_get {
+            Operation::Get
+        } else {
+            operation.clone()
+        },
+        drop_body: to_get,
+        ask_first: policy == RedirectPolicy::UserVerified,
+    }
+}
+
+/// Scheme, host and port equal.
+pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hop(
+        policy: RedirectPolicy,
+        from: &str,
+        status: u16,
+        to: &str,
+        op: Operation,
+        followed: u32,
+    ) -> Hop {
+        next_hop(
+            policy,
+            &Url::parse(from).unwrap(),
+            StatusCode::from_u16(status).unwrap(),
+            Some(to),
+            &op,
+            followed,
+            50,
+        )
+    }
+
+    fn follows_to(h: Hop) -> (String, Operation, bool) {
+        match h {
+            Hop::Follow {
+                url,
+                operation,
+                drop_body,
+                ..
+            } => (url.to_string(), operation, drop_body),
+            other => panic!("expected a hop, got {other:?}"),
+        }
+    }
+
+    fn fails_with(h: Hop) -> NetworkError {
+        match h {
+            Hop::Fail(e) => e.kind(),
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn relative_locations_resolve_against_the_current_url() {
+        let (url, _, _) = follows_to(hop(
+            RedirectPolicy::NoLessSafe,
+            "http://a/x/y",
+            302,
+            "../z?q",
+            Operation::Get,
+            0,
+        ));
+        assert_eq!(url, "http://a/z?q");
+    }
+
+    #[test]
+    fn methods_change_as_browsers_and_qt_do() {
+        use Operation::*;
+        let p = RedirectPolicy::NoLessSafe;
+        assert_eq!(follows_to(hop(p, "http://a/", 303, "/b", Post, 0)).1, Get);
+        assert_eq!(follows_to(hop(p, "http://a/", 303, "/b", Put, 0)).1, Get);
+        assert_eq!(follows_to(hop(p, "http://a/", 303, "/b", Head, 0)).1, Head);
+        assert_eq!(follows_to(hop(p, "http://a/", 301, "/b", Post, 0)).1, Get);
+        assert_eq!(
+            follows_to(hop(p, "http://a/", 302, "/b", Post, 0)),
+            ("http://a/b".into(), Get, true)
+        );
+        assert_eq!(follows_to(hop(p, "http://a/", 302, "/b", Put, 0)).1, Put);
+        assert_eq!(
+            follows_to(hop(p, "http://a/", 307, "/b", Post, 0)),
+            ("http://a/b".into(), Post, false)
+        );
+        assert_eq!(follows_to(hop(p, "http://a/", 308, "/b", Post, 0)).1, Post);
+    }
+
+    #[test]
+    fn policies_refuse_what_they_must() {
+        use RedirectPolicy::*;
+        assert_eq!(
+            fails_with(hop(
+                NoLessSafe,
+                "https://a/",
+                302,
+                "http://a/",
+                Operation::Get,
+                0
+            )),
+            NetworkError::InsecureRedirectError
+        );
+        assert!(matches!(
+            hop(
+                NoLessSafe,
+                "http://a/",
+                302,
+                "https://b/",
+                Operation::Get,
+                0
+            ),
+            Hop::Follow { .. }
+        ));
+        assert_eq!(
+            fails_with(hop(
+                SameOrigin,
+                "http://a/",
+                302,
+                "http://b/",
+                Operation::Get,
+                0
+            )),
+            NetworkError::InsecureRedirectError
+        );
+        assert_eq!(
+            fails_with(hop(
+                SameOrigin,
+                "http://a/",
+                302,
+                "http://a:81/",
+                Operation::Get,
+                0
+            )),
+            NetworkError::InsecureRedirectError
+        );
+        assert!(matches!(
+            hop(
+                SameOrigin,
+                "http://a/",
+                302,
+                "http://a:80/x",
+                Operation::Get,
+                0
+            ),
+            Hop::Follow { .. }
+        ));
+        assert!(matches!(
+            hop(Manual, "http://a/", 302, "/x", Operation::Get, 0),
+            Hop::Deliver
+        ));
+        assert!(matches!(
+            hop(UserVerified, "http://a/", 302, "/x", Operation::Get, 0),
+            Hop::Follow {
+                ask_first: true,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn limits_schemes_and_bad_locations() {
+        let p = RedirectPolicy::NoLessSafe;
+        assert_eq!(
+            fails_with(hop(p, "http://a/", 302, "/x", Operation::Get, 50)),
+            NetworkError::TooManyRedirectsError
+        );
+        assert_eq!(
+            fails_with(hop(p, "http://a/", 302, "ftp://a/x", Operation::Get, 0)),
+            NetworkError::ProtocolUnknownError
+        );
+        assert_eq!(
+            fails_with(hop(p, "http://a/", 302, "http://[::1", Operation::Get, 0)),
+            NetworkError::ProtocolFailure
+        );
+        assert!(matches!(
+            hop(p, "http://a/", 304, "/x", Operation::Get, 0),
+            Hop::Deliver
+        ));
+        assert!(matches!(
+            hop(p, "http://a/", 300, "/x", Operation::Get, 0),
+            Hop::Deliver
+        ));
+        let none = next_hop(
+            p,
+            &Url::parse("http://a/").unwrap(),
+            StatusCode::FOUND,
+            None,
+            &Operation::Get,
+            0,
+            50,
+        );
+        assert!(matches!(none, Hop::Deliver));
+    }
+}
