@@ -36,7 +36,7 @@ pub enum NetworkError {
     TooManyRedirectsError,
     /// A redirect went from an encrypted to an unencrypted protocol.
     InsecureRedirectError,
-    /// The remote server refused the connection... (other transport failures).
+    /// Another transport failure.
     UnknownNetworkError,
     /// The connection to the proxy was refused.
     ProxyConnectionRefusedError,

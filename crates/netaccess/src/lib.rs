@@ -42,6 +42,11 @@ mod signal;
 mod transport;
 
 pub use error::{Error, NetworkError, Result};
+
+// The crates whose types appear in this API, so users need not pin matching versions.
+pub use bytes;
+pub use http;
+pub use url;
 pub use manager::{
     ManagerBuilder, NetworkAccessManager, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS_PER_HOST,

@@ -170,7 +170,7 @@ async fn http_with_redirects(
             followed,
             request.max_redirects(),
         ) {
-            Hop::Deliver => return receive(reply, &url, exchange, timeout).await,
+            Hop::Deliver => return Box::pin(receive(reply, &url, exchange, timeout)).await,
             Hop::Fail(e) => return Err(e),
             Hop::Follow {
                 url: next,
@@ -269,7 +269,8 @@ async fn http_exchange(
                     .socket_started_connecting
                     .emit(&reply.handle());
                 // On failure the permit drops here and frees the slot for the next waiter.
-                let conn = open_connection(mgr, reply, &origin).await?;
+                // Boxed: the connect path is large and rare; every queued request's task stays small.
+                let conn = Box::pin(open_connection(mgr, reply, &origin)).await?;
                 permit.connected(conn)
             }
         };

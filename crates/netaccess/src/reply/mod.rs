@@ -149,6 +149,12 @@ impl PartialEq for Reply {
 }
 impl Eq for Reply {}
 
+impl std::hash::Hash for Reply {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::ptr::hash(Arc::as_ptr(&self.shared), state);
+    }
+}
+
 impl Reply {
     pub(crate) fn new(
         request: Request,
