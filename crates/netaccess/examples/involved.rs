@@ -28,21 +28,24 @@ async fn main() {
     let manager = builder.build();
 
     let request = Request::new(url).with_header("User-Agent", "MyOwnBrowser 1.0");
-    let reply = manager.get(request);
 
     let received = Arc::new(AtomicU64::new(0));
     let counter = received.clone();
-    reply.ready_read().connect(move |reply| {
-        let chunk = reply.read_all(); // slotReadyRead
-        counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-    });
-    reply.error_occurred().connect(|(_reply, error)| {
-        eprintln!("error: {} ({})", error.kind(), error.message()); // slotError
-    });
-    reply.ssl_errors().connect(|(_reply, errors)| {
-        for e in errors {
-            eprintln!("ssl error: {:?}: {}", e.kind(), e.message()); // slotSslErrors
-        }
+    // Qt connects right after get(): its signals wait for the event loop. Here the request
+    // runs at once on the runtime, so the handlers are connected before it starts.
+    let reply = manager.get_with(request, |reply| {
+        reply.ready_read().connect(move |reply| {
+            let chunk = reply.read_all(); // slotReadyRead
+            counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        });
+        reply.error_occurred().connect(|(_reply, error)| {
+            eprintln!("error: {} ({})", error.kind(), error.message()); // slotError
+        });
+        reply.ssl_errors().connect(|(_reply, errors)| {
+            for e in errors {
+                eprintln!("ssl error: {:?}: {}", e.kind(), e.message()); // slotSslErrors
+            }
+        });
     });
 
     reply.finished().await;

@@ -46,7 +46,6 @@ pub use error::{Error, NetworkError, Result};
 // The crates whose types appear in this API, so users need not pin matching versions.
 pub use bytes;
 pub use http;
-pub use url;
 pub use manager::{
     ManagerBuilder, NetworkAccessManager, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS_PER_HOST,
@@ -56,3 +55,4 @@ pub use reply::{BodyReader, BodyStream, Meta, Reply, DEFAULT_STREAM_READ_BUFFER}
 pub use request::{Body, Operation, Priority, Request};
 pub use signal::{Connection, NextEmission, Signal, SignalStream};
 pub use transport::tls::{SslError, SslErrorKind};
+pub use url;

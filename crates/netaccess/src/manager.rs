@@ -347,8 +347,49 @@ impl NetworkAccessManager {
         Reply::new(request, operation, url, self.inner.signals.clone())
     }
 
+    /// Like [`get`](Self::get), but runs `setup` on the reply before the request starts, so
+    /// slots connected there see every signal.
+    ///
+    /// Qt delivers a reply's signals from the event loop, after the code that called `get()`
+    /// returns, so connecting right after `get()` never misses one. Here the request runs on
+    /// the runtime's threads at once: a slot connected after `get()` returns can miss what
+    /// happened before (on loopback, even `ssl_errors`). `finished` is latched for `.await`.
+    pub fn get_with(&self, request: Request, setup: impl FnOnce(&Reply)) -> Reply {
+        self.start_with(request, Operation::Get, Body::empty(), setup)
+    }
+
+    /// [`send_custom_request`](Self::send_custom_request) with a `setup` run before the
+    /// request starts (see [`get_with`](Self::get_with)).
+    pub fn send_with(
+        &self,
+        request: Request,
+        verb: &str,
+        body: impl Into<Body>,
+        setup: impl FnOnce(&Reply),
+    ) -> Reply {
+        match Operation::from_verb(verb) {
+            Some(op) => self.start_with(request, op, body.into(), setup),
+            None => {
+                let reply = self.send_custom_request(request, verb, Body::empty());
+                setup(&reply);
+                reply
+            }
+        }
+    }
+
     fn start(&self, request: Request, operation: Operation, body: Body) -> Reply {
+        self.start_with(request, operation, body, |_| {})
+    }
+
+    fn start_with(
+        &self,
+        request: Request,
+        operation: Operation,
+        body: Body,
+        setup: impl FnOnce(&Reply),
+    ) -> Reply {
         let reply = self.new_reply(request, operation);
+        setup(&reply);
         let shared = reply.shared().clone();
         let inner = self.inner.clone();
         self.inner.runtime.spawn(pipeline::run(inner, shared, body));

@@ -13,6 +13,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use url::Url;
 
+use crate::backend;
 use crate::backend::http::{map_hyper_error, HttpConn, ReqBody, UploadBody};
 use crate::error::{Error, NetworkError};
 use crate::manager::ManagerInner;
@@ -23,7 +24,7 @@ use crate::scheduler::{Checkout, Grant, Mode, Origin};
 use crate::transport::{self, tls::SslError, Io};
 
 /// The schemes [`run`] handles.
-pub(crate) const SUPPORTED_SCHEMES: &[&str] = &["http", "https"];
+pub(crate) const SUPPORTED_SCHEMES: &[&str] = &["http", "https", "data", "file"];
 
 /// Progress signals are throttled to one per this interval, plus the final one (as Qt).
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
@@ -62,6 +63,18 @@ async fn execute(
     }
     match url.scheme() {
         "http" | "https" => http_with_redirects(mgr, reply, url, body).await,
+        "data" => {
+            let (meta, data) = backend::data::fetch(&url, reply.operation())?;
+            deliver_local(reply, meta, futures_util::stream::iter([Ok(data)])).await
+        }
+        "file" => {
+            let (meta, stream) =
+                backend::file::fetch(&url, reply.operation(), body.bytes()).await?;
+            match stream {
+                Some(stream) => deliver_local(reply, meta, stream).await,
+                None => deliver_local(reply, meta, futures_util::stream::empty()).await,
+            }
+        }
         other => Err(Error::new(
             NetworkError::ProtocolUnknownError,
             format!("Protocol \"{other}\" is unknown"),
@@ -452,6 +465,36 @@ fn build_request(
     builder
         .body(UploadBody::new(data, on_progress))
         .map_err(|e| invalid(&e))
+}
+
+/// A local reply (`data:`, `file:`): metadata, the body into the reply, progress.
+async fn deliver_local(
+    reply: &Arc<ReplyShared>,
+    meta: Meta,
+    body: impl futures_core::Stream<Item = Result<bytes::Bytes, Error>>,
+) -> Result<Option<Error>, Error> {
+    use futures_util::StreamExt;
+    let total = meta.original_content_length;
+    reply.set_meta(meta);
+    let mut body = std::pin::pin!(body);
+    let mut received = 0u64;
+    let mut last_progress: Option<Instant> = None;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        received += chunk.len() as u64;
+        if !reply.push_chunk(chunk).await {
+            return Ok(None);
+        }
+        if last_progress.is_none_or(|t| t.elapsed() >= PROGRESS_INTERVAL) {
+            last_progress = Some(Instant::now());
+            reply.signals.download_progress.emit(&(received, total));
+        }
+    }
+    reply
+        .signals
+        .download_progress
+        .emit(&(received, Some(total.unwrap_or(received))));
+    Ok(None)
 }
 
 /// The response: metadata first, then the body into the reply, then the connection back to

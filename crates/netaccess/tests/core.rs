@@ -521,10 +521,10 @@ async fn ignoring_ssl_errors_in_the_slot_lets_the_request_go_on() {
     let manager = NetworkAccessManager::builder()
         .use_system_roots(false)
         .build();
-    let reply = manager.get(Request::new(server.url("/hello")));
-    reply
-        .ssl_errors()
-        .connect(|(reply, _errors)| reply.ignore_ssl_errors());
+    let reply = manager.get_with(Request::new(server.url("/hello")), |r| {
+        r.ssl_errors()
+            .connect(|(reply, _errors)| reply.ignore_ssl_errors());
+    });
     assert_eq!(reply.text().await.unwrap(), "hello");
     assert_eq!(kind(&reply), None);
     assert!(reply.is_encrypted());
@@ -687,8 +687,10 @@ async fn signals_come_in_qt_order() {
     let server = TestServer::http1().await;
     let manager = NetworkAccessManager::new();
     let events = Arc::new(Mutex::new(Vec::new()));
-    let reply = manager.get(Request::new(server.url("/trickle?bytes=6&interval_ms=60")));
-    record(&reply, &events);
+    let reply = manager.get_with(
+        Request::new(server.url("/trickle?bytes=6&interval_ms=60")),
+        |r| record(r, &events),
+    );
     finished(&reply).await;
     let ev = events.lock().unwrap().clone();
     assert_eq!(ev.first().map(String::as_str), Some("meta"), "{ev:?}");
@@ -717,8 +719,9 @@ async fn signals_come_in_qt_order() {
     );
 
     let events = Arc::new(Mutex::new(Vec::new()));
-    let reply = manager.get(Request::new(server.url("/status/404")));
-    record(&reply, &events);
+    let reply = manager.get_with(Request::new(server.url("/status/404")), |r| {
+        record(r, &events)
+    });
     finished(&reply).await;
     let ev = events.lock().unwrap().clone();
     let n = ev.len();
@@ -739,17 +742,18 @@ async fn connection_signals_fire_for_new_and_encrypted_connections() {
     manager
         .encrypted()
         .connect(move |_| e.lock().unwrap().push("manager encrypted"));
-    let reply = manager.get(Request::new(server.url("/hello")));
-    for (signal, name) in [
-        (reply.socket_started_connecting(), "connecting"),
-        (reply.encrypted(), "encrypted"),
-        (reply.request_sent(), "sent"),
-        (reply.meta_data_changed(), "meta"),
-        (reply.finished(), "finished"),
-    ] {
-        let e = events.clone();
-        signal.connect(move |_| e.lock().unwrap().push(name));
-    }
+    let reply = manager.get_with(Request::new(server.url("/hello")), |reply| {
+        for (signal, name) in [
+            (reply.socket_started_connecting(), "connecting"),
+            (reply.encrypted(), "encrypted"),
+            (reply.request_sent(), "sent"),
+            (reply.meta_data_changed(), "meta"),
+            (reply.finished(), "finished"),
+        ] {
+            let e = events.clone();
+            signal.connect(move |_| e.lock().unwrap().push(name));
+        }
+    });
     finished(&reply).await;
     assert_eq!(
         *events.lock().unwrap(),
@@ -845,12 +849,17 @@ async fn body_stream_reads_everything_in_order() {
 async fn upload_progress_reports_the_body() {
     let server = TestServer::http1().await;
     let manager = NetworkAccessManager::new();
-    let reply = manager.post(Request::new(server.url("/echo-body")), vec![7u8; 100_000]);
     let progress = Arc::new(Mutex::new(Vec::new()));
     let p = progress.clone();
-    reply
-        .upload_progress()
-        .connect(move |(sent, total)| p.lock().unwrap().push((*sent, *total)));
+    let reply = manager.send_with(
+        Request::new(server.url("/echo-body")),
+        "POST",
+        vec![7u8; 100_000],
+        |r| {
+            r.upload_progress()
+                .connect(move |(sent, total)| p.lock().unwrap().push((*sent, *total)));
+        },
+    );
     assert_eq!(reply.bytes().await.unwrap().len(), 100_000);
     assert_eq!(
         progress.lock().unwrap().last(),

@@ -32,12 +32,12 @@ fn encode(url: &str) -> String {
 async fn a_chain_is_followed_and_each_hop_announced() {
     let server = TestServer::http1().await;
     let manager = NetworkAccessManager::new();
-    let reply = manager.get(Request::new(server.url("/redirect/3")));
     let hops = Arc::new(Mutex::new(Vec::new()));
     let h = hops.clone();
-    reply
-        .redirected()
-        .connect(move |url| h.lock().unwrap().push(url.path().to_owned()));
+    let reply = manager.get_with(Request::new(server.url("/redirect/3")), |r| {
+        r.redirected()
+            .connect(move |url| h.lock().unwrap().push(url.path().to_owned()));
+    });
     assert_eq!(reply.text().await.unwrap(), "hello");
     assert_eq!(reply.status_code(), Some(200));
     assert_eq!(reply.url().path(), "/redirect/0");
@@ -183,19 +183,21 @@ async fn user_verified_waits_for_permission() {
     let manager = NetworkAccessManager::builder()
         .redirect_policy(RedirectPolicy::UserVerified)
         .build();
-    let reply = manager.get(Request::new(server.url("/redirect/1")));
-    reply.redirected().connect({
-        let reply = reply.clone();
-        move |url| {
+    let reply = manager.get_with(Request::new(server.url("/redirect/1")), |reply| {
+        let handle = reply.clone();
+        reply.redirected().connect(move |url| {
             assert_eq!(url.path(), "/redirect/0");
-            reply.redirect_allowed();
-        }
+            handle.redirect_allowed();
+        });
     });
     assert_eq!(reply.text().await.unwrap(), "hello");
 
     // Nobody allows: the reply waits until aborted.
-    let reply = manager.get(Request::new(server.url("/redirect/1")));
-    let _ = tokio::time::timeout(Duration::from_secs(10), reply.redirected().next())
+    let mut hop = None;
+    let reply = manager.get_with(Request::new(server.url("/redirect/1")), |r| {
+        hop = Some(r.redirected().next())
+    });
+    let _ = tokio::time::timeout(Duration::from_secs(10), hop.unwrap())
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
