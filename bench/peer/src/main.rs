@@ -1,0 +1,220 @@
+//! netaccess as a peer of the side-by-side HTTP client benchmark (`../shared/bench`).
+//!
+//! ```text
+//! netaccess-bench-peer [--per-host N] [--streams N] [--insecure] [--http2] (--urls FILE | --url URL --count N)
+//! ```
+//!
+//! Every request goes to one [`NetworkAccessManager`] at once; the manager's per-origin queue
+//! does the limiting (at most `--per-host` HTTP/1.1 connections per origin), as Qt's does. Each
+//! body is read to the end as a stream and dropped. Prints one JSON line on stdout:
+//! `{"requests":..,"bytes":..,"seconds":..,"errors":..}`. Exit 2 on bad arguments, 3 when the
+//! workload cannot be run.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use futures_util::StreamExt;
+use netaccess::{BodyStream, NetworkAccessManager, Reply, Request};
+
+const USAGE: &str =
+    "usage: netaccess-bench-peer [--per-host N] [--streams N] [--insecure] [--http2] \
+                     (--urls FILE | --url URL --count N)";
+
+#[derive(Debug)]
+struct Args {
+    per_host: usize,
+    streams: usize,
+    insecure: bool,
+    http2: bool,
+    urls: Vec<String>,
+}
+
+fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut per_host = 6usize;
+    let mut streams = 100usize;
+    let mut insecure = false;
+    let mut http2 = false;
+    let mut urls_file: Option<String> = None;
+    let mut url: Option<String> = None;
+    let mut count: Option<usize> = None;
+    fn value(it: &mut impl Iterator<Item = String>, flag: &str) -> Result<String, String> {
+        it.next().ok_or_else(|| format!("{flag} needs a value"))
+    }
+    fn number(s: String, flag: &str) -> Result<usize, String> {
+        s.parse()
+            .map_err(|_| format!("{flag}: not a number: {s:?}"))
+    }
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--per-host" => per_host = number(value(&mut it, &arg)?, &arg)?,
+            "--streams" => streams = number(value(&mut it, &arg)?, &arg)?,
+            "--insecure" => insecure = true,
+            "--http2" => http2 = true,
+            "--urls" => urls_file = Some(value(&mut it, &arg)?),
+            "--url" => url = Some(value(&mut it, &arg)?),
+            "--count" => count = Some(number(value(&mut it, &arg)?, &arg)?),
+            "-h" | "--help" => return Err(USAGE.to_string()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    let urls = match (urls_file, url, count) {
+        (Some(file), None, None) => std::fs::read_to_string(&file)
+            .map_err(|e| format!("--urls {file}: {e}"))?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect(),
+        (None, Some(url), Some(n)) => vec![url; n],
+        _ => {
+            return Err(format!(
+                "give either --urls FILE or --url URL --count N\n{USAGE}"
+            ))
+        }
+    };
+    Ok(Args {
+        per_host: per_host.max(1),
+        streams: streams.max(1),
+        insecure,
+        http2,
+        urls,
+    })
+}
+
+/// What one reply contributed: body bytes, and whether it counts as a success.
+async fn drain(reply: Reply, mut stream: BodyStream) -> (u64, bool) {
+    let mut bytes = 0u64;
+    let mut ok = true;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(chunk) => bytes += chunk.len() as u64,
+            Err(e) => {
+                eprintln!("netaccess-bench-peer: {}: {e}", reply.url());
+                ok = false;
+                break;
+            }
+        }
+    }
+    if ok {
+        if let Some(e) = reply.error() {
+            eprintln!("netaccess-bench-peer: {}: {e}", reply.url());
+            ok = false;
+        } else if !matches!(reply.status_code(), Some(200..=299)) {
+            eprintln!(
+                "netaccess-bench-peer: {}: status {:?}",
+                reply.url(),
+                reply.status_code()
+            );
+            ok = false;
+        }
+    }
+    (bytes, ok)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.urls.is_empty() {
+        eprintln!("netaccess-bench-peer: no URLs");
+        return ExitCode::from(3);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("netaccess-bench-peer: runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    // netaccess has no per-connection stream limit of its own: HTTP/2 uses what the server
+    // advertises (nginx: 128 concurrent streams), so --streams is accepted and not applied.
+    let _ = args.streams;
+    let (requests, errors, bytes, seconds) = runtime.block_on(async move {
+        let manager = NetworkAccessManager::builder()
+            .max_connections_per_host(args.per_host)
+            .danger_ignore_tls_errors(args.insecure)
+            .build();
+        let requests: Vec<Request> = args
+            .urls
+            .iter()
+            .map(|url| {
+                let request = Request::new(url);
+                if args.http2 && url.starts_with("http://") {
+                    request.with_http2_direct(true) // h2c by prior knowledge
+                } else {
+                    request // https: ALPN offers h2 (HTTP/2 allowed by default)
+                }
+            })
+            .collect();
+        let start = Instant::now();
+        let tasks: Vec<_> = requests
+            .into_iter()
+            .map(|request| {
+                let reply = manager.get(request);
+                // Taken before the task runs, so the bounded stream buffer applies from the
+                // first byte.
+                let stream = reply.body_stream();
+                tokio::spawn(drain(reply, stream))
+            })
+            .collect();
+        let (mut ok, mut failed, mut bytes) = (0u64, 0u64, 0u64);
+        for task in tasks {
+            match task.await {
+                Ok((n, true)) => {
+                    ok += 1;
+                    bytes += n;
+                }
+                Ok((n, false)) => {
+                    failed += 1;
+                    bytes += n;
+                }
+                Err(e) => {
+                    eprintln!("netaccess-bench-peer: reader task: {e}");
+                    failed += 1;
+                }
+            }
+        }
+        (ok, failed, bytes, start.elapsed().as_secs_f64())
+    });
+    println!(
+        "{{\"requests\": {requests}, \"bytes\": {bytes}, \"seconds\": {seconds:.6}, \"errors\": {errors}}}"
+    );
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_args;
+
+    fn args(s: &str) -> Result<super::Args, String> {
+        parse_args(s.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn url_and_count() {
+        let a = args("--per-host 4 --streams 100 --insecure --http2 --url http://h/x --count 3")
+            .unwrap();
+        assert_eq!(
+            (a.per_host, a.streams, a.insecure, a.http2),
+            (4, 100, true, true)
+        );
+        assert_eq!(a.urls, vec!["http://h/x"; 3]);
+    }
+
+    #[test]
+    fn defaults_and_errors() {
+        let a = args("--url http://h/ --count 1").unwrap();
+        assert_eq!((a.per_host, a.insecure, a.http2), (6, false, false));
+        assert!(args("--url http://h/").is_err());
+        assert!(args("--per-host x --url http://h/ --count 1").is_err());
+        assert!(args("--bogus").is_err());
+    }
+}
