@@ -814,8 +814,9 @@ async fn dropped_reply_handle_still_runs_and_buffers() {
 async fn bounded_read_buffer_applies_back_pressure() {
     let server = TestServer::http1().await;
     let manager = NetworkAccessManager::new();
-    let reply = manager.get(Request::new(server.url("/bytes/8388608")));
-    reply.set_read_buffer_size(64 * 1024);
+    let reply = manager.get_with(Request::new(server.url("/bytes/8388608")), |r| {
+        r.set_read_buffer_size(64 * 1024)
+    });
     assert_eq!(reply.read_buffer_size(), 64 * 1024);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(reply.is_running(), "the transfer waits for the reader");

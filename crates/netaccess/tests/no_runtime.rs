@@ -14,7 +14,7 @@ fn works_without_a_caller_runtime() {
     // The manager is created outside any runtime context.
     let manager = NetworkAccessManager::new();
     let (tx, rx) = mpsc::channel();
-    manager.finished().connect(move |reply| {
+    let slot = manager.finished().connect(move |reply| {
         let _ = tx.send((reply.status_code(), reply.read_all()));
     });
     for _ in 0..3 {
@@ -24,6 +24,8 @@ fn works_without_a_caller_runtime() {
         let (status, body) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
         assert_eq!((status, &body[..]), (Some(200), &b"hello"[..]));
     }
+    // The slot above drains every finished reply: disconnect it before reading one directly.
+    slot.disconnect();
     // A future of the reply can be driven by any executor.
     let reply = manager.get(Request::new(server.url("/hello")));
     let body = rt.block_on(reply.text()).unwrap();
