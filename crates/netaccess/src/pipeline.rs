@@ -325,13 +325,15 @@ async fn open_connection(
     origin: &Origin,
 ) -> Result<HttpConn, Error> {
     let connect_timeout = mgr.config.connect_timeout;
-    let tcp = transport::connect_tcp(
-        &origin.host,
-        origin.port,
-        connect_timeout,
-        &mgr.config.resolve,
-    )
-    .await?;
+    let dial = || {
+        transport::connect_tcp(
+            &origin.host,
+            origin.port,
+            connect_timeout,
+            &mgr.config.resolve,
+        )
+    };
+    let tcp = dial().await?;
     if origin.scheme != "https" {
         return HttpConn::handshake(Io::Tcp(tcp), origin.mode == Mode::Http2Direct, false).await;
     }
@@ -359,13 +361,7 @@ async fn open_connection(
                 return Err(failure.error);
             }
             // A slot chose to go on: connect again, accepting these certificate errors.
-            let tcp = transport::connect_tcp(
-                &origin.host,
-                origin.port,
-                connect_timeout,
-                &mgr.config.resolve,
-            )
-            .await?;
+            let tcp = dial().await?;
             let (stream, h2, _) = handshake(tcp, true).await.map_err(|f| f.error)?;
             (stream, h2, Vec::new())
         }
@@ -477,24 +473,59 @@ async fn deliver_local(
     let total = meta.original_content_length;
     reply.set_meta(meta);
     let mut body = std::pin::pin!(body);
-    let mut received = 0u64;
-    let mut last_progress: Option<Instant> = None;
+    let mut download = Download::new(total);
     while let Some(chunk) = body.next().await {
-        let chunk = chunk?;
-        received += chunk.len() as u64;
-        if !reply.push_chunk(chunk).await {
-            return Ok(None);
-        }
-        if last_progress.is_none_or(|t| t.elapsed() >= PROGRESS_INTERVAL) {
-            last_progress = Some(Instant::now());
-            reply.signals.download_progress.emit(&(received, total));
+        if !download.push(reply, chunk?).await {
+            return Ok(None); // aborted: the reply is finished already
         }
     }
-    reply
-        .signals
-        .download_progress
-        .emit(&(received, Some(total.unwrap_or(received))));
+    download.finish(reply);
     Ok(None)
+}
+
+/// Body bytes on their way into a reply, with Qt's throttled `download_progress`.
+struct Download {
+    received: u64,
+    total: Option<u64>,
+    last_progress: Option<Instant>,
+}
+
+impl Download {
+    fn new(total: Option<u64>) -> Self {
+        Download {
+            received: 0,
+            total,
+            last_progress: None,
+        }
+    }
+
+    /// Appends a chunk (waiting for room in a bounded buffer); false once the reply finished.
+    async fn push(&mut self, reply: &Arc<ReplyShared>, chunk: bytes::Bytes) -> bool {
+        self.received += chunk.len() as u64;
+        if !reply.push_chunk(chunk).await {
+            return false;
+        }
+        if self
+            .last_progress
+            .is_none_or(|t| t.elapsed() >= PROGRESS_INTERVAL)
+        {
+            self.last_progress = Some(Instant::now());
+            reply
+                .signals
+                .download_progress
+                .emit(&(self.received, self.total));
+        }
+        true
+    }
+
+    /// The final progress report, never throttled.
+    fn finish(&self, reply: &Arc<ReplyShared>) {
+        let total = self.total.unwrap_or(self.received);
+        reply
+            .signals
+            .download_progress
+            .emit(&(self.received, Some(total)));
+    }
 }
 
 /// The response: metadata first, then the body into the reply, then the connection back to
@@ -553,26 +584,17 @@ async fn receive(
         original_content_length: content_length,
     });
 
-    let mut received: u64 = 0;
-    let mut last_progress: Option<Instant> = None;
+    let mut download = Download::new(total);
     while let Some(frame) = within(timeout, incoming.frame()).await? {
         let frame = frame.map_err(|e| map_hyper_error(e, false))?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        received += data.len() as u64;
-        if !reply.push_chunk(data).await {
+        if !download.push(reply, data).await {
             return Ok(None); // aborted: the reply is finished already
-        }
-        if last_progress.is_none_or(|t| t.elapsed() >= PROGRESS_INTERVAL) {
-            last_progress = Some(Instant::now());
-            reply.signals.download_progress.emit(&(received, total));
         }
     }
     checkout.release(true);
-    reply
-        .signals
-        .download_progress
-        .emit(&(received, Some(total.unwrap_or(received))));
+    download.finish(reply);
     Ok(http_error)
 }
