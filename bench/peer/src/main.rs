@@ -1,16 +1,19 @@
 //! netaccess as a peer of the side-by-side HTTP client benchmark (`../shared/bench`).
 //!
 //! ```text
-//! netaccess-bench-peer [--per-host N] [--streams N] [--insecure] [--http2] (--urls FILE | --url URL --count N)
+//! netaccess-bench-peer [--per-host N] [--streams N] [--insecure] [--http2] [--stream] (--urls FILE | --url URL --count N)
 //! ```
 //!
 //! Every request goes to one [`NetworkAccessManager`] at once; the manager's per-origin queue
 //! does the limiting (at most `--per-host` HTTP/1.1 connections per origin), as Qt's does. Each
-//! body is read to the end as a stream and dropped. Prints one JSON line on stdout:
+//! body is read in `ready_read` slots and dropped, as the Qt peers do (1 MiB read buffer); with
+//! `--stream`, each is read with `body_stream()` in a task of its own. Prints one JSON line on stdout:
 //! `{"requests":..,"bytes":..,"seconds":..,"errors":..}`. Exit 2 on bad arguments, 3 when the
 //! workload cannot be run.
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::StreamExt;
@@ -26,6 +29,8 @@ struct Args {
     streams: usize,
     insecure: bool,
     http2: bool,
+    /// Read bodies with `body_stream()` in a task per reply instead of `ready_read` slots.
+    stream: bool,
     urls: Vec<String>,
 }
 
@@ -34,6 +39,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut streams = 100usize;
     let mut insecure = false;
     let mut http2 = false;
+    let mut stream = false;
     let mut urls_file: Option<String> = None;
     let mut url: Option<String> = None;
     let mut count: Option<usize> = None;
@@ -50,6 +56,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--streams" => streams = number(value(&mut it, &arg)?, &arg)?,
             "--insecure" => insecure = true,
             "--http2" => http2 = true,
+            "--stream" => stream = true,
             "--urls" => urls_file = Some(value(&mut it, &arg)?),
             "--url" => url = Some(value(&mut it, &arg)?),
             "--count" => count = Some(number(value(&mut it, &arg)?, &arg)?),
@@ -77,6 +84,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         streams: streams.max(1),
         insecure,
         http2,
+        stream,
         urls,
     })
 }
@@ -111,6 +119,55 @@ async fn drain(reply: Reply, mut stream: BodyStream) -> (u64, bool) {
     (bytes, ok)
 }
 
+/// Reads every body in `ready_read` slots and counts replies in `finished`, as the Qt peers
+/// do: the bytes are taken on the request's own task, with no reader task per reply.
+async fn run_with_signals(
+    manager: &NetworkAccessManager,
+    requests: Vec<Request>,
+) -> (u64, u64, u64) {
+    let total = requests.len() as u64;
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let bytes = Arc::new(AtomicU64::new(0));
+    let all_done = Arc::new(tokio::sync::Notify::new());
+    for request in requests {
+        let (ok, failed, bytes, all_done) =
+            (ok.clone(), failed.clone(), bytes.clone(), all_done.clone());
+        manager.get_with(request, move |reply| {
+            reply.set_read_buffer_size(1 << 20);
+            let counter = bytes.clone();
+            reply.ready_read().connect(move |r| {
+                counter.fetch_add(r.read_all().len() as u64, Ordering::Relaxed);
+            });
+            reply.finished().connect(move |r| {
+                bytes.fetch_add(r.read_all().len() as u64, Ordering::Relaxed);
+                let good = r.error().is_none() && matches!(r.status_code(), Some(200..=299));
+                if !good {
+                    eprintln!(
+                        "netaccess-bench-peer: {}: {:?} {:?}",
+                        r.url(),
+                        r.status_code(),
+                        r.error()
+                    );
+                }
+                let counter = if good { &ok } else { &failed };
+                counter.fetch_add(1, Ordering::Relaxed);
+                if ok.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) == total {
+                    all_done.notify_one();
+                }
+            });
+        });
+    }
+    if total > 0 {
+        all_done.notified().await;
+    }
+    (
+        ok.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed),
+        bytes.load(Ordering::Relaxed),
+    )
+}
+
 fn main() -> ExitCode {
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(a) => a,
@@ -137,6 +194,7 @@ fn main() -> ExitCode {
     // netaccess has no per-connection stream limit of its own: HTTP/2 uses what the server
     // advertises (nginx: 128 concurrent streams), so --streams is accepted and not applied.
     let _ = args.streams;
+    let use_stream = args.stream;
     let (requests, errors, bytes, seconds) = runtime.block_on(async move {
         let manager = NetworkAccessManager::builder()
             .max_connections_per_host(args.per_host)
@@ -155,6 +213,10 @@ fn main() -> ExitCode {
             })
             .collect();
         let start = Instant::now();
+        if !use_stream {
+            let (ok, failed, bytes) = run_with_signals(&manager, requests).await;
+            return (ok, failed, bytes, start.elapsed().as_secs_f64());
+        }
         let tasks: Vec<_> = requests
             .into_iter()
             .map(|request| {

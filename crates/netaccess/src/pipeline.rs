@@ -17,7 +17,7 @@ use crate::backend;
 use crate::backend::http::{map_hyper_error, HttpConn, ReqBody, UploadBody};
 use crate::error::{Error, NetworkError};
 use crate::manager::ManagerInner;
-use crate::redirect::{self, Hop};
+use crate::redirect::{self, Hop, RedirectPolicy};
 use crate::reply::{http_status_error, Meta, ReplyShared};
 use crate::request::{Body, Operation, Request};
 use crate::scheduler::{Checkout, Grant, Mode, Origin};
@@ -63,18 +63,9 @@ async fn execute(
     }
     match url.scheme() {
         "http" | "https" => http_with_redirects(mgr, reply, url, body).await,
-        "data" => {
-            let (meta, data) = backend::data::fetch(&url, reply.operation())?;
-            deliver_local(reply, meta, futures_util::stream::iter([Ok(data)])).await
-        }
-        "file" => {
-            let (meta, stream) =
-                backend::file::fetch(&url, reply.operation(), body.bytes()).await?;
-            match stream {
-                Some(stream) => deliver_local(reply, meta, stream).await,
-                None => deliver_local(reply, meta, futures_util::stream::empty()).await,
-            }
-        }
+        // Local schemes are boxed so that the task of every queued HTTP request stays small.
+        "data" => Box::pin(local_data(reply, &url)).await,
+        "file" => Box::pin(local_file(reply, &url, body)).await,
         other => Err(Error::new(
             NetworkError::ProtocolUnknownError,
             format!("Protocol \"{other}\" is unknown"),
@@ -143,85 +134,118 @@ struct Exchange {
 async fn http_with_redirects(
     mgr: &ManagerInner,
     reply: &Arc<ReplyShared>,
-    mut url: Url,
+    url: Url,
     body: Body,
 ) -> Result<Option<Error>, Error> {
     let request = reply.request();
-    let timeout = request.transfer_timeout().or(mgr.config.transfer_timeout);
-    let policy = request
-        .redirect_policy()
-        .unwrap_or(mgr.config.redirect_policy);
-    let mut outgoing = Outgoing {
-        operation: reply.operation().clone(),
-        headers: request.headers().clone(),
-        body,
+    let mut hops = Hops {
+        url,
+        outgoing: Outgoing {
+            operation: reply.operation().clone(),
+            headers: request.headers().clone(),
+            body,
+        },
+        followed: 0,
+        timeout: request.transfer_timeout().or(mgr.config.transfer_timeout),
+        policy: request
+            .redirect_policy()
+            .unwrap_or(mgr.config.redirect_policy),
+        announced_encrypted: false,
     };
-    let mut followed = 0;
-    let mut announced_encrypted = false;
     loop {
         let exchange = http_exchange(
             mgr,
             reply,
-            &url,
-            &outgoing,
-            timeout,
-            &mut announced_encrypted,
+            &hops.url,
+            &hops.outgoing,
+            hops.timeout,
+            &mut hops.announced_encrypted,
         )
         .await?;
+        // Everything after the response head is boxed: while a request waits in the queue, its
+        // task holds only the state above.
+        if let Some(outcome) = Box::pin(hops.after_response(reply, exchange)).await? {
+            return Ok(outcome);
+        }
+    }
+}
+
+/// The state of the redirect loop.
+struct Hops {
+    url: Url,
+    outgoing: Outgoing,
+    followed: u32,
+    timeout: Option<Duration>,
+    policy: RedirectPolicy,
+    announced_encrypted: bool,
+}
+
+impl Hops {
+    /// Delivers the response (`Some`), or prepares the next hop (`None`).
+    async fn after_response(
+        &mut self,
+        reply: &Arc<ReplyShared>,
+        exchange: Exchange,
+    ) -> Result<Option<Option<Error>>, Error> {
         let location = exchange
             .response
             .headers()
             .get(header::LOCATION)
             .and_then(|v| v.to_str().ok());
-        let status = exchange.response.status();
-        match redirect::next_hop(
-            policy,
-            &url,
-            status,
+        let hop = redirect::next_hop(
+            self.policy,
+            &self.url,
+            exchange.response.status(),
             location,
-            &outgoing.operation,
-            followed,
-            request.max_redirects(),
-        ) {
-            Hop::Deliver => return Box::pin(receive(reply, &url, exchange, timeout)).await,
+            &self.outgoing.operation,
+            self.followed,
+            reply.request().max_redirects(),
+        );
+        let (next, operation, drop_body, ask_first) = match hop {
+            Hop::Deliver => {
+                return receive(reply, &self.url, exchange, self.timeout)
+                    .await
+                    .map(Some)
+            }
             Hop::Fail(e) => return Err(e),
             Hop::Follow {
-                url: next,
+                url,
                 operation,
                 drop_body,
                 ask_first,
-            } => {
-                discard_body(exchange, timeout).await;
-                if !redirect::same_origin(&url, &next) {
-                    for name in [
-                        header::AUTHORIZATION,
-                        header::COOKIE,
-                        header::PROXY_AUTHORIZATION,
-                        header::HOST,
-                    ] {
-                        outgoing.headers.remove(name);
-                    }
-                }
-                if drop_body {
-                    outgoing.body = Body::empty();
-                    for name in [
-                        header::CONTENT_TYPE,
-                        header::CONTENT_LENGTH,
-                        header::CONTENT_ENCODING,
-                    ] {
-                        outgoing.headers.remove(name);
-                    }
-                }
-                outgoing.operation = operation;
-                followed += 1;
-                reply.signals.redirected.emit(&next);
-                if ask_first {
-                    reply.redirect_permission().await;
-                }
-                reply.set_url(next.clone());
-                url = next;
+            } => (url, operation, drop_body, ask_first),
+        };
+        discard_body(exchange, self.timeout).await;
+        let outgoing = &mut self.outgoing;
+        if !redirect::same_origin(&self.url, &next) {
+            for name in [
+                header::AUTHORIZATION,
+                header::COOKIE,
+                header::PROXY_AUTHORIZATION,
+                header::HOST,
+            ] {
+                outgoing.headers.remove(name);
             }
         }
+        if drop_body {
+            outgoing.body = Body::empty();
+            for name in [
+                header::CONTENT_TYPE,
+                header::CONTENT_LENGTH,
+                header::CONTENT_ENCODING,
+            ] {
+                outgoing.headers.remove(name);
+            }
+        }
+        outgoing.operation = operation;
+        self.followed += 1;
+        reply.signals.redirected.emit(&next);
+        if ask_first {
+            reply.redirect_permission().await;
+        }
+        reply.set_url(next.clone());
+        self.url = next;
+        Ok(None)
     }
 }
 
@@ -295,7 +319,8 @@ async fn http_exchange(
             reply.manager_signals().encrypted.emit(&reply.handle());
         }
         let built = build_request(reply, url, &origin, outgoing, http2)?;
-        let response = match within(timeout, checkout.conn().send(built)).await? {
+        let sent = Box::pin(within(timeout, checkout.conn().send(built))).await?;
+        let response = match sent {
             Ok(response) => response,
             Err(e) => {
                 let retry = checkout.was_reused() && !retried && outgoing.operation.is_idempotent();
@@ -461,6 +486,23 @@ fn build_request(
     builder
         .body(UploadBody::new(data, on_progress))
         .map_err(|e| invalid(&e))
+}
+
+async fn local_data(reply: &Arc<ReplyShared>, url: &Url) -> Result<Option<Error>, Error> {
+    let (meta, data) = backend::data::fetch(url, reply.operation())?;
+    deliver_local(reply, meta, futures_util::stream::iter([Ok(data)])).await
+}
+
+async fn local_file(
+    reply: &Arc<ReplyShared>,
+    url: &Url,
+    body: Body,
+) -> Result<Option<Error>, Error> {
+    let (meta, stream) = backend::file::fetch(url, reply.operation(), body.bytes()).await?;
+    match stream {
+        Some(stream) => deliver_local(reply, meta, stream).await,
+        None => deliver_local(reply, meta, futures_util::stream::empty()).await,
+    }
 }
 
 /// A local reply (`data:`, `file:`): metadata, the body into the reply, progress.
