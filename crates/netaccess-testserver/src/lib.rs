@@ -20,7 +20,7 @@
 //! | `/redirect/N` | `302` to `/redirect/N-1`; `/redirect/0` answers `hello` |
 //! | `/redirect-to?url=U[&status=S]` | redirect (default `302`) with `Location: U` |
 //! | `/echo` | `200` JSON `{method, path, query, authority, headers, body_len, version}`; header names lowercase, repeats joined with `", "`; `query` is `""` when absent; `version` is `"HTTP/1.1"` or `"HTTP/2"` |
-//! | `/echo-body` | `200`, the request body, `Content-Type` copied |
+//! | `/echo-body` | `200`, the request body, `Content-Type` copied; `X-Response-Content-Encoding: C` becomes `Content-Encoding: C` |
 //! | `/header?Name=Value&…` | `200` `ok` with those response headers (percent-decoded; repeats appended) |
 //! | `/stall-after-headers` | `200`, `Content-Length: 1000`, then no body byte ever |
 //! | `/close-mid-body[?size=N]` | `Content-Length: N` (default 100000), N/2 bytes, then the connection is aborted |

@@ -267,6 +267,12 @@ async fn echo_body_route(request: Request<Incoming>) -> Response<ResponseBody> {
             .headers_mut()
             .insert(header::CONTENT_TYPE, content_type.clone());
     }
+    // Lets a client test content decoding: it sends an encoded body and names its coding.
+    if let Some(coding) = parts.headers.get("x-response-content-encoding") {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, coding.clone());
+    }
     response
 }
 

@@ -31,6 +31,7 @@
 #![warn(missing_docs)]
 
 mod backend;
+mod decode;
 mod error;
 mod manager;
 mod pipeline;
@@ -41,6 +42,7 @@ mod scheduler;
 mod signal;
 mod transport;
 
+pub use decode::DEFAULT_DECOMPRESSED_SAFETY_CHECK_THRESHOLD;
 pub use error::{Error, NetworkError, Result};
 
 // The crates whose types appear in this API, so users need not pin matching versions.

@@ -15,6 +15,7 @@ use url::Url;
 
 use crate::backend;
 use crate::backend::http::{map_hyper_error, HttpConn, ReqBody, UploadBody};
+use crate::decode::{self, Decoder};
 use crate::error::{Error, NetworkError};
 use crate::manager::ManagerInner;
 use crate::redirect::{self, Hop, RedirectPolicy};
@@ -461,6 +462,12 @@ fn build_request(
             HeaderValue::from_str(&authority).map_err(|e| invalid(&e))?,
         );
     }
+    if !headers.contains_key(header::ACCEPT_ENCODING) {
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static(decode::ACCEPT_ENCODING),
+        );
+    }
     let data = if outgoing.body.is_absent()
         && matches!(
             outgoing.operation,
@@ -511,17 +518,12 @@ async fn deliver_local(
     meta: Meta,
     body: impl futures_core::Stream<Item = Result<bytes::Bytes, Error>>,
 ) -> Result<Option<Error>, Error> {
-    use futures_util::StreamExt;
     let total = meta.original_content_length;
     reply.set_meta(meta);
-    let mut body = std::pin::pin!(body);
     let mut download = Download::new(total);
-    while let Some(chunk) = body.next().await {
-        if !download.push(reply, chunk?).await {
-            return Ok(None); // aborted: the reply is finished already
-        }
+    if download.pump(reply, std::pin::pin!(body)).await? {
+        download.finish(reply);
     }
-    download.finish(reply);
     Ok(None)
 }
 
@@ -560,6 +562,23 @@ impl Download {
         true
     }
 
+    /// Moves every chunk of `body` into the reply. `Ok(false)`: the reply finished meanwhile
+    /// (aborted).
+    async fn pump(
+        &mut self,
+        reply: &Arc<ReplyShared>,
+        body: impl futures_core::Stream<Item = Result<bytes::Bytes, Error>> + Unpin,
+    ) -> Result<bool, Error> {
+        use futures_util::StreamExt;
+        let mut body = body;
+        while let Some(chunk) = body.next().await {
+            if !self.push(reply, chunk?).await {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// The final progress report, never throttled.
     fn finish(&self, reply: &Arc<ReplyShared>) {
         let total = self.total.unwrap_or(self.received);
@@ -584,7 +603,7 @@ async fn receive(
         encrypted,
         http2,
     } = exchange;
-    let (parts, mut incoming) = response.into_parts();
+    let (mut parts, incoming) = response.into_parts();
     let status = parts.status;
     let reason = parts
         .extensions
@@ -609,8 +628,16 @@ async fn receive(
     if let Some(e) = &http_error {
         reply.set_http_error(e.clone());
     }
+    let codings = decoding_for(reply, status, content_length, &parts.headers);
+    if codings.is_some() {
+        // The application sees the decoded body: these described the encoded one.
+        parts.headers.remove(header::CONTENT_ENCODING);
+        parts.headers.remove(header::CONTENT_LENGTH);
+    }
     let total = if *reply.operation() == Operation::Head {
         Some(0)
+    } else if codings.is_some() {
+        None
     } else {
         content_length
     };
@@ -627,16 +654,65 @@ async fn receive(
     });
 
     let mut download = Download::new(total);
-    while let Some(frame) = within(timeout, incoming.frame()).await? {
-        let frame = frame.map_err(|e| map_hyper_error(e, false))?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        if !download.push(reply, data).await {
-            return Ok(None); // aborted: the reply is finished already
+    let frames = body_chunks(incoming, timeout);
+    let complete = match codings {
+        Some(codings) => {
+            let threshold = reply.request().decompressed_safety_check_threshold();
+            download
+                .pump(reply, Decoder::new(frames, &codings, threshold))
+                .await?
         }
+        None => download.pump(reply, std::pin::pin!(frames)).await?,
+    };
+    if !complete {
+        return Ok(None); // aborted: the reply is finished already
     }
     checkout.release(true);
     download.finish(reply);
     Ok(http_error)
+}
+
+/// The codings to undo for this response, if any. Not when the application asked for an
+/// encoding itself (it gets the body as sent), nor for a response without a body.
+fn decoding_for(
+    reply: &ReplyShared,
+    status: http::StatusCode,
+    content_length: Option<u64>,
+    headers: &HeaderMap,
+) -> Option<Vec<decode::Coding>> {
+    let no_body = *reply.operation() == Operation::Head
+        || status == http::StatusCode::NO_CONTENT
+        || status == http::StatusCode::NOT_MODIFIED
+        || content_length == Some(0);
+    if no_body
+        || reply
+            .request()
+            .headers()
+            .contains_key(header::ACCEPT_ENCODING)
+    {
+        return None;
+    }
+    decode::codings(headers)
+}
+
+/// The data frames of a response body, each read within the transfer timeout.
+fn body_chunks(
+    incoming: Incoming,
+    timeout: Option<Duration>,
+) -> impl futures_core::Stream<Item = Result<bytes::Bytes, Error>> + Send + 'static {
+    futures_util::stream::unfold(Some(incoming), move |state| async move {
+        let mut incoming = state?;
+        loop {
+            match within(timeout, incoming.frame()).await {
+                Err(e) => return Some((Err(e), None)),
+                Ok(None) => return None,
+                Ok(Some(Err(e))) => return Some((Err(map_hyper_error(e, false)), None)),
+                Ok(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Some((Ok(data), Some(incoming)));
+                    }
+                }
+            }
+        }
+    })
 }

@@ -176,6 +176,7 @@ pub struct Request {
     http2_direct: bool,
     max_connections_per_host: Option<usize>,
     redirect_policy: Option<RedirectPolicy>,
+    decompressed_safety_check_threshold: Option<u64>,
 }
 
 impl Request {
@@ -203,6 +204,9 @@ impl Request {
             http2_direct: false,
             max_connections_per_host: None,
             redirect_policy: None,
+            decompressed_safety_check_threshold: Some(
+                crate::decode::DEFAULT_DECOMPRESSED_SAFETY_CHECK_THRESHOLD,
+            ),
         }
     }
 
@@ -297,6 +301,19 @@ impl Request {
     /// Builder: the redirect policy for this request.
     pub fn with_redirect_policy(mut self, policy: RedirectPolicy) -> Self {
         self.redirect_policy = Some(policy);
+        self
+    }
+
+    /// Qt's `decompressedSafetyCheckThreshold`: past this many decoded bytes, a body whose
+    /// decoded/encoded ratio exceeds Qt's limit (40 for gzip and deflate, 100 for br and zstd)
+    /// fails as a decompression bomb. Default 10 MiB; `None` disables the check.
+    pub fn decompressed_safety_check_threshold(&self) -> Option<u64> {
+        self.decompressed_safety_check_threshold
+    }
+
+    /// Builder: sets the decompression-bomb threshold (`None` disables the check).
+    pub fn with_decompressed_safety_check_threshold(mut self, threshold: Option<u64>) -> Self {
+        self.decompressed_safety_check_threshold = threshold;
         self
     }
 

@@ -17,7 +17,7 @@
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll};
 
 use tokio::sync::{mpsc, oneshot};
@@ -46,14 +46,23 @@ struct SignalInner<T> {
 /// A Qt-style signal carrying values of type `T`.
 ///
 /// Cloning a `Signal` gives another handle to the same signal.
-#[derive(Clone)]
 pub struct Signal<T> {
-    inner: Arc<SignalInner<T>>,
+    /// Allocated at the first connection: a reply has a dozen signals and most are never
+    /// connected, so an unused one costs no allocation and emitting on it one load.
+    inner: OnceLock<Arc<SignalInner<T>>>,
+}
+
+impl<T: Clone + Send + 'static> Clone for Signal<T> {
+    fn clone(&self) -> Self {
+        Signal {
+            inner: OnceLock::from(self.shared().clone()),
+        }
+    }
 }
 
 impl<T> std::fmt::Debug for Signal<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.inner.slots.lock().map(|s| s.list.len()).unwrap_or(0);
+        let n = self.inner.get().map_or(0, |i| lock(&i.slots).list.len());
         f.debug_struct("Signal").field("slots", &n).finish()
     }
 }
@@ -123,22 +132,29 @@ impl<T: Clone + Send + 'static> Signal<T> {
     /// A new signal with no slots.
     pub fn new() -> Self {
         Signal {
-            inner: Arc::new(SignalInner {
+            inner: OnceLock::new(),
+        }
+    }
+
+    fn shared(&self) -> &Arc<SignalInner<T>> {
+        self.inner.get_or_init(|| {
+            Arc::new(SignalInner {
                 slots: Mutex::new(Slots {
                     list: Vec::new(),
                     latch: None,
                 }),
                 listened: AtomicBool::new(false),
                 next_id: AtomicU64::new(1),
-            }),
-        }
+            })
+        })
     }
 
     fn add(&self, slot: Slot<T>) -> u64 {
-        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut slots = lock(&self.inner.slots);
+        let inner = self.shared();
+        let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut slots = lock(&inner.slots);
         slots.list.push((id, slot));
-        self.inner.listened.store(true, Ordering::Release);
+        inner.listened.store(true, Ordering::Release);
         id
     }
 
@@ -148,7 +164,7 @@ impl<T: Clone + Send + 'static> Signal<T> {
         F: Fn(&T) + Send + Sync + 'static,
     {
         let id = self.add(Slot::Callback(Arc::new(slot)));
-        let weak: Weak<SignalInner<T>> = Arc::downgrade(&self.inner);
+        let weak: Weak<SignalInner<T>> = Arc::downgrade(self.shared());
         Connection { signal: weak, id }
     }
 
@@ -162,30 +178,36 @@ impl<T: Clone + Send + 'static> Signal<T> {
     /// A future of the next emission; for a latched signal that already fired, resolves at once.
     pub fn next(&self) -> NextEmission<T> {
         let (tx, rx) = oneshot::channel();
-        let mut slots = lock(&self.inner.slots);
+        let inner = self.shared();
+        let mut slots = lock(&inner.slots);
         if let Some(value) = slots.latch.as_ref().and_then(|make| make()) {
             let _ = tx.send(value);
         } else {
-            let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+            let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
             slots.list.push((id, Slot::Once(tx)));
-            self.inner.listened.store(true, Ordering::Release);
+            inner.listened.store(true, Ordering::Release);
         }
         NextEmission { rx }
     }
 
     /// Number of connected slots (callbacks, streams and pending futures).
     pub fn receivers(&self) -> usize {
-        lock(&self.inner.slots).list.len()
+        self.inner
+            .get()
+            .map_or(0, |inner| lock(&inner.slots).list.len())
     }
 
     /// Emits `value` to every slot. Slots run here, outside the signal's lock, so a slot may
     /// connect or disconnect.
     pub(crate) fn emit(&self, value: &T) {
-        if !self.inner.listened.load(Ordering::Acquire) {
+        let Some(inner) = self.inner.get() else {
+            return;
+        };
+        if !inner.listened.load(Ordering::Acquire) {
             return;
         }
         let callbacks: Vec<Callback<T>> = {
-            let mut slots = lock(&self.inner.slots);
+            let mut slots = lock(&inner.slots);
             let mut callbacks = Vec::new();
             let list = std::mem::take(&mut slots.list);
             for (id, slot) in list {
@@ -204,7 +226,7 @@ impl<T: Clone + Send + 'static> Signal<T> {
                     }
                 }
             }
-            self.inner
+            inner
                 .listened
                 .store(!slots.list.is_empty(), Ordering::Release);
             callbacks
@@ -220,15 +242,18 @@ impl<T: Clone + Send + 'static> Signal<T> {
         value: &T,
         latch: impl Fn() -> Option<T> + Send + Sync + 'static,
     ) {
-        lock(&self.inner.slots).latch = Some(Arc::new(latch));
+        lock(&self.shared().slots).latch = Some(Arc::new(latch));
         self.emit(value);
     }
 
     /// Removes every slot (after the last emission, so closures holding handles are freed).
     pub(crate) fn clear(&self) {
-        let mut slots = lock(&self.inner.slots);
+        let Some(inner) = self.inner.get() else {
+            return;
+        };
+        let mut slots = lock(&inner.slots);
         slots.list.clear();
-        self.inner.listened.store(false, Ordering::Release);
+        inner.listened.store(false, Ordering::Release);
     }
 }
 

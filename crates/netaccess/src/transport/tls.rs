@@ -101,7 +101,11 @@ impl std::fmt::Display for SslError {
 /// The manager's TLS settings, built once.
 pub(crate) struct TlsConfig {
     provider: Arc<CryptoProvider>,
-    verifier: Option<Arc<WebPkiServerVerifier>>,
+    /// Built at the first handshake: reading the system trust store costs hundreds of file
+    /// reads, which a manager that only speaks http:// never needs.
+    verifier: OnceLock<Option<Arc<WebPkiServerVerifier>>>,
+    extra_roots: Vec<CertificateDer<'static>>,
+    use_system_roots: bool,
     ignore_all_errors: bool,
     resumption: Arc<ClientSessionMemoryCache>,
 }
@@ -124,25 +128,30 @@ impl TlsConfig {
         use_system_roots: bool,
         ignore_all_errors: bool,
     ) -> Self {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = RootCertStore::empty();
-        if use_system_roots {
-            roots.add_parsable_certificates(system_roots().iter().cloned());
-        }
-        roots.add_parsable_certificates(extra_roots.iter().cloned());
-        let verifier = if roots.is_empty() {
-            None
-        } else {
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .build()
-                .ok()
-        };
         TlsConfig {
-            provider,
-            verifier,
+            provider: Arc::new(rustls::crypto::ring::default_provider()),
+            verifier: OnceLock::new(),
+            extra_roots: extra_roots.to_vec(),
+            use_system_roots,
             ignore_all_errors,
             resumption: Arc::new(ClientSessionMemoryCache::new(256)),
         }
+    }
+
+    fn verifier(&self) -> &Option<Arc<WebPkiServerVerifier>> {
+        self.verifier.get_or_init(|| {
+            let mut roots = RootCertStore::empty();
+            if self.use_system_roots {
+                roots.add_parsable_certificates(system_roots().iter().cloned());
+            }
+            roots.add_parsable_certificates(self.extra_roots.iter().cloned());
+            if roots.is_empty() {
+                return None;
+            }
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+                .build()
+                .ok()
+        })
     }
 
     /// Runs the handshake for `host`. `http2` offers h2 by ALPN. Returns the stream, whether
@@ -163,7 +172,7 @@ impl TlsConfig {
             ssl_errors: Vec::new(),
         })?;
         let recorder = Arc::new(RecordingVerifier {
-            inner: self.verifier.clone(),
+            inner: self.verifier().clone(),
             provider: self.provider.clone(),
             errors: Mutex::new(Vec::new()),
             ignore: ignore_errors || self.ignore_all_errors,

@@ -1,0 +1,256 @@
+//! Content decoding (gzip, deflate, br, zstd, stacked) of response bodies, with Qt's
+//! decompression-bomb check.
+//!
+//! [`codings`] reads `Content-Encoding`; [`Decoder`] turns the encoded byte stream into decoded
+//! chunks. After `threshold` decoded bytes, the ratio of decoded to encoded bytes may not exceed
+//! Qt's limit for the coding (40 for gzip and deflate, 100 for brotli and zstd, as Qt's
+//! `QDecompressHelper`); past it decoding stops with an error, so memory and time stay bounded.
+//! Truncated or corrupt data is an error, never a silently short body.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_compression::tokio::bufread::{
+    BrotliDecoder, DeflateDecoder, GzipDecoder, ZlibDecoder, ZstdDecoder,
+};
+use bytes::Bytes;
+use futures_core::Stream;
+use futures_util::StreamExt;
+use http::header::{HeaderMap, CONTENT_ENCODING};
+use tokio::io::{AsyncBufRead, BufReader};
+use tokio_util::io::{ReaderStream, StreamReader};
+
+use crate::error::{Error, NetworkError};
+
+/// The `Accept-Encoding` sent when the application set none.
+pub(crate) const ACCEPT_ENCODING: &str = "gzip, deflate, br, zstd";
+
+/// Qt's default `decompressedSafetyCheckThreshold`: 10 MiB.
+pub const DEFAULT_DECOMPRESSED_SAFETY_CHECK_THRESHOLD: u64 = 10 * 1024 * 1024;
+
+/// A content coding we decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Coding {
+    Gzip,
+    Deflate,
+    Brotli,
+    Zstd,
+}
+
+impl Coding {
+    /// Qt's largest accepted ratio of decoded to encoded bytes.
+    fn max_ratio(self) -> u64 {
+        match self {
+            Coding::Gzip | Coding::Deflate => 40,
+            Coding::Brotli | Coding::Zstd => 100,
+        }
+    }
+}
+
+/// The codings of `Content-Encoding`, in the order they were applied; `None` when there is
+/// nothing to decode or a coding we do not know (the body is then handed over as is).
+pub(crate) fn codings(headers: &HeaderMap) -> Option<Vec<Coding>> {
+    let mut out = Vec::new();
+    for value in headers.get_all(CONTENT_ENCODING) {
+        let value = value.to_str().ok()?;
+        for token in value.split(',').map(|t| t.trim().to_ascii_lowercase()) {
+            match token.as_str() {
+                "" | "identity" => {}
+                "gzip" | "x-gzip" => out.push(Coding::Gzip),
+                "deflate" => out.push(Coding::Deflate),
+                "br" => out.push(Coding::Brotli),
+                "zstd" => out.push(Coding::Zstd),
+                _ => return None,
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+type Reader = Pin<Box<dyn AsyncBufRead + Send>>;
+
+/// Decodes an encoded stream of chunks.
+pub(crate) struct Decoder {
+    decoded: ReaderStream<Reader>,
+    encoded_bytes: Arc<AtomicU64>,
+    decoded_bytes: u64,
+    threshold: Option<u64>,
+    max_ratio: u64,
+}
+
+impl Decoder {
+    /// `encoded` yields the body as received; its errors pass through unchanged.
+    pub(crate) fn new<S>(encoded: S, codings: &[Coding], threshold: Option<u64>) -> Decoder
+    where
+        S: Stream<Item = Result<Bytes, Error>> + Send + 'static,
+    {
+        let encoded_bytes = Arc::new(AtomicU64::new(0));
+        let counter = encoded_bytes.clone();
+        let counted = encoded.map(move |chunk| {
+            let chunk = chunk.map_err(io::Error::other)?;
+            counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            Ok::<_, io::Error>(chunk)
+        });
+        let mut reader: Reader = Box::pin(StreamReader::new(counted));
+        // Applied first, decoded last: undo the list from the end.
+        for coding in codings.iter().rev() {
+            reader = match coding {
+                Coding::Gzip => {
+                    let mut d = GzipDecoder::new(reader);
+                    d.multiple_members(true);
+                    Box::pin(BufReader::new(d))
+                }
+                Coding::Deflate => Box::pin(BufReader::new(DeflateAuto::new(reader))),
+                Coding::Brotli => Box::pin(BufReader::new(BrotliDecoder::new(reader))),
+                Coding::Zstd => Box::pin(BufReader::new(ZstdDecoder::new(reader))),
+            };
+        }
+        let max_ratio = codings.iter().map(|c| c.max_ratio()).min().unwrap_or(40);
+        Decoder {
+            decoded: ReaderStream::with_capacity(reader, 64 * 1024),
+            encoded_bytes,
+            decoded_bytes: 0,
+            threshold,
+            max_ratio,
+        }
+    }
+}
+
+impl Stream for Decoder {
+    type Item = Result<Bytes, Error>;
+
+    /// The next decoded chunk, `None` at the end.
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let chunk = match self.decoded.poll_next_unpin(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Ready(Some(Ok(chunk))) => chunk,
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(decode_error(e)))),
+        };
+        self.decoded_bytes += chunk.len() as u64;
+        if let Some(threshold) = self.threshold {
+            let encoded = self.encoded_bytes.load(Ordering::Relaxed).max(1);
+            if self.decoded_bytes > threshold && self.decoded_bytes / encoded > self.max_ratio {
+                return Poll::Ready(Some(Err(Error::new(
+                    NetworkError::ProtocolFailure,
+                    format!(
+                        "Decompression bomb: {} bytes decoded from {encoded} (ratio above {}:1 past the {threshold}-byte safety threshold)",
+                        self.decoded_bytes, self.max_ratio
+                    ),
+                ))));
+            }
+        }
+        Poll::Ready(Some(Ok(chunk)))
+    }
+}
+
+/// Our own error (a transport failure, a timeout) passes through; decoder errors are protocol
+/// failures.
+fn decode_error(e: io::Error) -> Error {
+    if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+        let inner = e.into_inner().expect("checked above");
+        return *inner.downcast::<Error>().expect("checked above");
+    }
+    Error::new(
+        NetworkError::ProtocolFailure,
+        format!("Content decoding failed: {e}"),
+    )
+    .with_source(e)
+}
+
+/// "deflate" as servers send it: zlib-wrapped (RFC 9110) or raw deflate (what some servers
+/// send). The first two bytes decide: a valid zlib header is a multiple of 31 with method 8.
+struct DeflateAuto {
+    state: DeflateState,
+}
+
+enum DeflateState {
+    Sniffing(Option<Reader>),
+    Zlib(ZlibDecoder<Reader>),
+    Raw(DeflateDecoder<Reader>),
+    Empty,
+}
+
+impl DeflateAuto {
+    fn new(reader: Reader) -> Self {
+        DeflateAuto {
+            state: DeflateState::Sniffing(Some(reader)),
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for DeflateAuto {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        use std::task::Poll;
+        loop {
+            match &mut self.state {
+                DeflateState::Sniffing(reader) => {
+                    let r = reader.as_mut().expect("reader present while sniffing");
+                    let head = match r.as_mut().poll_fill_buf(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Ready(Ok(head)) => head,
+                    };
+                    let next = match head {
+                        [] => None,
+                        [cmf, flg, ..] => Some(is_zlib_header(*cmf, *flg)),
+                        // A first chunk of one byte (rare): judge by the method nibble alone.
+                        [cmf] => Some(cmf & 0x0f == 8 && cmf >> 4 <= 7),
+                    };
+                    let reader = reader.take().expect("reader present while sniffing");
+                    self.state = match next {
+                        None => DeflateState::Empty,
+                        Some(true) => DeflateState::Zlib(ZlibDecoder::new(reader)),
+                        Some(false) => DeflateState::Raw(DeflateDecoder::new(reader)),
+                    };
+                }
+                DeflateState::Zlib(d) => return Pin::new(d).poll_read(cx, buf),
+                DeflateState::Raw(d) => return Pin::new(d).poll_read(cx, buf),
+                DeflateState::Empty => return Poll::Ready(Ok(())),
+            }
+        }
+    }
+}
+
+fn is_zlib_header(cmf: u8, flg: u8) -> bool {
+    cmf & 0x0f == 8 && (cmf >> 4) <= 7 && (u16::from(cmf) * 256 + u16::from(flg)) % 31 == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn content_encoding_lists_are_read_in_order() {
+        let mut h = HeaderMap::new();
+        assert_eq!(codings(&h), None);
+        h.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip, br"));
+        assert_eq!(codings(&h), Some(vec![Coding::Gzip, Coding::Brotli]));
+        h.insert(CONTENT_ENCODING, HeaderValue::from_static("identity"));
+        assert_eq!(codings(&h), None);
+        h.insert(CONTENT_ENCODING, HeaderValue::from_static("compress"));
+        assert_eq!(codings(&h), None, "unknown codings are handed over as is");
+        h.insert(CONTENT_ENCODING, HeaderValue::from_static("ZSTD"));
+        h.append(CONTENT_ENCODING, HeaderValue::from_static("x-gzip"));
+        assert_eq!(codings(&h), Some(vec![Coding::Zstd, Coding::Gzip]));
+    }
+
+    #[test]
+    fn zlib_headers_are_recognised() {
+        assert!(is_zlib_header(0x78, 0x9c));
+        assert!(is_zlib_header(0x78, 0x01));
+        assert!(is_zlib_header(0x78, 0xda));
+        assert!(!is_zlib_header(0xcb, 0x48)); // raw deflate of "hello"
+    }
+}
