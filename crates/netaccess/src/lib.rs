@@ -41,6 +41,7 @@ mod request;
 mod scheduler;
 mod signal;
 mod transport;
+mod upload;
 
 pub use decode::DEFAULT_DECOMPRESSED_SAFETY_CHECK_THRESHOLD;
 pub use error::{Error, NetworkError, Result};
@@ -54,7 +55,8 @@ pub use manager::{
 };
 pub use redirect::RedirectPolicy;
 pub use reply::{BodyReader, BodyStream, Meta, Reply, DEFAULT_STREAM_READ_BUFFER};
-pub use request::{Body, Operation, Priority, Request};
+pub use request::{Operation, Priority, Request};
 pub use signal::{Connection, NextEmission, Signal, SignalStream};
 pub use transport::tls::{SslError, SslErrorKind};
+pub use upload::Body;
 pub use url;

@@ -18,11 +18,12 @@ use crate::error::{Error, NetworkError};
 use crate::pipeline;
 use crate::redirect::RedirectPolicy;
 use crate::reply::Reply;
-use crate::request::{Body, Operation, Request};
+use crate::request::{Operation, Request};
 use crate::scheduler::Pool;
 use crate::signal::Signal;
 use crate::transport::tls::{SslError, TlsConfig};
 use crate::transport::ResolveOverrides;
+use crate::upload::Body;
 
 /// Qt's default: at most 6 parallel HTTP/1.1 connections per origin.
 pub const DEFAULT_MAX_CONNECTIONS_PER_HOST: usize = 6;

@@ -14,21 +14,19 @@ use hyper::body::Incoming;
 use url::Url;
 
 use crate::backend;
-use crate::backend::http::{map_hyper_error, HttpConn, ReqBody, UploadBody};
+use crate::backend::http::{map_hyper_error, HttpConn, ReqBody};
 use crate::decode::{self, Decoder};
 use crate::error::{Error, NetworkError};
 use crate::manager::ManagerInner;
 use crate::redirect::{self, Hop, RedirectPolicy};
 use crate::reply::{http_status_error, Meta, ReplyShared};
-use crate::request::{Body, Operation, Request};
+use crate::request::{Operation, Request};
 use crate::scheduler::{Checkout, Grant, Mode, Origin};
 use crate::transport::{self, tls::SslError, Io};
+use crate::upload::{Activity, Body, ProgressFn, UploadBody, PROGRESS_INTERVAL};
 
 /// The schemes [`run`] handles.
 pub(crate) const SUPPORTED_SCHEMES: &[&str] = &["http", "https", "data", "file"];
-
-/// Progress signals are throttled to one per this interval, plus the final one (as Qt).
-const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Runs the request of `reply` to its end. An `abort()` cancels this future at its next await
 /// point; the reply was already finished by `abort()` itself.
@@ -100,6 +98,37 @@ fn origin_for(url: &Url, request: &Request) -> Result<Origin, Error> {
     })
 }
 
+/// Like [`within`], for a step that moves bytes meanwhile (sending a request body): the
+/// timeout restarts while `activity` changes.
+async fn while_active<T>(
+    timeout: Option<Duration>,
+    activity: &Activity,
+    step: impl std::future::Future<Output = T>,
+) -> Result<T, Error> {
+    let Some(limit) = timeout else {
+        return Ok(step.await);
+    };
+    let mut step = std::pin::pin!(step);
+    let mut seen = activity.mark();
+    loop {
+        if let Ok(done) = tokio::time::timeout(limit, &mut step).await {
+            return Ok(done);
+        }
+        let now = activity.mark();
+        if now == seen {
+            return Err(timeout_error(limit));
+        }
+        seen = now;
+    }
+}
+
+fn timeout_error(limit: Duration) -> Error {
+    Error::new(
+        NetworkError::TimeoutError,
+        format!("No data transferred for {:.1} s", limit.as_secs_f64()),
+    )
+}
+
 /// Inactivity timeout around one step of the transfer.
 async fn within<T>(
     timeout: Option<Duration>,
@@ -107,12 +136,9 @@ async fn within<T>(
 ) -> Result<T, Error> {
     match timeout {
         None => Ok(step.await),
-        Some(t) => tokio::time::timeout(t, step).await.map_err(|_| {
-            Error::new(
-                NetworkError::TimeoutError,
-                format!("No data transferred for {:.1} s", t.as_secs_f64()),
-            )
-        }),
+        Some(t) => tokio::time::timeout(t, step)
+            .await
+            .map_err(|_| timeout_error(t)),
     }
 }
 
@@ -319,8 +345,14 @@ async fn http_exchange(
             reply.signals.encrypted.emit(&reply.handle());
             reply.manager_signals().encrypted.emit(&reply.handle());
         }
-        let built = build_request(reply, url, &origin, outgoing, http2)?;
-        let sent = Box::pin(within(timeout, checkout.conn().send(built))).await?;
+        let activity = Arc::new(Activity::default());
+        let built = build_request(reply, url, &origin, outgoing, http2, activity.clone())?;
+        let sent = Box::pin(while_active(
+            timeout,
+            &activity,
+            checkout.conn().send(built),
+        ))
+        .await?;
         let response = match sent {
             Ok(response) => response,
             Err(e) => {
@@ -412,6 +444,7 @@ fn build_request(
     origin: &Origin,
     outgoing: &Outgoing,
     http2: bool,
+    activity: Arc<Activity>,
 ) -> Result<http::Request<ReqBody>, Error> {
     let path_and_query = &url[url::Position::BeforePath..url::Position::AfterQuery];
     let path_and_query = if path_and_query.is_empty() {
@@ -468,31 +501,27 @@ fn build_request(
             HeaderValue::from_static(decode::ACCEPT_ENCODING),
         );
     }
-    let data = if outgoing.body.is_absent()
-        && matches!(
-            outgoing.operation,
-            Operation::Get | Operation::Head | Operation::Delete
-        ) {
-        None
-    } else {
-        let bytes = outgoing.body.bytes();
-        if !headers.contains_key(header::CONTENT_LENGTH) {
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    // GET, HEAD and DELETE without a body send no Content-Length; other verbs say 0. A body of
+    // unknown length goes chunked.
+    let bodiless = matches!(
+        outgoing.operation,
+        Operation::Get | Operation::Head | Operation::Delete
+    );
+    if !(outgoing.body.is_absent() && bodiless) && !headers.contains_key(header::CONTENT_LENGTH) {
+        if let Some(len) = outgoing.body.len() {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         }
-        Some(bytes)
-    };
-    let progress = reply.signals.upload_progress.receivers() > 0;
-    let on_progress = progress.then(|| {
+    }
+    let progress = (reply.signals.upload_progress.receivers() > 0).then(|| {
         let weak = Arc::downgrade(reply);
-        Arc::new(move |sent: u64, total: u64| {
+        Arc::new(move |sent: u64, total: Option<u64>| {
             if let Some(r) = weak.upgrade() {
-                r.signals.upload_progress.emit(&(sent, Some(total)));
+                r.signals.upload_progress.emit(&(sent, total));
             }
-        }) as Arc<dyn Fn(u64, u64) + Send + Sync>
+        }) as ProgressFn
     });
-    builder
-        .body(UploadBody::new(data, on_progress))
-        .map_err(|e| invalid(&e))
+    let body = UploadBody::new(&outgoing.body, progress, activity)?;
+    builder.body(body).map_err(|e| invalid(&e))
 }
 
 async fn local_data(reply: &Arc<ReplyShared>, url: &Url) -> Result<Option<Error>, Error> {
@@ -505,7 +534,8 @@ async fn local_file(
     url: &Url,
     body: Body,
 ) -> Result<Option<Error>, Error> {
-    let (meta, stream) = backend::file::fetch(url, reply.operation(), body.bytes()).await?;
+    let (meta, stream) =
+        backend::file::fetch(url, reply.operation(), body.collect().await?).await?;
     match stream {
         Some(stream) => deliver_local(reply, meta, stream).await,
         None => deliver_local(reply, meta, futures_util::stream::empty()).await,

@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::Method;
 use url::Url;
@@ -80,76 +79,6 @@ impl Operation {
             Operation::Head | Operation::Get | Operation::Put | Operation::Delete => true,
             Operation::Post => false,
             Operation::Custom(m) => matches!(*m, Method::OPTIONS | Method::TRACE),
-        }
-    }
-}
-
-/// An upload body. Built from bytes or strings; it is kept so that it can be sent again (a
-/// retry on a fresh connection).
-#[derive(Debug, Clone, Default)]
-pub struct Body {
-    bytes: Option<Bytes>,
-}
-
-impl Body {
-    /// No body (not even `Content-Length: 0` for GET and HEAD).
-    pub fn empty() -> Self {
-        Body { bytes: None }
-    }
-
-    /// The length in bytes, when known.
-    pub fn len(&self) -> Option<u64> {
-        Some(self.bytes.as_ref().map_or(0, |b| b.len() as u64))
-    }
-
-    /// True for a body of no bytes.
-    pub fn is_empty(&self) -> bool {
-        self.bytes.as_ref().is_none_or(|b| b.is_empty())
-    }
-
-    pub(crate) fn is_absent(&self) -> bool {
-        self.bytes.is_none()
-    }
-
-    pub(crate) fn bytes(&self) -> Bytes {
-        self.bytes.clone().unwrap_or_default()
-    }
-}
-
-impl From<Bytes> for Body {
-    fn from(b: Bytes) -> Self {
-        Body { bytes: Some(b) }
-    }
-}
-
-impl From<Vec<u8>> for Body {
-    fn from(b: Vec<u8>) -> Self {
-        Body {
-            bytes: Some(b.into()),
-        }
-    }
-}
-
-impl From<String> for Body {
-    fn from(s: String) -> Self {
-        Body {
-            bytes: Some(s.into()),
-        }
-    }
-}
-
-impl From<&'static str> for Body {
-    fn from(s: &'static str) -> Self {
-        Body {
-            bytes: Some(Bytes::from_static(s.as_bytes())),
-        }
-    }
-}
-
-impl From<&'static [u8]> for Body {
-    fn from(s: &'static [u8]) -> Self {
-        Body {
-            bytes: Some(Bytes::from_static(s)),
         }
     }
 }

@@ -4,12 +4,6 @@
 //!
 //! Pooling and limits are the scheduler's; this module never decides which connection to use.
 
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
-
-use bytes::Bytes;
-use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -19,7 +13,7 @@ use crate::scheduler::PoolConn;
 use crate::transport::Io;
 
 /// The body type sent on connections.
-pub(crate) type ReqBody = UploadBody;
+pub(crate) type ReqBody = crate::upload::UploadBody;
 
 enum Sender {
     H1(http1::SendRequest<ReqBody>),
@@ -143,53 +137,4 @@ pub(crate) fn map_hyper_error(e: hyper::Error, before_response: bool) -> Error {
         (NetworkError::ProtocolFailure, format!("HTTP failure: {e}"))
     };
     Error::new(kind, message).with_source(e)
-}
-
-/// A request body of bytes that reports what has been written.
-pub(crate) struct UploadBody {
-    data: Option<Bytes>,
-    total: u64,
-    on_progress: Option<Arc<dyn Fn(u64, u64) + Send + Sync>>,
-}
-
-impl UploadBody {
-    pub(crate) fn new(
-        data: Option<Bytes>,
-        on_progress: Option<Arc<dyn Fn(u64, u64) + Send + Sync>>,
-    ) -> Self {
-        let total = data.as_ref().map_or(0, |d| d.len() as u64);
-        UploadBody {
-            data,
-            total,
-            on_progress,
-        }
-    }
-}
-
-impl HttpBody for UploadBody {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        match self.data.take() {
-            Some(data) if !data.is_empty() => {
-                if let Some(cb) = &self.on_progress {
-                    cb(self.total, self.total);
-                }
-                Poll::Ready(Some(Ok(Frame::data(data))))
-            }
-            _ => Poll::Ready(None),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.data.as_ref().is_none_or(|d| d.is_empty())
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
-    }
 }
