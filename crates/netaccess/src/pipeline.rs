@@ -507,7 +507,8 @@ fn build_request(
         outgoing.operation,
         Operation::Get | Operation::Head | Operation::Delete
     );
-    if !(outgoing.body.is_absent() && bodiless) && !headers.contains_key(header::CONTENT_LENGTH) {
+    let sends_length = !(outgoing.body.is_absent() && bodiless);
+    if sends_length && !headers.contains_key(header::CONTENT_LENGTH) {
         if let Some(len) = outgoing.body.len() {
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         }
