@@ -22,7 +22,7 @@ use tokio::io::AsyncRead;
 
 use crate::error::{Error, NetworkError};
 
-type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+pub(crate) type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
 
 #[derive(Clone)]
 enum Source {
@@ -145,16 +145,25 @@ impl Body {
 
     /// The whole body in memory (for `file:` PUT).
     pub(crate) async fn collect(&self) -> Result<Bytes, Error> {
-        let mut stream = match self.open()? {
-            Opened::Empty => return Ok(Bytes::new()),
-            Opened::Full(b) => return Ok(b),
-            Opened::Stream(s) => s,
-        };
+        if let Source::Bytes(b) = &self.source {
+            return Ok(b.clone());
+        }
+        let mut stream = self.chunks()?;
         let mut out = Vec::new();
         while let Some(chunk) = stream.next().await {
             out.extend_from_slice(&chunk.map_err(upload_error)?);
         }
         Ok(out.into())
+    }
+
+    /// The body's chunks for one send: bytes as one chunk, a file read again from disk, a stream
+    /// taken once (`ContentReSendError` after that).
+    pub(crate) fn chunks(&self) -> Result<ByteStream, Error> {
+        Ok(match self.open()? {
+            Opened::Empty => Box::pin(futures_util::stream::empty()),
+            Opened::Full(b) => Box::pin(futures_util::stream::iter([Ok(b)])),
+            Opened::Stream(s) => s,
+        })
     }
 
     /// The bytes to send now: a stream can be opened once only.

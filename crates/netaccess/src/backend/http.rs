@@ -119,7 +119,13 @@ pub(crate) fn map_hyper_error(e: hyper::Error, before_response: bool) -> Error {
         }
         kind
     };
-    let (kind, message) = if e.is_parse() || e.is_parse_status() {
+    let (kind, message) = if e.is_user() {
+        let cause = e.source().map_or_else(|| e.to_string(), |s| s.to_string());
+        (
+            NetworkError::ProtocolFailure,
+            format!("Reading the request body failed: {cause}"),
+        )
+    } else if e.is_parse() || e.is_parse_status() {
         (
             NetworkError::ProtocolFailure,
             format!("Malformed HTTP response: {e}"),
