@@ -74,7 +74,7 @@ async fn serve_stream(io: ResettableStream, settings: &HyperSettings, context: R
 }
 
 /// Runs hyper over `io`; connection errors (client gone, aborted bodies) are expected.
-async fn serve_http<I>(
+pub(crate) async fn serve_http<I>(
     io: I,
     protocol: WireProtocol,
     context: RequestContext,

@@ -60,9 +60,11 @@ mod server;
 mod shutdown;
 mod stats;
 mod tls;
+mod unix;
 
 pub use builder::ServerBuilder;
 pub use pattern::{expected_bytes, pattern_byte};
 pub use raw::RawFault;
 pub use server::TestServer;
 pub use stats::Stats;
+pub use unix::UnixTestServer;

@@ -397,6 +397,37 @@ impl NetworkAccessManager {
         reply
     }
 
+    /// Opens a connection to `host:port` ahead of time (Qt's `connectToHost`); the next request
+    /// there reuses it. The returned reply finishes when the connection is ready (or failed).
+    #[doc(alias = "connectToHost")]
+    pub fn connect_to_host(&self, host: &str, port: u16) -> Reply {
+        self.open_ahead("http", host, port)
+    }
+
+    /// [`connect_to_host`](Self::connect_to_host) with TLS and ALPN (Qt's
+    /// `connectToHostEncrypted`): an HTTP/2 server then serves later requests on it.
+    #[doc(alias = "connectToHostEncrypted")]
+    pub fn connect_to_host_encrypted(&self, host: &str, port: u16) -> Reply {
+        self.open_ahead("https", host, port)
+    }
+
+    fn open_ahead(&self, scheme: &str, host: &str, port: u16) -> Reply {
+        let host = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
+        };
+        let reply = self.new_reply(
+            Request::new(format!("{scheme}://{host}:{port}/")),
+            Operation::Head,
+        );
+        let shared = reply.shared().clone();
+        self.inner
+            .runtime
+            .spawn(pipeline::preconnect(self.inner.clone(), shared));
+        reply
+    }
+
     /// Closes idle pooled connections; running requests finish on theirs (Qt's
     /// `clearConnectionCache`).
     #[doc(alias = "clearConnectionCache")]

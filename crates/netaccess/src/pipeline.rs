@@ -26,21 +26,67 @@ use crate::transport::{self, tls::SslError, Io};
 use crate::upload::{Activity, Body, ProgressFn, UploadBody, PROGRESS_INTERVAL};
 
 /// The schemes [`run`] handles.
-pub(crate) const SUPPORTED_SCHEMES: &[&str] = &["http", "https", "data", "file"];
+pub(crate) const SUPPORTED_SCHEMES: &[&str] =
+    &["http", "https", "data", "file", "unix+http", "local+http"];
+
+/// Schemes of HTTP over a Unix domain socket (Qt 6.8).
+fn is_local_http(scheme: &str) -> bool {
+    matches!(scheme, "unix+http" | "local+http")
+}
 
 /// Runs the request of `reply` to its end. An `abort()` cancels this future at its next await
 /// point; the reply was already finished by `abort()` itself.
 pub(crate) async fn run(mgr: Arc<ManagerInner>, reply: Arc<ReplyShared>, body: Body) {
+    drive(&reply, execute(&mgr, &reply, body)).await;
+}
+
+/// Opens a connection to the reply's origin ahead of time and leaves it idle in the pool
+/// (Qt's `connectToHost` / `connectToHostEncrypted`); the reply finishes when it is ready.
+pub(crate) async fn preconnect(mgr: Arc<ManagerInner>, reply: Arc<ReplyShared>) {
+    drive(&reply, open_ahead(&mgr, &reply)).await;
+}
+
+/// Runs `work` for `reply` and finishes the reply with its outcome, unless `abort()` ended it.
+async fn drive(
+    reply: &Arc<ReplyShared>,
+    work: impl std::future::Future<Output = Result<Option<Error>, Error>>,
+) {
     let cancel = reply.cancel_token().clone();
     let outcome = tokio::select! {
         biased;
         _ = cancel.cancelled() => return,
-        outcome = execute(&mgr, &reply, body) => outcome,
+        outcome = work => outcome,
     };
     match outcome {
         Ok(http_error) => reply.finish(http_error, false),
         Err(e) => reply.finish(Some(e), true),
     }
+}
+
+async fn open_ahead(mgr: &ManagerInner, reply: &Arc<ReplyShared>) -> Result<Option<Error>, Error> {
+    let url = reply
+        .request()
+        .url_result()
+        .map_err(|m| Error::new(NetworkError::ProtocolUnknownError, m))?
+        .clone();
+    let origin = origin_for(&url, reply.request())?;
+    let checkout = match mgr
+        .pool
+        .acquire(&origin, reply.request().priority(), None)
+        .await
+    {
+        Grant::Reuse(checkout) => checkout,
+        Grant::Connect(permit) => {
+            reply
+                .signals
+                .socket_started_connecting
+                .emit(&reply.handle());
+            let conn = Box::pin(open_connection(mgr, reply, &origin)).await?;
+            permit.connected(conn)
+        }
+    };
+    checkout.release(true);
+    Ok(None)
 }
 
 /// `Ok(Some(e))`: the exchange completed with an HTTP error status (the body is whole).
@@ -61,7 +107,9 @@ async fn execute(
         ));
     }
     match url.scheme() {
-        "http" | "https" => http_with_redirects(mgr, reply, url, body).await,
+        "http" | "https" | "unix+http" | "local+http" => {
+            http_with_redirects(mgr, reply, url, body).await
+        }
         // Local schemes are boxed so that the task of every queued HTTP request stays small.
         "data" => Box::pin(local_data(reply, &url)).await,
         "file" => Box::pin(local_file(reply, &url, body)).await,
@@ -73,6 +121,24 @@ async fn execute(
 }
 
 fn origin_for(url: &Url, request: &Request) -> Result<Origin, Error> {
+    if is_local_http(url.scheme()) {
+        let socket = request.unix_socket().ok_or_else(|| {
+            Error::new(
+                NetworkError::ProtocolInvalidOperationError,
+                format!(
+                    "{url}: a {} URL needs the socket path (Request::with_unix_socket)",
+                    url.scheme()
+                ),
+            )
+        })?;
+        return Ok(Origin {
+            scheme: url.scheme().to_owned(),
+            host: socket.to_string_lossy().into_owned(),
+            port: 0,
+            proxy: String::new(),
+            mode: Mode::Http1,
+        });
+    }
     let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| {
         Error::new(
             NetworkError::ProtocolInvalidOperationError,
@@ -383,6 +449,10 @@ async fn open_connection(
     origin: &Origin,
 ) -> Result<HttpConn, Error> {
     let connect_timeout = mgr.config.connect_timeout;
+    if is_local_http(&origin.scheme) {
+        let stream = transport::connect_unix(&origin.host, connect_timeout).await?;
+        return HttpConn::handshake(Io::Unix(stream), false, false).await;
+    }
     let dial = || {
         transport::connect_tcp(
             &origin.host,

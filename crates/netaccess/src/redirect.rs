@@ -68,7 +68,7 @@ pub(crate) fn next_hop(
             ))
         }
     };
-    if !matches!(target.scheme(), "http" | "https") {
+    if !matches!(target.scheme(), "http" | "https") && target.scheme() != current.scheme() {
         return Hop::Fail(Error::new(
             NetworkError::ProtocolUnknownError,
             format!(

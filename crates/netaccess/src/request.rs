@@ -106,6 +106,7 @@ pub struct Request {
     max_connections_per_host: Option<usize>,
     redirect_policy: Option<RedirectPolicy>,
     decompressed_safety_check_threshold: Option<u64>,
+    unix_socket: Option<std::path::PathBuf>,
 }
 
 impl Request {
@@ -136,6 +137,7 @@ impl Request {
             decompressed_safety_check_threshold: Some(
                 crate::decode::DEFAULT_DECOMPRESSED_SAFETY_CHECK_THRESHOLD,
             ),
+            unix_socket: None,
         }
     }
 
@@ -243,6 +245,19 @@ impl Request {
     /// Builder: sets the decompression-bomb threshold (`None` disables the check).
     pub fn with_decompressed_safety_check_threshold(mut self, threshold: Option<u64>) -> Self {
         self.decompressed_safety_check_threshold = threshold;
+        self
+    }
+
+    /// Qt's `FullLocalServerNameAttribute`: the Unix domain socket that `unix+http` and
+    /// `local+http` URLs are sent to (the URL's host still names the `Host` header).
+    #[doc(alias = "FullLocalServerNameAttribute")]
+    pub fn unix_socket(&self) -> Option<&std::path::Path> {
+        self.unix_socket.as_deref()
+    }
+
+    /// Builder: the Unix domain socket for `unix+http` / `local+http` URLs.
+    pub fn with_unix_socket(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.unix_socket = Some(path.into());
         self
     }
 

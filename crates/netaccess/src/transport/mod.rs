@@ -21,6 +21,8 @@ use crate::error::{Error, NetworkError};
 pub(crate) enum Io {
     Tcp(TcpStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    /// HTTP over a Unix domain socket (`unix+http` URLs).
+    Unix(tokio::net::UnixStream),
 }
 
 impl AsyncRead for Io {
@@ -32,6 +34,7 @@ impl AsyncRead for Io {
         match self.get_mut() {
             Io::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Io::Unix(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -45,6 +48,7 @@ impl AsyncWrite for Io {
         match self.get_mut() {
             Io::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Io::Unix(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -52,6 +56,7 @@ impl AsyncWrite for Io {
         match self.get_mut() {
             Io::Tcp(s) => Pin::new(s).poll_flush(cx),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Io::Unix(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -59,6 +64,7 @@ impl AsyncWrite for Io {
         match self.get_mut() {
             Io::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Io::Unix(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 
@@ -70,6 +76,7 @@ impl AsyncWrite for Io {
         match self.get_mut() {
             Io::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Io::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -77,6 +84,7 @@ impl AsyncWrite for Io {
         match self {
             Io::Tcp(s) => s.is_write_vectored(),
             Io::Tls(s) => s.is_write_vectored(),
+            Io::Unix(s) => s.is_write_vectored(),
         }
     }
 }
@@ -147,6 +155,33 @@ async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
             format!("Host {host} not found"),
         )
         .with_source(e)),
+    }
+}
+
+/// Connects to the Unix domain socket at `path` within `timeout`.
+pub(crate) async fn connect_unix(
+    path: &str,
+    timeout: Duration,
+) -> Result<tokio::net::UnixStream, Error> {
+    match tokio::time::timeout(timeout, tokio::net::UnixStream::connect(path)).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => {
+            let kind = match e.kind() {
+                io::ErrorKind::NotFound => NetworkError::HostNotFoundError,
+                io::ErrorKind::ConnectionRefused => NetworkError::ConnectionRefusedError,
+                io::ErrorKind::PermissionDenied => NetworkError::ContentAccessDenied,
+                _ => NetworkError::UnknownNetworkError,
+            };
+            Err(Error::new(
+                kind,
+                format!("Cannot connect to the local socket {path}: {e}"),
+            )
+            .with_source(e))
+        }
+        Err(_) => Err(Error::new(
+            NetworkError::TimeoutError,
+            format!("Connecting to the local socket {path} timed out after {timeout:?}"),
+        )),
     }
 }
 
