@@ -119,3 +119,27 @@ async fn unix_socket_errors_are_clear() {
         Some(NetworkError::HostNotFoundError)
     );
 }
+
+#[tokio::test]
+async fn a_tls_handshake_that_never_ends_hits_the_connect_timeout() {
+    let silent = TestServer::builder()
+        .raw(netaccess_testserver::RawFault::AcceptAndSilence)
+        .start()
+        .await;
+    let manager = NetworkAccessManager::builder()
+        .connect_timeout(Duration::from_millis(300))
+        .build();
+    let started = std::time::Instant::now();
+    let reply = manager.get(Request::new(format!(
+        "https://127.0.0.1:{}/",
+        silent.port()
+    )));
+    done(&reply).await;
+    let error = reply.error().expect("an error");
+    assert_eq!(error.kind(), NetworkError::TimeoutError, "{error}");
+    assert!(
+        error.message().contains("TLS handshake timed out"),
+        "{error}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
