@@ -21,6 +21,7 @@
 //! | `/redirect-to?url=U[&status=S]` | redirect (default `302`) with `Location: U` |
 //! | `/echo` | `200` JSON `{method, path, query, authority, headers, body_len, version}`; header names lowercase, repeats joined with `", "`; `query` is `""` when absent; `version` is `"HTTP/1.1"` or `"HTTP/2"` |
 //! | `/echo-body` | `200`, the request body, `Content-Type` copied; `X-Response-Content-Encoding: C` becomes `Content-Encoding: C` |
+//! | `/multipart` | parses a `multipart/*` body as it streams in (`multer`); `200` JSON `{content_type, mime_version, request_headers, parts: [{name, file_name, content_type, headers, len, fnv1a64}]}` (`null` when absent; `fnv1a64` is 16 hex digits; header names lowercase as in `/echo`), or `400` with the parse error |
 //! | `/header?Name=Value&…` | `200` `ok` with those response headers (percent-decoded; repeats appended) |
 //! | `/stall-after-headers` | `200`, `Content-Length: 1000`, then no body byte ever |
 //! | `/close-mid-body[?size=N]` | `Content-Length: N` (default 100000), N/2 bytes, then the connection is aborted |

@@ -73,6 +73,7 @@ async fn route(request: Request<Incoming>, reset: &ResetSwitch) -> Response<Resp
         ("redirect-to", None) => respond(redirect_to_route(query)),
         ("echo", None) => echo_route(request).await,
         ("echo-body", None) => echo_body_route(request).await,
+        ("multipart", None) => multipart_route(request).await,
         ("header", None) => respond(header_route(query)),
         ("stall-after-headers", None) => ResponseBody::stall(STALL_DECLARED).into_ok(),
         ("close-mid-body", None) => respond(close_mid_body_route(query)),
@@ -274,6 +275,92 @@ async fn echo_body_route(request: Request<Incoming>) -> Response<ResponseBody> {
             .insert(header::CONTENT_ENCODING, coding.clone());
     }
     response
+}
+
+/// Parses a multipart request body as it streams in (with `multer`) and describes every part.
+async fn multipart_route(request: Request<Incoming>) -> Response<ResponseBody> {
+    let (parts, body) = request.into_parts();
+    let header_text = |name: header::HeaderName| {
+        parts
+            .headers
+            .get(name)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+    };
+    let content_type = header_text(header::CONTENT_TYPE);
+    let mime_version = header_text(HeaderName::from_static("mime-version"));
+    let boundary = match multipart_boundary(content_type.as_deref().unwrap_or("")) {
+        Ok(boundary) => boundary,
+        Err(bad) => return bad.into_response(),
+    };
+    let multipart = multer::Multipart::new(body.into_data_stream(), boundary);
+    let fields = match describe_multipart_fields(multipart).await {
+        Ok(fields) => fields,
+        Err(error) => {
+            return BadRequest(format!("invalid multipart body: {error}")).into_response();
+        }
+    };
+    let json = serde_json::json!({
+        "content_type": content_type,
+        "mime_version": mime_version,
+        "request_headers": headers_json(&parts.headers),
+        "parts": fields,
+    });
+    let mut response = Response::new(ResponseBody::full(json.to_string()));
+    set_content_type(response.headers_mut(), "application/json");
+    response
+}
+
+/// The boundary of any `multipart/*` content type (`multer` itself accepts only form-data).
+fn multipart_boundary(content_type: &str) -> Result<String, BadRequest> {
+    let (essence, params) = content_type.split_once(';').unwrap_or((content_type, ""));
+    let essence = essence.trim().to_ascii_lowercase();
+    if !essence.starts_with("multipart/") {
+        return Err(BadRequest(format!(
+            "not a multipart content type: {content_type:?}"
+        )));
+    }
+    multer::parse_boundary(format!("multipart/form-data;{params}"))
+        .map_err(|error| BadRequest(format!("no boundary in {content_type:?}: {error}")))
+}
+
+/// `{name, file_name, content_type, headers, len, fnv1a64}` of every part; bodies are hashed
+/// (64-bit FNV-1a, 16 lowercase hex digits) as they stream, never kept.
+async fn describe_multipart_fields(
+    mut multipart: multer::Multipart<'static>,
+) -> Result<Vec<serde_json::Value>, multer::Error> {
+    let mut fields = Vec::new();
+    while let Some(mut field) = multipart.next_field().await? {
+        let name = field.name().map(str::to_owned);
+        let file_name = field.file_name().map(str::to_owned);
+        let content_type = field.content_type().map(ToString::to_string);
+        let headers = headers_json(field.headers());
+        let mut len = 0u64;
+        let mut hash = FNV_OFFSET_BASIS;
+        while let Some(chunk) = field.chunk().await? {
+            len += chunk.len() as u64;
+            hash = fnv1a64(hash, &chunk);
+        }
+        fields.push(serde_json::json!({
+            "name": name,
+            "file_name": file_name,
+            "content_type": content_type,
+            "headers": headers,
+            "len": len,
+            "fnv1a64": format!("{hash:016x}"),
+        }));
+    }
+    Ok(fields)
+}
+
+const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// Continues a 64-bit FNV-1a hash over `bytes`.
+fn fnv1a64(mut hash: u64, bytes: &[u8]) -> u64 {
+    for &byte in bytes {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
 }
 
 fn header_route(query: Option<&str>) -> RouteResult {

@@ -31,9 +31,11 @@
 #![warn(missing_docs)]
 
 mod backend;
+pub mod blocking;
 mod decode;
 mod error;
 mod manager;
+mod multipart;
 mod pipeline;
 mod redirect;
 mod reply;
@@ -53,6 +55,7 @@ pub use manager::{
     ManagerBuilder, NetworkAccessManager, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS_PER_HOST,
 };
+pub use multipart::{MultiPart, MultiPartKind, Part};
 pub use redirect::RedirectPolicy;
 pub use reply::{BodyReader, BodyStream, Meta, Reply, DEFAULT_STREAM_READ_BUFFER};
 pub use request::{Operation, Priority, Request};

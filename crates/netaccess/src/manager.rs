@@ -15,6 +15,7 @@ use url::Url;
 
 use crate::backend::http::HttpConn;
 use crate::error::{Error, NetworkError};
+use crate::multipart::MultiPart;
 use crate::pipeline;
 use crate::redirect::RedirectPolicy;
 use crate::reply::Reply;
@@ -326,18 +327,41 @@ impl NetworkAccessManager {
         match Operation::from_verb(verb) {
             Some(op) => self.start(request, op, body.into()),
             None => {
-                let reply = self.new_reply(request, Operation::Custom(http::Method::GET));
                 let e = Error::new(
                     NetworkError::ProtocolInvalidOperationError,
                     format!("Invalid HTTP verb {verb:?}"),
                 );
-                let shared = reply.shared().clone();
-                self.inner
-                    .runtime
-                    .spawn(async move { shared.finish(Some(e), true) });
-                reply
+                self.failed(request, Operation::Custom(http::Method::GET), e)
             }
         }
+    }
+
+    /// POST of a [`MultiPart`] (Qt's `post(request, QHttpMultiPart*)`): sets `Content-Type`
+    /// with the boundary and `MIME-Version: 1.0` unless the request has them. An invalid part
+    /// gives a reply failing with `ProtocolInvalidOperationError`.
+    pub fn post_multipart(&self, request: Request, multipart: MultiPart) -> Reply {
+        match multipart.apply(request.clone()) {
+            Ok((request, body)) => self.post(request, body),
+            Err(e) => self.failed(request, Operation::Post, e),
+        }
+    }
+
+    /// PUT of a [`MultiPart`] (Qt's `put(request, QHttpMultiPart*)`).
+    pub fn put_multipart(&self, request: Request, multipart: MultiPart) -> Reply {
+        match multipart.apply(request.clone()) {
+            Ok((request, body)) => self.put(request, body),
+            Err(e) => self.failed(request, Operation::Put, e),
+        }
+    }
+
+    /// A reply that finishes with `error` without doing anything.
+    fn failed(&self, request: Request, operation: Operation, error: Error) -> Reply {
+        let reply = self.new_reply(request, operation);
+        let shared = reply.shared().clone();
+        self.inner
+            .runtime
+            .spawn(async move { shared.finish(Some(error), true) });
+        reply
     }
 
     fn new_reply(&self, request: Request, operation: Operation) -> Reply {

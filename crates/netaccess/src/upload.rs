@@ -37,7 +37,16 @@ enum Source {
         stream: Arc<Mutex<Option<ByteStream>>>,
         len: Option<u64>,
     },
+    /// Produces the chunks anew for each send (a multipart body).
+    Generator {
+        open: Generator,
+        len: Option<u64>,
+        replayable: bool,
+        opened: Arc<std::sync::atomic::AtomicBool>,
+    },
 }
+
+type Generator = Arc<dyn Fn() -> Result<ByteStream, Error> + Send + Sync>;
 
 /// A request body (Qt's `QByteArray` / `QIODevice` / `QHttpMultiPart` upload argument).
 ///
@@ -61,6 +70,7 @@ impl fmt::Debug for Body {
             Source::Bytes(b) => write!(f, "Body({} bytes)", b.len()),
             Source::File { path, len } => write!(f, "Body(file {}, {len} bytes)", path.display()),
             Source::Stream { len, .. } => write!(f, "Body(stream, {len:?} bytes)"),
+            Source::Generator { len, .. } => write!(f, "Body(generated, {len:?} bytes)"),
         }
     }
 }
@@ -119,13 +129,30 @@ impl Body {
         Self::from_stream(tokio_util::io::ReaderStream::new(reader), len)
     }
 
+    /// A body whose chunks `open` produces for each send; `replayable` says whether a second
+    /// `open` succeeds (it returns `ContentReSendError` otherwise).
+    pub(crate) fn from_generator(
+        len: Option<u64>,
+        replayable: bool,
+        open: impl Fn() -> Result<ByteStream, Error> + Send + Sync + 'static,
+    ) -> Self {
+        Body {
+            source: Source::Generator {
+                open: Arc::new(open),
+                len,
+                replayable,
+                opened: Arc::default(),
+            },
+        }
+    }
+
     /// The length in bytes, when known.
     pub fn len(&self) -> Option<u64> {
         match &self.source {
             Source::Absent => Some(0),
             Source::Bytes(b) => Some(b.len() as u64),
             Source::File { len, .. } => Some(*len),
-            Source::Stream { len, .. } => *len,
+            Source::Stream { len, .. } | Source::Generator { len, .. } => *len,
         }
     }
 
@@ -136,7 +163,11 @@ impl Body {
 
     /// True when the body can be sent again (bytes, files), false for streams.
     pub fn is_replayable(&self) -> bool {
-        !matches!(self.source, Source::Stream { .. })
+        match &self.source {
+            Source::Stream { .. } => false,
+            Source::Generator { replayable, .. } => *replayable,
+            _ => true,
+        }
     }
 
     pub(crate) fn is_absent(&self) -> bool {
@@ -172,14 +203,20 @@ impl Body {
             Source::Absent => Opened::Empty,
             Source::Bytes(b) => Opened::Full(b.clone()),
             Source::File { path, .. } => Opened::Stream(open_file(path.clone())),
+            Source::Generator {
+                open,
+                replayable,
+                opened,
+                ..
+            } => {
+                if opened.swap(true, Ordering::Relaxed) && !replayable {
+                    return Err(resend_error());
+                }
+                Opened::Stream(open()?)
+            }
             Source::Stream { stream, .. } => {
                 let taken = stream.lock().unwrap_or_else(|e| e.into_inner()).take();
-                Opened::Stream(taken.ok_or_else(|| {
-                    Error::new(
-                        NetworkError::ContentReSendError,
-                        "The request body is a stream that was already sent and cannot be sent again",
-                    )
-                })?)
+                Opened::Stream(taken.ok_or_else(resend_error)?)
             }
         })
     }
@@ -197,6 +234,13 @@ fn open_file(path: PathBuf) -> ByteStream {
         Ok(f) => tokio_util::io::ReaderStream::with_capacity(f, 64 * 1024).left_stream(),
         Err(e) => futures_util::stream::once(async move { Err(e) }).right_stream(),
     }))
+}
+
+fn resend_error() -> Error {
+    Error::new(
+        NetworkError::ContentReSendError,
+        "The request body streams data that was already sent and cannot be sent again",
+    )
 }
 
 fn upload_error(e: io::Error) -> Error {

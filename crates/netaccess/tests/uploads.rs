@@ -186,3 +186,42 @@ async fn a_failing_body_stream_fails_the_reply() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_multipart_of_files_is_resent_on_a_307() {
+    use netaccess::{MultiPart, MultiPartKind, Part};
+    let server = TestServer::http1().await;
+    let manager = NetworkAccessManager::new();
+    let path = temp_file("multipart", 300_000);
+    let multipart = MultiPart::new(MultiPartKind::FormData)
+        .with_part(Part::form_field("title", "report"))
+        .with_part(Part::form_file(
+            "upload",
+            "data.bin",
+            Body::from_file(&path).unwrap(),
+        ));
+    let target = server.url(&format!(
+        "/redirect-to?url={}&status=307",
+        encode(&server.url("/multipart"))
+    ));
+    let json = echo_json(&manager.post_multipart(Request::new(&target), multipart)).await;
+    let parts = json["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 2, "{json}");
+    assert_eq!(
+        (parts[1]["file_name"].as_str(), parts[1]["len"].as_u64()),
+        (Some("data.bin"), Some(300_000))
+    );
+    assert_eq!(json["mime_version"], "1.0");
+
+    // With a stream part it cannot be sent twice.
+    let stream = Body::from_stream(slow_stream(2, 10, Duration::from_millis(1)), Some(20));
+    let multipart =
+        MultiPart::new(MultiPartKind::FormData).with_part(Part::form_file("s", "s.bin", stream));
+    let reply = manager.post_multipart(Request::new(&target), multipart);
+    done(&reply).await;
+    assert_eq!(
+        reply.error().map(|e| e.kind()),
+        Some(NetworkError::ContentReSendError)
+    );
+    let _ = std::fs::remove_file(path);
+}
