@@ -87,6 +87,14 @@ impl ResponseBody {
         })
     }
 
+    /// Pattern bytes `start..start + len` of a larger pattern body (a 206 range).
+    pub(crate) fn pattern_range(start: u64, len: u64, chunk_size: usize) -> Self {
+        Self::new(BodyKind::Pattern {
+            source: PatternSource::new(len, chunk_size).starting_at(start),
+            advertise_length: true,
+        })
+    }
+
     /// Declares `declared_len` bytes and never sends one.
     pub(crate) fn stall(declared_len: u64) -> Self {
         Self::new(BodyKind::Stall { declared_len })

@@ -61,6 +61,12 @@ impl PatternSource {
         }
     }
 
+    /// The same source starting at absolute position `offset` (for range requests).
+    pub(crate) fn starting_at(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        self
+    }
+
     /// Bytes not yet produced.
     pub(crate) fn remaining(&self) -> u64 {
         self.remaining

@@ -65,7 +65,7 @@ async fn route(request: Request<Incoming>, reset: &ResetSwitch) -> Response<Resp
     };
     match (first, rest) {
         ("" | "hello", None) => text(StatusCode::OK, "hello"),
-        ("bytes", Some(len)) => respond(bytes_route(len, query)),
+        ("bytes", Some(len)) => respond(bytes_route(len, query, request.headers())),
         ("status", Some(code)) => respond(status_route(code)),
         ("delay", Some(ms)) => respond(delay_route(ms).await),
         ("slow", Some(ms)) => respond(slow_route(ms, query).await),
@@ -145,11 +145,81 @@ fn number_param<T: std::str::FromStr>(
     }
 }
 
-fn bytes_route(len: &str, query: Option<&str>) -> RouteResult {
+/// The validators of every `/bytes/N` body: the content depends on N only.
+const BYTES_LAST_MODIFIED: &str = "Mon, 02 Jan 2023 03:04:05 GMT";
+
+fn bytes_etag(len: u64) -> String {
+    format!("\"bytes-{len}\"")
+}
+
+fn bytes_route(len: &str, query: Option<&str>, headers: &http::HeaderMap) -> RouteResult {
     let len: u64 = parse_number(len, "byte count")?;
     let chunk_size: usize = number_param(query, "chunk", DEFAULT_CHUNK)?;
     let chunked = query_param(query, "chunked").is_some_and(|value| value == "1");
-    Ok(ResponseBody::pattern(len, chunk_size, !chunked).into_ok())
+    let etag = bytes_etag(len);
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    // If-Range with another validator: the client's copy is stale, send it all.
+    let if_range_ok = headers
+        .get(header::IF_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v == etag || v == BYTES_LAST_MODIFIED);
+    let mut response = match range.filter(|_| if_range_ok && !chunked) {
+        None => ResponseBody::pattern(len, chunk_size, !chunked).into_ok(),
+        Some(range) => match parse_range(range, len) {
+            Some((start, end)) => {
+                let mut r =
+                    ResponseBody::pattern_range(start, end - start + 1, chunk_size).into_ok();
+                *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+                let value = format!("bytes {start}-{end}/{len}");
+                r.headers_mut()
+                    .insert(header::CONTENT_RANGE, header_value(&value)?);
+                r
+            }
+            None => {
+                let mut r = Response::new(ResponseBody::full(Bytes::new()));
+                *r.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+                r.headers_mut().insert(
+                    header::CONTENT_RANGE,
+                    header_value(&format!("bytes */{len}"))?,
+                );
+                r
+            }
+        },
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::ETAG, header_value(&etag)?);
+    headers.insert(
+        header::LAST_MODIFIED,
+        http::HeaderValue::from_static(BYTES_LAST_MODIFIED),
+    );
+    headers.insert(
+        header::ACCEPT_RANGES,
+        http::HeaderValue::from_static("bytes"),
+    );
+    Ok(response)
+}
+
+fn header_value(value: &str) -> Result<http::HeaderValue, BadRequest> {
+    http::HeaderValue::from_str(value)
+        .map_err(|_| BadRequest(format!("bad header value {value:?}")))
+}
+
+/// A single `bytes=S-E`, `bytes=S-` or `bytes=-N` range within `len`; `None` if unsatisfiable.
+fn parse_range(range: &str, len: u64) -> Option<(u64, u64)> {
+    let spec = range.trim().strip_prefix("bytes=")?;
+    let (start, end) = spec.split_once('-')?;
+    let (start, end) = match (start.trim(), end.trim()) {
+        ("", suffix) => {
+            let n: u64 = suffix.parse().ok()?;
+            (len.checked_sub(n.min(len))?, len.checked_sub(1)?)
+        }
+        (s, "") => (s.parse().ok()?, len.checked_sub(1)?),
+        (s, e) => (
+            s.parse().ok()?,
+            e.parse::<u64>().ok()?.min(len.checked_sub(1)?),
+        ),
+    };
+    (start <= end && start < len).then_some((start, end))
 }
 
 fn status_route(code: &str) -> RouteResult {

@@ -929,3 +929,39 @@ async fn certificate_for_another_name_is_a_host_name_mismatch() {
         vec![netaccess::SslErrorKind::HostNameMismatch]
     );
 }
+
+#[tokio::test]
+async fn range_requests_get_partial_content() {
+    let server = TestServer::http1().await;
+    let manager = NetworkAccessManager::new();
+    let reply =
+        manager.get(Request::new(server.url("/bytes/1000")).with_header("Range", "bytes=900-"));
+    let body = reply.bytes().await.unwrap();
+    assert_eq!(reply.status_code(), Some(206));
+    assert_eq!(reply.header("content-range").unwrap(), "bytes 900-999/1000");
+    assert_eq!(
+        body.to_vec(),
+        netaccess_testserver::expected_bytes(900, 100)
+    );
+    let etag = reply.header("etag").unwrap().to_str().unwrap().to_owned();
+    // A stale validator gets the whole body; an unsatisfiable range a 416.
+    let stale = manager.get(
+        Request::new(server.url("/bytes/1000"))
+            .with_header("Range", "bytes=900-")
+            .with_header("If-Range", "\"other\""),
+    );
+    assert_eq!(stale.bytes().await.unwrap().len(), 1000);
+    let fresh = manager.get(
+        Request::new(server.url("/bytes/1000"))
+            .with_header("Range", "bytes=10-19")
+            .with_header("If-Range", &etag),
+    );
+    assert_eq!(
+        fresh.bytes().await.unwrap().to_vec(),
+        netaccess_testserver::expected_bytes(10, 10)
+    );
+    let beyond =
+        manager.get(Request::new(server.url("/bytes/1000")).with_header("Range", "bytes=1000-"));
+    finished(&beyond).await;
+    assert_eq!(beyond.status_code(), Some(416));
+}
