@@ -18,7 +18,7 @@
 //! | `/delay/MS` | waits MS ms before the headers, then `200` `delayed` |
 //! | `/slow/MS[?size=N]` | waits MS ms before the headers, then N pattern bytes (default 16) |
 //! | `/redirect/N` | `302` to `/redirect/N-1`; `/redirect/0` answers `hello` |
-//! | `/redirect-to?url=U[&status=S]` | redirect (default `302`) with `Location: U` |
+//! | `/redirect-to?url=U[&status=S][&set_cookie=V]` | redirect (default `302`) with `Location: U`; each `set_cookie` adds a `Set-Cookie` |
 //! | `/echo` | `200` JSON `{method, path, query, authority, headers, body_len, version}`; header names lowercase, repeats joined with `", "`; `query` is `""` when absent; `version` is `"HTTP/1.1"` or `"HTTP/2"` |
 //! | `/echo-body` | `200`, the request body, `Content-Type` copied; `X-Response-Content-Encoding: C` becomes `Content-Encoding: C` |
 //! | `/multipart` | parses a `multipart/*` body as it streams in (`multer`); `200` JSON `{content_type, mime_version, request_headers, parts: [{name, file_name, content_type, headers, len, fnv1a64}]}` (`null` when absent; `fnv1a64` is 16 hex digits; header names lowercase as in `/echo`), or `400` with the parse error |

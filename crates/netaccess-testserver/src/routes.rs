@@ -268,7 +268,23 @@ fn redirect_to_route(query: Option<&str>) -> RouteResult {
         .ok()
         .filter(StatusCode::is_redirection)
         .ok_or_else(|| BadRequest(format!("not a redirect status: {code}")))?;
-    redirect(status, &target)
+    let mut response = redirect(status, &target)?;
+    // `set_cookie=V` (repeatable): the redirect also sets cookies.
+    for cookie in query_params(query, "set_cookie") {
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, header_value(&cookie)?);
+    }
+    Ok(response)
+}
+
+/// Every value of `name` in the query, percent-decoded.
+fn query_params(query: Option<&str>, name: &str) -> Vec<String> {
+    crate::query::parse_query(query.unwrap_or(""))
+        .into_iter()
+        .filter(|(key, _)| key == name)
+        .map(|(_, value)| value)
+        .collect()
 }
 
 fn redirect(status: StatusCode, location: &str) -> RouteResult {

@@ -32,8 +32,10 @@
 
 mod backend;
 pub mod blocking;
+mod cookies;
 mod decode;
 mod error;
+mod hsts;
 mod manager;
 mod multipart;
 mod pipeline;
@@ -45,8 +47,10 @@ mod signal;
 mod transport;
 mod upload;
 
+pub use cookies::{Cookie, CookieJar, CookieParseError, DefaultCookieJar, SameSite};
 pub use decode::DEFAULT_DECOMPRESSED_SAFETY_CHECK_THRESHOLD;
 pub use error::{Error, NetworkError, Result};
+pub use hsts::{HstsPolicy, HstsStore};
 
 // The crates whose types appear in this API, so users need not pin matching versions.
 pub use bytes;
@@ -58,7 +62,7 @@ pub use manager::{
 pub use multipart::{MultiPart, MultiPartKind, Part};
 pub use redirect::RedirectPolicy;
 pub use reply::{BodyReader, BodyStream, Meta, Reply, DEFAULT_STREAM_READ_BUFFER};
-pub use request::{Operation, Priority, Request};
+pub use request::{CookieControl, Operation, Priority, Request};
 pub use signal::{Connection, NextEmission, Signal, SignalStream};
 pub use transport::tls::{SslError, SslErrorKind};
 pub use upload::Body;

@@ -14,7 +14,9 @@ use tokio::runtime::{Handle, Runtime};
 use url::Url;
 
 use crate::backend::http::HttpConn;
+use crate::cookies::{CookieJar, DefaultCookieJar};
 use crate::error::{Error, NetworkError};
+use crate::hsts::{HstsPolicy, HstsStore};
 use crate::multipart::MultiPart;
 use crate::pipeline;
 use crate::redirect::RedirectPolicy;
@@ -48,6 +50,9 @@ pub(crate) struct Config {
     pub tls: TlsConfig,
     pub resolve: ResolveOverrides,
     pub redirect_policy: RedirectPolicy,
+    pub cookie_jar: Arc<dyn CookieJar>,
+    pub hsts: Arc<HstsStore>,
+    pub hsts_enabled: bool,
 }
 
 pub(crate) struct ManagerInner {
@@ -93,7 +98,6 @@ impl Default for NetworkAccessManager {
 }
 
 /// Builds a [`NetworkAccessManager`].
-#[derive(Debug)]
 pub struct ManagerBuilder {
     max_connections_per_host: usize,
     idle_timeout: Duration,
@@ -105,6 +109,22 @@ pub struct ManagerBuilder {
     runtime: Option<Handle>,
     resolve: ResolveOverrides,
     redirect_policy: RedirectPolicy,
+    cookie_jar: Option<Arc<dyn CookieJar>>,
+    hsts: Option<Arc<HstsStore>>,
+    hsts_enabled: bool,
+}
+
+impl std::fmt::Debug for ManagerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagerBuilder")
+            .field("max_connections_per_host", &self.max_connections_per_host)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("transfer_timeout", &self.transfer_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("redirect_policy", &self.redirect_policy)
+            .field("hsts_enabled", &self.hsts_enabled)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ManagerBuilder {
@@ -120,6 +140,9 @@ impl Default for ManagerBuilder {
             runtime: None,
             resolve: ResolveOverrides::new(),
             redirect_policy: RedirectPolicy::default(),
+            cookie_jar: None,
+            hsts: None,
+            hsts_enabled: false,
         }
     }
 }
@@ -211,6 +234,27 @@ impl ManagerBuilder {
         self
     }
 
+    /// The cookie jar (Qt's `setCookieJar`). Default: an in-memory [`DefaultCookieJar`], as Qt.
+    #[doc(alias = "setCookieJar")]
+    pub fn cookie_jar(mut self, jar: Arc<dyn CookieJar>) -> Self {
+        self.cookie_jar = Some(jar);
+        self
+    }
+
+    /// Qt's `setStrictTransportSecurityEnabled`: honour `Strict-Transport-Security` headers and
+    /// upgrade requests to known hosts to https before any socket opens. Off by default, as Qt.
+    #[doc(alias = "setStrictTransportSecurityEnabled")]
+    pub fn strict_transport_security(mut self, enabled: bool) -> Self {
+        self.hsts_enabled = enabled;
+        self
+    }
+
+    /// The HSTS store (for example one loaded from a file with [`HstsStore::load`]).
+    pub fn hsts_store(mut self, store: Arc<HstsStore>) -> Self {
+        self.hsts = Some(store);
+        self
+    }
+
     /// Runs requests on this runtime instead of the current one.
     pub fn runtime(mut self, handle: Handle) -> Self {
         self.runtime = Some(handle);
@@ -238,6 +282,11 @@ impl ManagerBuilder {
                     ),
                     resolve: self.resolve,
                     redirect_policy: self.redirect_policy,
+                    cookie_jar: self
+                        .cookie_jar
+                        .unwrap_or_else(|| Arc::new(DefaultCookieJar::new())),
+                    hsts: self.hsts.unwrap_or_default(),
+                    hsts_enabled: self.hsts_enabled,
                 },
                 pool,
                 signals: Arc::new(ManagerSignals {
@@ -475,6 +524,38 @@ impl NetworkAccessManager {
     /// The per-origin connection limit of this manager.
     pub fn max_connections_per_host(&self) -> usize {
         self.inner.config.max_connections_per_host
+    }
+
+    /// The cookie jar (Qt's `cookieJar`).
+    #[doc(alias = "cookieJar")]
+    pub fn cookie_jar(&self) -> &Arc<dyn CookieJar> {
+        &self.inner.config.cookie_jar
+    }
+
+    /// The HSTS store, whether or not HSTS is enabled.
+    pub fn hsts_store(&self) -> &Arc<HstsStore> {
+        &self.inner.config.hsts
+    }
+
+    /// Qt's `isStrictTransportSecurityEnabled`.
+    #[doc(alias = "isStrictTransportSecurityEnabled")]
+    pub fn is_strict_transport_security_enabled(&self) -> bool {
+        self.inner.config.hsts_enabled
+    }
+
+    /// Qt's `addStrictTransportSecurityHosts`.
+    #[doc(alias = "addStrictTransportSecurityHosts")]
+    pub fn add_strict_transport_security_hosts(
+        &self,
+        policies: impl IntoIterator<Item = HstsPolicy>,
+    ) {
+        self.inner.config.hsts.add_policies(policies);
+    }
+
+    /// Qt's `strictTransportSecurityHosts`: the known, unexpired policies.
+    #[doc(alias = "strictTransportSecurityHosts")]
+    pub fn strict_transport_security_hosts(&self) -> Vec<HstsPolicy> {
+        self.inner.config.hsts.policies()
     }
 
     /// The manager's redirect policy.

@@ -20,7 +20,7 @@ use crate::error::{Error, NetworkError};
 use crate::manager::ManagerInner;
 use crate::redirect::{self, Hop, RedirectPolicy};
 use crate::reply::{http_status_error, Meta, ReplyShared};
-use crate::request::{Operation, Request};
+use crate::request::{CookieControl, Operation, Request};
 use crate::scheduler::{Checkout, Grant, Mode, Origin};
 use crate::transport::{self, tls::SslError, Io};
 use crate::upload::{Activity, Body, ProgressFn, UploadBody, PROGRESS_INTERVAL};
@@ -213,6 +213,8 @@ struct Outgoing {
     operation: Operation,
     headers: HeaderMap,
     body: Body,
+    /// The jar's `Cookie` header for this hop's URL (added to any the application set).
+    jar_cookies: Option<String>,
 }
 
 /// A response head on its connection, before the body is read.
@@ -237,6 +239,7 @@ async fn http_with_redirects(
             operation: reply.operation().clone(),
             headers: request.headers().clone(),
             body,
+            jar_cookies: None,
         },
         followed: 0,
         timeout: request.transfer_timeout().or(mgr.config.transfer_timeout),
@@ -246,6 +249,7 @@ async fn http_with_redirects(
         announced_encrypted: false,
     };
     loop {
+        hops.prepare(mgr, reply);
         let exchange = http_exchange(
             mgr,
             reply,
@@ -255,10 +259,41 @@ async fn http_with_redirects(
             &mut hops.announced_encrypted,
         )
         .await?;
+        remember_response_state(mgr, reply, &hops.url, exchange.response.headers());
         // Everything after the response head is boxed: while a request waits in the queue, its
         // task holds only the state above.
         if let Some(outcome) = Box::pin(hops.after_response(reply, exchange)).await? {
             return Ok(outcome);
+        }
+    }
+}
+
+/// What a response teaches the manager whatever happens next (redirect or delivery): its
+/// cookies (unless the request saves them itself) and its HSTS policy.
+fn remember_response_state(
+    mgr: &ManagerInner,
+    reply: &ReplyShared,
+    url: &Url,
+    headers: &HeaderMap,
+) {
+    if reply.request().cookie_save_control() == CookieControl::Automatic {
+        let values: Vec<String> = headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
+        if !values.is_empty() {
+            let values: Vec<&str> = values.iter().map(String::as_str).collect();
+            mgr.config.cookie_jar.store_response_cookies(url, &values);
+        }
+    }
+    if mgr.config.hsts_enabled && url.scheme() == "https" {
+        // The first header counts (RFC 6797 8.1).
+        if let Some(sts) = headers
+            .get(header::STRICT_TRANSPORT_SECURITY)
+            .and_then(|v| v.to_str().ok())
+        {
+            mgr.config.hsts.process_header(url, sts);
         }
     }
 }
@@ -274,6 +309,21 @@ struct Hops {
 }
 
 impl Hops {
+    /// Before each hop: the HSTS upgrade (before any socket opens) and the jar's cookies for
+    /// this URL.
+    fn prepare(&mut self, mgr: &ManagerInner, reply: &ReplyShared) {
+        if mgr.config.hsts_enabled {
+            if let Some(secure) = mgr.config.hsts.upgrade(&self.url) {
+                tracing::debug!(from = %self.url, to = %secure, "HSTS upgrade");
+                reply.set_url(secure.clone());
+                self.url = secure;
+            }
+        }
+        self.outgoing.jar_cookies = match reply.request().cookie_load_control() {
+            CookieControl::Automatic => mgr.config.cookie_jar.cookie_header(&self.url),
+            CookieControl::Manual => None,
+        };
+    }
     /// Delivers the response (`Some`), or prepares the next hop (`None`).
     async fn after_response(
         &mut self,
@@ -563,6 +613,16 @@ fn build_request(
         headers.insert(
             header::HOST,
             HeaderValue::from_str(&authority).map_err(|e| invalid(&e))?,
+        );
+    }
+    if let Some(jar) = &outgoing.jar_cookies {
+        let merged = match headers.get(header::COOKIE).and_then(|v| v.to_str().ok()) {
+            Some(own) if !own.is_empty() => format!("{own}; {jar}"),
+            _ => jar.clone(),
+        };
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&merged).map_err(|e| invalid(&e))?,
         );
     }
     if !headers.contains_key(header::ACCEPT_ENCODING) {

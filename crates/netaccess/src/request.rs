@@ -26,6 +26,17 @@ pub enum Priority {
     Low,
 }
 
+/// Qt's `QNetworkRequest::LoadControl` for cookies: whether the manager's jar is used.
+#[doc(alias = "QNetworkRequest::LoadControl")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum CookieControl {
+    /// The jar is used (the default): cookies are sent, or `Set-Cookie` is stored.
+    #[default]
+    Automatic,
+    /// The jar is left alone; the application handles the headers itself.
+    Manual,
+}
+
 /// Qt's `QNetworkAccessManager::Operation`.
 #[doc(alias = "QNetworkAccessManager::Operation")]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -107,6 +118,8 @@ pub struct Request {
     redirect_policy: Option<RedirectPolicy>,
     decompressed_safety_check_threshold: Option<u64>,
     unix_socket: Option<std::path::PathBuf>,
+    cookie_load_control: CookieControl,
+    cookie_save_control: CookieControl,
 }
 
 impl Request {
@@ -138,6 +151,8 @@ impl Request {
                 crate::decode::DEFAULT_DECOMPRESSED_SAFETY_CHECK_THRESHOLD,
             ),
             unix_socket: None,
+            cookie_load_control: CookieControl::Automatic,
+            cookie_save_control: CookieControl::Automatic,
         }
     }
 
@@ -258,6 +273,32 @@ impl Request {
     /// Builder: the Unix domain socket for `unix+http` / `local+http` URLs.
     pub fn with_unix_socket(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.unix_socket = Some(path.into());
+        self
+    }
+
+    /// Qt's `CookieLoadControlAttribute`: whether the jar's cookies are sent (default
+    /// Automatic; with Manual only a `Cookie` header set on the request goes).
+    #[doc(alias = "CookieLoadControlAttribute")]
+    pub fn cookie_load_control(&self) -> CookieControl {
+        self.cookie_load_control
+    }
+
+    /// Builder: the cookie load control.
+    pub fn with_cookie_load_control(mut self, control: CookieControl) -> Self {
+        self.cookie_load_control = control;
+        self
+    }
+
+    /// Qt's `CookieSaveControlAttribute`: whether `Set-Cookie` headers go into the jar
+    /// (default Automatic).
+    #[doc(alias = "CookieSaveControlAttribute")]
+    pub fn cookie_save_control(&self) -> CookieControl {
+        self.cookie_save_control
+    }
+
+    /// Builder: the cookie save control.
+    pub fn with_cookie_save_control(mut self, control: CookieControl) -> Self {
+        self.cookie_save_control = control;
         self
     }
 

@@ -1,0 +1,18 @@
+//! HTTP cookies (RFC 6265, with the settled parts of RFC 6265bis): [`Cookie`]
+//! (QNetworkCookie), the [`CookieJar`] trait (QNetworkCookieJar) and [`DefaultCookieJar`].
+//!
+//! The parser follows RFC 6265 §5.2 and passes the IETF http-state parser tests (see
+//! `tests/cookie_conformance.rs`). `SameSite` is parsed and kept but not enforced: the
+//! manager knows no "site for cookies" of a request, so every request counts as same-site.
+
+mod cookie;
+mod date;
+mod jar;
+mod persist;
+#[cfg(test)]
+mod tests;
+
+pub use cookie::{Cookie, CookieParseError, SameSite};
+pub use jar::{CookieJar, DefaultCookieJar};
+
+pub(crate) use persist::{from_unix_millis, invalid, read_json, to_unix_millis, write_atomic};
