@@ -181,8 +181,20 @@ async fn a_policy_learned_over_https_upgrades_later_http_requests() {
     assert_eq!(reply.text().await.unwrap(), "hello");
     assert!(reply.is_encrypted());
     assert_eq!(reply.url().scheme(), "https");
-    // No subdomains without includeSubDomains.
+    // To a plain server the upgraded request fails its TLS handshake: not one plaintext
+    // request reaches the plain port.
     let plain = TestServer::http1().await;
+    let refused = manager.get(Request::new(format!(
+        "http://example.test:{}/hello",
+        plain.port()
+    )));
+    tokio::time::timeout(Duration::from_secs(30), refused.finished())
+        .await
+        .unwrap();
+    assert!(refused.error().is_some());
+    assert_eq!(refused.url().scheme(), "https");
+    assert_eq!(plain.stats().requests_total, 0);
+    // No subdomains without includeSubDomains.
     let sub = manager.get(Request::new(format!(
         "http://sub.example.test:{}/hello",
         plain.port()
