@@ -616,7 +616,11 @@ mod tests {
         assert_eq!(String::from_utf8(collect(&body)).unwrap(), expected);
         assert_eq!(body.len(), Some(expected.len() as u64));
         assert!(body.is_replayable(), "bytes parts can be sent again");
-        assert_eq!(String::from_utf8(collect(&body)).unwrap(), expected, "and again");
+        assert_eq!(
+            String::from_utf8(collect(&body)).unwrap(),
+            expected,
+            "and again"
+        );
     }
 
     #[test]
