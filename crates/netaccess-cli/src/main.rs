@@ -6,14 +6,18 @@
 
 mod demo;
 mod get;
+mod output;
+mod progress;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+use netaccess::Priority;
 
 #[derive(Parser)]
 #[command(
     name = "netaccess",
     version,
-    about = "Downloads with Qt's network access semantics, in Rust"
+    about = "Downloads with Qt's network access semantics, in Rust",
+    after_help = "Examples:\n  netaccess demo                      # local test servers, no network needed\n  netaccess get -o downloads URL...   # see `netaccess get --help`"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -22,14 +26,37 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Download URLs through one manager (bodies to stdout in URL order, or JSON lines)
-    Get(get::GetArgs),
+    /// Download URLs through one manager (bodies to stdout in URL order, to files, or JSON lines)
+    Get(Box<get::GetArgs>),
     /// Start local test servers and download from them: shows the scheduler at work
     Demo(demo::DemoArgs),
 }
 
+/// The priority of each URL: that of the last `--priority` given before it (normal if none).
+fn url_priorities(matches: &ArgMatches, args: &get::GetArgs) -> Vec<Priority> {
+    let url_indices: Vec<usize> = matches
+        .indices_of("urls")
+        .map(Iterator::collect)
+        .unwrap_or_default();
+    let priority_indices: Vec<usize> = matches
+        .indices_of("priority")
+        .map(Iterator::collect)
+        .unwrap_or_default();
+    url_indices
+        .iter()
+        .map(|&url_index| {
+            priority_indices
+                .iter()
+                .zip(&args.priority)
+                .rfind(|(&i, _)| i < url_index)
+                .map_or(Priority::Normal, |(_, &p)| p.into())
+        })
+        .collect()
+}
+
 fn main() {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -37,7 +64,13 @@ fn main() {
         .expect("a tokio runtime");
     let code = runtime.block_on(async {
         match cli.command {
-            Command::Get(args) => get::run(args).await,
+            Command::Get(args) => {
+                let sub = matches
+                    .subcommand_matches("get")
+                    .expect("the get subcommand");
+                let priorities = url_priorities(sub, &args);
+                get::run(*args, priorities).await
+            }
             Command::Demo(args) => demo::run(args).await,
         }
     });

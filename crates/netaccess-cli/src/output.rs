@@ -1,0 +1,459 @@
+//! Output files of `netaccess get -o DIR`: the file name (from `Content-Disposition`, else the
+//! URL path's last segment, else `index.html`), sanitised so it never leaves DIR; duplicate
+//! names within a run (given out as response heads arrive) or on disk get a numeric suffix
+//! before the first dot (`report.pdf`,
+//! `report.1.pdf`, `report.2.pdf`; `archive.tar.gz` → `archive.1.tar.gz`); bodies are written
+//! to a hidden temporary file in DIR and linked to the final name only when complete (never
+//! overwriting a file that appeared meanwhile), so an interrupted run leaves no half file under
+//! the final name.
+//!
+//! Resuming (`--continue`) looks for the file named after the URL path. Its validator is the
+//! file's modification time: a completed download gets the response's `Last-Modified` as its
+//! mtime, and the resume request sends it as `If-Range` (no sidecar files are written).
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use percent_encoding::percent_decode;
+use url::Url;
+
+/// Names longer than this (in bytes) are cut, so suffixes and the temporary name still fit in
+/// the usual 255-byte limit of a file name.
+const MAX_NAME_BYTES: usize = 200;
+
+/// The name used when neither `Content-Disposition` nor the URL path gives one.
+pub const FALLBACK_NAME: &str = "index.html";
+
+/// The file name a `Content-Disposition` value proposes (`filename*` over `filename`),
+/// not yet sanitised.
+pub fn content_disposition_filename(value: &[u8]) -> Option<String> {
+    let text = match std::str::from_utf8(value) {
+        Ok(t) => t.to_owned(),
+        // Not UTF-8: read it as ISO-8859-1, as HTTP/1.1 did.
+        Err(_) => value.iter().map(|&b| char::from(b)).collect(),
+    };
+    let mut plain = None;
+    let mut extended = None;
+    for (name, value) in disposition_params(&text) {
+        match name.as_str() {
+            "filename*" if extended.is_none() => extended = decode_ext_value(&value),
+            "filename" if plain.is_none() => plain = Some(value),
+            _ => {}
+        }
+    }
+    extended.or(plain)
+}
+
+/// `name=value` parameters after the disposition type; names lowercase, quoted strings
+/// unquoted.
+fn disposition_params(text: &str) -> Vec<(String, String)> {
+    let mut params = Vec::new();
+    let mut chars = text.chars().peekable();
+    // Skip the disposition type.
+    for c in chars.by_ref() {
+        if c == ';' {
+            break;
+        }
+    }
+    loop {
+        let mut name = String::new();
+        for c in chars.by_ref() {
+            if c == '=' || c == ';' {
+                break;
+            }
+            name.push(c);
+        }
+        let name = name.trim().to_ascii_lowercase();
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+            for c in chars.by_ref() {
+                if c == ';' {
+                    break;
+                }
+            }
+        } else {
+            for c in chars.by_ref() {
+                if c == ';' {
+                    break;
+                }
+                value.push(c);
+            }
+            value = value.trim().to_owned();
+        }
+        if !name.is_empty() {
+            params.push((name, value));
+        }
+        if chars.peek().is_none() {
+            return params;
+        }
+    }
+}
+
+/// RFC 8187 `charset'language'percent-encoded` (UTF-8 and ISO-8859-1).
+fn decode_ext_value(value: &str) -> Option<String> {
+    let mut parts = value.splitn(3, '\'');
+    let charset = parts.next()?.trim().to_ascii_lowercase();
+    let _language = parts.next()?;
+    let bytes: Vec<u8> = percent_decode(parts.next()?.as_bytes()).collect();
+    match charset.as_str() {
+        "utf-8" => String::from_utf8(bytes).ok(),
+        "iso-8859-1" => Some(bytes.iter().map(|&b| char::from(b)).collect()),
+        _ => None,
+    }
+}
+
+/// The URL path's last segment, percent-decoded (`None` when empty).
+pub fn url_filename(url: &str) -> Option<String> {
+    let url = Url::parse(url).ok()?;
+    let last = url.path_segments()?.next_back()?;
+    let decoded = percent_decode(last.as_bytes()).decode_utf8_lossy();
+    (!decoded.is_empty()).then(|| decoded.into_owned())
+}
+
+/// A proposed name made safe as one file name inside the output directory: only the part
+/// after the last `/` or `\`; control and bidi-override characters dropped; `<>:"|?*`
+/// replaced with `_`; leading dots, surrounding spaces and trailing dots removed; Windows
+/// device names (`CON`, `NUL`, `COM1`…) prefixed with `_`; cut to 200 bytes. `None` when
+/// nothing is left (`..`, `/`, `...`).
+pub fn sanitize(proposed: &str) -> Option<String> {
+    let base = proposed.rsplit(['/', '\\']).next().unwrap_or("");
+    let mut cleaned = String::with_capacity(base.len());
+    for c in base.chars() {
+        match c {
+            c if c.is_control() => {}
+            '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => {}
+            '<' | '>' | ':' | '"' | '|' | '?' | '*' => cleaned.push('_'),
+            c => cleaned.push(c),
+        }
+    }
+    let trimmed = cleaned
+        .trim()
+        .trim_start_matches('.')
+        .trim_end_matches(['.', ' '])
+        .trim();
+    if trimmed.is_empty() {
+        return None;
+    }
+    let stem = trimmed
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .trim_end()
+        .to_ascii_uppercase();
+    let numbered_device = (stem.starts_with("COM") || stem.starts_with("LPT"))
+        && stem.len() == 4
+        && matches!(stem.as_bytes()[3], b'1'..=b'9');
+    let device = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL") || numbered_device;
+    let mut name = if device {
+        format!("_{trimmed}")
+    } else {
+        trimmed.to_owned()
+    };
+    if name.len() > MAX_NAME_BYTES {
+        let mut cut = MAX_NAME_BYTES;
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        name.truncate(cut);
+        let kept = name.trim_end_matches(['.', ' ']).len();
+        name.truncate(kept);
+    }
+    Some(name)
+}
+
+/// The output name of a reply: `Content-Disposition`, else the URL path, else `index.html`;
+/// each candidate sanitised, the first non-empty one wins.
+pub fn choose_name(content_disposition: Option<&[u8]>, url: &str) -> String {
+    content_disposition
+        .and_then(content_disposition_filename)
+        .and_then(|n| sanitize(&n))
+        .or_else(|| url_filename(url).and_then(|n| sanitize(&n)))
+        .unwrap_or_else(|| FALLBACK_NAME.to_owned())
+}
+
+/// `name` with duplicate number `n` (0: unchanged): `stem.N.rest`, or `name.N` without a dot.
+pub fn with_suffix(name: &str, n: usize) -> String {
+    if n == 0 {
+        return name.to_owned();
+    }
+    match name.split_once('.') {
+        Some((stem, rest)) => format!("{stem}.{n}.{rest}"),
+        None => format!("{name}.{n}"),
+    }
+}
+
+/// The output directory and the names given out in this run.
+pub struct OutputDir {
+    dir: PathBuf,
+    taken: Mutex<HashSet<String>>,
+}
+
+impl OutputDir {
+    /// Creates DIR (and its parents) if missing.
+    pub fn create(dir: &Path) -> io::Result<OutputDir> {
+        std::fs::create_dir_all(dir)?;
+        if !dir.is_dir() {
+            return Err(io::Error::other("not a directory"));
+        }
+        Ok(OutputDir {
+            dir: dir.to_owned(),
+            taken: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// The path of `name` in DIR.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn taken(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.taken.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reserves exactly `name` (a file being resumed); false if this run gave it out already.
+    pub fn reserve_exact(&self, name: &str) -> bool {
+        self.taken().insert(name.to_owned())
+    }
+
+    /// Reserves the first of `name`, `name` with suffix 1, 2, … that neither this run gave out
+    /// nor exists in DIR.
+    pub fn reserve(&self, name: &str) -> String {
+        let mut taken = self.taken();
+        for n in 0.. {
+            let candidate = with_suffix(name, n);
+            if !taken.contains(&candidate)
+                && std::fs::symlink_metadata(self.dir.join(&candidate)).is_err()
+            {
+                taken.insert(candidate.clone());
+                return candidate;
+            }
+        }
+        unreachable!("an unbounded range ends only with a free name")
+    }
+
+    /// A new temporary file in DIR for the download `index` that will become `name`.
+    pub fn temp_file(&self, name: &str, index: usize) -> io::Result<TempFile> {
+        for attempt in 0..100u32 {
+            let path = self.dir.join(format!(
+                ".{name}.{}-{index}-{attempt}.netaccess-part",
+                std::process::id()
+            ));
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(file) => {
+                    return Ok(TempFile {
+                        file: Some(file),
+                        path,
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::other("no free temporary name"))
+    }
+
+    /// Moves a complete temporary file to `name`, never replacing a file that appeared since
+    /// `name` was reserved (the next free suffix is taken then). Returns the final path.
+    pub fn commit(&self, mut temp: TempFile, name: &str) -> io::Result<PathBuf> {
+        if let Some(file) = temp.file.take() {
+            file.sync_all()?;
+        }
+        let base = name;
+        let mut name = name.to_owned();
+        loop {
+            let target = self.dir.join(&name);
+            match std::fs::hard_link(&temp.path, &target) {
+                Ok(()) => {
+                    std::fs::remove_file(&temp.path)?;
+                    temp.path = PathBuf::new();
+                    return Ok(target);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    name = self.reserve(base);
+                }
+                // No hard links on this file system: a plain rename, after checking.
+                Err(_) if std::fs::symlink_metadata(&target).is_err() => {
+                    std::fs::rename(&temp.path, &target)?;
+                    temp.path = PathBuf::new();
+                    return Ok(target);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Replaces `target` with a complete temporary file (a resume answered with `200`).
+    pub fn replace(&self, mut temp: TempFile, target: &Path) -> io::Result<PathBuf> {
+        if let Some(file) = temp.file.take() {
+            file.sync_all()?;
+        }
+        std::fs::rename(&temp.path, target)?;
+        temp.path = PathBuf::new();
+        Ok(target.to_owned())
+    }
+}
+
+/// A temporary download file; removed on drop unless committed.
+pub struct TempFile {
+    file: Option<File>,
+    path: PathBuf,
+}
+
+impl TempFile {
+    /// The open file.
+    pub fn file(&mut self) -> &mut File {
+        self.file.as_mut().expect("open until committed")
+    }
+}
+
+impl Write for TempFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file().write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file().flush()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        self.file.take();
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Sets a file's modification time (the resume validator); errors are ignored.
+pub fn set_mtime(file: &File, time: Option<SystemTime>) {
+    if let Some(time) = time {
+        let _ = file.set_modified(time);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disposition_forms() {
+        let cd = |s: &str| content_disposition_filename(s.as_bytes());
+        assert_eq!(
+            cd("attachment; filename=\"a b.txt\"").as_deref(),
+            Some("a b.txt")
+        );
+        assert_eq!(
+            cd("attachment; filename=plain.bin").as_deref(),
+            Some("plain.bin")
+        );
+        assert_eq!(
+            cd("attachment; filename=\"x.txt\"; filename*=UTF-8''%C3%A9t%C3%A9.txt").as_deref(),
+            Some("été.txt")
+        );
+        assert_eq!(
+            cd("attachment; filename*=iso-8859-1'en'%E9.txt").as_deref(),
+            Some("é.txt")
+        );
+        assert_eq!(
+            cd("attachment; filename=\"q\\\"uote.txt\"").as_deref(),
+            Some("q\"uote.txt")
+        );
+        assert_eq!(cd("inline"), None);
+        // An undecodable filename* falls back to filename.
+        assert_eq!(
+            cd("attachment; filename*=koi8-r''x; filename=ok.txt").as_deref(),
+            Some("ok.txt")
+        );
+    }
+
+    #[test]
+    fn sanitising_never_leaves_the_directory() {
+        assert_eq!(sanitize("../../etc/passwd").as_deref(), Some("passwd"));
+        assert_eq!(sanitize("/etc/passwd").as_deref(), Some("passwd"));
+        assert_eq!(sanitize("..\\..\\boot.ini").as_deref(), Some("boot.ini"));
+        assert_eq!(sanitize("C:\\x\\y.txt").as_deref(), Some("y.txt"));
+        assert_eq!(sanitize("C:y.txt").as_deref(), Some("C_y.txt"));
+        assert_eq!(sanitize(".."), None);
+        assert_eq!(sanitize("dir/"), None);
+        assert_eq!(sanitize("...hidden").as_deref(), Some("hidden"));
+        assert_eq!(
+            sanitize("a\nb\u{7}c\u{202E}.txt").as_deref(),
+            Some("abc.txt")
+        );
+        assert_eq!(
+            sanitize("what?<>|*\".txt").as_deref(),
+            Some("what______.txt")
+        );
+        assert_eq!(sanitize("name. . ").as_deref(), Some("name"));
+        assert_eq!(sanitize("con.txt").as_deref(), Some("_con.txt"));
+        assert_eq!(sanitize("LPT1").as_deref(), Some("_LPT1"));
+        assert_eq!(sanitize("COM0.txt").as_deref(), Some("COM0.txt"));
+        let long = "é".repeat(300);
+        let cut = sanitize(&long).unwrap();
+        assert!(cut.len() <= MAX_NAME_BYTES && cut.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn names_and_suffixes() {
+        assert_eq!(choose_name(None, "http://h/a/b.txt?q=1"), "b.txt");
+        assert_eq!(choose_name(None, "http://h/a/"), "index.html");
+        assert_eq!(choose_name(None, "http://h"), "index.html");
+        assert_eq!(choose_name(None, "http://h/%2E%2E"), "index.html");
+        assert_eq!(choose_name(None, "http://h/a%20b"), "a b");
+        assert_eq!(
+            choose_name(Some(b"attachment; filename=\"../x.bin\""), "http://h/y"),
+            "x.bin"
+        );
+        assert_eq!(
+            choose_name(Some(b"attachment; filename=\"..\""), "http://h/y"),
+            "y"
+        );
+        assert_eq!(with_suffix("report.pdf", 0), "report.pdf");
+        assert_eq!(with_suffix("report.pdf", 2), "report.2.pdf");
+        assert_eq!(with_suffix("archive.tar.gz", 1), "archive.1.tar.gz");
+        assert_eq!(with_suffix("README", 1), "README.1");
+    }
+
+    #[test]
+    fn reservation_and_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = OutputDir::create(dir.path()).unwrap();
+        std::fs::write(dir.path().join("a.txt"), b"old").unwrap();
+        assert_eq!(out.reserve("a.txt"), "a.1.txt");
+        assert_eq!(out.reserve("a.txt"), "a.2.txt");
+        let mut temp = out.temp_file("b", 0).unwrap();
+        temp.write_all(b"new").unwrap();
+        // Someone else creates the reserved name meanwhile: the next suffix is taken.
+        let name = out.reserve("b");
+        std::fs::write(dir.path().join(&name), b"theirs").unwrap();
+        let path = out.commit(temp, &name).unwrap();
+        assert_eq!(path, dir.path().join("b.1"));
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(std::fs::read(dir.path().join("b")).unwrap(), b"theirs");
+        // A dropped temporary file is removed.
+        drop(out.temp_file("c", 1).unwrap());
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(
+            names.iter().all(|n| !n.ends_with(".netaccess-part")),
+            "{names:?}"
+        );
+    }
+}

@@ -1,0 +1,1167 @@
+//! Integration tests of the `netaccess` binary: every built flag of `get`, the JSON fields,
+//! exit codes, output-name sanitising, duplicates, `--continue`, the not-supported flags, the
+//! progress display in a pseudo-terminal, and `demo`. The child process runs on a blocking
+//! thread while the in-process test servers run on the test's runtime.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use netaccess_testserver::{expected_bytes, TestServer};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const PROXY_VARIABLES: [&str; 6] = [
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+];
+
+fn command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_netaccess"));
+    cmd.args(args);
+    for var in PROXY_VARIABLES {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Runs the command on a blocking thread (the test servers keep running meanwhile).
+async fn output_of(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || cmd.output().expect("the netaccess binary runs"))
+        .await
+        .expect("the blocking task")
+}
+
+async fn run(args: &[&str]) -> Output {
+    output_of(command(args)).await
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("an exit code")
+}
+
+/// The JSON lines of stdout.
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8(out.stdout.clone())
+        .expect("UTF-8 JSON")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// The JSON line of `url`.
+fn line_for<'a>(lines: &'a [Value], url: &str) -> &'a Value {
+    lines
+        .iter()
+        .find(|l| l["url"] == url)
+        .unwrap_or_else(|| panic!("no line for {url} in {lines:?}"))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_go_to_stdout_in_url_order() {
+    let server = TestServer::http1().await;
+    let urls = [
+        server.url("/slow/200?size=3000"),
+        server.url("/hello"),
+        server.url("/bytes/70000?chunked=1"),
+    ];
+    let out = run(&["get", &urls[0], &urls[1], &urls[2]]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let mut expected = expected_bytes(0, 3000);
+    expected.extend_from_slice(b"hello");
+    expected.extend(expected_bytes(0, 70000));
+    assert_eq!(out.stdout, expected);
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_has_every_field() {
+    let server = TestServer::http1().await;
+    let url = server.url("/header?X-Multi=a&X-Multi=b&ETag=%22v1%22");
+    let bytes_url = server.url("/bytes/12345");
+    let out = run(&["get", "--json", &url, &bytes_url]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2);
+    let line = line_for(&lines, &url);
+    let keys: Vec<&str> = line
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for key in [
+        "url",
+        "final_url",
+        "status",
+        "error",
+        "error_message",
+        "headers",
+        "bytes",
+        "sha256",
+        "from_cache",
+        "http_version",
+        "redirects",
+        "encrypted",
+        "elapsed_ms",
+        "output",
+    ] {
+        assert!(keys.contains(&key), "{key} missing from {line}");
+    }
+    assert_eq!(keys.len(), 14, "{line}");
+    assert_eq!(line["final_url"], url);
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["error"], Value::Null);
+    assert_eq!(line["error_message"], Value::Null);
+    assert_eq!(line["headers"]["x-multi"], "a, b");
+    assert_eq!(line["headers"]["etag"], "\"v1\"");
+    assert_eq!(line["bytes"], 2);
+    assert_eq!(line["sha256"], sha256_hex(b"ok"));
+    assert_eq!(line["from_cache"], false);
+    assert_eq!(line["http_version"], "HTTP/1.1");
+    assert_eq!(line["redirects"], 0);
+    assert_eq!(line["encrypted"], false);
+    assert!(line["elapsed_ms"].is_u64());
+    assert_eq!(line["output"], Value::Null);
+    let bytes = line_for(&lines, &bytes_url);
+    assert_eq!(bytes["bytes"], 12345);
+    assert_eq!(bytes["sha256"], sha256_hex(&expected_bytes(0, 12345)));
+    assert_eq!(bytes["headers"]["content-length"], "12345");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elapsed_ms_is_per_reply() {
+    let server = TestServer::http1().await;
+    let fast = server.url("/hello");
+    let slow = server.url("/delay/600");
+    // The slow URL comes first: the fast one's time must not include the wait for it.
+    let out = run(&["get", "--json", &slow, &fast]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let lines = json_lines(&out);
+    let slow_ms = line_for(&lines, &slow)["elapsed_ms"].as_u64().unwrap();
+    let fast_ms = line_for(&lines, &fast)["elapsed_ms"].as_u64().unwrap();
+    assert!(slow_ms >= 550, "{slow_ms}");
+    assert!(fast_ms < slow_ms, "{fast_ms} vs {slow_ms}");
+    // Printed as they finish.
+    assert_eq!(lines[0]["url"], fast);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_counted_and_limited() {
+    let server = TestServer::http1().await;
+    let other = TestServer::http1().await;
+    let url = server.url("/redirect/2");
+    let out = run(&["get", "--json", &url]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let line = &json_lines(&out)[0];
+    assert_eq!(line["redirects"], 2);
+    assert_eq!(line["final_url"], server.url("/redirect/0"));
+    assert_eq!(line["status"], 200);
+
+    let out = run(&["get", "--json", "--max-redirects", "1", &url]).await;
+    assert_eq!(code(&out), 1);
+    let line = &json_lines(&out)[0];
+    assert_eq!(line["error"], "TooManyRedirectsError");
+    assert!(line["error_message"].is_string());
+
+    let out = run(&["get", "--json", "--redirect-policy", "manual", &url]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let line = &json_lines(&out)[0];
+    assert_eq!(line["status"], 302);
+    assert_eq!(line["redirects"], 0);
+    assert_eq!(line["headers"]["location"], "/redirect/1");
+
+    let cross = server.url(&format!("/redirect-to?url={}", other.url("/hello")));
+    let out = run(&["get", "--json", "--redirect-policy", "same-origin", &cross]).await;
+    assert_eq!(code(&out), 1);
+    assert_eq!(json_lines(&out)[0]["error"], "InsecureRedirectError");
+    let out = run(&["get", "--redirect-policy", "no-less-safe", &cross]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(out.stdout, b"hello");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_status_one_when_any_reply_fails() {
+    let server = TestServer::http1().await;
+    let ok = server.url("/hello");
+    let missing = server.url("/status/404");
+    let out = run(&["get", "--json", &ok, &missing]).await;
+    assert_eq!(code(&out), 1);
+    let lines = json_lines(&out);
+    assert_eq!(line_for(&lines, &ok)["error"], Value::Null);
+    let line = line_for(&lines, &missing);
+    assert_eq!(line["error"], "ContentNotFoundError");
+    assert_eq!(line["status"], 404);
+
+    // A port nobody listens on.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let refused = format!("http://127.0.0.1:{port}/");
+    let out = run(&["get", "--json", &refused]).await;
+    assert_eq!(code(&out), 1);
+    let line = &json_lines(&out)[0];
+    assert_eq!(line["error"], "ConnectionRefusedError");
+    assert_eq!(line["status"], Value::Null);
+
+    let out = run(&["get", "--json", "gopher://127.0.0.1/"]).await;
+    assert_eq!(code(&out), 1);
+    assert_eq!(json_lines(&out)[0]["error"], "ProtocolUnknownError");
+
+    // Without --json, the error goes to stderr.
+    let out = run(&["get", &missing]).await;
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains(&missing), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_usage_exits_two() {
+    let server = TestServer::http1().await;
+    let url = server.url("/hello");
+    let missing_file = "/nonexistent/netaccess-test-file";
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["get"],
+        vec!["get", "--no-such-flag", &url],
+        vec!["get", "-H", "no colon", &url],
+        vec!["get", "-H", "bad name: x", &url],
+        vec!["get", "--max-per-host", "0", &url],
+        vec!["get", "--max-per-host", "x", &url],
+        vec!["get", "--timeout", "-1", &url],
+        vec!["get", "--priority", "urgent", &url],
+        vec!["get", "--redirect-policy", "sometimes", &url],
+        vec!["get", "--cacert", missing_file, &url],
+        vec!["get", "-d", "@/nonexistent/netaccess-test-file", &url],
+        vec!["get", "-F", "novalue", &url],
+        vec!["get", "-F", "f=@/nonexistent/netaccess-test-file", &url],
+        vec!["get", "-d", "x", "-F", "a=b", &url],
+        vec!["get", "--continue", &url],
+        vec!["nonsense"],
+    ];
+    for args in cases {
+        let out = run(&args).await;
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).is_empty(), "{args:?}");
+    }
+    assert_eq!(server.stats().requests_total, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbuilt_features_fail_with_not_supported() {
+    let server = TestServer::http1().await;
+    let url = server.url("/hello");
+    let cases: [(&[&str], &str); 8] = [
+        (&["--cache-dir", "/tmp/x"], "--cache-dir"),
+        (&["--no-cache"], "--no-cache"),
+        (&["--cache-load", "prefer-cache"], "--cache-load"),
+        (&["--proxy", "http://127.0.0.1:3128"], "--proxy"),
+        (&["--no-proxy"], "--no-proxy"),
+        (&["-u", "me:secret"], "--user"),
+        (&["--user", "me:secret"], "--user"),
+        (&["--proxy-user", "me:secret"], "--proxy-user"),
+    ];
+    for (flags, name) in cases {
+        let mut args = vec!["get"];
+        args.extend_from_slice(flags);
+        args.push(&url);
+        let out = run(&args).await;
+        assert_eq!(code(&out), 2, "{args:?}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("not supported yet: {name} (")) && err.contains("is not built"),
+            "{args:?}: {err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+    // A bad value is still a usage error from the parser.
+    let out = run(&["get", "--cache-load", "sometimes", &url]).await;
+    assert_eq!(code(&out), 2);
+    assert_eq!(server.stats().requests_total, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_proxies_are_ignored_with_a_warning() {
+    let server = TestServer::http1().await;
+    let url = server.url("/hello");
+    for var in ["http_proxy", "HTTPS_PROXY", "All_Proxy"] {
+        let mut cmd = command(&["get", &url]);
+        cmd.env(var, "http://127.0.0.1:9");
+        let out = output_of(cmd).await;
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert_eq!(out.stdout, b"hello");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("environment proxies are not supported yet and are ignored")
+                && err.contains(var),
+            "{err}"
+        );
+    }
+    let out = run(&["get", &url]).await;
+    assert!(stderr(&out).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn method_headers_and_data() {
+    let server = TestServer::http1().await;
+    let echo = server.url("/echo");
+    let out = run(&[
+        "get",
+        "-X",
+        "PUT",
+        "-H",
+        "X-One: 1",
+        "-H",
+        "X-Two:  two ",
+        "-d",
+        "hello",
+        &echo,
+    ])
+    .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(body["method"], "PUT");
+    assert_eq!(body["headers"]["x-one"], "1");
+    assert_eq!(body["headers"]["x-two"], "two");
+    assert_eq!(body["body_len"], 5);
+
+    // -d alone means POST; @FILE sends the file.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("body.bin");
+    std::fs::write(&file, vec![7u8; 100_000]).unwrap();
+    let data = format!("@{}", file.display());
+    let out = run(&["get", "-d", &data, &echo]).await;
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(body["method"], "POST");
+    assert_eq!(body["body_len"], 100_000);
+
+    // The body reaches the server intact.
+    let out = run(&["get", "-d", &data, &server.url("/echo-body")]).await;
+    assert_eq!(out.stdout, vec![7u8; 100_000]);
+
+    // Custom verbs, DELETE and HEAD.
+    for verb in ["PATCH", "DELETE", "PROPFIND"] {
+        let out = run(&["get", "-X", verb, &echo]).await;
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(body["method"], verb);
+    }
+    let out = run(&["get", "-X", "HEAD", "--json", &server.url("/bytes/1000")]).await;
+    let line = &json_lines(&out)[0];
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["bytes"], 0);
+    assert_eq!(line["headers"]["content-length"], "1000");
+    let out = run(&["get", "-X", "BAD VERB", "--json", &echo]).await;
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        json_lines(&out)[0]["error"],
+        "ProtocolInvalidOperationError"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn form_parts_are_multipart_form_data() {
+    let server = TestServer::http1().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("photo.jpg");
+    std::fs::write(&file, vec![1u8; 5000]).unwrap();
+    let upload = format!("upload=@{}", file.display());
+    let out = run(&[
+        "get",
+        "-F",
+        "name=value",
+        "-F",
+        &upload,
+        &server.url("/multipart"),
+    ])
+    .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(body["content_type"]
+        .as_str()
+        .unwrap()
+        .starts_with("multipart/form-data"));
+    let parts = body["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 2);
+    assert_eq!(parts[0]["name"], "name");
+    assert_eq!(parts[0]["len"], 5);
+    assert_eq!(parts[1]["name"], "upload");
+    assert_eq!(parts[1]["file_name"], "photo.jpg");
+    assert_eq!(parts[1]["len"], 5000);
+    // -F means POST unless -X says otherwise; every URL gets the form.
+    let echo = server.url("/echo");
+    let out = run(&["get", "--json", "-F", "a=b", &echo, &echo]).await;
+    assert_eq!(code(&out), 0);
+    let out = run(&["get", "-X", "PUT", "-F", "a=b", &echo]).await;
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(body["method"], "PUT");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_per_host_limits_connections() {
+    let server = TestServer::http1().await;
+    let url = server.url("/slow/100?size=10");
+    let urls = vec![url.as_str(); 8];
+    let mut args = vec!["get", "-q", "--json", "--max-per-host", "2"];
+    args.extend(urls);
+    let out = run(&args).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json_lines(&out).len(), 8);
+    let stats = server.stats();
+    assert_eq!(stats.requests_total, 8);
+    assert!(stats.peak_in_flight <= 2, "{stats:?}");
+    assert!(stats.connections_accepted <= 2, "{stats:?}");
+
+    // The default is 6, as Qt.
+    let server = TestServer::http1().await;
+    let url = server.url("/slow/100?size=10");
+    let mut args = vec!["get", "--json"];
+    args.extend(vec![url.as_str(); 12]);
+    let out = run(&args).await;
+    assert_eq!(code(&out), 0);
+    assert_eq!(server.stats().peak_in_flight, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn priority_applies_to_the_urls_after_it() {
+    let server = TestServer::http1().await;
+    let first = server.url("/delay/300");
+    let low = server.url("/delay/1?low");
+    let high = server.url("/delay/1?high");
+    let out = run(&[
+        "get",
+        "--json",
+        "--max-per-host",
+        "1",
+        &first,
+        "--priority",
+        "low",
+        &low,
+        "--priority",
+        "high",
+        &high,
+    ])
+    .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let order: Vec<String> = json_lines(&out)
+        .iter()
+        .map(|l| l["url"].as_str().unwrap().to_owned())
+        .collect();
+    let at = |u: &str| order.iter().position(|o| o == u).unwrap();
+    assert!(at(&high) < at(&low), "{order:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_files_do_not_wait_for_earlier_urls() {
+    // With one connection, the high-priority URL is sent before the low one given earlier:
+    // saving it must not wait for the earlier URL (which needs the connection it holds).
+    let server = TestServer::http1().await;
+    let dir = tempfile::tempdir().unwrap();
+    let first = server.url("/delay/200");
+    let low = server.url("/bytes/3000000?low");
+    let high = server.url("/bytes/3000000?high");
+    let out = run(&[
+        "get",
+        "-q",
+        "--json",
+        "--timeout",
+        "5",
+        "--max-per-host",
+        "1",
+        "-o",
+        dir.path().to_str().unwrap(),
+        &first,
+        "--priority",
+        "low",
+        &low,
+        "--priority",
+        "high",
+        &high,
+    ])
+    .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json_lines(&out).len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_aborts_a_stalled_transfer() {
+    let server = TestServer::http1().await;
+    let url = server.url("/stall-after-headers");
+    let started = std::time::Instant::now();
+    let out = run(&["get", "--json", "--timeout", "0.5", &url]).await;
+    assert_eq!(code(&out), 1);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let line = &json_lines(&out)[0];
+    assert_eq!(line["error"], "TimeoutError", "{line}");
+    assert_eq!(line["status"], 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_needs_the_ca_or_insecure() {
+    let server = TestServer::tls().await;
+    let url = server.url("/bytes/1000");
+    let out = run(&["get", "--json", &url]).await;
+    assert_eq!(code(&out), 1);
+    assert_eq!(json_lines(&out)[0]["error"], "SslHandshakeFailedError");
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, server.ca_cert_pem().unwrap()).unwrap();
+    let out = run(&["get", "--json", "--cacert", ca.to_str().unwrap(), &url]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let line = &json_lines(&out)[0];
+    assert_eq!(line["encrypted"], true);
+    assert_eq!(line["http_version"], "HTTP/2");
+    assert_eq!(line["bytes"], 1000);
+
+    let out = run(&["get", "--insecure", &url]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(out.stdout, expected_bytes(0, 1000));
+
+    // A file that is not a certificate is bad usage.
+    let bad = dir.path().join("bad.pem");
+    std::fs::write(&bad, "not a certificate").unwrap();
+    let out = run(&["get", "--cacert", bad.to_str().unwrap(), &url]).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_dir_names_files_from_the_url_and_numbers_duplicates() {
+    let server = TestServer::http1().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("new/sub");
+    let d = out_dir.to_str().unwrap();
+    let url = server.url("/bytes/5000");
+    let root = server.url("/");
+    let out = run(&["get", "-q", "--json", "-o", d, &url, &url, &root, &url]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        files_in(&out_dir),
+        ["5000", "5000.1", "5000.2", "index.html"]
+    );
+    for name in ["5000", "5000.1", "5000.2"] {
+        assert_eq!(
+            std::fs::read(out_dir.join(name)).unwrap(),
+            expected_bytes(0, 5000)
+        );
+    }
+    assert_eq!(std::fs::read(out_dir.join("index.html")).unwrap(), b"hello");
+    // The JSON says where each body went.
+    let outputs: Vec<String> = json_lines(&out)
+        .iter()
+        .filter(|l| l["url"] == url)
+        .map(|l| l["output"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(outputs.len(), 3);
+    let mut sorted = outputs.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        ["5000", "5000.1", "5000.2"].map(|n| out_dir.join(n).display().to_string())
+    );
+
+    // An existing file is never overwritten.
+    let out = run(&["get", "-o", d, &url]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(out_dir.join("5000.3").exists());
+    assert!(stderr(&out).contains("5000.3"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_disposition_never_escapes_the_directory() {
+    let server = TestServer::http1().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let d = out_dir.to_str().unwrap();
+    let cd = |value: &str| {
+        let encoded: String = value
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        server.url(&format!("/header?Content-Disposition={encoded}"))
+    };
+    let cases = [
+        (cd("attachment; filename=\"../../escape.txt\""), "escape.txt"),
+        (cd("attachment; filename=\"/etc/passwd\""), "passwd"),
+        (cd("attachment; filename=\"..\\\\..\\\\win.ini\""), "win.ini"),
+        (cd("attachment; filename=\"..\""), "header"),
+        (cd("attachment; filename=\".hidden\""), "hidden"),
+        (cd("attachment; filename=\"a:b?.txt\""), "a_b_.txt"),
+        (cd("attachment; filename=\"nul.txt\""), "_nul.txt"),
+        (
+            cd("attachment; filename=\"fallback.txt\"; filename*=UTF-8''%C3%A9t%C3%A9%2F..%2Fx.txt"),
+            "x.txt",
+        ),
+        (cd("attachment; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf"), "résumé.pdf"),
+    ];
+    let mut args = vec!["get", "-q", "--json", "-o", d];
+    args.extend(cases.iter().map(|(url, _)| url.as_str()));
+    let out = run(&args).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let lines = json_lines(&out);
+    for (url, name) in &cases {
+        let output = line_for(&lines, url)["output"].as_str().unwrap().to_owned();
+        assert_eq!(Path::new(&output), out_dir.join(name), "{url}");
+        assert_eq!(std::fs::read(&output).unwrap(), b"ok");
+    }
+    // Nothing outside DIR; no temporary file left inside.
+    assert_eq!(files_in(dir.path()), ["out"]);
+    let mut expected: Vec<String> = cases.iter().map(|(_, n)| n.to_string()).collect();
+    expected.sort();
+    assert_eq!(files_in(&out_dir), expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_downloads_leave_no_file() {
+    let server = TestServer::http1().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = run(&[
+        "get",
+        "--json",
+        "-o",
+        d,
+        &server.url("/status/404"),
+        &server.url("/close-mid-body?size=200000"),
+        &server.url("/wrong-length"),
+    ])
+    .await;
+    assert_eq!(code(&out), 1);
+    for line in json_lines(&out) {
+        assert!(line["error"].is_string(), "{line}");
+        assert_eq!(line["output"], Value::Null);
+    }
+    assert!(
+        files_in(dir.path()).is_empty(),
+        "{:?}",
+        files_in(dir.path())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookie_jar_is_loaded_before_and_saved_after() {
+    let server = TestServer::http1().await;
+    let dir = tempfile::tempdir().unwrap();
+    let jar = dir.path().join("sub/cookies.json");
+    std::fs::create_dir_all(jar.parent().unwrap()).unwrap();
+    let jar_arg = jar.to_str().unwrap();
+    let set = server.url("/header?Set-Cookie=kept%3D1%3B%20Max-Age%3D3600&Set-Cookie=session%3D2");
+    let out = run(&["get", "--cookie-jar", jar_arg, &set]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let saved = std::fs::read_to_string(&jar).expect("the jar is created");
+    assert!(
+        saved.contains("kept") && saved.contains("session"),
+        "{saved}"
+    );
+
+    // The next run sends them.
+    let out = run(&["get", "--cookie-jar", jar_arg, &server.url("/echo")]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let echo: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cookie = echo["headers"]["cookie"].as_str().unwrap();
+    assert!(
+        cookie.contains("kept=1") && cookie.contains("session=2"),
+        "{cookie}"
+    );
+
+    // Without the jar, none.
+    let out = run(&["get", &server.url("/echo")]).await;
+    let echo: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(echo["headers"]["cookie"], Value::Null);
+
+    // A file that is not a jar is bad usage, and is left alone.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "not json").unwrap();
+    let out = run(&[
+        "get",
+        "--cookie-jar",
+        bad.to_str().unwrap(),
+        &server.url("/"),
+    ])
+    .await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&bad).unwrap(), "not json");
+    assert_eq!(server.requests_for("/"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hsts_store_upgrades_known_hosts() {
+    let server = TestServer::tls().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, server.ca_cert_pem().unwrap()).unwrap();
+    let store = dir.path().join("hsts.json");
+    let (ca_arg, store_arg) = (ca.to_str().unwrap(), store.to_str().unwrap());
+    let https = format!(
+        "{}/header?Strict-Transport-Security=max-age%3D3600",
+        server.base_url_for_host("localhost")
+    );
+    let out = run(&["get", "--cacert", ca_arg, "--hsts-store", store_arg, &https]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let saved = std::fs::read_to_string(&store).expect("the store is created");
+    assert!(saved.contains("localhost"), "{saved}");
+
+    // http:// to that host now goes over https (plain http to a TLS port would fail).
+    let http = format!("http://localhost:{}/hello", server.port());
+    let args = [
+        "get",
+        "--json",
+        "--cacert",
+        ca_arg,
+        "--hsts-store",
+        store_arg,
+        &http,
+    ];
+    let out = run(&args).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let line = &json_lines(&out)[0];
+    assert_eq!(line["encrypted"], true);
+    assert!(
+        line["final_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://localhost:"),
+        "{line}"
+    );
+    let out = run(&["get", "--json", "--cacert", ca_arg, &http]).await;
+    assert_eq!(
+        code(&out),
+        1,
+        "without the store, plain http to a TLS port fails"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupt_leaves_no_partial_file() {
+    let server = TestServer::http1().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/trickle?bytes=1000&interval_ms=20");
+    let mut cmd = command(&["get", "--json", "-o", dir.path().to_str().unwrap(), &url]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let path = dir.path().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        // Wait until the temporary file exists, then interrupt.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while files_in(&path).is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            files_in(&path)[0].ends_with(".netaccess-part"),
+            "{:?}",
+            files_in(&path)
+        );
+        let status = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(json_lines(&out)[0]["error"], "OperationCanceledError");
+    assert!(
+        files_in(dir.path()).is_empty(),
+        "{:?}",
+        files_in(dir.path())
+    );
+}
+
+// ----- --continue ----------------------------------------------------------------------------
+
+const RANGE_BODY_LEN: usize = 100_000;
+const LAST_MODIFIED: &str = "Wed, 21 Oct 2015 07:28:00 GMT";
+
+/// What the Range server was sent: `(range, if_range)` per request.
+type Seen = Arc<Mutex<Vec<(Option<String>, Option<String>)>>>;
+
+/// A minimal HTTP/1.1 server (one request per connection) serving the pattern body of
+/// `RANGE_BODY_LEN` bytes with `Last-Modified`, honouring `Range: bytes=N-` and `If-Range`
+/// (the test server's `/bytes/N` does not support ranges yet).
+fn range_server() -> (String, Seen) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                match stream.read(&mut byte) {
+                    Ok(1) => head.push(byte[0]),
+                    _ => break,
+                }
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let header = |name: &str| {
+                head.lines().find_map(|l| {
+                    let (n, v) = l.split_once(':')?;
+                    n.trim()
+                        .eq_ignore_ascii_case(name)
+                        .then(|| v.trim().to_owned())
+                })
+            };
+            let (range, if_range) = (header("range"), header("if-range"));
+            log.lock().unwrap().push((range.clone(), if_range.clone()));
+            let body = expected_bytes(0, RANGE_BODY_LEN);
+            let start = range
+                .as_deref()
+                .and_then(|r| r.strip_prefix("bytes="))
+                .and_then(|r| r.strip_suffix('-'))
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|_| if_range.as_deref().is_none_or(|v| v == LAST_MODIFIED));
+            let response = match start {
+                Some(start) if start >= RANGE_BODY_LEN => format!(
+                    "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{RANGE_BODY_LEN}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+                .into_bytes(),
+                Some(start) => {
+                    let mut r = format!(
+                        "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{}/{RANGE_BODY_LEN}\r\nContent-Length: {}\r\nLast-Modified: {LAST_MODIFIED}\r\nConnection: close\r\n\r\n",
+                        RANGE_BODY_LEN - 1,
+                        RANGE_BODY_LEN - start
+                    )
+                    .into_bytes();
+                    r.extend_from_slice(&body[start..]);
+                    r
+                }
+                None => {
+                    let mut r = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {RANGE_BODY_LEN}\r\nLast-Modified: {LAST_MODIFIED}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n\r\n"
+                    )
+                    .into_bytes();
+                    r.extend_from_slice(&body);
+                    r
+                }
+            };
+            let _ = stream.write_all(&response);
+        }
+    });
+    (base, seen)
+}
+
+fn last_modified() -> SystemTime {
+    httpdate::parse_http_date(LAST_MODIFIED).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn continue_resumes_with_range_and_if_range() {
+    let (base, seen) = range_server();
+    let url = format!("{base}/files/data.bin");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let file = dir.path().join("data.bin");
+    let full = expected_bytes(0, RANGE_BODY_LEN);
+
+    // A fresh download: 200, and the file gets Last-Modified as its mtime.
+    let out = run(&["get", "--json", "--continue", "-o", d, &url]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(std::fs::read(&file).unwrap(), full);
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().modified().unwrap(),
+        last_modified()
+    );
+    assert_eq!(seen.lock().unwrap().pop().unwrap(), (None, None));
+
+    // A partial file with the right validator: 206, appended.
+    std::fs::write(&file, &full[..40_000]).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(last_modified())
+        .unwrap();
+    let out = run(&["get", "--json", "--continue", "-o", d, &url]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let line = &json_lines(&out)[0];
+    assert_eq!(line["status"], 206);
+    assert_eq!(line["bytes"], RANGE_BODY_LEN - 40_000);
+    assert_eq!(line["output"], file.display().to_string());
+    assert_eq!(std::fs::read(&file).unwrap(), full);
+    assert_eq!(
+        seen.lock().unwrap().pop().unwrap(),
+        (
+            Some("bytes=40000-".to_owned()),
+            Some(LAST_MODIFIED.to_owned())
+        )
+    );
+
+    // Complete already: 416, exit 0, the file untouched.
+    let out = run(&["get", "--json", "--continue", "-o", d, &url]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let line = &json_lines(&out)[0];
+    assert_eq!(line["status"], 416);
+    assert_eq!(line["error"], Value::Null);
+    assert_eq!(line["output"], file.display().to_string());
+    assert_eq!(std::fs::read(&file).unwrap(), full);
+    assert_eq!(files_in(dir.path()), ["data.bin"]);
+
+    // A partial file whose validator no longer matches: 200, rewritten from scratch.
+    std::fs::write(&file, b"stale partial content").unwrap();
+    let out = run(&["get", "--json", "--continue", "-o", d, &url]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json_lines(&out)[0]["status"], 200);
+    assert_eq!(std::fs::read(&file).unwrap(), full);
+    let (range, if_range) = seen.lock().unwrap().pop().unwrap();
+    assert_eq!(range.as_deref(), Some("bytes=21-"));
+    assert_ne!(if_range.as_deref(), Some(LAST_MODIFIED));
+    assert_eq!(files_in(dir.path()), ["data.bin"]);
+
+    // Without --continue, the existing file is kept and a numbered one is written.
+    let out = run(&["get", "-q", "-o", d, &url]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(files_in(dir.path()), ["data.1.bin", "data.bin"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+
+async fn continue_against_the_test_server() {
+    let server = TestServer::http1().await;
+    let url = server.url("/bytes/100000");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = run(&["get", "--continue", "-o", d, &url]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let file = dir.path().join("100000");
+    let full = std::fs::read(&file).unwrap();
+    let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+    std::fs::write(&file, &full[..30_000]).unwrap();
+    // An interrupted download keeps the server's Last-Modified as its mtime (the validator
+    // sent in If-Range); truncating it here must not change that.
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let out = run(&["get", "--json", "--continue", "-o", d, &url]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json_lines(&out)[0]["status"], 206);
+    assert_eq!(std::fs::read(&file).unwrap(), expected_bytes(0, 100_000));
+    let out = run(&["get", "--json", "--continue", "-o", d, &url]).await;
+    assert_eq!(json_lines(&out)[0]["status"], 416);
+}
+
+// ----- progress, help, demo ------------------------------------------------------------------
+
+/// Removes ANSI escape sequences (CSI and two-byte escapes).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        if chars.next_if_eq(&'[').is_some() {
+            for c in chars.by_ref() {
+                if ('\u{40}'..='\u{7e}').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            chars.next();
+        }
+    }
+    out
+}
+
+/// The display lines of one frame: each starts with `[N] ` or `total ` (up to the next one).
+fn bar_lines(frame: &str) -> Vec<String> {
+    let starts: Vec<usize> = frame
+        .char_indices()
+        .filter(|&(i, _)| {
+            let rest = &frame[i..];
+            rest.starts_with("total ")
+                || rest.strip_prefix('[').is_some_and(|r| {
+                    let digits = r.chars().take_while(char::is_ascii_digit).count();
+                    digits > 0 && r[digits..].starts_with("] ")
+                })
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let mut lines = Vec::new();
+    for (n, &start) in starts.iter().enumerate() {
+        let end = starts.get(n + 1).copied().unwrap_or(frame.len());
+        let line = frame[start..end].trim().to_owned();
+        let is_total = line.starts_with("total ");
+        lines.push(line);
+        if is_total {
+            break;
+        }
+    }
+    lines
+}
+
+/// `script` running a shell command in a pseudo-terminal (a terminal type indicatif draws on,
+/// whatever the environment of the test has).
+fn in_pty(shell: &str) -> Command {
+    let mut cmd = Command::new("script");
+    cmd.args(["-qfec", shell, "/dev/null"]).env("TERM", "xterm");
+    for var in PROXY_VARIABLES {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_bars_in_a_pseudo_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return;
+    }
+    let server = TestServer::http1().await;
+    let dir = tempfile::tempdir().unwrap();
+    let urls = [
+        server.url("/slow/300?size=3000000"),
+        server.url("/bytes/2000000"),
+        server.url("/trickle?bytes=20&interval_ms=20"),
+    ];
+    let shell = format!(
+        "stty rows 40 cols 200 2>/dev/null; exec '{}' get --max-per-host 1 -o '{}' {}",
+        env!("CARGO_BIN_EXE_netaccess"),
+        dir.path().display(),
+        urls.iter()
+            .map(|u| format!("'{u}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let out = output_of(in_pty(&shell)).await;
+    let screen = strip_ansi(&String::from_utf8_lossy(&out.stdout));
+    assert!(out.status.success(), "{screen}\n{}", stderr(&out));
+    assert!(screen.contains("queued"), "{screen}");
+    assert!(screen.contains("B/s"), "no rate: {screen}");
+    assert!(screen.contains("ETA"), "{screen}");
+    // The last frame: every bar and the total at 100%. Lines fill the terminal's width, so
+    // they are found by their start (`[N] ` or `total `) rather than by newlines.
+    let last = screen.rfind("[1] http").expect("a bar for the first URL");
+    let frame = bar_lines(&screen[last..]);
+    assert_eq!(frame.len(), 4, "{frame:#?}");
+    for line in &frame {
+        assert!(line.contains("100%"), "{line:?} in {frame:#?}");
+    }
+    assert!(frame[3].starts_with("total 3/3"), "{frame:#?}");
+    for (line, url) in frame.iter().zip(&urls) {
+        assert!(line.contains(url.as_str()), "{url}: {frame:#?}");
+        assert!(line.contains("done"), "{line}");
+    }
+    assert_eq!(files_in(dir.path()).len(), 3);
+
+    // -q draws nothing, even on a terminal.
+    let shell = format!(
+        "exec '{}' get -q -o '{}' '{}'",
+        env!("CARGO_BIN_EXE_netaccess"),
+        dir.path().display(),
+        urls[1]
+    );
+    let out = output_of(in_pty(&shell)).await;
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains('%'));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_progress_when_stderr_is_not_a_terminal() {
+    let server = TestServer::http1().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "get",
+        "-o",
+        dir.path().to_str().unwrap(),
+        &server.url("/bytes/100"),
+    ])
+    .await;
+    assert_eq!(code(&out), 0);
+    let err = stderr(&out);
+    assert!(!err.contains('%') && !err.contains('\u{1b}'), "{err}");
+}
+
+#[test]
+fn help_documents_every_flag_with_examples() {
+    let out = command(&["get", "--help"]).output().unwrap();
+    assert_eq!(code(&out), 0);
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--output-dir",
+        "--continue",
+        "--header",
+        "--method",
+        "--data",
+        "--form",
+        "--max-per-host",
+        "--priority",
+        "--cache-dir",
+        "--no-cache",
+        "--cache-load",
+        "--cookie-jar",
+        "--hsts-store",
+        "--proxy",
+        "--no-proxy",
+        "--user",
+        "--proxy-user",
+        "--redirect-policy",
+        "--max-redirects",
+        "--timeout",
+        "--cacert",
+        "--insecure",
+        "--json",
+        "--quiet",
+        "Examples:",
+        "Exit status",
+    ] {
+        assert!(help.contains(flag), "{flag} not in --help");
+    }
+    let out = command(&["--help"]).output().unwrap();
+    assert_eq!(code(&out), 0);
+    assert!(String::from_utf8(out.stdout).unwrap().contains("demo"));
+}
+
+#[test]
+fn demo_runs_and_shows_a_redirect() {
+    let started = std::time::Instant::now();
+    let out = command(&["demo", "--requests", "6"]).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for expected in [
+        "small files",
+        "https + h2",
+        "HTTP/2",
+        "redirect",
+        "0 failed",
+    ] {
+        assert!(text.contains(expected), "{expected} not in {text}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
