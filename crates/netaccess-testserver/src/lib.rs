@@ -13,7 +13,8 @@
 //! | Route | Response |
 //! |---|---|
 //! | `/`, `/hello` | `200`, `text/plain` body `hello` |
-//! | `/bytes/N[?chunked=1][&chunk=K]` | `200`, N [pattern](pattern_byte) bytes generated in K-byte chunks (default 64 KiB, max 1 MiB); `Content-Length: N` unless `chunked=1` |
+//! | `/bytes/N[?chunked=1&chunk=K&cache_control=CC&vary=V]` | `200`, N [pattern](pattern_byte) bytes in K-byte chunks (default 64 KiB, max 1 MiB); `Content-Length: N` unless `chunked=1`; `Range`/`If-Range` (206, 416), `ETag: "bytes-N"`, a fixed `Last-Modified`, 304 on `If-None-Match`/`If-Modified-Since`; `cache_control` and `vary` set those headers; `fail_revalidation=1` answers conditional requests with 503 |
+//! | `/gzip/N[?cache_control=CC]` | N pattern bytes, gzip-encoded (`Content-Encoding: gzip`) |
 //! | `/status/CODE` | that status, body `status CODE` (empty for 204/304; 1xx rejected with 400) |
 //! | `/delay/MS` | waits MS ms before the headers, then `200` `delayed` |
 //! | `/slow/MS[?size=N]` | waits MS ms before the headers, then N pattern bytes (default 16) |

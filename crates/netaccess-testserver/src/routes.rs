@@ -66,6 +66,7 @@ async fn route(request: Request<Incoming>, reset: &ResetSwitch) -> Response<Resp
     match (first, rest) {
         ("" | "hello", None) => text(StatusCode::OK, "hello"),
         ("bytes", Some(len)) => respond(bytes_route(len, query, request.headers())),
+        ("gzip", Some(len)) => respond(gzip_route(len, query).await),
         ("status", Some(code)) => respond(status_route(code)),
         ("delay", Some(ms)) => respond(delay_route(ms).await),
         ("slow", Some(ms)) => respond(slow_route(ms, query).await),
@@ -157,13 +158,35 @@ fn bytes_route(len: &str, query: Option<&str>, headers: &http::HeaderMap) -> Rou
     let chunk_size: usize = number_param(query, "chunk", DEFAULT_CHUNK)?;
     let chunked = query_param(query, "chunked").is_some_and(|value| value == "1");
     let etag = bytes_etag(len);
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+        || headers
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v == BYTES_LAST_MODIFIED);
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    // For cache tests: `fail_revalidation=1` answers a conditional request with a 503.
+    let conditional = headers.contains_key(header::IF_NONE_MATCH)
+        || headers.contains_key(header::IF_MODIFIED_SINCE);
+    if conditional && query_param(query, "fail_revalidation").as_deref() == Some("1") {
+        return Ok(text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "failing revalidation",
+        ));
+    }
     // If-Range with another validator: the client's copy is stale, send it all.
     let if_range_ok = headers
         .get(header::IF_RANGE)
         .and_then(|v| v.to_str().ok())
         .is_none_or(|v| v == etag || v == BYTES_LAST_MODIFIED);
     let mut response = match range.filter(|_| if_range_ok && !chunked) {
+        None if not_modified => {
+            let mut r = Response::new(ResponseBody::full(Bytes::new()));
+            *r.status_mut() = StatusCode::NOT_MODIFIED;
+            r
+        }
         None => ResponseBody::pattern(len, chunk_size, !chunked).into_ok(),
         Some(range) => match parse_range(range, len) {
             Some((start, end)) => {
@@ -196,12 +219,41 @@ fn bytes_route(len: &str, query: Option<&str>, headers: &http::HeaderMap) -> Rou
         header::ACCEPT_RANGES,
         http::HeaderValue::from_static("bytes"),
     );
+    // For cache tests: `cache_control=...` and `vary=...` become those response headers.
+    if let Some(cc) = query_param(query, "cache_control") {
+        headers.insert(header::CACHE_CONTROL, header_value(&cc)?);
+    }
+    if let Some(vary) = query_param(query, "vary") {
+        headers.insert(header::VARY, header_value(&vary)?);
+    }
     Ok(response)
 }
 
 fn header_value(value: &str) -> Result<http::HeaderValue, BadRequest> {
     http::HeaderValue::from_str(value)
         .map_err(|_| BadRequest(format!("bad header value {value:?}")))
+}
+
+/// `/gzip/N[?cache_control=CC]`: N pattern bytes sent gzip-encoded (`Content-Encoding: gzip`).
+async fn gzip_route(len: &str, query: Option<&str>) -> RouteResult {
+    use tokio::io::AsyncReadExt;
+    let len: usize = parse_number(len, "byte count")?;
+    if len > 64 << 20 {
+        return Err(BadRequest("at most 64 MiB".into()));
+    }
+    let plain = crate::pattern::expected_bytes(0, len);
+    let mut encoded = Vec::new();
+    async_compression::tokio::bufread::GzipEncoder::new(&plain[..])
+        .read_to_end(&mut encoded)
+        .await
+        .map_err(|e| BadRequest(format!("gzip failed: {e}")))?;
+    let mut response = Response::new(ResponseBody::full(encoded));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    if let Some(cc) = query_param(query, "cache_control") {
+        headers.insert(header::CACHE_CONTROL, header_value(&cc)?);
+    }
+    Ok(response)
 }
 
 /// A single `bytes=S-E`, `bytes=S-` or `bytes=-N` range within `len`; `None` if unsatisfiable.

@@ -30,8 +30,10 @@
 
 #![warn(missing_docs)]
 
+mod auth;
 mod backend;
 pub mod blocking;
+mod cache;
 mod cookies;
 mod decode;
 mod error;
@@ -39,6 +41,7 @@ mod hsts;
 mod manager;
 mod multipart;
 mod pipeline;
+mod proxy;
 mod redirect;
 mod reply;
 mod request;
@@ -47,6 +50,16 @@ mod signal;
 mod transport;
 mod upload;
 
+pub use auth::{
+    parse_challenge_str, parse_challenges, respond, select_challenge, AuthResponse, AuthScheme,
+    AuthState, AuthTarget, Authenticator, CachedCredentials, Challenge, CredentialCache,
+    DigestAlgorithm, ProtectionSpace,
+};
+pub use cache::{
+    policy as cache_policy, vary_matches, Cache, CacheFuture, CacheKey, CacheLoadControl,
+    CacheMetadata, CacheWriter, CachedBody, CachedBodyStream, CachedEntry, DiskCache, MemoryCache,
+    DEFAULT_CACHE_SAVE_CONTROL, DEFAULT_DISK_CACHE_SIZE, DEFAULT_MEMORY_CACHE_SIZE,
+};
 pub use cookies::{Cookie, CookieJar, CookieParseError, DefaultCookieJar, SameSite};
 pub use decode::DEFAULT_DECOMPRESSED_SAFETY_CHECK_THRESHOLD;
 pub use error::{Error, NetworkError, Result};
@@ -60,6 +73,10 @@ pub use manager::{
     DEFAULT_MAX_CONNECTIONS_PER_HOST,
 };
 pub use multipart::{MultiPart, MultiPartKind, Part};
+pub use proxy::{
+    EnvProxyFactory, NoProxyRules, Proxy, ProxyFactory, ProxyKind, ProxyParseError,
+    DEFAULT_HTTP_PROXY_PORT, DEFAULT_SOCKS5_PORT,
+};
 pub use redirect::RedirectPolicy;
 pub use reply::{BodyReader, BodyStream, Meta, Reply, DEFAULT_STREAM_READ_BUFFER};
 pub use request::{CookieControl, Operation, Priority, Request};

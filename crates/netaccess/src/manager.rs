@@ -14,6 +14,7 @@ use tokio::runtime::{Handle, Runtime};
 use url::Url;
 
 use crate::backend::http::HttpConn;
+use crate::cache::Cache;
 use crate::cookies::{CookieJar, DefaultCookieJar};
 use crate::error::{Error, NetworkError};
 use crate::hsts::{HstsPolicy, HstsStore};
@@ -53,6 +54,7 @@ pub(crate) struct Config {
     pub cookie_jar: Arc<dyn CookieJar>,
     pub hsts: Arc<HstsStore>,
     pub hsts_enabled: bool,
+    pub cache: Option<Arc<dyn Cache>>,
 }
 
 pub(crate) struct ManagerInner {
@@ -112,6 +114,7 @@ pub struct ManagerBuilder {
     cookie_jar: Option<Arc<dyn CookieJar>>,
     hsts: Option<Arc<HstsStore>>,
     hsts_enabled: bool,
+    cache: Option<Arc<dyn Cache>>,
 }
 
 impl std::fmt::Debug for ManagerBuilder {
@@ -143,6 +146,7 @@ impl Default for ManagerBuilder {
             cookie_jar: None,
             hsts: None,
             hsts_enabled: false,
+            cache: None,
         }
     }
 }
@@ -255,6 +259,14 @@ impl ManagerBuilder {
         self
     }
 
+    /// The HTTP cache (Qt's `setCache`): a [`MemoryCache`](crate::MemoryCache), a
+    /// [`DiskCache`](crate::DiskCache) or your own [`Cache`]. None by default, as in Qt.
+    #[doc(alias = "setCache")]
+    pub fn cache(mut self, cache: Arc<dyn Cache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
     /// Runs requests on this runtime instead of the current one.
     pub fn runtime(mut self, handle: Handle) -> Self {
         self.runtime = Some(handle);
@@ -287,6 +299,7 @@ impl ManagerBuilder {
                         .unwrap_or_else(|| Arc::new(DefaultCookieJar::new())),
                     hsts: self.hsts.unwrap_or_default(),
                     hsts_enabled: self.hsts_enabled,
+                    cache: self.cache,
                 },
                 pool,
                 signals: Arc::new(ManagerSignals {
@@ -524,6 +537,11 @@ impl NetworkAccessManager {
     /// The per-origin connection limit of this manager.
     pub fn max_connections_per_host(&self) -> usize {
         self.inner.config.max_connections_per_host
+    }
+
+    /// The HTTP cache, if any (Qt's `cache`).
+    pub fn cache(&self) -> Option<&Arc<dyn Cache>> {
+        self.inner.config.cache.as_ref()
     }
 
     /// The cookie jar (Qt's `cookieJar`).

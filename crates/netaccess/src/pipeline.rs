@@ -6,7 +6,9 @@
 //! authentication and content decoding will slot in here, each as its own stage.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::StreamExt;
 
 use http::header::{self, HeaderMap, HeaderValue};
 use http_body_util::BodyExt;
@@ -15,6 +17,11 @@ use url::Url;
 
 use crate::backend;
 use crate::backend::http::{map_hyper_error, HttpConn, ReqBody};
+use crate::cache::policy::CacheRequest;
+use crate::cache::{
+    policy as cache_policy, CacheKey, CacheLoadControl, CacheMetadata, CacheWriter, CachedBody,
+    CachedEntry,
+};
 use crate::decode::{self, Decoder};
 use crate::error::{Error, NetworkError};
 use crate::manager::ManagerInner;
@@ -215,6 +222,26 @@ struct Outgoing {
     body: Body,
     /// The jar's `Cookie` header for this hop's URL (added to any the application set).
     jar_cookies: Option<String>,
+    /// Headers for this hop only (cache validators, `Cache-Control: no-cache`).
+    hop_headers: HeaderMap,
+}
+
+impl Outgoing {
+    /// The headers the request goes out with, as far as a cache's `Vary` cares: the
+    /// application's, this hop's, and the default `Accept-Encoding`.
+    fn sent_headers(&self) -> HeaderMap {
+        let mut headers = self.headers.clone();
+        for (name, value) in &self.hop_headers {
+            headers.insert(name, value.clone());
+        }
+        if !headers.contains_key(header::ACCEPT_ENCODING) {
+            headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static(decode::ACCEPT_ENCODING),
+            );
+        }
+        headers
+    }
 }
 
 /// A response head on its connection, before the body is read.
@@ -240,6 +267,7 @@ async fn http_with_redirects(
             headers: request.headers().clone(),
             body,
             jar_cookies: None,
+            hop_headers: HeaderMap::new(),
         },
         followed: 0,
         timeout: request.transfer_timeout().or(mgr.config.transfer_timeout),
@@ -247,9 +275,15 @@ async fn http_with_redirects(
             .redirect_policy()
             .unwrap_or(mgr.config.redirect_policy),
         announced_encrypted: false,
+        revalidating: None,
+        request_time: SystemTime::now(),
     };
     loop {
         hops.prepare(mgr, reply);
+        if let Some(outcome) = Box::pin(hops.consult_cache(mgr, reply)).await? {
+            return Ok(outcome);
+        }
+        hops.request_time = SystemTime::now();
         let exchange = http_exchange(
             mgr,
             reply,
@@ -262,7 +296,7 @@ async fn http_with_redirects(
         remember_response_state(mgr, reply, &hops.url, exchange.response.headers());
         // Everything after the response head is boxed: while a request waits in the queue, its
         // task holds only the state above.
-        if let Some(outcome) = Box::pin(hops.after_response(reply, exchange)).await? {
+        if let Some(outcome) = Box::pin(hops.after_response(mgr, reply, exchange)).await? {
             return Ok(outcome);
         }
     }
@@ -298,6 +332,16 @@ fn remember_response_state(
     }
 }
 
+/// What the cache made of a response head.
+enum AfterCache {
+    /// The reply was answered (from the cache).
+    Answered(Option<Error>),
+    /// Send the same hop again (a 304 for a validator the cache no longer holds).
+    Retry,
+    /// Nothing to do: deliver or follow the response.
+    Continue(Box<Exchange>),
+}
+
 /// The state of the redirect loop.
 struct Hops {
     url: Url,
@@ -306,6 +350,10 @@ struct Hops {
     timeout: Option<Duration>,
     policy: RedirectPolicy,
     announced_encrypted: bool,
+    /// The stale cache entry this hop revalidates.
+    revalidating: Option<CachedEntry>,
+    /// When this hop's request was sent (RFC 9111 `request_time`).
+    request_time: SystemTime,
 }
 
 impl Hops {
@@ -324,12 +372,163 @@ impl Hops {
             CookieControl::Manual => None,
         };
     }
+    /// The cache stage before a hop: serve a usable stored response (`Some`), or add
+    /// validators / `no-cache` to the request and go to the network (`None`).
+    async fn consult_cache(
+        &mut self,
+        mgr: &ManagerInner,
+        reply: &Arc<ReplyShared>,
+    ) -> Result<Option<Option<Error>>, Error> {
+        self.revalidating = None;
+        self.outgoing.hop_headers.clear();
+        let Some(cache) = &mgr.config.cache else {
+            return Ok(None);
+        };
+        if !matches!(self.outgoing.operation, Operation::Get | Operation::Head) {
+            return Ok(None);
+        }
+        let control = reply.request().cache_load_control();
+        if control == CacheLoadControl::AlwaysNetwork {
+            self.outgoing
+                .hop_headers
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            return Ok(None);
+        }
+        let sent = self.outgoing.sent_headers();
+        let entry = cache.lookup(&CacheKey::get(&self.url), &sent).await;
+        let freshness = entry.as_ref().map(|e| {
+            let request = CacheRequest::new(&http::Method::GET, &self.url, &sent);
+            cache_policy::freshness(&e.metadata, &request, SystemTime::now())
+        });
+        use cache_policy::Freshness::{Fresh, Stale};
+        match (entry, freshness, control) {
+            (Some(entry), Some(Fresh), _)
+            | (Some(entry), Some(Stale { .. }), CacheLoadControl::AlwaysCache)
+            | (
+                Some(entry),
+                Some(Stale {
+                    must_revalidate: false,
+                    ..
+                }),
+                CacheLoadControl::PreferCache,
+            ) => deliver_cached(reply, &self.url, entry.metadata, entry.body, true)
+                .await
+                .map(Some),
+            (_, _, CacheLoadControl::AlwaysCache) => Err(Error::new(
+                NetworkError::ContentNotFoundError,
+                format!("{} is not in the cache (AlwaysCache)", self.url),
+            )),
+            (
+                Some(entry),
+                Some(Stale {
+                    revalidation_headers,
+                    ..
+                }),
+                _,
+            ) => {
+                self.outgoing.hop_headers = revalidation_headers;
+                self.revalidating = Some(entry);
+                Ok(None)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The cache stage after a response head: a 304 serves the revalidated entry, a 5xx may
+    /// serve the stale one (Qt's fallback), an unsafe method invalidates.
+    async fn cache_after_response(
+        &mut self,
+        mgr: &ManagerInner,
+        reply: &Arc<ReplyShared>,
+        exchange: Exchange,
+    ) -> Result<AfterCache, Error> {
+        let Some(cache) = &mgr.config.cache else {
+            return Ok(AfterCache::Continue(Box::new(exchange)));
+        };
+        let status = exchange.response.status();
+        let method = self.outgoing.operation.method();
+        if !matches!(
+            method,
+            http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::TRACE
+        ) {
+            for url in cache_policy::invalidated_urls(
+                &method,
+                &self.url,
+                status,
+                exchange.response.headers(),
+            ) {
+                cache.remove(&CacheKey::get(&url)).await;
+            }
+        }
+        let Some(entry) = self.revalidating.take() else {
+            return Ok(AfterCache::Continue(Box::new(exchange)));
+        };
+        let key = CacheKey::get(&self.url);
+        if status == http::StatusCode::NOT_MODIFIED {
+            let merged = cache_policy::merge_304(
+                &entry.metadata,
+                exchange.response.headers(),
+                self.request_time,
+                SystemTime::now(),
+            );
+            discard_body(exchange, self.timeout).await;
+            return match merged {
+                Some(metadata) => {
+                    cache.update_metadata(&key, metadata.clone()).await;
+                    deliver_cached(reply, &self.url, metadata, entry.body, false)
+                        .await
+                        .map(AfterCache::Answered)
+                }
+                // The validator changed: the stored body is useless; ask again without it.
+                None => {
+                    cache.remove(&key).await;
+                    Ok(AfterCache::Retry)
+                }
+            };
+        }
+        if status.is_server_error() && cache_policy::may_serve_stale_on_error(&entry.metadata) {
+            discard_body(exchange, self.timeout).await;
+            return deliver_cached(reply, &self.url, entry.metadata, entry.body, false)
+                .await
+                .map(AfterCache::Answered);
+        }
+        Ok(AfterCache::Continue(Box::new(exchange)))
+    }
+
+    /// A cache writer for the response about to be delivered, when it may be stored.
+    fn cache_writer(
+        &self,
+        mgr: &ManagerInner,
+        reply: &ReplyShared,
+        exchange: &Exchange,
+    ) -> Option<Box<dyn CacheWriter>> {
+        let cache = mgr.config.cache.as_ref()?;
+        if !reply.request().cache_save_control() || self.outgoing.operation != Operation::Get {
+            return None;
+        }
+        let sent = self.outgoing.sent_headers();
+        let request = CacheRequest::new(&http::Method::GET, &self.url, &sent);
+        let (status, headers) = (exchange.response.status(), exchange.response.headers());
+        if !cache_policy::storable(&request, status, headers) {
+            return None;
+        }
+        let metadata =
+            CacheMetadata::new(status, headers, &sent, self.request_time, SystemTime::now());
+        Some(cache.begin_store(&CacheKey::get(&self.url), metadata))
+    }
+
     /// Delivers the response (`Some`), or prepares the next hop (`None`).
     async fn after_response(
         &mut self,
+        mgr: &ManagerInner,
         reply: &Arc<ReplyShared>,
         exchange: Exchange,
     ) -> Result<Option<Option<Error>>, Error> {
+        let exchange = match self.cache_after_response(mgr, reply, exchange).await? {
+            AfterCache::Answered(outcome) => return Ok(Some(outcome)),
+            AfterCache::Retry => return Ok(None),
+            AfterCache::Continue(exchange) => *exchange,
+        };
         let location = exchange
             .response
             .headers()
@@ -346,9 +545,10 @@ impl Hops {
         );
         let (next, operation, drop_body, ask_first) = match hop {
             Hop::Deliver => {
-                return receive(reply, &self.url, exchange, self.timeout)
+                let writer = self.cache_writer(mgr, reply, &exchange);
+                return receive(reply, &self.url, exchange, self.timeout, writer)
                     .await
-                    .map(Some)
+                    .map(Some);
             }
             Hop::Fail(e) => return Err(e),
             Hop::Follow {
@@ -615,6 +815,9 @@ fn build_request(
             HeaderValue::from_str(&authority).map_err(|e| invalid(&e))?,
         );
     }
+    for (name, value) in &outgoing.hop_headers {
+        headers.insert(name, value.clone());
+    }
     if let Some(jar) = &outgoing.jar_cookies {
         let merged = match headers.get(header::COOKIE).and_then(|v| v.to_str().ok()) {
             Some(own) if !own.is_empty() => format!("{own}; {jar}"),
@@ -757,6 +960,7 @@ async fn receive(
     url: &Url,
     exchange: Exchange,
     timeout: Option<Duration>,
+    cache_writer: Option<Box<dyn CacheWriter>>,
 ) -> Result<Option<Error>, Error> {
     let Exchange {
         response,
@@ -815,7 +1019,20 @@ async fn receive(
     });
 
     let mut download = Download::new(total);
-    let frames = body_chunks(incoming, timeout);
+    // The raw body (still encoded) goes to the cache as it arrives; committed only if whole.
+    let writer = Arc::new(std::sync::Mutex::new(cache_writer));
+    let tee = writer.clone();
+    let frames = body_chunks(incoming, timeout).inspect(move |chunk| {
+        if let Ok(chunk) = chunk {
+            let mut slot = tee.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(w) = slot.as_mut() {
+                if let Err(e) = w.write(chunk) {
+                    tracing::debug!(error = %e, "cache write failed; not storing this response");
+                    *slot = None;
+                }
+            }
+        }
+    });
     let complete = match codings {
         Some(codings) => {
             let threshold = reply.request().decompressed_safety_check_threshold();
@@ -829,6 +1046,88 @@ async fn receive(
         return Ok(None); // aborted: the reply is finished already
     }
     checkout.release(true);
+    let finished_writer = writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(w) = finished_writer {
+        if let Err(e) = w.commit().await {
+            tracing::debug!(error = %e, "cache commit failed");
+        }
+    }
+    download.finish(reply);
+    Ok(http_error)
+}
+
+/// A reply answered from the cache: the stored status and headers (with `Age`), the stored
+/// body decoded as a network one would be. `from_cache`: no request reached the server.
+async fn deliver_cached(
+    reply: &Arc<ReplyShared>,
+    url: &Url,
+    metadata: CacheMetadata,
+    body: CachedBody,
+    from_cache: bool,
+) -> Result<Option<Error>, Error> {
+    let status = metadata.status;
+    let mut headers = cache_policy::served_headers(&metadata, SystemTime::now());
+    let content_length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let head = *reply.operation() == Operation::Head;
+    let codings = if head {
+        None
+    } else {
+        decoding_for(reply, status, content_length, &headers)
+    };
+    if codings.is_some() {
+        headers.remove(header::CONTENT_ENCODING);
+        headers.remove(header::CONTENT_LENGTH);
+    }
+    let reason = status.canonical_reason().map(str::to_owned);
+    let http_error = http_status_error(status, reason.as_deref().unwrap_or(""), url);
+    if let Some(e) = &http_error {
+        reply.set_http_error(e.clone());
+    }
+    reply.set_meta(Meta {
+        status: Some(status),
+        reason,
+        headers,
+        version: Some(http::Version::HTTP_11),
+        encrypted: false,
+        http2: false,
+        from_cache,
+        redirection_target: None,
+        original_content_length: content_length,
+    });
+    let total = if head {
+        Some(0)
+    } else if codings.is_some() {
+        None
+    } else {
+        content_length
+    };
+    let mut download = Download::new(total);
+    if !head {
+        let raw = body.into_stream().map(|chunk| {
+            chunk.map_err(|e| {
+                Error::new(
+                    NetworkError::ProtocolFailure,
+                    format!("Reading the cached body failed: {e}"),
+                )
+                .with_source(e)
+            })
+        });
+        let complete = match codings {
+            Some(codings) => {
+                let threshold = reply.request().decompressed_safety_check_threshold();
+                download
+                    .pump(reply, Decoder::new(raw, &codings, threshold))
+                    .await?
+            }
+            None => download.pump(reply, raw).await?,
+        };
+        if !complete {
+            return Ok(None);
+        }
+    }
     download.finish(reply);
     Ok(http_error)
 }

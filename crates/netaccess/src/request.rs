@@ -10,6 +10,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::Method;
 use url::Url;
 
+use crate::cache::CacheLoadControl;
 use crate::redirect::RedirectPolicy;
 
 /// Qt's `QNetworkRequest::Priority`: queued requests for one origin start in priority order,
@@ -120,6 +121,8 @@ pub struct Request {
     unix_socket: Option<std::path::PathBuf>,
     cookie_load_control: CookieControl,
     cookie_save_control: CookieControl,
+    cache_load_control: CacheLoadControl,
+    cache_save_control: bool,
 }
 
 impl Request {
@@ -153,6 +156,8 @@ impl Request {
             unix_socket: None,
             cookie_load_control: CookieControl::Automatic,
             cookie_save_control: CookieControl::Automatic,
+            cache_load_control: CacheLoadControl::PreferNetwork,
+            cache_save_control: true,
         }
     }
 
@@ -299,6 +304,31 @@ impl Request {
     /// Builder: the cookie save control.
     pub fn with_cookie_save_control(mut self, control: CookieControl) -> Self {
         self.cookie_save_control = control;
+        self
+    }
+
+    /// Qt's `CacheLoadControlAttribute` (default PreferNetwork): where the reply may come from
+    /// when the manager has a cache.
+    #[doc(alias = "CacheLoadControlAttribute")]
+    pub fn cache_load_control(&self) -> CacheLoadControl {
+        self.cache_load_control
+    }
+
+    /// Builder: the cache load control.
+    pub fn with_cache_load_control(mut self, control: CacheLoadControl) -> Self {
+        self.cache_load_control = control;
+        self
+    }
+
+    /// Qt's `CacheSaveControlAttribute` (default true): whether the response may be stored.
+    #[doc(alias = "CacheSaveControlAttribute")]
+    pub fn cache_save_control(&self) -> bool {
+        self.cache_save_control
+    }
+
+    /// Builder: whether the response may be stored in the cache.
+    pub fn with_cache_save_control(mut self, save: bool) -> Self {
+        self.cache_save_control = save;
         self
     }
 

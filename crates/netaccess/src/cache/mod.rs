@@ -1,0 +1,552 @@
+//! The HTTP cache: Qt's `QAbstractNetworkCache` as the object-safe [`Cache`] trait, a
+//! [`MemoryCache`] and a [`DiskCache`] (`QNetworkDiskCache`), and the RFC 9111 rules in
+//! [`policy`] (a private cache: `private` responses are stored, `s-maxage` is ignored).
+//!
+//! Keys: the primary key is the method and the URL without its fragment ([`CacheKey`]). The
+//! response's `Vary` makes the secondary key: an entry keeps the request headers that `Vary`
+//! names ([`CacheMetadata::request_headers`]), a lookup is given the new request's headers and
+//! returns only a variant they match ([`vary_matches`]), and two variants (say two
+//! `Accept-Language` values) are kept side by side.
+//!
+//! Only the storage and the rules live here; the request path asks [`policy::storable`],
+//! [`policy::freshness`], [`policy::merge_304`], [`policy::invalidated_urls`] and
+//! [`policy::may_serve_stale_on_error`].
+
+mod disk;
+mod format;
+mod memory;
+pub mod policy;
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures_core::Stream;
+use http::header::{HeaderMap, HeaderName, VARY};
+use http::{Method, StatusCode};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+pub use disk::{DiskCache, DEFAULT_DISK_CACHE_SIZE};
+pub use memory::{MemoryCache, DEFAULT_MEMORY_CACHE_SIZE};
+
+/// The future returned by the [`Cache`] operations that may do I/O.
+pub type CacheFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A cached body as a stream of chunks.
+pub type CachedBodyStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// Where a request may be answered from (Qt's `QNetworkRequest::CacheLoadControl`, set per
+/// request).
+#[doc(alias = "QNetworkRequest::CacheLoadControl")]
+#[doc(alias = "CacheLoadControlAttribute")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum CacheLoadControl {
+    /// Always load from the network, never from the cache (the request is sent with
+    /// `Cache-Control: no-cache`); the response may still be stored.
+    AlwaysNetwork,
+    /// The default: a fresh stored response is used, a stale one is revalidated.
+    #[default]
+    PreferNetwork,
+    /// A stored response is used even when stale; the network only on a miss.
+    PreferCache,
+    /// Only the cache (offline): a miss is `ContentNotFoundError`.
+    AlwaysCache,
+}
+
+/// The default of the per-request `cache_save_control` flag (Qt's `CacheSaveControlAttribute`):
+/// `true`, responses may be stored; `false` keeps this response out of the cache.
+#[doc(alias = "CacheSaveControlAttribute")]
+pub const DEFAULT_CACHE_SAVE_CONTROL: bool = true;
+
+/// The primary cache key: the request method and the URL without its fragment.
+///
+/// `HEAD` requests are answered from the `GET` entry: look them up with
+/// `CacheKey::new(&Method::GET, url)` (see [`policy::storable`]: only `GET` is stored).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    method: Method,
+    url: Url,
+    text: String,
+}
+
+impl CacheKey {
+    /// The key of `method` on `url` (the fragment is dropped).
+    pub fn new(method: &Method, url: &Url) -> Self {
+        let mut url = url.clone();
+        url.set_fragment(None);
+        let text = format!("{} {}", method.as_str(), url.as_str());
+        Self {
+            method: method.clone(),
+            url,
+            text,
+        }
+    }
+
+    /// The key of a `GET` of `url`.
+    pub fn get(url: &Url) -> Self {
+        Self::new(&Method::GET, url)
+    }
+
+    /// The method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The URL, without fragment.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The key as text: `"GET https://example.org/path?q"`.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// A stable 128-bit hash of the key in hex (32 characters), used for file names.
+    pub(crate) fn digest_hex(&self) -> String {
+        hex16(&Sha256::digest(self.text.as_bytes())[..16])
+    }
+}
+
+impl fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CacheKey").field(&self.text).finish()
+    }
+}
+
+impl fmt::Display for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// What is stored with a response (Qt's `QNetworkCacheMetaData`).
+#[doc(alias = "QNetworkCacheMetaData")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheMetadata {
+    /// The response status.
+    pub status: StatusCode,
+    /// The response headers (hop-by-hop headers and `Set-Cookie` left out by
+    /// [`CacheMetadata::new`]).
+    pub headers: HeaderMap,
+    /// The request headers named by the response's `Vary` (the secondary key), as sent.
+    pub request_headers: HeaderMap,
+    /// When the request was sent (RFC 9111 `request_time`).
+    pub request_time: SystemTime,
+    /// When the response headers arrived (RFC 9111 `response_time`).
+    pub response_time: SystemTime,
+}
+
+impl CacheMetadata {
+    /// Metadata for a response: keeps the response headers except hop-by-hop ones and
+    /// `Set-Cookie` (a cookie is never replayed from the cache), and of `request_headers` (the
+    /// headers as sent on the wire, defaults included) only those the response's `Vary` names.
+    pub fn new(
+        status: StatusCode,
+        response_headers: &HeaderMap,
+        request_headers: &HeaderMap,
+        request_time: SystemTime,
+        response_time: SystemTime,
+    ) -> Self {
+        let headers = policy::headers_to_store(response_headers);
+        let mut selected = HeaderMap::new();
+        for name in vary_names(&headers).unwrap_or_default() {
+            for value in request_headers.get_all(&name) {
+                selected.append(name.clone(), value.clone());
+            }
+        }
+        Self {
+            status,
+            headers,
+            request_headers: selected,
+            request_time,
+            response_time,
+        }
+    }
+
+    /// The header names of the response's `Vary`, lowercase, sorted, without duplicates;
+    /// `None` for `Vary: *` (never matches).
+    pub fn vary(&self) -> Option<Vec<HeaderName>> {
+        vary_names(&self.headers)
+    }
+
+    /// Whether a new request with `request_headers` may use this entry as far as `Vary` goes.
+    pub fn matches_request(&self, request_headers: &HeaderMap) -> bool {
+        vary_matches(&self.request_headers, &self.headers, request_headers)
+    }
+
+    /// The `Last-Modified` response header as a time (Qt's `lastModified()`).
+    pub fn last_modified(&self) -> Option<SystemTime> {
+        header_date(&self.headers, http::header::LAST_MODIFIED)
+    }
+
+    /// The `Expires` response header as a time (Qt's `expirationDate()`); `Cache-Control:
+    /// max-age` takes precedence over it, see [`policy::freshness`].
+    pub fn expiration_date(&self) -> Option<SystemTime> {
+        header_date(&self.headers, http::header::EXPIRES)
+    }
+
+    /// A rough size in bytes of this metadata (for a memory budget).
+    pub(crate) fn approximate_size(&self) -> u64 {
+        let map = |h: &HeaderMap| -> u64 {
+            h.iter()
+                .map(|(n, v)| (n.as_str().len() + v.len() + 8) as u64)
+                .sum()
+        };
+        64 + map(&self.headers) + map(&self.request_headers)
+    }
+}
+
+fn header_date(headers: &HeaderMap, name: HeaderName) -> Option<SystemTime> {
+    let value = headers.get(name)?.to_str().ok()?;
+    httpdate::parse_http_date(value.trim()).ok()
+}
+
+/// A stored response, as returned by [`Cache::lookup`].
+#[derive(Debug)]
+pub struct CachedEntry {
+    /// Status, headers, `Vary` request headers and times.
+    pub metadata: CacheMetadata,
+    /// The body.
+    pub body: CachedBody,
+    /// When this entry (or its metadata, after a 304) was written.
+    pub stored_at: SystemTime,
+}
+
+/// The body of a [`CachedEntry`]: bytes in memory or a stream (a [`DiskCache`] streams bodies
+/// over 1 MiB from their file, checking the checksum at the end).
+pub struct CachedBody {
+    repr: BodyRepr,
+}
+
+enum BodyRepr {
+    Bytes(Bytes),
+    Stream { len: u64, stream: CachedBodyStream },
+}
+
+impl CachedBody {
+    /// A body held in memory.
+    pub fn from_bytes(bytes: impl Into<Bytes>) -> Self {
+        Self {
+            repr: BodyRepr::Bytes(bytes.into()),
+        }
+    }
+
+    /// A body read from `stream`, `len` bytes long in all.
+    pub fn from_stream(len: u64, stream: CachedBodyStream) -> Self {
+        Self {
+            repr: BodyRepr::Stream { len, stream },
+        }
+    }
+
+    /// The body length in bytes.
+    pub fn len(&self) -> u64 {
+        match &self.repr {
+            BodyRepr::Bytes(b) => b.len() as u64,
+            BodyRepr::Stream { len, .. } => *len,
+        }
+    }
+
+    /// Whether the body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes, when the body is held in memory.
+    pub fn as_bytes(&self) -> Option<&Bytes> {
+        match &self.repr {
+            BodyRepr::Bytes(b) => Some(b),
+            BodyRepr::Stream { .. } => None,
+        }
+    }
+
+    /// The body as a stream of chunks (an error if a stored file turns out corrupt).
+    pub fn into_stream(self) -> CachedBodyStream {
+        match self.repr {
+            BodyRepr::Bytes(b) => {
+                Box::pin(futures_util::stream::iter((!b.is_empty()).then_some(Ok(b))))
+            }
+            BodyRepr::Stream { stream, .. } => stream,
+        }
+    }
+
+    /// The whole body.
+    pub async fn bytes(self) -> io::Result<Bytes> {
+        use futures_util::StreamExt;
+        match self.repr {
+            BodyRepr::Bytes(b) => Ok(b),
+            BodyRepr::Stream { len, mut stream } => {
+                let mut out = bytes::BytesMut::with_capacity(len.min(64 << 20) as usize);
+                while let Some(chunk) = stream.next().await {
+                    out.extend_from_slice(&chunk?);
+                }
+                Ok(out.freeze())
+            }
+        }
+    }
+}
+
+impl fmt::Debug for CachedBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            BodyRepr::Bytes(b) => f
+                .debug_struct("CachedBody")
+                .field("bytes", &b.len())
+                .finish(),
+            BodyRepr::Stream { len, .. } => {
+                f.debug_struct("CachedBody").field("stream", len).finish()
+            }
+        }
+    }
+}
+
+/// A response being stored: the body is written as it arrives and becomes visible only on
+/// [`commit`](CacheWriter::commit); dropping the writer aborts (nothing is stored).
+pub trait CacheWriter: Send {
+    /// Appends a body chunk. May block briefly (a [`DiskCache`] writes to its temporary file
+    /// every 64 KiB). After an error the writer only waits to be dropped.
+    fn write(&mut self, chunk: &[u8]) -> io::Result<()>;
+
+    /// Stores the entry (replacing the same variant of the same key).
+    fn commit(self: Box<Self>) -> CacheFuture<'static, io::Result<()>>;
+}
+
+/// An HTTP cache (Qt's `QAbstractNetworkCache`), shared as `Arc<dyn Cache>`.
+///
+/// Errors of the storage are not the request's errors: lookups that fail are misses, and
+/// failed writes leave nothing behind.
+#[doc(alias = "QAbstractNetworkCache")]
+pub trait Cache: Send + Sync {
+    /// The stored response for `key` whose `Vary` request headers match `request_headers`
+    /// (the new request's headers, as they will be sent), or `None`. The newest matching
+    /// variant wins. Corrupt storage is a miss (and is removed).
+    #[doc(alias = "metaData")]
+    #[doc(alias = "data")]
+    fn lookup<'a>(
+        &'a self,
+        key: &'a CacheKey,
+        request_headers: &'a HeaderMap,
+    ) -> CacheFuture<'a, Option<CachedEntry>>;
+
+    /// Starts storing a response (Qt's `prepare()`; `commit` is `insert()`). The variant is
+    /// given by `metadata` (its `Vary` and `request_headers`).
+    #[doc(alias = "prepare")]
+    #[doc(alias = "insert")]
+    fn begin_store(&self, key: &CacheKey, metadata: CacheMetadata) -> Box<dyn CacheWriter>;
+
+    /// Replaces the metadata of the stored variant that `metadata` selects, keeping the body
+    /// (after a 304, see [`policy::merge_304`]). `false` if there was no such entry.
+    #[doc(alias = "updateMetaData")]
+    fn update_metadata<'a>(
+        &'a self,
+        key: &'a CacheKey,
+        metadata: CacheMetadata,
+    ) -> CacheFuture<'a, bool>;
+
+    /// Removes every variant stored for `key`; `true` if something was removed.
+    fn remove<'a>(&'a self, key: &'a CacheKey) -> CacheFuture<'a, bool>;
+
+    /// Removes everything.
+    fn clear(&self) -> CacheFuture<'_, ()>;
+
+    /// The bytes used (Qt's `cacheSize()`).
+    #[doc(alias = "cacheSize")]
+    fn size(&self) -> u64;
+}
+
+/// Whether a stored entry may answer a new request as far as `Vary` goes (RFC 9111 §4.1):
+/// every header named by the `Vary` of `stored_response_headers` has the same value (all
+/// field lines combined, whitespace around commas ignored) in `stored_request_headers` and
+/// `new_request_headers`, absent matching absent. `Vary: *` never matches.
+pub fn vary_matches(
+    stored_request_headers: &HeaderMap,
+    stored_response_headers: &HeaderMap,
+    new_request_headers: &HeaderMap,
+) -> bool {
+    let Some(names) = vary_names(stored_response_headers) else {
+        return false;
+    };
+    names.iter().all(|name| {
+        normalized_value(stored_request_headers, name)
+            == normalized_value(new_request_headers, name)
+    })
+}
+
+/// The names in the `Vary` headers of `response_headers`, lowercase, sorted, deduplicated;
+/// `None` for `*`. Unparsable names are ignored.
+pub(crate) fn vary_names(response_headers: &HeaderMap) -> Option<Vec<HeaderName>> {
+    let mut names = Vec::new();
+    for value in response_headers.get_all(VARY) {
+        for part in String::from_utf8_lossy(value.as_bytes()).split(',') {
+            let part = part.trim();
+            if part == "*" {
+                return None;
+            }
+            if let Ok(name) = HeaderName::from_bytes(part.to_ascii_lowercase().as_bytes()) {
+                names.push(name);
+            }
+        }
+    }
+    names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    names.dedup();
+    Some(names)
+}
+
+/// All field lines of `name`, joined, with whitespace around list commas removed; `None` when
+/// absent.
+fn normalized_value(headers: &HeaderMap, name: &HeaderName) -> Option<Vec<u8>> {
+    let mut values = headers.get_all(name).iter().peekable();
+    values.peek()?;
+    let mut out = Vec::new();
+    for (i, value) in values.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let parts: Vec<&[u8]> = value
+            .as_bytes()
+            .split(|b| *b == b',')
+            .map(trim_ascii)
+            .collect();
+        out.extend_from_slice(&parts.join(&b','));
+    }
+    Some(out)
+}
+
+fn trim_ascii(b: &[u8]) -> &[u8] {
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &b[start..end]
+}
+
+/// The secondary key of a variant: a hash of the `Vary` names and the request's values for
+/// them (16 hex characters). Used by [`DiskCache`] for file names.
+pub(crate) fn variant_hex(names: &[HeaderName], request_headers: &HeaderMap) -> String {
+    let mut hasher = Sha256::new();
+    for name in names {
+        hasher.update(name.as_str().as_bytes());
+        match normalized_value(request_headers, name) {
+            Some(v) => {
+                hasher.update([1u8]);
+                hasher.update((v.len() as u64).to_le_bytes());
+                hasher.update(&v);
+            }
+            None => hasher.update([0u8]),
+        }
+    }
+    hex16(&hasher.finalize()[..8])
+}
+
+fn hex16(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::header::HeaderValue;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn key_drops_fragment() {
+        let url = Url::parse("http://h/p?q#frag").unwrap();
+        let key = CacheKey::get(&url);
+        assert_eq!(key.as_str(), "GET http://h/p?q");
+        assert_eq!(
+            key,
+            CacheKey::new(&Method::GET, &Url::parse("http://h/p?q").unwrap())
+        );
+        assert_ne!(key, CacheKey::new(&Method::HEAD, &url));
+        assert_eq!(key.digest_hex().len(), 32);
+    }
+
+    #[test]
+    fn vary_rules() {
+        let res = headers(&[("vary", "Accept-Language"), ("vary", "accept-encoding ")]);
+        let stored = headers(&[("accept-language", "en"), ("accept-encoding", "gzip, br")]);
+        assert!(vary_matches(
+            &stored,
+            &res,
+            &headers(&[
+                ("accept-language", "en"),
+                ("accept-encoding", "gzip,br"),
+                ("user-agent", "x"),
+            ])
+        ));
+        assert!(!vary_matches(
+            &stored,
+            &res,
+            &headers(&[("accept-language", "de"), ("accept-encoding", "gzip, br"),])
+        ));
+        assert!(!vary_matches(
+            &stored,
+            &res,
+            &headers(&[("accept-encoding", "gzip, br")])
+        ));
+        // Absent matches absent.
+        let stored = headers(&[("accept-encoding", "gzip")]);
+        assert!(vary_matches(
+            &stored,
+            &res,
+            &headers(&[("accept-encoding", "gzip")])
+        ));
+        // No Vary: anything matches; Vary: * nothing.
+        assert!(vary_matches(&HeaderMap::new(), &HeaderMap::new(), &stored));
+        assert!(!vary_matches(
+            &HeaderMap::new(),
+            &headers(&[("vary", "*")]),
+            &HeaderMap::new()
+        ));
+    }
+
+    #[test]
+    fn metadata_keeps_only_vary_request_headers_and_no_cookies() {
+        let res = headers(&[
+            ("vary", "accept-language"),
+            ("set-cookie", "a=b"),
+            ("connection", "keep-alive"),
+            ("etag", "\"x\""),
+        ]);
+        let req = headers(&[("accept-language", "fr"), ("authorization", "secret")]);
+        let now = SystemTime::now();
+        let m = CacheMetadata::new(StatusCode::OK, &res, &req, now, now);
+        assert_eq!(m.request_headers, headers(&[("accept-language", "fr")]));
+        assert!(m.headers.get("set-cookie").is_none());
+        assert!(m.headers.get("connection").is_none());
+        assert!(m.headers.get("etag").is_some());
+        assert!(m.matches_request(&headers(&[("accept-language", "fr")])));
+        assert!(!m.matches_request(&headers(&[("accept-language", "en")])));
+        let a = variant_hex(&m.vary().unwrap(), &req);
+        let b = variant_hex(&m.vary().unwrap(), &headers(&[("accept-language", "en")]));
+        assert_ne!(a, b);
+        assert_eq!(
+            a,
+            variant_hex(&m.vary().unwrap(), &headers(&[("accept-language", "fr")]))
+        );
+    }
+}
