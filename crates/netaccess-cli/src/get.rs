@@ -52,7 +52,7 @@ JSON (--json), one object per finished reply, one per line, in the order replies
   elapsed_ms (from the start to this reply's end), output (path or null)
 
 Exit status: 0 when every reply finished without error, 1 when any failed, 2 for bad usage
-(including flags whose feature is not built yet: --cache-dir, --no-cache, --cache-load,
+(including flags whose feature is not built yet:
 --proxy, --no-proxy, -u/--user, --proxy-user). A cookie jar or HSTS file that is not valid is
 bad usage too; one that cannot be saved at the end makes the exit status 1. Environment proxy
 variables (http_proxy, https_proxy, all_proxy) are not supported yet: a warning says they are
@@ -176,13 +176,14 @@ pub struct GetArgs {
     /// No progress bars (they are drawn on stderr only when it is a terminal)
     #[arg(short = 'q', long)]
     quiet: bool,
-    /// Disk cache directory [not supported yet]
+    /// Disk cache directory (default: netaccess in the user's cache directory,
+    /// $XDG_CACHE_HOME or ~/.cache)
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
-    /// No disk cache [not supported yet]
-    #[arg(long)]
+    /// No disk cache
+    #[arg(long, conflicts_with = "cache_dir")]
     no_cache: bool,
-    /// Cache load control [not supported yet]
+    /// Cache load control (default prefer-network)
     #[arg(long, value_enum, value_name = "MODE")]
     cache_load: Option<CacheLoadArg>,
     /// Load cookies from FILE before, save them (session cookies too) after; created if missing
@@ -210,19 +211,52 @@ fn usage(message: &str) -> i32 {
     2
 }
 
+/// The disk cache: `--cache-dir`, else the user's cache directory; none with `--no-cache`
+/// (or when no cache directory is known, said on stderr).
+fn disk_cache(args: &GetArgs) -> Result<Option<std::sync::Arc<dyn netaccess::Cache>>, String> {
+    if args.no_cache {
+        return Ok(None);
+    }
+    let dir = match &args.cache_dir {
+        Some(dir) => dir.clone(),
+        None => match default_cache_dir() {
+            Some(dir) => dir,
+            None => {
+                eprintln!("netaccess: no cache directory (set XDG_CACHE_HOME or HOME, or use --cache-dir); caching is off");
+                return Ok(None);
+            }
+        },
+    };
+    let cache = netaccess::DiskCache::new(&dir)
+        .map_err(|e| format!("cache directory {}: {e}", dir.display()))?;
+    Ok(Some(std::sync::Arc::new(cache)))
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".cache"))
+        })?;
+    Some(base.join("netaccess"))
+}
+
+fn cache_load(arg: Option<CacheLoadArg>) -> netaccess::CacheLoadControl {
+    use netaccess::CacheLoadControl as C;
+    match arg.unwrap_or(CacheLoadArg::PreferNetwork) {
+        CacheLoadArg::AlwaysNetwork => C::AlwaysNetwork,
+        CacheLoadArg::PreferNetwork => C::PreferNetwork,
+        CacheLoadArg::PreferCache => C::PreferCache,
+        CacheLoadArg::AlwaysCache => C::AlwaysCache,
+    }
+}
+
 /// Flags accepted by the parser whose feature is not built: `(flag, feature)`.
 fn unsupported(args: &GetArgs) -> Vec<(&'static str, &'static str)> {
     let mut out = Vec::new();
-    let cache = "the disk cache";
-    if args.cache_dir.is_some() {
-        out.push(("--cache-dir", cache));
-    }
-    if args.no_cache {
-        out.push(("--no-cache", cache));
-    }
-    if args.cache_load.is_some() {
-        out.push(("--cache-load", cache));
-    }
     if args.proxy.is_some() {
         out.push(("--proxy", "proxy support"));
     }
@@ -368,6 +402,9 @@ fn build_manager(args: &GetArgs, stores: &Stores) -> Result<NetworkAccessManager
             .strict_transport_security(true)
             .hsts_store(store.clone());
     }
+    if let Some(cache) = disk_cache(args)? {
+        builder = builder.cache(cache);
+    }
     if let Some(path) = &args.cacert {
         let pem =
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -484,7 +521,8 @@ pub async fn run(args: GetArgs, priorities: Vec<Priority>) -> i32 {
     for (index, url) in args.urls.iter().enumerate() {
         let mut request = Request::new(url)
             .with_priority(priorities.get(index).copied().unwrap_or(Priority::Normal))
-            .with_max_redirects(args.max_redirects);
+            .with_max_redirects(args.max_redirects)
+            .with_cache_load_control(cache_load(args.cache_load));
         for (n, v) in &headers {
             request.set_header(n, v);
         }

@@ -22,9 +22,19 @@ const PROXY_VARIABLES: [&str; 6] = [
     "ALL_PROXY",
 ];
 
+static NEXT_CACHE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn command(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_netaccess"));
     cmd.args(args);
+    // Each run gets a cache directory of its own unless a test passes --cache-dir: a user's
+    // cache must neither serve nor store these responses.
+    let cache = std::env::temp_dir().join(format!(
+        "netaccess-cli-cache-{}-{}",
+        std::process::id(),
+        NEXT_CACHE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    cmd.env("XDG_CACHE_HOME", cache);
     for var in PROXY_VARIABLES {
         cmd.env_remove(var);
     }
@@ -273,10 +283,7 @@ async fn bad_usage_exits_two() {
 async fn unbuilt_features_fail_with_not_supported() {
     let server = TestServer::http1().await;
     let url = server.url("/hello");
-    let cases: [(&[&str], &str); 8] = [
-        (&["--cache-dir", "/tmp/x"], "--cache-dir"),
-        (&["--no-cache"], "--no-cache"),
-        (&["--cache-load", "prefer-cache"], "--cache-load"),
+    let cases: [(&[&str], &str); 5] = [
         (&["--proxy", "http://127.0.0.1:3128"], "--proxy"),
         (&["--no-proxy"], "--no-proxy"),
         (&["-u", "me:secret"], "--user"),
@@ -1164,4 +1171,71 @@ fn demo_runs_and_shows_a_redirect() {
         assert!(text.contains(expected), "{expected} not in {text}");
     }
     assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_disk_cache_answers_a_second_run() {
+    let server = TestServer::http1().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cache_arg = cache.to_str().unwrap();
+    let url = server.url("/bytes/2048?cache_control=max-age%3D60");
+    let first = run(&["get", "--json", "--cache-dir", cache_arg, &url]).await;
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    assert_eq!(json_lines(&first)[0]["from_cache"], false);
+    let second = run(&["get", "--json", "--cache-dir", cache_arg, &url]).await;
+    assert_eq!(json_lines(&second)[0]["from_cache"], true);
+    assert_eq!(
+        json_lines(&second)[0]["sha256"],
+        json_lines(&first)[0]["sha256"]
+    );
+    assert_eq!(
+        server.requests_for("/bytes/2048"),
+        1,
+        "no request reached the server"
+    );
+    // --no-cache and --cache-load always-network go to the network.
+    let no_cache = run(&["get", "--json", "--no-cache", &url]).await;
+    assert_eq!(json_lines(&no_cache)[0]["from_cache"], false);
+    let network = run(&[
+        "get",
+        "--json",
+        "--cache-dir",
+        cache_arg,
+        "--cache-load",
+        "always-network",
+        &url,
+    ])
+    .await;
+    assert_eq!(json_lines(&network)[0]["from_cache"], false);
+    assert_eq!(server.requests_for("/bytes/2048"), 3);
+    // always-cache: offline from the cache, a miss is ContentNotFoundError.
+    let offline = run(&[
+        "get",
+        "--json",
+        "--cache-dir",
+        cache_arg,
+        "--cache-load",
+        "always-cache",
+        &url,
+    ])
+    .await;
+    assert_eq!(json_lines(&offline)[0]["from_cache"], true);
+    let other = server.url("/bytes/4096");
+    let miss = run(&[
+        "get",
+        "--json",
+        "--cache-dir",
+        cache_arg,
+        "--cache-load",
+        "always-cache",
+        &other,
+    ])
+    .await;
+    assert_eq!(code(&miss), 1);
+    assert_eq!(json_lines(&miss)[0]["error"], "ContentNotFoundError");
+    assert_eq!(server.requests_for("/bytes/3"), 0);
+    // --no-cache with --cache-dir is a usage error.
+    let both = run(&["get", "--no-cache", "--cache-dir", cache_arg, &url]).await;
+    assert_eq!(code(&both), 2);
 }
