@@ -4,7 +4,9 @@
 //! - 10,000 GETs of `/bytes/1024` through one manager (6 connections per host): req/s and the
 //!   TCP connections the server accepted;
 //! - one 256 MiB download of `/bytes/268435456` read as a stream: MB/s (10^6 B) and the
-//!   process's peak RSS (`VmHWM`).
+//!   process's peak RSS (`VmHWM`);
+//! - cache hits for 1 KiB and 1 MiB entries from a `MemoryCache` and a `DiskCache`, beside the
+//!   network fetch of the same body (`AlwaysNetwork`): latency per reply and throughput.
 //!
 //! Client and server share the process (and the machine's cores), so read the numbers as a
 //! smoke test and a trend, not as a comparison; `bench/run.sh` does the side-by-side.
@@ -12,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use netaccess::{NetworkAccessManager, Request};
+use netaccess::{Cache, CacheLoadControl, DiskCache, MemoryCache, NetworkAccessManager, Request};
 use netaccess_testserver::TestServer;
 
 const SMALL_COUNT: usize = 10_000;
@@ -119,6 +121,67 @@ async fn large_download(server: &TestServer) -> Result<(), String> {
     Ok(())
 }
 
+/// Sequential replies of one URL: (mean latency in microseconds, MB/s).
+async fn timed_gets(
+    manager: &NetworkAccessManager,
+    url: &str,
+    control: CacheLoadControl,
+    count: usize,
+    size: usize,
+) -> Result<(f64, f64, bool), String> {
+    let start = Instant::now();
+    let mut from_cache = true;
+    for _ in 0..count {
+        let reply = manager.get(Request::new(url).with_cache_load_control(control));
+        let body = reply.bytes().await.map_err(|e| e.to_string())?;
+        if body.len() != size {
+            return Err(format!("{url}: {} bytes, expected {size}", body.len()));
+        }
+        from_cache &= reply.source_is_from_cache();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    Ok((
+        secs / count as f64 * 1e6,
+        (count * size) as f64 / secs / 1e6,
+        from_cache,
+    ))
+}
+
+async fn cache_hits(server: &TestServer) -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("netaccess-bench-cache-{}", std::process::id()));
+    let caches: [(&str, std::sync::Arc<dyn Cache>); 2] = [
+        ("memory", std::sync::Arc::new(MemoryCache::default())),
+        (
+            "disk",
+            std::sync::Arc::new(DiskCache::new(&dir).map_err(|e| e.to_string())?),
+        ),
+    ];
+    println!("cache hits (sequential, one reply at a time):");
+    for (name, cache) in caches {
+        let manager = NetworkAccessManager::builder().cache(cache).build();
+        for (size, count) in [(1024usize, 2000usize), (1 << 20, 200)] {
+            let url = server.url(&format!("/bytes/{size}?cache_control=max-age%3D3600"));
+            timed_gets(&manager, &url, CacheLoadControl::PreferNetwork, 1, size).await?; // store it
+            let (hit_us, hit_mbs, all_hits) =
+                timed_gets(&manager, &url, CacheLoadControl::PreferNetwork, count, size).await?;
+            let (net_us, net_mbs, _) =
+                timed_gets(&manager, &url, CacheLoadControl::AlwaysNetwork, count, size).await?;
+            if !all_hits {
+                return Err(format!(
+                    "{name} {size}: not every reply came from the cache"
+                ));
+            }
+            println!(
+                "  {name:>6} {:>7}: hit {hit_us:>8.1} us/reply {hit_mbs:>8.1} MB/s | network {net_us:>8.1} us/reply {net_mbs:>8.1} MB/s | hit is {:.1}x faster",
+                if size == 1024 { "1 KiB" } else { "1 MiB" },
+                net_us / hit_us
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(())
+}
+
 fn main() {
     // `cargo bench` passes `--bench` (and maybe a filter); nothing here takes arguments.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -130,7 +193,8 @@ fn main() {
         let server = TestServer::http1().await;
         tokio::time::timeout(TIME_LIMIT, async {
             small_gets(&server).await?;
-            large_download(&server).await
+            large_download(&server).await?;
+            cache_hits(&server).await
         })
         .await
         .map_err(|_| format!("time limit of {TIME_LIMIT:?} exceeded"))?
