@@ -1,7 +1,8 @@
 //! `netaccess demo`: starts the test servers on loopback (three HTTP/1.1 "hosts" and one
 //! HTTPS host speaking HTTP/2, with a certificate generated at start and trusted here),
 //! downloads from all of them through one manager (a bar per host on a terminal), and prints
-//! what happened per host, then follows a redirect chain (`/redirect/2`).
+//! what happened per host, then follows a redirect chain (`/redirect/2`), shows a cache hit on
+//! a second pass and a cookie round trip.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -44,6 +45,7 @@ async fn body_len(reply: &Reply) -> Option<u64> {
 pub async fn run(args: DemoArgs) -> i32 {
     let tls = TestServer::tls().await;
     let manager = match NetworkAccessManager::builder()
+        .cache(Arc::new(netaccess::MemoryCache::default()))
         .add_root_certificate_pem(tls.ca_cert_pem().unwrap_or_default().as_bytes())
     {
         Ok(b) => b.build(),
@@ -186,6 +188,42 @@ pub async fn run(args: DemoArgs) -> i32 {
             .map_or_else(|| "none".to_owned(), |s| s.to_string()),
         started.elapsed().as_millis()
     );
+    // A cache hit on a second pass: the second GET is answered without a request.
+    let cached = server.url("/bytes/65536?cache_control=max-age%3D60");
+    let mut from_cache = Vec::new();
+    for _ in 0..2 {
+        let reply = manager.get(Request::new(&cached));
+        let ok = matches!(
+            tokio::time::timeout(Duration::from_secs(10), reply.bytes()).await,
+            Ok(Ok(_))
+        );
+        failures += usize::from(!ok || reply.error().is_some());
+        from_cache.push(reply.source_is_from_cache());
+    }
+    println!(
+        "cache:    2 x GET {cached}: from cache {:?}, requests that reached the server: {}",
+        from_cache,
+        server.requests_for("/bytes/65536")
+    );
+
+    // A cookie round trip: set by one response, sent with the next request.
+    let set = server.url("/header?Set-Cookie=demo%3Dnetaccess");
+    let echo = server.url("/echo");
+    let first = manager.get(Request::new(&set));
+    let _ = tokio::time::timeout(Duration::from_secs(10), first.bytes()).await;
+    let second = manager.get(Request::new(&echo));
+    let sent = match tokio::time::timeout(Duration::from_secs(10), second.bytes()).await {
+        Ok(Ok(body)) => serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["headers"]["cookie"].as_str().map(str::to_owned)),
+        _ => None,
+    };
+    failures += usize::from(sent.as_deref() != Some("demo=netaccess"));
+    println!(
+        "cookies:  Set-Cookie from {set}, then {echo} sent Cookie: {}",
+        sent.as_deref().unwrap_or("(none)")
+    );
+
     println!();
     println!(
         "total {} ms, {} failed",
