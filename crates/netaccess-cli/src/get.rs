@@ -211,6 +211,45 @@ fn usage(message: &str) -> i32 {
     2
 }
 
+/// `USER:PASS` of `-u` / `--proxy-user`.
+fn credentials(value: &str, flag: &str) -> Result<(String, String), String> {
+    value
+        .split_once(':')
+        .map(|(u, p)| (u.to_owned(), p.to_owned()))
+        .ok_or_else(|| format!("{flag} wants USER:PASS, got {value:?}"))
+}
+
+/// The proxies: `--proxy URL`, none with `--no-proxy`, else the environment (http_proxy,
+/// https_proxy, all_proxy, no_proxy); `--proxy-user` gives the credentials of any of them.
+fn proxy_factory(args: &GetArgs) -> Result<std::sync::Arc<dyn netaccess::ProxyFactory>, String> {
+    let proxy_user = args
+        .proxy_user
+        .as_deref()
+        .map(|v| credentials(v, "--proxy-user"))
+        .transpose()?;
+    let with_user = move |mut proxy: netaccess::Proxy| {
+        if let Some((user, password)) = &proxy_user {
+            proxy.set_user(user.clone());
+            proxy.set_password(password.clone());
+        }
+        proxy
+    };
+    if args.no_proxy {
+        return Ok(std::sync::Arc::new(netaccess::Proxy::no_proxy()));
+    }
+    if let Some(url) = &args.proxy {
+        let proxy = netaccess::Proxy::parse(url).map_err(|e| format!("--proxy {url}: {e}"))?;
+        return Ok(std::sync::Arc::new(with_user(proxy)));
+    }
+    let env = netaccess::EnvProxyFactory::from_env();
+    Ok(std::sync::Arc::new(move |url: &url::Url| {
+        netaccess::ProxyFactory::query(&env, url)
+            .into_iter()
+            .map(&with_user)
+            .collect::<Vec<_>>()
+    }))
+}
+
 /// The disk cache: `--cache-dir`, else the user's cache directory; none with `--no-cache`
 /// (or when no cache directory is known, said on stderr).
 fn disk_cache(args: &GetArgs) -> Result<Option<std::sync::Arc<dyn netaccess::Cache>>, String> {
@@ -255,37 +294,9 @@ fn cache_load(arg: Option<CacheLoadArg>) -> netaccess::CacheLoadControl {
 }
 
 /// Flags accepted by the parser whose feature is not built: `(flag, feature)`.
-fn unsupported(args: &GetArgs) -> Vec<(&'static str, &'static str)> {
-    let mut out = Vec::new();
-    if args.proxy.is_some() {
-        out.push(("--proxy", "proxy support"));
-    }
-    if args.no_proxy {
-        out.push(("--no-proxy", "proxy support"));
-    }
-    if args.user.is_some() {
-        out.push(("--user", "authentication"));
-    }
-    if args.proxy_user.is_some() {
-        out.push(("--proxy-user", "proxy authentication"));
-    }
-    out
-}
-
-/// The proxy variables set in the environment (any case), which are not supported yet.
-fn environment_proxies() -> Vec<String> {
-    let mut found: Vec<String> = std::env::vars_os()
-        .filter_map(|(name, value)| {
-            let name = name.into_string().ok()?;
-            let known = matches!(
-                name.to_ascii_lowercase().as_str(),
-                "http_proxy" | "https_proxy" | "all_proxy"
-            );
-            (known && !value.is_empty()).then_some(name)
-        })
-        .collect();
-    found.sort();
-    found
+fn unsupported(_args: &GetArgs) -> Vec<(&'static str, &'static str)> {
+    // Every flag of the contract is built; kept so that a future flag can say so clearly.
+    Vec::new()
 }
 
 /// The request body and whether one was given.
@@ -405,6 +416,7 @@ fn build_manager(args: &GetArgs, stores: &Stores) -> Result<NetworkAccessManager
     if let Some(cache) = disk_cache(args)? {
         builder = builder.cache(cache);
     }
+    builder = builder.proxy_factory(proxy_factory(args)?);
     if let Some(path) = &args.cacert {
         let pem =
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -464,13 +476,6 @@ pub async fn run(args: GetArgs, priorities: Vec<Priority>) -> i32 {
         }
         return 2;
     }
-    let proxies = environment_proxies();
-    if !proxies.is_empty() {
-        eprintln!(
-            "netaccess: warning: environment proxies are not supported yet and are ignored ({})",
-            proxies.join(", ")
-        );
-    }
     let stores = match Stores::load(&args) {
         Ok(s) => s,
         Err(e) => return usage(&e),
@@ -479,6 +484,27 @@ pub async fn run(args: GetArgs, priorities: Vec<Priority>) -> i32 {
         Ok(m) => m,
         Err(e) => return usage(&e),
     };
+    if let Some(user) = &args.user {
+        let (user, password) = match credentials(user, "--user") {
+            Ok(c) => c,
+            Err(e) => return usage(&e),
+        };
+        // Given once per reply: asked again means they were refused.
+        let answered = std::sync::Mutex::new(std::collections::HashSet::new());
+        manager
+            .authentication_required()
+            .connect(move |(reply, request)| {
+                if answered
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(reply.clone())
+                {
+                    request.answer(&user, &password);
+                } else {
+                    request.refuse();
+                }
+            });
+    }
     let payload = match payload(&args) {
         Ok(p) => p,
         Err(e) => return usage(&e),

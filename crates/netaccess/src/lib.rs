@@ -52,8 +52,8 @@ mod upload;
 
 pub use auth::{
     parse_challenge_str, parse_challenges, respond, select_challenge, AuthResponse, AuthScheme,
-    AuthState, AuthTarget, Authenticator, CachedCredentials, Challenge, CredentialCache,
-    DigestAlgorithm, ProtectionSpace,
+    AuthState, AuthTarget, AuthenticationRequest, Authenticator, CachedCredentials, Challenge,
+    CredentialCache, DigestAlgorithm, ProtectionSpace,
 };
 pub use cache::{
     policy as cache_policy, vary_matches, Cache, CacheFuture, CacheKey, CacheLoadControl,

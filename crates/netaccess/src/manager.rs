@@ -13,6 +13,7 @@ use rustls_pki_types::CertificateDer;
 use tokio::runtime::{Handle, Runtime};
 use url::Url;
 
+use crate::auth::{AuthenticationRequest, CredentialCache};
 use crate::backend::http::HttpConn;
 use crate::cache::Cache;
 use crate::cookies::{CookieJar, DefaultCookieJar};
@@ -20,6 +21,7 @@ use crate::error::{Error, NetworkError};
 use crate::hsts::{HstsPolicy, HstsStore};
 use crate::multipart::MultiPart;
 use crate::pipeline;
+use crate::proxy::{Proxy, ProxyFactory};
 use crate::redirect::RedirectPolicy;
 use crate::reply::Reply;
 use crate::request::{Operation, Request};
@@ -41,6 +43,8 @@ pub(crate) struct ManagerSignals {
     pub finished: Signal<Reply>,
     pub encrypted: Signal<Reply>,
     pub ssl_errors: Signal<(Reply, Vec<SslError>)>,
+    pub authentication_required: Signal<(Reply, AuthenticationRequest)>,
+    pub proxy_authentication_required: Signal<(Proxy, AuthenticationRequest)>,
 }
 
 /// The immutable configuration.
@@ -55,10 +59,13 @@ pub(crate) struct Config {
     pub hsts: Arc<HstsStore>,
     pub hsts_enabled: bool,
     pub cache: Option<Arc<dyn Cache>>,
+    pub proxy: Option<Arc<dyn ProxyFactory>>,
 }
 
 pub(crate) struct ManagerInner {
     pub config: Config,
+    /// Credentials that worked, per protection space (cleared by `clear_access_cache`).
+    pub credentials: std::sync::Mutex<CredentialCache>,
     pub pool: Pool<HttpConn>,
     pub signals: Arc<ManagerSignals>,
     runtime: Handle,
@@ -115,6 +122,7 @@ pub struct ManagerBuilder {
     hsts: Option<Arc<HstsStore>>,
     hsts_enabled: bool,
     cache: Option<Arc<dyn Cache>>,
+    proxy: Option<Arc<dyn ProxyFactory>>,
 }
 
 impl std::fmt::Debug for ManagerBuilder {
@@ -147,6 +155,7 @@ impl Default for ManagerBuilder {
             hsts: None,
             hsts_enabled: false,
             cache: None,
+            proxy: None,
         }
     }
 }
@@ -267,6 +276,21 @@ impl ManagerBuilder {
         self
     }
 
+    /// One proxy for every request (Qt's `setProxy`); [`Proxy::no_proxy`] for none.
+    #[doc(alias = "setProxy")]
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = Some(Arc::new(proxy));
+        self
+    }
+
+    /// A proxy chosen per request (Qt's `setProxyFactory`), e.g. [`EnvProxyFactory`](crate::EnvProxyFactory) for
+    /// `http_proxy`, `https_proxy`, `all_proxy` and `no_proxy`. Default: direct connections.
+    #[doc(alias = "setProxyFactory")]
+    pub fn proxy_factory(mut self, factory: Arc<dyn ProxyFactory>) -> Self {
+        self.proxy = Some(factory);
+        self
+    }
+
     /// Runs requests on this runtime instead of the current one.
     pub fn runtime(mut self, handle: Handle) -> Self {
         self.runtime = Some(handle);
@@ -283,6 +307,7 @@ impl ManagerBuilder {
         spawn_idle_sweeper(&runtime, &pool);
         NetworkAccessManager {
             inner: Arc::new(ManagerInner {
+                credentials: std::sync::Mutex::default(),
                 config: Config {
                     max_connections_per_host: self.max_connections_per_host,
                     transfer_timeout: self.transfer_timeout,
@@ -300,12 +325,15 @@ impl ManagerBuilder {
                     hsts: self.hsts.unwrap_or_default(),
                     hsts_enabled: self.hsts_enabled,
                     cache: self.cache,
+                    proxy: self.proxy,
                 },
                 pool,
                 signals: Arc::new(ManagerSignals {
                     finished: Signal::new(),
                     encrypted: Signal::new(),
                     ssl_errors: Signal::new(),
+                    authentication_required: Signal::new(),
+                    proxy_authentication_required: Signal::new(),
                 }),
                 runtime,
             }),
@@ -526,6 +554,11 @@ impl NetworkAccessManager {
     #[doc(alias = "clearAccessCache")]
     pub fn clear_access_cache(&self) {
         self.clear_connection_cache();
+        self.inner
+            .credentials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// The URL schemes this manager handles (Qt's `supportedSchemes`).
@@ -584,6 +617,24 @@ impl NetworkAccessManager {
     /// The manager's transfer timeout.
     pub fn transfer_timeout(&self) -> Option<Duration> {
         self.inner.config.transfer_timeout
+    }
+
+    /// Qt's `authenticationRequired`: a server asks for credentials the manager does not have
+    /// (after the URL's user info and the credential cache). Answer in the slot, or call
+    /// [`AuthenticationRequest::answer_later`] and answer from any task; with no answer the
+    /// reply ends with `AuthenticationRequiredError`. Connect before making the request.
+    #[doc(alias = "authenticationRequired")]
+    pub fn authentication_required(&self) -> &Signal<(Reply, AuthenticationRequest)> {
+        &self.inner.signals.authentication_required
+    }
+
+    /// Qt's `proxyAuthenticationRequired`: a proxy asks for credentials that its
+    /// configuration does not hold. Answer as for
+    /// [`authentication_required`](Self::authentication_required); with no answer the reply
+    /// ends with `ProxyAuthenticationRequiredError`.
+    #[doc(alias = "proxyAuthenticationRequired")]
+    pub fn proxy_authentication_required(&self) -> &Signal<(Proxy, AuthenticationRequest)> {
+        &self.inner.signals.proxy_authentication_required
     }
 
     /// Emitted for every reply when it finishes.

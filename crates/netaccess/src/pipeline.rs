@@ -15,6 +15,10 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use url::Url;
 
+use crate::auth::{
+    parse_challenges, respond, select_challenge, AuthState, AuthenticationRequest, Authenticator,
+    ProtectionSpace,
+};
 use crate::backend;
 use crate::backend::http::{map_hyper_error, HttpConn, ReqBody};
 use crate::cache::policy::CacheRequest;
@@ -25,6 +29,7 @@ use crate::cache::{
 use crate::decode::{self, Decoder};
 use crate::error::{Error, NetworkError};
 use crate::manager::ManagerInner;
+use crate::proxy::{Proxy, ProxyKind};
 use crate::redirect::{self, Hop, RedirectPolicy};
 use crate::reply::{http_status_error, Meta, ReplyShared};
 use crate::request::{CookieControl, Operation, Request};
@@ -76,7 +81,7 @@ async fn open_ahead(mgr: &ManagerInner, reply: &Arc<ReplyShared>) -> Result<Opti
         .url_result()
         .map_err(|m| Error::new(NetworkError::ProtocolUnknownError, m))?
         .clone();
-    let origin = origin_for(&url, reply.request())?;
+    let origin = origin_for(&url, reply.request(), proxy_for(mgr, &url))?;
     let checkout = match mgr
         .pool
         .acquire(&origin, reply.request().priority(), None)
@@ -127,7 +132,33 @@ async fn execute(
     }
 }
 
-fn origin_for(url: &Url, request: &Request) -> Result<Origin, Error> {
+/// The proxy for `url` from the manager's factory: `None` for a direct connection.
+fn proxy_for(mgr: &ManagerInner, url: &Url) -> Option<Proxy> {
+    if is_local_http(url.scheme()) {
+        return None;
+    }
+    let factory = mgr.config.proxy.as_ref()?;
+    factory
+        .query(url)
+        .into_iter()
+        .find_map(|proxy| match proxy.kind() {
+            ProxyKind::NoProxy | ProxyKind::DefaultProxy => Some(None),
+            ProxyKind::HttpCachingProxy if !proxy.can_carry(url) => None,
+            _ => Some(Some(proxy)),
+        })?
+}
+
+/// Whether requests to this origin go to an HTTP proxy in absolute form (plain http through
+/// an HTTP proxy; https goes through a CONNECT tunnel instead).
+fn absolute_form(origin: &Origin) -> bool {
+    origin.scheme == "http"
+        && origin
+            .proxy
+            .as_ref()
+            .is_some_and(|p| matches!(p.kind(), ProxyKind::HttpProxy | ProxyKind::HttpCachingProxy))
+}
+
+fn origin_for(url: &Url, request: &Request, proxy: Option<Proxy>) -> Result<Origin, Error> {
     if is_local_http(url.scheme()) {
         let socket = request.unix_socket().ok_or_else(|| {
             Error::new(
@@ -142,7 +173,7 @@ fn origin_for(url: &Url, request: &Request) -> Result<Origin, Error> {
             scheme: url.scheme().to_owned(),
             host: socket.to_string_lossy().into_owned(),
             port: 0,
-            proxy: String::new(),
+            proxy: None,
             mode: Mode::Http1,
         });
     }
@@ -153,7 +184,13 @@ fn origin_for(url: &Url, request: &Request) -> Result<Origin, Error> {
         )
     })?;
     let https = url.scheme() == "https";
-    let mode = if request.http2_direct() {
+    let through_http_proxy = !https
+        && proxy
+            .as_ref()
+            .is_some_and(|p| p.kind() != ProxyKind::Socks5Proxy);
+    let mode = if through_http_proxy {
+        Mode::Http1
+    } else if request.http2_direct() {
         Mode::Http2Direct
     } else if https && request.http2_allowed() {
         Mode::Negotiate
@@ -166,7 +203,7 @@ fn origin_for(url: &Url, request: &Request) -> Result<Origin, Error> {
         port: url
             .port_or_known_default()
             .unwrap_or(if https { 443 } else { 80 }),
-        proxy: String::new(),
+        proxy,
         mode,
     })
 }
@@ -277,12 +314,14 @@ async fn http_with_redirects(
         announced_encrypted: false,
         revalidating: None,
         request_time: SystemTime::now(),
+        auth: AuthProgress::default(),
     };
     loop {
         hops.prepare(mgr, reply);
         if let Some(outcome) = Box::pin(hops.consult_cache(mgr, reply)).await? {
             return Ok(outcome);
         }
+        hops.apply_credentials(mgr, reply);
         hops.request_time = SystemTime::now();
         let exchange = http_exchange(
             mgr,
@@ -354,6 +393,30 @@ struct Hops {
     revalidating: Option<CachedEntry>,
     /// When this hop's request was sent (RFC 9111 `request_time`).
     request_time: SystemTime,
+    /// Server authentication across the attempts of a hop.
+    auth: AuthProgress,
+}
+
+/// Credentials as sent: their protection space, the credentials, the challenge state.
+type SentCredentials = (ProtectionSpace, Authenticator, AuthState);
+
+/// Where server authentication stands for the current URL.
+#[derive(Default)]
+struct AuthProgress {
+    /// The `Authorization` to send on the next attempt (an answered challenge), with what
+    /// produced it.
+    pending: Option<(HeaderValue, SentCredentials)>,
+    /// Credentials sent on this attempt, kept for the cache if they work.
+    sent: Option<SentCredentials>,
+    /// The URL's user info was offered already (it is tried once).
+    used_userinfo: bool,
+    /// Challenges answered for this URL (a bound against servers that never accept).
+    rounds: u8,
+    /// `Proxy-Authorization` for an HTTP proxy that asked (absolute-form requests).
+    proxy_authorization: Option<HeaderValue>,
+    /// Proxy challenges answered, and whether the proxy's own credentials were offered.
+    proxy_rounds: u8,
+    proxy_offered_configured: bool,
 }
 
 impl Hops {
@@ -372,6 +435,237 @@ impl Hops {
             CookieControl::Manual => None,
         };
     }
+    /// Before each attempt: the `Authorization` of an answered challenge, or credentials that
+    /// worked for this protection space (Qt's AuthenticationReuse), unless the application set
+    /// its own.
+    fn apply_credentials(&mut self, mgr: &ManagerInner, reply: &ReplyShared) {
+        self.auth.sent = None;
+        if let Some(proxy_authorization) = &self.auth.proxy_authorization {
+            self.outgoing
+                .hop_headers
+                .insert(header::PROXY_AUTHORIZATION, proxy_authorization.clone());
+        }
+        if let Some((header, sent)) = self.auth.pending.take() {
+            self.outgoing
+                .hop_headers
+                .insert(header::AUTHORIZATION, header);
+            self.auth.sent = Some(sent);
+            return;
+        }
+        if !reply.request().authentication_reuse()
+            || self.outgoing.headers.contains_key(header::AUTHORIZATION)
+        {
+            return;
+        }
+        let Some(origin) = ProtectionSpace::for_url(&self.url, "") else {
+            return;
+        };
+        let mut cache = mgr.credentials.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(entry) = cache.closest_mut(&origin, self.url.path()) else {
+            return;
+        };
+        let (method, target, body) = self.auth_inputs();
+        let authenticator = entry.authenticator.clone();
+        if let Some(header) =
+            entry
+                .state
+                .authorize(&authenticator, &method, &target, body.as_deref())
+        {
+            self.auth.sent = Some((entry.space.clone(), authenticator, entry.state.clone()));
+            self.outgoing
+                .hop_headers
+                .insert(header::AUTHORIZATION, header);
+        }
+    }
+
+    /// The method, request-target and (in-memory) body that Digest hashes.
+    fn auth_inputs(&self) -> (String, String, Option<bytes::Bytes>) {
+        let target = &self.url[url::Position::BeforePath..url::Position::AfterQuery];
+        let target = if target.is_empty() { "/" } else { target };
+        (
+            self.outgoing.operation.method().to_string(),
+            target.to_owned(),
+            self.outgoing.body.in_memory(),
+        )
+    }
+
+    /// After a response head: a 401 with a challenge we can answer sends the same request
+    /// again (`Ok(None)`); anything else goes on (`Ok(Some)`), caching credentials that worked.
+    async fn authenticate(
+        &mut self,
+        mgr: &ManagerInner,
+        reply: &Arc<ReplyShared>,
+        exchange: Exchange,
+    ) -> Result<Option<Box<Exchange>>, Error> {
+        let status = exchange.response.status();
+        if status == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED {
+            return self.authenticate_to_proxy(mgr, reply, exchange).await;
+        }
+        if status != http::StatusCode::UNAUTHORIZED {
+            if let Some((space, authenticator, mut state)) = self.auth.sent.take() {
+                if let Some(info) = exchange.response.headers().get("authentication-info") {
+                    state.apply_authentication_info(info);
+                }
+                if !status.is_server_error() {
+                    let mut cache = mgr.credentials.lock().unwrap_or_else(|e| e.into_inner());
+                    cache.insert(space, self.url.path(), authenticator, state);
+                }
+            }
+            return Ok(Some(Box::new(exchange)));
+        }
+        let challenges = parse_challenges(
+            exchange
+                .response
+                .headers()
+                .get_all(header::WWW_AUTHENTICATE),
+        );
+        const MAX_ROUNDS: u8 = 10;
+        if challenges.is_empty() || self.auth.rounds >= MAX_ROUNDS {
+            return Ok(Some(Box::new(exchange)));
+        }
+        let (method, target, body) = self.auth_inputs();
+        let Some((challenge, _)) = select_challenge(&challenges, body.is_some()) else {
+            return Ok(Some(Box::new(exchange)));
+        };
+        let Some(space) = ProtectionSpace::for_url(&self.url, challenge.realm()) else {
+            return Ok(Some(Box::new(exchange)));
+        };
+        let stale = challenge.is_stale();
+        let asked = Authenticator::for_challenge(challenge);
+        let credentials = match self.auth.sent.take() {
+            // A new nonce for the same credentials: answer again, silently.
+            Some((_, previous, _)) if stale => Some(previous),
+            sent => {
+                if sent.is_some() {
+                    // Those credentials were refused: never offer them again.
+                    mgr.credentials
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&space);
+                }
+                self.credentials_for(mgr, reply, &space, asked).await
+            }
+        };
+        let Some(credentials) = credentials else {
+            return Ok(Some(Box::new(exchange)));
+        };
+        let mut state = AuthState::new();
+        let Some(answer) = respond(
+            &challenges,
+            &credentials,
+            &method,
+            &target,
+            body.as_deref(),
+            &mut state,
+        ) else {
+            return Ok(Some(Box::new(exchange)));
+        };
+        self.auth.rounds += 1;
+        discard_body(exchange, self.timeout).await;
+        self.auth.pending = Some((answer.header, (space, credentials, state)));
+        Ok(None)
+    }
+
+    /// A 407 from an HTTP proxy carrying absolute-form requests: answer with the proxy's own
+    /// credentials (once), then ask the application; `Ok(None)` sends the request again.
+    async fn authenticate_to_proxy(
+        &mut self,
+        mgr: &ManagerInner,
+        reply: &Arc<ReplyShared>,
+        exchange: Exchange,
+    ) -> Result<Option<Box<Exchange>>, Error> {
+        let proxy = proxy_for(mgr, &self.url).filter(|p| {
+            self.url.scheme() == "http"
+                && matches!(p.kind(), ProxyKind::HttpProxy | ProxyKind::HttpCachingProxy)
+        });
+        let Some(proxy) = proxy else {
+            return Ok(Some(Box::new(exchange)));
+        };
+        if self.auth.proxy_rounds >= 4 {
+            return Ok(Some(Box::new(exchange)));
+        }
+        let challenges = parse_challenges(
+            exchange
+                .response
+                .headers()
+                .get_all(header::PROXY_AUTHENTICATE),
+        );
+        let (method, _, body) = self.auth_inputs();
+        let Some((challenge, _)) = select_challenge(&challenges, body.is_some()) else {
+            return Ok(Some(Box::new(exchange)));
+        };
+        let credentials = if !self.auth.proxy_offered_configured && !proxy.user().is_empty() {
+            self.auth.proxy_offered_configured = true;
+            Some(Authenticator::with_credentials(
+                proxy.user(),
+                proxy.password(),
+            ))
+        } else {
+            let request = AuthenticationRequest::new(Authenticator::for_challenge(challenge));
+            reply
+                .manager_signals()
+                .proxy_authentication_required
+                .emit(&(proxy.clone(), request.clone()));
+            request.answered().await
+        };
+        let Some(credentials) = credentials else {
+            return Ok(Some(Box::new(exchange)));
+        };
+        let target = self.url[..url::Position::AfterQuery].to_owned();
+        let mut state = AuthState::new();
+        let Some(answer) = respond(
+            &challenges,
+            &credentials,
+            &method,
+            &target,
+            body.as_deref(),
+            &mut state,
+        ) else {
+            return Ok(Some(Box::new(exchange)));
+        };
+        self.auth.proxy_rounds += 1;
+        self.auth.proxy_authorization = Some(answer.header);
+        discard_body(exchange, self.timeout).await;
+        Ok(None)
+    }
+
+    /// Credentials for `space`: the URL's user info (once), then the cache, then the
+    /// application through `authentication_required`.
+    async fn credentials_for(
+        &mut self,
+        mgr: &ManagerInner,
+        reply: &Arc<ReplyShared>,
+        space: &ProtectionSpace,
+        asked: Authenticator,
+    ) -> Option<Authenticator> {
+        if !self.auth.used_userinfo && !self.url.username().is_empty() {
+            self.auth.used_userinfo = true;
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            let user = decode(self.url.username());
+            let password = decode(self.url.password().unwrap_or(""));
+            return Some(Authenticator::with_credentials(user, password));
+        }
+        let cached = mgr
+            .credentials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(space, self.url.path())
+            .map(|c| c.authenticator.clone());
+        if cached.is_some() {
+            return cached;
+        }
+        let request = AuthenticationRequest::new(asked);
+        reply
+            .manager_signals()
+            .authentication_required
+            .emit(&(reply.handle(), request.clone()));
+        request.answered().await
+    }
+
     /// The cache stage before a hop: serve a usable stored response (`Some`), or add
     /// validators / `no-cache` to the request and go to the network (`None`).
     async fn consult_cache(
@@ -524,6 +818,19 @@ impl Hops {
         reply: &Arc<ReplyShared>,
         exchange: Exchange,
     ) -> Result<Option<Option<Error>>, Error> {
+        if let Some(exchange) = self.authenticate(mgr, reply, exchange).await? {
+            return self.after_authentication(mgr, reply, *exchange).await;
+        }
+        Ok(None)
+    }
+
+    /// The rest of [`after_response`](Self::after_response), once authentication is settled.
+    async fn after_authentication(
+        &mut self,
+        mgr: &ManagerInner,
+        reply: &Arc<ReplyShared>,
+        exchange: Exchange,
+    ) -> Result<Option<Option<Error>>, Error> {
         let exchange = match self.cache_after_response(mgr, reply, exchange).await? {
             AfterCache::Answered(outcome) => return Ok(Some(outcome)),
             AfterCache::Retry => return Ok(None),
@@ -588,6 +895,7 @@ impl Hops {
         }
         reply.set_url(next.clone());
         self.url = next;
+        self.auth = AuthProgress::default();
         Ok(None)
     }
 }
@@ -630,7 +938,7 @@ async fn http_exchange(
     announced_encrypted: &mut bool,
 ) -> Result<Exchange, Error> {
     let request = reply.request();
-    let origin = origin_for(url, request)?;
+    let origin = origin_for(url, request, proxy_for(mgr, url))?;
     let mut retried = false;
     loop {
         let grant = mgr
@@ -692,6 +1000,95 @@ async fn http_exchange(
     }
 }
 
+/// A TCP stream to the origin: direct, to the HTTP proxy (absolute-form requests follow), or
+/// through a CONNECT tunnel or a SOCKS5 proxy.
+async fn reach(
+    mgr: &ManagerInner,
+    reply: &Arc<ReplyShared>,
+    origin: &Origin,
+) -> Result<tokio::net::TcpStream, Error> {
+    let timeout = mgr.config.connect_timeout;
+    let resolve = &mgr.config.resolve;
+    let Some(proxy) = &origin.proxy else {
+        return transport::connect_tcp(&origin.host, origin.port, timeout, resolve).await;
+    };
+    if proxy.kind() == ProxyKind::Socks5Proxy {
+        return transport::proxy::connect_socks5(
+            proxy,
+            &origin.host,
+            origin.port,
+            timeout,
+            resolve,
+        )
+        .await;
+    }
+    if absolute_form(origin) {
+        return transport::proxy::connect_proxy(proxy, timeout, resolve).await;
+    }
+    // https through an HTTP proxy: CONNECT, answering 407s with the proxy's credentials, the
+    // credential cache or the application.
+    let target = format!("{}:{}", origin.host, origin.port);
+    let mut authorization: Option<HeaderValue> = None;
+    let mut offered_configured = false;
+    for _round in 0..4 {
+        let tunnel = transport::proxy::connect_tunnel(
+            proxy,
+            &origin.host,
+            origin.port,
+            authorization.as_ref(),
+            timeout,
+            resolve,
+        )
+        .await?;
+        let headers = match tunnel {
+            transport::proxy::Tunnel::Open(stream) => return Ok(stream),
+            transport::proxy::Tunnel::AuthRequired(headers) => headers,
+        };
+        let challenges = parse_challenges(headers.get_all(header::PROXY_AUTHENTICATE));
+        let Some((challenge, _)) = select_challenge(&challenges, true) else {
+            break;
+        };
+        let credentials = if !offered_configured && !proxy.user().is_empty() {
+            offered_configured = true;
+            Some(Authenticator::with_credentials(
+                proxy.user(),
+                proxy.password(),
+            ))
+        } else {
+            let request = AuthenticationRequest::new(Authenticator::for_challenge(challenge));
+            reply
+                .manager_signals()
+                .proxy_authentication_required
+                .emit(&(proxy.clone(), request.clone()));
+            request.answered().await
+        };
+        let Some(credentials) = credentials else {
+            break;
+        };
+        let mut state = AuthState::new();
+        authorization = respond(
+            &challenges,
+            &credentials,
+            "CONNECT",
+            &target,
+            Some(b""),
+            &mut state,
+        )
+        .map(|a| a.header);
+        if authorization.is_none() {
+            break;
+        }
+    }
+    Err(Error::new(
+        NetworkError::ProxyAuthenticationRequiredError,
+        format!(
+            "The proxy {}:{} requires authentication",
+            proxy.host(),
+            proxy.port()
+        ),
+    ))
+}
+
 /// TCP, then TLS for https (ALPN decides HTTP/2), then the HTTP handshake.
 async fn open_connection(
     mgr: &ManagerInner,
@@ -703,14 +1100,7 @@ async fn open_connection(
         let stream = transport::connect_unix(&origin.host, connect_timeout).await?;
         return HttpConn::handshake(Io::Unix(stream), false, false).await;
     }
-    let dial = || {
-        transport::connect_tcp(
-            &origin.host,
-            origin.port,
-            connect_timeout,
-            &mgr.config.resolve,
-        )
-    };
+    let dial = || reach(mgr, reply, origin);
     let tcp = dial().await?;
     if origin.scheme != "https" {
         return HttpConn::handshake(Io::Tcp(tcp), origin.mode == Mode::Http2Direct, false).await;
@@ -777,7 +1167,7 @@ fn build_request(
         Some(port) => format!("{host}:{port}"),
         None => host.to_owned(),
     };
-    let uri = if http2 {
+    let uri = if http2 || absolute_form(origin) {
         format!("{}://{}{}", origin.scheme, authority, path_and_query)
     } else {
         path_and_query.to_owned()

@@ -123,6 +123,7 @@ pub struct Request {
     cookie_save_control: CookieControl,
     cache_load_control: CacheLoadControl,
     cache_save_control: bool,
+    authentication_reuse: bool,
 }
 
 impl Request {
@@ -158,6 +159,7 @@ impl Request {
             cookie_save_control: CookieControl::Automatic,
             cache_load_control: CacheLoadControl::PreferNetwork,
             cache_save_control: true,
+            authentication_reuse: true,
         }
     }
 
@@ -329,6 +331,19 @@ impl Request {
     /// Builder: whether the response may be stored in the cache.
     pub fn with_cache_save_control(mut self, save: bool) -> Self {
         self.cache_save_control = save;
+        self
+    }
+
+    /// Qt's `AuthenticationReuseAttribute` (default true): credentials that worked for this
+    /// protection space are sent at once, without waiting for a 401.
+    #[doc(alias = "AuthenticationReuseAttribute")]
+    pub fn authentication_reuse(&self) -> bool {
+        self.authentication_reuse
+    }
+
+    /// Builder: whether cached credentials are sent pre-emptively.
+    pub fn with_authentication_reuse(mut self, reuse: bool) -> Self {
+        self.authentication_reuse = reuse;
         self
     }
 

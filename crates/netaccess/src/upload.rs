@@ -170,6 +170,16 @@ impl Body {
         }
     }
 
+    /// The whole body when it is in memory (what Digest `auth-int` hashes); `None` for files
+    /// and streams.
+    pub(crate) fn in_memory(&self) -> Option<Bytes> {
+        match &self.source {
+            Source::Absent => Some(Bytes::new()),
+            Source::Bytes(b) => Some(b.clone()),
+            _ => None,
+        }
+    }
+
     pub(crate) fn is_absent(&self) -> bool {
         matches!(self.source, Source::Absent)
     }

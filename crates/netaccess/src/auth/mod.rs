@@ -31,6 +31,7 @@
 mod cache;
 mod challenge;
 mod md5;
+mod request;
 mod respond;
 
 use std::collections::BTreeMap;
@@ -43,6 +44,7 @@ use http::StatusCode;
 
 pub use cache::{CachedCredentials, CredentialCache, ProtectionSpace};
 pub use challenge::{parse_challenge_str, parse_challenges, Challenge};
+pub use request::AuthenticationRequest;
 pub use respond::{
     respond, select_challenge, AuthResponse, AuthScheme, AuthState, DigestAlgorithm,
 };

@@ -47,8 +47,8 @@ pub(crate) struct Origin {
     pub scheme: String,
     pub host: String,
     pub port: u16,
-    /// The proxy the connections go through, as a string key; empty for none.
-    pub proxy: String,
+    /// The proxy the connections go through; `None` for direct connections.
+    pub proxy: Option<crate::proxy::Proxy>,
     pub mode: Mode,
 }
 

@@ -41,7 +41,7 @@ fn origin(mode: Mode) -> Origin {
         scheme: "http".into(),
         host: "h".into(),
         port: 80,
-        proxy: String::new(),
+        proxy: None,
         mode,
     }
 }

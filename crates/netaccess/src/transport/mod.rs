@@ -3,6 +3,7 @@
 //!
 //! Speaks no HTTP: that is [`crate::backend`].
 
+pub(crate) mod proxy;
 pub(crate) mod tls;
 
 use std::collections::HashMap;

@@ -1,0 +1,241 @@
+//! Reaching an origin through a proxy: a TCP connection to an HTTP proxy (the caller then
+//! sends absolute-form requests), a CONNECT tunnel through it, or a SOCKS5 connection
+//! (username/password method; remote DNS for `socks5h`). Failures map to Qt's proxy codes.
+
+use std::io;
+use std::time::Duration;
+
+use http::header::{HeaderMap, HeaderValue};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::{connect_tcp, ResolveOverrides};
+use crate::error::{Error, NetworkError};
+use crate::proxy::Proxy;
+
+/// Turns an error of connecting to the proxy itself into Qt's proxy codes.
+fn proxy_error(proxy: &Proxy, e: Error) -> Error {
+    let kind = match e.kind() {
+        NetworkError::ConnectionRefusedError => NetworkError::ProxyConnectionRefusedError,
+        NetworkError::HostNotFoundError => NetworkError::ProxyNotFoundError,
+        NetworkError::TimeoutError => NetworkError::ProxyTimeoutError,
+        NetworkError::RemoteHostClosedError => NetworkError::ProxyConnectionClosedError,
+        _ => NetworkError::UnknownProxyError,
+    };
+    Error::new(
+        kind,
+        format!("Proxy {}:{}: {}", proxy.host(), proxy.port(), e.message()),
+    )
+}
+
+/// A TCP connection to the proxy.
+pub(crate) async fn connect_proxy(
+    proxy: &Proxy,
+    timeout: Duration,
+    overrides: &ResolveOverrides,
+) -> Result<TcpStream, Error> {
+    connect_tcp(proxy.host(), proxy.port(), timeout, overrides)
+        .await
+        .map_err(|e| proxy_error(proxy, e))
+}
+
+/// What a CONNECT attempt gave.
+pub(crate) enum Tunnel {
+    /// The tunnel is open: speak TLS (or anything) to the origin over it.
+    Open(TcpStream),
+    /// The proxy wants credentials: its 407 headers.
+    AuthRequired(HeaderMap),
+}
+
+/// Opens a CONNECT tunnel to `host:port` through an HTTP proxy, sending `authorization` as
+/// `Proxy-Authorization` and the proxy's extra headers.
+pub(crate) async fn connect_tunnel(
+    proxy: &Proxy,
+    host: &str,
+    port: u16,
+    authorization: Option<&HeaderValue>,
+    timeout: Duration,
+    overrides: &ResolveOverrides,
+) -> Result<Tunnel, Error> {
+    let mut stream = connect_proxy(proxy, timeout, overrides).await?;
+    let authority = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let mut head = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
+    for (name, value) in proxy.headers() {
+        head.push_str(&format!(
+            "{}: {}\r\n",
+            name,
+            String::from_utf8_lossy(value.as_bytes())
+        ));
+    }
+    if let Some(auth) = authorization {
+        head.push_str(&format!(
+            "Proxy-Authorization: {}\r\n",
+            String::from_utf8_lossy(auth.as_bytes())
+        ));
+    }
+    head.push_str("\r\n");
+    let exchange = async {
+        stream.write_all(head.as_bytes()).await?;
+        read_head(&mut stream).await
+    };
+    let response = match tokio::time::timeout(timeout, exchange).await {
+        Err(_) => {
+            return Err(Error::new(
+                NetworkError::ProxyTimeoutError,
+                format!(
+                    "CONNECT through {}:{} timed out",
+                    proxy.host(),
+                    proxy.port()
+                ),
+            ))
+        }
+        Ok(Err(e)) => {
+            return Err(Error::new(
+                NetworkError::ProxyConnectionClosedError,
+                format!(
+                    "The proxy {}:{} closed the connection during CONNECT: {e}",
+                    proxy.host(),
+                    proxy.port()
+                ),
+            ))
+        }
+        Ok(Ok(head)) => head,
+    };
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Response::new(&mut headers);
+    let status = match parsed.parse(&response) {
+        Ok(httparse::Status::Complete(_)) => parsed.code.unwrap_or(0),
+        _ => {
+            return Err(Error::new(
+                NetworkError::UnknownProxyError,
+                "Malformed answer to CONNECT",
+            ))
+        }
+    };
+    match status {
+        200..=299 => Ok(Tunnel::Open(stream)),
+        407 => {
+            let mut map = HeaderMap::new();
+            for h in parsed.headers.iter() {
+                if let (Ok(n), Ok(v)) = (
+                    http::header::HeaderName::from_bytes(h.name.as_bytes()),
+                    HeaderValue::from_bytes(h.value),
+                ) {
+                    map.append(n, v);
+                }
+            }
+            Ok(Tunnel::AuthRequired(map))
+        }
+        other => Err(Error::new(
+            NetworkError::UnknownProxyError,
+            format!(
+                "The proxy {}:{} refused CONNECT to {authority}: status {other}",
+                proxy.host(),
+                proxy.port()
+            ),
+        )),
+    }
+}
+
+/// Reads a response head (up to the blank line, at most 64 KiB), byte by byte so that nothing
+/// of the tunnelled stream is consumed.
+async fn read_head(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(256);
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 64 * 1024 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "response head too large",
+            ));
+        }
+        if stream.read(&mut byte).await? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
+        }
+        head.push(byte[0]);
+    }
+    Ok(head)
+}
+
+/// Connects to `host:port` through a SOCKS5 proxy: the proxy resolves the name when
+/// `remote_dns` (socks5h), otherwise it is resolved here first.
+pub(crate) async fn connect_socks5(
+    proxy: &Proxy,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+    overrides: &ResolveOverrides,
+) -> Result<TcpStream, Error> {
+    let socket = connect_proxy(proxy, timeout, overrides).await?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let target: tokio_socks::TargetAddr<'static> = match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => tokio_socks::TargetAddr::Ip((ip, port).into()),
+        Err(_) if proxy.remote_dns() => {
+            tokio_socks::TargetAddr::Domain(bare.to_owned().into(), port)
+        }
+        Err(_) => {
+            let ip = match overrides.get(bare).and_then(|ips| ips.first()) {
+                Some(ip) => *ip,
+                None => tokio::net::lookup_host((bare, port))
+                    .await
+                    .ok()
+                    .and_then(|mut a| a.next())
+                    .map(|a| a.ip())
+                    .ok_or_else(|| {
+                        Error::new(
+                            NetworkError::HostNotFoundError,
+                            format!("Host {host} not found"),
+                        )
+                    })?,
+            };
+            tokio_socks::TargetAddr::Ip((ip, port).into())
+        }
+    };
+    let handshake = async {
+        if proxy.user().is_empty() {
+            tokio_socks::tcp::Socks5Stream::connect_with_socket(socket, target).await
+        } else {
+            tokio_socks::tcp::Socks5Stream::connect_with_password_and_socket(
+                socket,
+                target,
+                proxy.user(),
+                proxy.password(),
+            )
+            .await
+        }
+    };
+    match tokio::time::timeout(timeout, handshake).await {
+        Err(_) => Err(Error::new(
+            NetworkError::ProxyTimeoutError,
+            format!(
+                "SOCKS5 handshake with {}:{} timed out",
+                proxy.host(),
+                proxy.port()
+            ),
+        )),
+        Ok(Ok(stream)) => Ok(stream.into_inner()),
+        Ok(Err(e)) => {
+            use tokio_socks::Error as S;
+            let kind = match &e {
+                S::PasswordAuthFailure(_)
+                | S::NoAcceptableAuthMethods
+                | S::AuthorizationRequired => NetworkError::ProxyAuthenticationRequiredError,
+                S::ConnectionRefused => NetworkError::ConnectionRefusedError,
+                S::HostUnreachable | S::NetworkUnreachable => NetworkError::HostNotFoundError,
+                S::Io(_) => NetworkError::ProxyConnectionClosedError,
+                _ => NetworkError::UnknownProxyError,
+            };
+            Err(Error::new(
+                kind,
+                format!("SOCKS5 proxy {}:{}: {e}", proxy.host(), proxy.port()),
+            ))
+        }
+    }
+}
