@@ -12,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
+use crate::auth::DigestNonces;
 use crate::reset::{ResetSwitch, ResettableStream};
 use crate::routes::{handle, RequestContext};
 use crate::shutdown::ShutdownAwareExecutor;
@@ -36,6 +37,8 @@ pub(crate) struct HyperSettings {
     /// TLS configuration; connections pick HTTP/2 or HTTP/1.1 from ALPN.
     pub(crate) tls: Option<Arc<ServerConfig>>,
     pub(crate) counters: Arc<Counters>,
+    /// Digest nonces issued by this server.
+    pub(crate) digest_nonces: Arc<DigestNonces>,
     pub(crate) executor: ShutdownAwareExecutor,
 }
 
@@ -45,6 +48,7 @@ pub(crate) async fn serve_hyper_connection(stream: TcpStream, settings: Arc<Hype
     let context = RequestContext {
         counters: Arc::clone(&settings.counters),
         reset: reset.clone(),
+        digest_nonces: Arc::clone(&settings.digest_nonces),
     };
     let io = ResettableStream::new(stream, reset.clone());
     let serve = serve_stream(io, &settings, context);

@@ -30,6 +30,9 @@
 //! | `/trickle[?bytes=N&interval_ms=I]` | `Content-Length: N` (default 16), one byte every I ms (default 50) |
 //! | `/never-respond` | never sends headers |
 //! | `/reset` | the whole connection is reset (TCP RST) without a response; over HTTP/2 this kills every stream of that connection |
+//! | `/basic-auth/USER/PASS[?realm=R&charset=UTF-8]` | `200` JSON `{"authenticated": true, "user": USER}` when `Authorization: Basic` decodes (as UTF-8) to `USER:PASS` (both percent-decoded from the path); otherwise `401` with `WWW-Authenticate: Basic realm="R"` (default `netaccess`), plus `, charset="UTF-8"` when asked |
+//! | `/digest-auth/QOP/USER/PASS[/ALG][?realm=R&stale_after=N&userhash=true]` | RFC 7616 Digest: QOP is `auth`, `auth-int` or `auth,auth-int`; ALG is `MD5` (default), `MD5-sess`, `SHA-256`, `SHA-256-sess`, `SHA-512-256` or `SHA-512-256-sess`. Without valid credentials `401` with `WWW-Authenticate: Digest realm="R", qop="…", algorithm=ALG, nonce="…", opaque="…"` (`, userhash=true` when asked) and a fresh random nonce remembered by this server. Valid credentials (right response for the method, `uri`, body for `auth-int`, known nonce and its opaque, nonce count above the last one for that nonce, hashed user name when `userhash=true` is sent) give `200` JSON `{"authenticated": true, "user", "algorithm", "qop" (the client's), "userhash", "nc"}`. After N successful uses (`stale_after=N`) a nonce is stale: a valid response with it gets `401` with a new nonce and `stale=true`. Malformed credentials give `400` |
+//! | `/proxy-auth-required` | always `407` with `Proxy-Authenticate: Basic realm="proxy"` |
 //!
 //! Aborted bodies wait ~100 ms after their last byte so it reaches the client first.
 //! Over HTTP/2 an aborted body resets its stream rather than the connection.
@@ -47,13 +50,19 @@
 //! # }
 //! ```
 //!
+//! The [`peers`] module starts third-party servers (squid, microsocks, Apache httpd) on
+//! loopback for interoperability tests.
+//!
 //! Dropping the last [`TestServer`] handle (or calling [`TestServer::shutdown`]) stops
 //! accepting and closes every open connection.
 
+mod auth;
 mod body;
 mod builder;
 mod connection;
+mod md5;
 mod pattern;
+pub mod peers;
 mod query;
 mod raw;
 mod reset;
@@ -70,3 +79,10 @@ pub use raw::RawFault;
 pub use server::TestServer;
 pub use stats::Stats;
 pub use unix::UnixTestServer;
+
+/// `H(data)` of an HTTP Digest algorithm (RFC 7616) as lowercase hex, for tests that compute
+/// digest responses themselves: `MD5`, `SHA-256`, `SHA-512-256` and their `-sess` names (which
+/// hash alike), case-insensitive; `None` for any other name.
+pub fn digest_hex(algorithm: &str, data: &[u8]) -> Option<String> {
+    auth::Algorithm::from_name(algorithm).map(|algorithm| algorithm.hash(data))
+}

@@ -15,6 +15,7 @@ use http::{HeaderMap, Request, Response, StatusCode, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
+use crate::auth::{basic_auth_route, digest_auth_route, proxy_auth_required_route, DigestNonces};
 use crate::body::ResponseBody;
 use crate::pattern::DEFAULT_CHUNK;
 use crate::query::{parse_query, query_param};
@@ -39,6 +40,8 @@ const TRICKLE_DEFAULT_INTERVAL_MS: u64 = 50;
 pub(crate) struct RequestContext {
     pub(crate) counters: Arc<Counters>,
     pub(crate) reset: ResetSwitch,
+    /// The digest nonces this server issued (shared by all its connections).
+    pub(crate) digest_nonces: Arc<DigestNonces>,
 }
 
 /// hyper service entry point: counts the request, routes it, and ties the in-flight
@@ -50,11 +53,11 @@ pub(crate) async fn handle(
     let is_h2 = request.version() == Version::HTTP_2;
     context.counters.record_request(request.uri().path(), is_h2);
     let in_flight = context.counters.request_started();
-    let response = route(request, &context.reset).await;
+    let response = route(request, &context).await;
     Ok(response.map(|body| body.with_in_flight(in_flight)))
 }
 
-async fn route(request: Request<Incoming>, reset: &ResetSwitch) -> Response<ResponseBody> {
+async fn route(request: Request<Incoming>, context: &RequestContext) -> Response<ResponseBody> {
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
     let query = query.as_deref();
@@ -84,7 +87,12 @@ async fn route(request: Request<Incoming>, reset: &ResetSwitch) -> Response<Resp
         }
         ("trickle", None) => respond(trickle_route(query)),
         ("never-respond", None) => future::pending().await,
-        ("reset", None) => reset_route(reset).await,
+        ("reset", None) => reset_route(&context.reset).await,
+        ("basic-auth", Some(rest)) => respond(basic_auth_route(rest, query, request.headers())),
+        ("digest-auth", Some(rest)) => {
+            respond(digest_auth_route(rest, query, request, &context.digest_nonces).await)
+        }
+        ("proxy-auth-required", None) => proxy_auth_required_route(),
         _ => text(StatusCode::NOT_FOUND, "not found"),
     }
 }
@@ -99,7 +107,7 @@ impl ResponseBody {
 }
 
 /// A response with a `text/plain` body.
-fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody> {
+pub(crate) fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody> {
     let mut response = Response::new(ResponseBody::full(body));
     *response.status_mut() = status;
     set_content_type(response.headers_mut(), "text/plain; charset=utf-8");
@@ -108,16 +116,16 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody> {
 
 /// A client mistake, answered with `400` and the message as body.
 #[derive(Debug)]
-struct BadRequest(String);
+pub(crate) struct BadRequest(pub(crate) String);
 
 impl BadRequest {
-    fn into_response(self) -> Response<ResponseBody> {
+    pub(crate) fn into_response(self) -> Response<ResponseBody> {
         text(StatusCode::BAD_REQUEST, self.0)
     }
 }
 
 /// Outcome of a handler that may reject its input.
-type RouteResult = Result<Response<ResponseBody>, BadRequest>;
+pub(crate) type RouteResult = Result<Response<ResponseBody>, BadRequest>;
 
 /// The response of `result`, turning a rejection into `400`.
 fn respond(result: RouteResult) -> Response<ResponseBody> {
@@ -229,7 +237,7 @@ fn bytes_route(len: &str, query: Option<&str>, headers: &http::HeaderMap) -> Rou
     Ok(response)
 }
 
-fn header_value(value: &str) -> Result<http::HeaderValue, BadRequest> {
+pub(crate) fn header_value(value: &str) -> Result<http::HeaderValue, BadRequest> {
     http::HeaderValue::from_str(value)
         .map_err(|_| BadRequest(format!("bad header value {value:?}")))
 }

@@ -221,6 +221,7 @@ fn connection_handler(
         cleartext_protocol,
         tls: tls_material.map(|material| Arc::clone(&material.server_config)),
         counters: Arc::clone(counters),
+        digest_nonces: Arc::default(),
         executor: ShutdownAwareExecutor::new(signal.clone()),
     }))
 }

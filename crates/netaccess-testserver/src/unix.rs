@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::net::UnixListener;
 use tokio::task::AbortHandle;
 
+use crate::auth::DigestNonces;
 use crate::connection::{serve_http, WireProtocol};
 use crate::reset::ResetSwitch;
 use crate::routes::RequestContext;
@@ -34,6 +35,7 @@ impl UnixTestServer {
         let (shutdown, signal) = shutdown_channel();
         let executor = ShutdownAwareExecutor::new(signal.clone());
         let accept_counters = Arc::clone(&counters);
+        let digest_nonces = Arc::new(DigestNonces::default());
         let accept_task = tokio::spawn(async move {
             loop {
                 let accepted = tokio::select! {
@@ -45,6 +47,7 @@ impl UnixTestServer {
                 let context = RequestContext {
                     counters: Arc::clone(&accept_counters),
                     reset: ResetSwitch::default(),
+                    digest_nonces: Arc::clone(&digest_nonces),
                 };
                 let executor = executor.clone();
                 signal.spawn(async move {

@@ -524,7 +524,7 @@ impl Hops {
             return Ok(Some(Box::new(exchange)));
         }
         let (method, target, body) = self.auth_inputs();
-        let Some((challenge, _)) = select_challenge(&challenges, body.is_some()) else {
+        let Some((challenge, scheme)) = select_challenge(&challenges, body.is_some()) else {
             return Ok(Some(Box::new(exchange)));
         };
         let Some(space) = ProtectionSpace::for_url(&self.url, challenge.realm()) else {
@@ -533,8 +533,9 @@ impl Hops {
         let stale = challenge.is_stale();
         let asked = Authenticator::for_challenge(challenge);
         let credentials = match self.auth.sent.take() {
-            // A new nonce for the same credentials: answer again, silently.
-            Some((_, previous, _)) if stale => Some(previous),
+            // A new nonce, or another scheme than the one sent pre-emptively: the same
+            // credentials, answered again silently.
+            Some((_, previous, state)) if stale || state.scheme() != Some(scheme) => Some(previous),
             sent => {
                 if sent.is_some() {
                     // Those credentials were refused: never offer them again.
