@@ -1248,3 +1248,20 @@ async fn the_disk_cache_answers_a_second_run() {
     let both = run(&["get", "--no-cache", "--cache-dir", cache_arg, &url]).await;
     assert_eq!(code(&both), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_credentials_answer_a_server_once() {
+    let server = TestServer::http1().await;
+    let url = server.url("/basic-auth/cli/pw");
+    let ok = run(&["get", "-u", "cli:pw", &url]).await;
+    assert_eq!(code(&ok), 0, "{}", stderr(&ok));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("\"authenticated\":true"));
+    let wrong = run(&["get", "--json", "-u", "cli:nope", &url]).await;
+    assert_eq!(code(&wrong), 1);
+    assert_eq!(
+        json_lines(&wrong)[0]["error"],
+        "AuthenticationRequiredError"
+    );
+    let none = run(&["get", "--json", &url]).await;
+    assert_eq!(json_lines(&none)[0]["status"], 401);
+}

@@ -27,6 +27,7 @@ pub(crate) enum Protocol {
 pub struct ServerBuilder {
     pub(crate) protocol: Protocol,
     pub(crate) tls_hostnames: Vec<String>,
+    pub(crate) tls_validity: crate::tls::Validity,
 }
 
 impl Default for ServerBuilder {
@@ -37,6 +38,7 @@ impl Default for ServerBuilder {
                 .iter()
                 .map(|name| name.to_string())
                 .collect(),
+            tls_validity: crate::tls::Validity::Current,
         }
     }
 }
@@ -63,6 +65,18 @@ impl ServerBuilder {
     /// TLS with ALPN offering only `http/1.1`.
     pub fn tls_http1_only(mut self) -> Self {
         self.protocol = Protocol::Tls { offer_h2: false };
+        self
+    }
+
+    /// TLS with a leaf certificate that expired in 2001 (for certificate-error tests).
+    pub fn tls_expired(mut self) -> Self {
+        self.tls_validity = crate::tls::Validity::Expired;
+        self
+    }
+
+    /// TLS with a leaf certificate valid only from 2090 (for certificate-error tests).
+    pub fn tls_not_yet_valid(mut self) -> Self {
+        self.tls_validity = crate::tls::Validity::NotYetValid;
         self
     }
 

@@ -34,6 +34,7 @@ pub struct TestServer {
 struct TrustAnchor {
     pem: String,
     der: Vec<u8>,
+    leaf_der: Vec<u8>,
 }
 
 struct ServerInner {
@@ -101,7 +102,11 @@ impl TestServer {
         let counters = Arc::new(Counters::default());
         let (shutdown, signal) = shutdown_channel();
         let tls_material = match builder.protocol {
-            Protocol::Tls { offer_h2 } => Some(tls::generate(&builder.tls_hostnames, offer_h2)?),
+            Protocol::Tls { offer_h2 } => Some(tls::generate(
+                &builder.tls_hostnames,
+                offer_h2,
+                builder.tls_validity,
+            )?),
             _ => None,
         };
         let handler =
@@ -116,6 +121,7 @@ impl TestServer {
         let trust_anchor = tls_material.map(|material| TrustAnchor {
             pem: material.ca_cert_pem,
             der: material.ca_cert_der,
+            leaf_der: material.leaf_cert_der,
         });
         Ok(TestServer {
             inner: Arc::new(ServerInner {
@@ -176,6 +182,15 @@ impl TestServer {
     }
 
     /// DER of the CA certificate clients must trust; `None` for cleartext servers.
+    /// DER of the server's own (leaf) certificate, e.g. to pin it; `None` for cleartext.
+    pub fn leaf_cert_der(&self) -> Option<Vec<u8>> {
+        self.inner
+            .trust_anchor
+            .as_ref()
+            .map(|anchor| anchor.leaf_der.clone())
+    }
+
+    /// DER of the CA certificate a client must trust; `None` for cleartext.
     pub fn ca_cert_der(&self) -> Option<Vec<u8>> {
         self.inner
             .trust_anchor

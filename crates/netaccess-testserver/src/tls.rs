@@ -25,18 +25,47 @@ pub(crate) struct TlsMaterial {
     pub(crate) ca_cert_pem: String,
     /// DER of the same CA certificate.
     pub(crate) ca_cert_der: Vec<u8>,
+    /// DER of the leaf certificate the server presents.
+    pub(crate) leaf_cert_der: Vec<u8>,
     /// rustls configuration serving the leaf certificate.
     pub(crate) server_config: Arc<ServerConfig>,
 }
 
 /// Generates a CA and a leaf for `hostnames`, and a server config offering `h2` if `offer_h2`.
-pub(crate) fn generate(hostnames: &[String], offer_h2: bool) -> io::Result<TlsMaterial> {
+/// The validity period of the leaf certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Validity {
+    /// Valid now (from a day ago, for a year).
+    Current,
+    /// Expired in 2001.
+    Expired,
+    /// Valid only from 2090.
+    NotYetValid,
+}
+
+pub(crate) fn generate(
+    hostnames: &[String],
+    offer_h2: bool,
+    validity: Validity,
+) -> io::Result<TlsMaterial> {
     let ca_key = KeyPair::generate().map_err(io::Error::other)?;
     let ca_cert = ca_params()?
         .self_signed(&ca_key)
         .map_err(io::Error::other)?;
     let leaf_key = KeyPair::generate().map_err(io::Error::other)?;
-    let leaf_cert = leaf_params(hostnames)?
+    let mut leaf = leaf_params(hostnames)?;
+    match validity {
+        Validity::Current => {}
+        Validity::Expired => {
+            leaf.not_before = rcgen::date_time_ymd(2000, 1, 1);
+            leaf.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        }
+        Validity::NotYetValid => {
+            leaf.not_before = rcgen::date_time_ymd(2090, 1, 1);
+            leaf.not_after = rcgen::date_time_ymd(2091, 1, 1);
+        }
+    }
+    let leaf_cert = leaf
         .signed_by(&leaf_key, &ca_cert, &ca_key)
         .map_err(io::Error::other)?;
     let private_key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
@@ -44,6 +73,7 @@ pub(crate) fn generate(hostnames: &[String], offer_h2: bool) -> io::Result<TlsMa
     Ok(TlsMaterial {
         ca_cert_pem: ca_cert.pem(),
         ca_cert_der: ca_cert.der().to_vec(),
+        leaf_cert_der: leaf_cert.der().to_vec(),
         server_config: Arc::new(server_config(chain, private_key, offer_h2)?),
     })
 }

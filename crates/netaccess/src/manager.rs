@@ -123,6 +123,7 @@ pub struct ManagerBuilder {
     hsts_enabled: bool,
     cache: Option<Arc<dyn Cache>>,
     proxy: Option<Arc<dyn ProxyFactory>>,
+    pins: std::collections::HashMap<String, Vec<[u8; 32]>>,
 }
 
 impl std::fmt::Debug for ManagerBuilder {
@@ -156,6 +157,7 @@ impl Default for ManagerBuilder {
             hsts_enabled: false,
             cache: None,
             proxy: None,
+            pins: Default::default(),
         }
     }
 }
@@ -291,6 +293,18 @@ impl ManagerBuilder {
         self
     }
 
+    /// Pins `host`'s certificate: its TLS handshakes accept only certificates whose SHA-256
+    /// digest (of the DER) is one of those pinned, on top of the usual checks. Call again to
+    /// pin several (e.g. the next certificate before a rotation). A mismatch is an `SslError`
+    /// of kind `CertificateNotPinned`.
+    pub fn pin_certificate_sha256(mut self, host: &str, digest: [u8; 32]) -> Self {
+        self.pins
+            .entry(host.to_ascii_lowercase())
+            .or_default()
+            .push(digest);
+        self
+    }
+
     /// Runs requests on this runtime instead of the current one.
     pub fn runtime(mut self, handle: Handle) -> Self {
         self.runtime = Some(handle);
@@ -316,6 +330,7 @@ impl ManagerBuilder {
                         &self.extra_roots,
                         self.system_roots,
                         self.ignore_tls_errors,
+                        self.pins,
                     ),
                     resolve: self.resolve,
                     redirect_policy: self.redirect_policy,

@@ -34,7 +34,8 @@ use crate::redirect::{self, Hop, RedirectPolicy};
 use crate::reply::{http_status_error, Meta, ReplyShared};
 use crate::request::{CookieControl, Operation, Request};
 use crate::scheduler::{Checkout, Grant, Mode, Origin};
-use crate::transport::{self, tls::SslError, Io};
+use crate::transport::tls::{IgnoreSsl, SslError, TlsSession};
+use crate::transport::{self, Io};
 use crate::upload::{Activity, Body, ProgressFn, UploadBody, PROGRESS_INTERVAL};
 
 /// The schemes [`run`] handles.
@@ -287,6 +288,7 @@ struct Exchange {
     checkout: Checkout<HttpConn>,
     encrypted: bool,
     http2: bool,
+    tls_session: Option<TlsSession>,
 }
 
 /// The redirect loop: one exchange per hop, until a response is delivered or fails.
@@ -906,7 +908,9 @@ impl Hops {
 async fn discard_body(exchange: Exchange, timeout: Option<Duration>) {
     const BUDGET: usize = 64 * 1024;
     let Exchange {
-        response, checkout, ..
+        response,
+        mut checkout,
+        ..
     } = exchange;
     let mut incoming = response.into_body();
     let mut seen = 0;
@@ -915,7 +919,10 @@ async fn discard_body(exchange: Exchange, timeout: Option<Duration>) {
         .min(Duration::from_secs(5));
     loop {
         match tokio::time::timeout(limit, incoming.frame()).await {
-            Ok(None) => return checkout.release(true),
+            Ok(None) => {
+                let reusable = !checkout.conn().single_use;
+                return checkout.release(reusable);
+            }
             Ok(Some(Ok(frame))) => {
                 seen += frame.data_ref().map_or(0, |d| d.len());
                 if seen > BUDGET {
@@ -992,11 +999,13 @@ async fn http_exchange(
             }
         };
         reply.signals.request_sent.emit(&reply.handle());
+        let tls_session = checkout.conn().tls_session.clone();
         return Ok(Exchange {
             response,
             checkout,
             encrypted,
             http2,
+            tls_session,
         });
     }
 }
@@ -1108,11 +1117,11 @@ async fn open_connection(
     }
     let offer_h2 = origin.mode != Mode::Http1;
     let tls = &mgr.config.tls;
-    let handshake = |tcp, ignore| {
-        let timed = tokio::time::timeout(
-            connect_timeout,
-            tls.handshake(tcp, &origin.host, offer_h2, ignore),
-        );
+    let handshake = |tcp, ignore: IgnoreSsl| {
+        let timed = async move {
+            let done = tls.handshake(tcp, &origin.host, offer_h2, &ignore);
+            tokio::time::timeout(connect_timeout, done).await
+        };
         async move {
             timed.await.unwrap_or_else(|_| {
                 Err(transport::tls::TlsFailure {
@@ -1122,25 +1131,30 @@ async fn open_connection(
             })
         }
     };
-    let (stream, h2, seen) = match handshake(tcp, reply.ignores_ssl_errors()).await {
-        Ok(done) => done,
-        Err(failure) if !failure.ssl_errors.is_empty() => {
-            announce_ssl_errors(reply, &failure.ssl_errors);
-            if !reply.ignores_ssl_errors() {
-                return Err(failure.error);
+    let (stream, h2, seen, session, announced) =
+        match handshake(tcp, reply.ssl_errors_ignored()).await {
+            Ok((stream, h2, seen, session)) => (stream, h2, seen, session, false),
+            Err(failure) if !failure.ssl_errors.is_empty() => {
+                announce_ssl_errors(reply, &failure.ssl_errors);
+                let ignore = reply.ssl_errors_ignored();
+                if !ignore.covers_all(&failure.ssl_errors) {
+                    return Err(failure.error);
+                }
+                // A slot chose to go on: connect again, accepting the errors it ignored.
+                let tcp = dial().await?;
+                let (stream, h2, _, session) = handshake(tcp, ignore).await.map_err(|f| f.error)?;
+                (stream, h2, failure.ssl_errors, session, true)
             }
-            // A slot chose to go on: connect again, accepting these certificate errors.
-            let tcp = dial().await?;
-            let (stream, h2, _) = handshake(tcp, true).await.map_err(|f| f.error)?;
-            (stream, h2, Vec::new())
-        }
-        Err(failure) => return Err(failure.error),
-    };
-    if !seen.is_empty() {
+            Err(failure) => return Err(failure.error),
+        };
+    if !seen.is_empty() && !announced {
         announce_ssl_errors(reply, &seen);
     }
     let use_h2 = h2 || origin.mode == Mode::Http2Direct;
-    HttpConn::handshake(Io::Tls(Box::new(stream)), use_h2, true).await
+    let mut conn = HttpConn::handshake(Io::Tls(Box::new(stream)), use_h2, true).await?;
+    conn.tls_session = session;
+    conn.single_use = !seen.is_empty() && !tls.ignores_all();
+    Ok(conn)
 }
 
 fn announce_ssl_errors(reply: &Arc<ReplyShared>, errors: &[SslError]) {
@@ -1355,9 +1369,10 @@ async fn receive(
 ) -> Result<Option<Error>, Error> {
     let Exchange {
         response,
-        checkout,
+        mut checkout,
         encrypted,
         http2,
+        tls_session,
     } = exchange;
     let (mut parts, incoming) = response.into_parts();
     let status = parts.status;
@@ -1407,6 +1422,8 @@ async fn receive(
         from_cache: false,
         redirection_target,
         original_content_length: content_length,
+        tls_version: tls_session.as_ref().map(|t| t.version.clone()),
+        tls_cipher: tls_session.map(|t| t.cipher),
     });
 
     let mut download = Download::new(total);
@@ -1436,7 +1453,8 @@ async fn receive(
     if !complete {
         return Ok(None); // aborted: the reply is finished already
     }
-    checkout.release(true);
+    let reusable = !checkout.conn().single_use;
+    checkout.release(reusable);
     let finished_writer = writer.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(w) = finished_writer {
         if let Err(e) = w.commit().await {
@@ -1487,6 +1505,8 @@ async fn deliver_cached(
         from_cache,
         redirection_target: None,
         original_content_length: content_length,
+        tls_version: None,
+        tls_cipher: None,
     });
     let total = if head {
         Some(0)

@@ -25,6 +25,11 @@ pub(crate) struct HttpConn {
     sender: Sender,
     /// The connection runs over TLS.
     pub encrypted: bool,
+    /// What TLS negotiated, for the replies' attributes.
+    pub tls_session: Option<crate::transport::tls::TlsSession>,
+    /// Made by accepting certificate errors for one reply: never pooled or shared, so that
+    /// requests which did not ignore them never reuse it.
+    pub single_use: bool,
 }
 
 impl PoolConn for HttpConn {
@@ -38,9 +43,12 @@ impl PoolConn for HttpConn {
     fn share(&self) -> Option<Self> {
         match &self.sender {
             Sender::H1(_) => None,
+            Sender::H2(_) if self.single_use => None,
             Sender::H2(s) => Some(HttpConn {
                 sender: Sender::H2(s.clone()),
                 encrypted: self.encrypted,
+                tls_session: self.tls_session.clone(),
+                single_use: false,
             }),
         }
     }
@@ -74,7 +82,12 @@ impl HttpConn {
             });
             Sender::H1(sender)
         };
-        Ok(HttpConn { sender, encrypted })
+        Ok(HttpConn {
+            sender,
+            encrypted,
+            tls_session: None,
+            single_use: false,
+        })
     }
 
     /// True for an HTTP/2 connection.

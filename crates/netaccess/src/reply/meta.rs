@@ -26,4 +26,8 @@ pub struct Meta {
     pub redirection_target: Option<String>,
     /// `OriginalContentLengthAttribute`.
     pub original_content_length: Option<u64>,
+    /// The TLS version negotiated, for a reply over TLS.
+    pub tls_version: Option<String>,
+    /// The TLS cipher suite negotiated.
+    pub tls_cipher: Option<String>,
 }

@@ -27,7 +27,7 @@ use crate::error::{Error, NetworkError};
 use crate::manager::ManagerSignals;
 use crate::request::{Operation, Request};
 use crate::signal::Signal;
-use crate::transport::tls::SslError;
+use crate::transport::tls::{IgnoreSsl, SslError};
 
 /// Read buffer used once the body is taken as a stream, when none was set (1 MiB).
 pub const DEFAULT_STREAM_READ_BUFFER: usize = 1 << 20;
@@ -90,7 +90,7 @@ pub(crate) struct ReplyState {
     /// an HTTP error status whose body is whole.
     body_broken: bool,
     finished: bool,
-    ignore_ssl_errors: bool,
+    ignore_ssl_errors: IgnoreSsl,
     reader: Option<Waker>,
 }
 
@@ -175,7 +175,7 @@ impl Reply {
                     error: None,
                     body_broken: false,
                     finished: false,
-                    ignore_ssl_errors: false,
+                    ignore_ssl_errors: IgnoreSsl::Nothing,
                     reader: None,
                 }),
                 space: Notify::new(),
@@ -448,7 +448,24 @@ impl Reply {
     /// made, is pooled like any other (as in Qt).
     #[doc(alias = "ignoreSslErrors")]
     pub fn ignore_ssl_errors(&self) {
-        self.shared.lock().ignore_ssl_errors = true;
+        self.shared.lock().ignore_ssl_errors = IgnoreSsl::All;
+    }
+
+    /// Qt's `ignoreSslErrors(list)`: only these certificate errors (by kind) do not fail the
+    /// handshake; any other still does.
+    pub fn ignore_ssl_errors_list(&self, errors: &[SslError]) {
+        self.shared.lock().ignore_ssl_errors =
+            IgnoreSsl::Kinds(errors.iter().map(|e| e.kind()).collect());
+    }
+
+    /// The TLS version negotiated (`"TLSv1.3"`), for a reply that came over TLS.
+    pub fn tls_version(&self) -> Option<String> {
+        self.shared.lock().meta.tls_version.clone()
+    }
+
+    /// The TLS cipher suite negotiated (`"TLS13_AES_256_GCM_SHA384"`).
+    pub fn tls_cipher(&self) -> Option<String> {
+        self.shared.lock().meta.tls_cipher.clone()
     }
 
     /// Qt's `redirectAllowed()`: with the `UserVerified` policy, lets the reply follow the
@@ -553,8 +570,8 @@ impl ReplyShared {
         self.redirect_permit.notified().await;
     }
 
-    pub(crate) fn ignores_ssl_errors(&self) -> bool {
-        self.lock().ignore_ssl_errors
+    pub(crate) fn ssl_errors_ignored(&self) -> IgnoreSsl {
+        self.lock().ignore_ssl_errors.clone()
     }
 
     pub(crate) fn is_finished(&self) -> bool {

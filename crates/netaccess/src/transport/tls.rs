@@ -40,8 +40,58 @@ pub enum SslErrorKind {
     InvalidPurpose,
     /// The certificate is malformed or has a bad signature.
     CertificateSignatureFailed,
+    /// The certificate is not one of those pinned for the host
+    /// ([`ManagerBuilder::pin_certificate_sha256`](crate::ManagerBuilder::pin_certificate_sha256)).
+    CertificateNotPinned,
     /// Another certificate problem.
     UnspecifiedError,
+}
+
+/// Which certificate errors a handshake accepts (Qt's `ignoreSslErrors()` and
+/// `ignoreSslErrors(list)`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum IgnoreSsl {
+    /// None: any error fails the handshake.
+    #[default]
+    Nothing,
+    /// Every error.
+    All,
+    /// Only these kinds.
+    Kinds(Vec<SslErrorKind>),
+}
+
+impl IgnoreSsl {
+    pub(crate) fn covers(&self, kind: SslErrorKind) -> bool {
+        match self {
+            IgnoreSsl::Nothing => false,
+            IgnoreSsl::All => true,
+            IgnoreSsl::Kinds(kinds) => kinds.contains(&kind),
+        }
+    }
+
+    /// True when every error in `errors` is ignored.
+    pub(crate) fn covers_all(&self, errors: &[SslError]) -> bool {
+        errors.iter().all(|e| self.covers(e.kind))
+    }
+}
+
+/// What was negotiated: for the reply's attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TlsSession {
+    pub version: String,
+    pub cipher: String,
+}
+
+impl TlsSession {
+    fn of(conn: &rustls::ClientConnection) -> Option<TlsSession> {
+        let version = match conn.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_owned(),
+            other => format!("{other:?}"),
+        };
+        let cipher = format!("{:?}", conn.negotiated_cipher_suite()?.suite());
+        Some(TlsSession { version, cipher })
+    }
 }
 
 /// A certificate error of a TLS handshake (Qt's `QSslError`).
@@ -107,6 +157,8 @@ pub(crate) struct TlsConfig {
     extra_roots: Vec<CertificateDer<'static>>,
     use_system_roots: bool,
     ignore_all_errors: bool,
+    /// SHA-256 digests of the certificates accepted per host, when pinned.
+    pins: std::collections::HashMap<String, Vec<[u8; 32]>>,
     resumption: Arc<ClientSessionMemoryCache>,
 }
 
@@ -127,8 +179,10 @@ impl TlsConfig {
         extra_roots: &[CertificateDer<'static>],
         use_system_roots: bool,
         ignore_all_errors: bool,
+        pins: std::collections::HashMap<String, Vec<[u8; 32]>>,
     ) -> Self {
         TlsConfig {
+            pins,
             provider: Arc::new(rustls::crypto::ring::default_provider()),
             verifier: OnceLock::new(),
             extra_roots: extra_roots.to_vec(),
@@ -154,6 +208,11 @@ impl TlsConfig {
         })
     }
 
+    /// True when the manager accepts every certificate (`danger_ignore_tls_errors`).
+    pub(crate) fn ignores_all(&self) -> bool {
+        self.ignore_all_errors
+    }
+
     /// Runs the handshake for `host`. `http2` offers h2 by ALPN. Returns the stream, whether
     /// h2 was negotiated, and the certificate errors that were ignored.
     pub(crate) async fn handshake(
@@ -161,8 +220,16 @@ impl TlsConfig {
         tcp: TcpStream,
         host: &str,
         http2: bool,
-        ignore_errors: bool,
-    ) -> Result<(TlsStream<TcpStream>, bool, Vec<SslError>), TlsFailure> {
+        ignore: &IgnoreSsl,
+    ) -> Result<
+        (
+            TlsStream<TcpStream>,
+            bool,
+            Vec<SslError>,
+            Option<TlsSession>,
+        ),
+        TlsFailure,
+    > {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let name = ServerName::try_from(bare.to_string()).map_err(|e| TlsFailure {
             error: Error::new(
@@ -175,7 +242,12 @@ impl TlsConfig {
             inner: self.verifier().clone(),
             provider: self.provider.clone(),
             errors: Mutex::new(Vec::new()),
-            ignore: ignore_errors || self.ignore_all_errors,
+            ignore: if self.ignore_all_errors {
+                IgnoreSsl::All
+            } else {
+                ignore.clone()
+            },
+            pins: self.pins.get(&bare.to_ascii_lowercase()).cloned(),
         });
         let mut config = ClientConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
@@ -198,7 +270,8 @@ impl TlsConfig {
                     .lock()
                     .map(|v| v.clone())
                     .unwrap_or_default();
-                Ok((stream, h2, ignored))
+                let session = TlsSession::of(stream.get_ref().1);
+                Ok((stream, h2, ignored, session))
             }
             Err(e) => {
                 let ssl_errors = recorder
@@ -225,7 +298,19 @@ struct RecordingVerifier {
     inner: Option<Arc<WebPkiServerVerifier>>,
     provider: Arc<CryptoProvider>,
     errors: Mutex<Vec<SslError>>,
-    ignore: bool,
+    ignore: IgnoreSsl,
+    pins: Option<Vec<[u8; 32]>>,
+}
+
+impl RecordingVerifier {
+    /// Records `error`; true when it is ignored.
+    fn record(&self, error: SslError) -> bool {
+        let ignored = self.ignore.covers(error.kind);
+        if let Ok(mut errors) = self.errors.lock() {
+            errors.push(error);
+        }
+        ignored
+    }
 }
 
 impl ServerCertVerifier for RecordingVerifier {
@@ -245,19 +330,28 @@ impl ServerCertVerifier for RecordingVerifier {
                 CertificateError::UnknownIssuer,
             )),
         };
-        match result {
-            Ok(ok) => Ok(ok),
-            Err(e) => {
-                if let Ok(mut errors) = self.errors.lock() {
-                    errors.push(SslError::from_rustls(&e));
-                }
-                if self.ignore {
-                    Ok(ServerCertVerified::assertion())
-                } else {
-                    Err(e)
+        if let Err(e) = result {
+            if !self.record(SslError::from_rustls(&e)) {
+                return Err(e);
+            }
+        }
+        if let Some(pins) = &self.pins {
+            use sha2::Digest;
+            let digest: [u8; 32] = sha2::Sha256::digest(end_entity.as_ref()).into();
+            if !pins.contains(&digest) {
+                let error = SslError {
+                    kind: SslErrorKind::CertificateNotPinned,
+                    message: "The server's certificate is not one of those pinned for this host"
+                        .into(),
+                };
+                if !self.record(error) {
+                    return Err(rustls::Error::InvalidCertificate(
+                        CertificateError::ApplicationVerificationFailure,
+                    ));
                 }
             }
         }
+        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
