@@ -1265,3 +1265,35 @@ async fn user_credentials_answer_a_server_once() {
     let none = run(&["get", "--json", &url]).await;
     assert_eq!(json_lines(&none)[0]["status"], 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_user_answers_squid() {
+    use netaccess_testserver::peers::{Squid, SquidOptions};
+    let server = TestServer::http1().await;
+    let squid = Squid::start(SquidOptions {
+        basic_auth: Some(("cliuser".into(), "clipass".into())),
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let url = server.url("/hello");
+    let proxy = squid.url();
+    let ok = run(&[
+        "get",
+        "--proxy",
+        &proxy,
+        "--proxy-user",
+        "cliuser:clipass",
+        &url,
+    ])
+    .await;
+    assert_eq!(
+        (code(&ok), ok.stdout.as_slice()),
+        (0, &b"hello"[..]),
+        "{}",
+        stderr(&ok)
+    );
+    let refused = run(&["get", "--json", "--proxy", &proxy, &url]).await;
+    assert_eq!(
+        json_lines(&refused)[0]["error"],
+        "ProxyAuthenticationRequiredError"
+    );
+}

@@ -28,6 +28,7 @@ pub struct ServerBuilder {
     pub(crate) protocol: Protocol,
     pub(crate) tls_hostnames: Vec<String>,
     pub(crate) tls_validity: crate::tls::Validity,
+    pub(crate) tls_client_auth: bool,
 }
 
 impl Default for ServerBuilder {
@@ -39,6 +40,7 @@ impl Default for ServerBuilder {
                 .map(|name| name.to_string())
                 .collect(),
             tls_validity: crate::tls::Validity::Current,
+            tls_client_auth: false,
         }
     }
 }
@@ -65,6 +67,13 @@ impl ServerBuilder {
     /// TLS with ALPN offering only `http/1.1`.
     pub fn tls_http1_only(mut self) -> Self {
         self.protocol = Protocol::Tls { offer_h2: false };
+        self
+    }
+
+    /// TLS that requires a client certificate signed by the server's CA; the one to use is
+    /// [`TestServer::client_identity_pem`](crate::TestServer::client_identity_pem).
+    pub fn tls_require_client_certificate(mut self) -> Self {
+        self.tls_client_auth = true;
         self
     }
 

@@ -35,6 +35,7 @@ struct TrustAnchor {
     pem: String,
     der: Vec<u8>,
     leaf_der: Vec<u8>,
+    client_identity: Option<(String, String)>,
 }
 
 struct ServerInner {
@@ -106,6 +107,7 @@ impl TestServer {
                 &builder.tls_hostnames,
                 offer_h2,
                 builder.tls_validity,
+                builder.tls_client_auth,
             )?),
             _ => None,
         };
@@ -122,6 +124,7 @@ impl TestServer {
             pem: material.ca_cert_pem,
             der: material.ca_cert_der,
             leaf_der: material.leaf_cert_der,
+            client_identity: material.client_identity,
         });
         Ok(TestServer {
             inner: Arc::new(ServerInner {
@@ -182,6 +185,15 @@ impl TestServer {
     }
 
     /// DER of the CA certificate clients must trust; `None` for cleartext servers.
+    /// `(certificate PEM, private key PEM)` of a client identity the server accepts, for a
+    /// server built with `tls_require_client_certificate`.
+    pub fn client_identity_pem(&self) -> Option<(String, String)> {
+        self.inner
+            .trust_anchor
+            .as_ref()
+            .and_then(|anchor| anchor.client_identity.clone())
+    }
+
     /// DER of the server's own (leaf) certificate, e.g. to pin it; `None` for cleartext.
     pub fn leaf_cert_der(&self) -> Option<Vec<u8>> {
         self.inner

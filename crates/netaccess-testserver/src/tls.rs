@@ -27,6 +27,8 @@ pub(crate) struct TlsMaterial {
     pub(crate) ca_cert_der: Vec<u8>,
     /// DER of the leaf certificate the server presents.
     pub(crate) leaf_cert_der: Vec<u8>,
+    /// A client certificate and key (PEM) the server accepts, when it requires one.
+    pub(crate) client_identity: Option<(String, String)>,
     /// rustls configuration serving the leaf certificate.
     pub(crate) server_config: Arc<ServerConfig>,
 }
@@ -47,6 +49,7 @@ pub(crate) fn generate(
     hostnames: &[String],
     offer_h2: bool,
     validity: Validity,
+    require_client_cert: bool,
 ) -> io::Result<TlsMaterial> {
     let ca_key = KeyPair::generate().map_err(io::Error::other)?;
     let ca_cert = ca_params()?
@@ -70,11 +73,27 @@ pub(crate) fn generate(
         .map_err(io::Error::other)?;
     let private_key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
     let chain = vec![leaf_cert.der().clone(), ca_cert.der().clone()];
+    // A client identity signed by the same CA, which the server then requires.
+    let client_identity = if require_client_cert {
+        let client_key = KeyPair::generate().map_err(io::Error::other)?;
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(io::Error::other)?;
+        params.distinguished_name = distinguished_name("netaccess test client");
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let client_cert = params
+            .signed_by(&client_key, &ca_cert, &ca_key)
+            .map_err(io::Error::other)?;
+        Some((client_cert.pem(), client_key.serialize_pem()))
+    } else {
+        None
+    };
+    let client_ca = require_client_cert.then(|| ca_cert.der().clone());
     Ok(TlsMaterial {
         ca_cert_pem: ca_cert.pem(),
         ca_cert_der: ca_cert.der().to_vec(),
         leaf_cert_der: leaf_cert.der().to_vec(),
-        server_config: Arc::new(server_config(chain, private_key, offer_h2)?),
+        client_identity,
+        server_config: Arc::new(server_config(chain, private_key, offer_h2, client_ca)?),
     })
 }
 
@@ -117,12 +136,27 @@ fn server_config(
     chain: Vec<CertificateDer<'static>>,
     private_key: PrivateKeyDer<'static>,
     offer_h2: bool,
+    client_ca: Option<CertificateDer<'static>>,
 ) -> io::Result<ServerConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(io::Error::other)?
-        .with_no_client_auth()
+        .map_err(io::Error::other)?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(ca).map_err(io::Error::other)?;
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(io::Error::other)?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
         .with_single_cert(chain, private_key)
         .map_err(io::Error::other)?;
     config.alpn_protocols = if offer_h2 {

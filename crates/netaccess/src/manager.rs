@@ -27,7 +27,7 @@ use crate::reply::Reply;
 use crate::request::{Operation, Request};
 use crate::scheduler::Pool;
 use crate::signal::Signal;
-use crate::transport::tls::{SslError, TlsConfig};
+use crate::transport::tls::{ClientIdentity, SslError, TlsConfig};
 use crate::transport::ResolveOverrides;
 use crate::upload::Body;
 
@@ -124,6 +124,7 @@ pub struct ManagerBuilder {
     cache: Option<Arc<dyn Cache>>,
     proxy: Option<Arc<dyn ProxyFactory>>,
     pins: std::collections::HashMap<String, Vec<[u8; 32]>>,
+    client_identity: Option<ClientIdentity>,
 }
 
 impl std::fmt::Debug for ManagerBuilder {
@@ -158,6 +159,7 @@ impl Default for ManagerBuilder {
             cache: None,
             proxy: None,
             pins: Default::default(),
+            client_identity: None,
         }
     }
 }
@@ -293,6 +295,32 @@ impl ManagerBuilder {
         self
     }
 
+    /// A client certificate (PEM chain, leaf first) and its private key (PEM, PKCS#8, PKCS#1
+    /// or SEC1), presented to servers that ask for one (Qt's `QSslConfiguration::setLocalCertificate`
+    /// and `setPrivateKey`).
+    pub fn client_certificate_pem(
+        mut self,
+        chain_pem: &[u8],
+        key_pem: &[u8],
+    ) -> Result<Self, Error> {
+        use rustls_pki_types::PrivateKeyDer;
+        let bad = |what: &str, e: &dyn std::fmt::Display| {
+            Error::new(
+                NetworkError::SslHandshakeFailedError,
+                format!("Invalid client {what}: {e}"),
+            )
+        };
+        let chain = CertificateDer::pem_slice_iter(chain_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad("certificate", &e))?;
+        if chain.is_empty() {
+            return Err(bad("certificate", &"no certificate in the PEM data"));
+        }
+        let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| bad("key", &e))?;
+        self.client_identity = Some(ClientIdentity { chain, key });
+        Ok(self)
+    }
+
     /// Pins `host`'s certificate: its TLS handshakes accept only certificates whose SHA-256
     /// digest (of the DER) is one of those pinned, on top of the usual checks. Call again to
     /// pin several (e.g. the next certificate before a rotation). A mismatch is an `SslError`
@@ -331,6 +359,7 @@ impl ManagerBuilder {
                         self.system_roots,
                         self.ignore_tls_errors,
                         self.pins,
+                        self.client_identity,
                     ),
                     resolve: self.resolve,
                     redirect_policy: self.redirect_policy,

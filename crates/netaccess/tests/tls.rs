@@ -142,3 +142,35 @@ async fn version_and_cipher_are_visible() {
     reply.bytes().await.unwrap();
     assert_eq!(reply.tls_version(), None);
 }
+
+#[tokio::test]
+async fn client_certificates_are_presented_when_the_server_asks() {
+    let server = TestServer::builder()
+        .tls()
+        .tls_require_client_certificate()
+        .start()
+        .await;
+    let (cert, key) = server.client_identity_pem().unwrap();
+    let with_identity = trusting(&server)
+        .client_certificate_pem(cert.as_bytes(), key.as_bytes())
+        .unwrap()
+        .build();
+    assert_eq!(
+        with_identity
+            .get(Request::new(server.url("/hello")))
+            .text()
+            .await
+            .unwrap(),
+        "hello"
+    );
+    // Without one, the server ends the handshake.
+    let without = trusting(&server).build();
+    let reply = without.get(Request::new(server.url("/hello")));
+    done(&reply).await;
+    assert!(reply.error().is_some());
+    assert_eq!(server.requests_for("/hello"), 1);
+    // Bad PEM is refused when the manager is built.
+    assert!(NetworkAccessManager::builder()
+        .client_certificate_pem(b"nope", b"nope")
+        .is_err());
+}

@@ -75,6 +75,13 @@ impl IgnoreSsl {
     }
 }
 
+/// A client certificate chain and its private key.
+#[derive(Debug)]
+pub(crate) struct ClientIdentity {
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: rustls_pki_types::PrivateKeyDer<'static>,
+}
+
 /// What was negotiated: for the reply's attributes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TlsSession {
@@ -159,6 +166,8 @@ pub(crate) struct TlsConfig {
     ignore_all_errors: bool,
     /// SHA-256 digests of the certificates accepted per host, when pinned.
     pins: std::collections::HashMap<String, Vec<[u8; 32]>>,
+    /// A client certificate chain and key, for servers that ask for one.
+    client_identity: Option<ClientIdentity>,
     resumption: Arc<ClientSessionMemoryCache>,
 }
 
@@ -180,9 +189,11 @@ impl TlsConfig {
         use_system_roots: bool,
         ignore_all_errors: bool,
         pins: std::collections::HashMap<String, Vec<[u8; 32]>>,
+        client_identity: Option<ClientIdentity>,
     ) -> Self {
         TlsConfig {
             pins,
+            client_identity,
             provider: Arc::new(rustls::crypto::ring::default_provider()),
             verifier: OnceLock::new(),
             extra_roots: extra_roots.to_vec(),
@@ -249,12 +260,23 @@ impl TlsConfig {
             },
             pins: self.pins.get(&bare.to_ascii_lowercase()).cloned(),
         });
-        let mut config = ClientConfig::builder_with_provider(self.provider.clone())
+        let config = ClientConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
             .expect("ring supports the default protocol versions")
             .dangerous()
-            .with_custom_certificate_verifier(recorder.clone())
-            .with_no_client_auth();
+            .with_custom_certificate_verifier(recorder.clone());
+        let mut config = match &self.client_identity {
+            None => config.with_no_client_auth(),
+            Some(identity) => config
+                .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())
+                .map_err(|e| TlsFailure {
+                    error: Error::new(
+                        NetworkError::SslHandshakeFailedError,
+                        format!("Unusable client certificate: {e}"),
+                    ),
+                    ssl_errors: Vec::new(),
+                })?,
+        };
         config.alpn_protocols = if http2 {
             vec![b"h2".to_vec(), b"http/1.1".to_vec()]
         } else {
