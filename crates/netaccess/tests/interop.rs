@@ -324,3 +324,44 @@ async fn digest_md5_and_basic_against_apache() {
         "asked again after the wrong password"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caching_proxy_carries_http_only() {
+    let server = TestServer::http1().await;
+    let squid = squid(None);
+    let caching = Proxy::new(
+        netaccess::ProxyKind::HttpCachingProxy,
+        "127.0.0.1",
+        squid.port(),
+    );
+    let manager = NetworkAccessManager::builder().proxy(caching).build();
+    assert_eq!(
+        manager
+            .get(Request::new(server.url("/hello")))
+            .text()
+            .await
+            .unwrap(),
+        "hello"
+    );
+    assert!(squid.log().contains("/hello"), "{}", squid.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_proxy_is_a_proxy_timeout() {
+    let silent = TestServer::builder()
+        .raw(netaccess_testserver::RawFault::AcceptAndSilence)
+        .start()
+        .await;
+    let manager = NetworkAccessManager::builder()
+        .connect_timeout(Duration::from_millis(300))
+        .proxy(proxy_url(&silent.base_url()))
+        .build();
+    let reply = manager.get(Request::new("https://127.0.0.1:9/"));
+    done(&reply).await;
+    assert_eq!(
+        kind(&reply),
+        Some(NetworkError::ProxyTimeoutError),
+        "{:?}",
+        reply.error()
+    );
+}
