@@ -1,7 +1,8 @@
 //! `netaccess get`: every URL to one manager at once (its per-host queue schedules them).
 //!
-//! Without `-o`, bodies go to stdout in the order of the URLs, each streamed as it is read
-//! (replies further down the list buffer in memory meanwhile, as in Qt). With `-o DIR` or
+//! Without `-o`, bodies go to stdout in the order of the URLs: the first streams straight
+//! through, the later ones are read as they arrive into temporary files (never held in RAM)
+//! and copied out in turn. With `-o DIR` or
 //! `--json`, every reply is read as it arrives and its JSON line (if asked) is printed when it
 //! finishes. Exit 0 when every reply succeeded, 1 otherwise, 2 for bad usage.
 
@@ -51,12 +52,18 @@ JSON (--json), one object per finished reply, one per line, in the order replies
   ones joined with \", \"), bytes, sha256, from_cache, http_version, redirects, encrypted,
   elapsed_ms (from the start to this reply's end), output (path or null)
 
+Credentials:
+  -u USER:PASS answers a 401 only from the origin (scheme, host and port) of the URL it was
+  given with, never from a redirect target: a target that asks makes that URL fail. Passwords
+  (of -u, --proxy-user and URLs) never appear in messages, progress lines or --json.
+
+Proxies:
+  --proxy, else the environment (http_proxy, https_proxy, all_proxy and their upper-case
+  forms, with no_proxy exceptions); --no-proxy ignores both.
+
 Exit status: 0 when every reply finished without error, 1 when any failed, 2 for bad usage
-(including flags whose feature is not built yet:
---proxy, --no-proxy, -u/--user, --proxy-user). A cookie jar or HSTS file that is not valid is
-bad usage too; one that cannot be saved at the end makes the exit status 1. Environment proxy
-variables (http_proxy, https_proxy, all_proxy) are not supported yet: a warning says they are
-ignored.
+(numbers out of range included). A cookie jar or HSTS file that is not valid is bad usage
+too; one that cannot be saved at the end makes the exit status 1.
 
 Examples:
   netaccess get http://127.0.0.1:8080/hello
@@ -192,16 +199,16 @@ pub struct GetArgs {
     /// Load HSTS policies from FILE before (and honour Strict-Transport-Security), save after
     #[arg(long, value_name = "FILE")]
     hsts_store: Option<PathBuf>,
-    /// http://, socks5:// or socks5h:// proxy [not supported yet]
+    /// http://, socks5:// or socks5h:// proxy (user:password@ in the URL, or --proxy-user)
     #[arg(long, value_name = "URL")]
     proxy: Option<String>,
-    /// No proxy, not even from the environment [not supported yet]
+    /// No proxy, not even from the environment
     #[arg(long)]
     no_proxy: bool,
-    /// Credentials USER:PASS given when a server asks [not supported yet]
+    /// Credentials USER:PASS given when the server of the URL asks (never a redirect target)
     #[arg(short = 'u', long = "user", value_name = "USER:PASS")]
     user: Option<String>,
-    /// Credentials USER:PASS given when a proxy asks [not supported yet]
+    /// Credentials USER:PASS given when a proxy asks
     #[arg(long, value_name = "USER:PASS")]
     proxy_user: Option<String>,
 }
@@ -291,12 +298,6 @@ fn cache_load(arg: Option<CacheLoadArg>) -> netaccess::CacheLoadControl {
         CacheLoadArg::PreferCache => C::PreferCache,
         CacheLoadArg::AlwaysCache => C::AlwaysCache,
     }
-}
-
-/// Flags accepted by the parser whose feature is not built: `(flag, feature)`.
-fn unsupported(_args: &GetArgs) -> Vec<(&'static str, &'static str)> {
-    // Every flag of the contract is built; kept so that a future flag can say so clearly.
-    Vec::new()
 }
 
 /// The request body and whether one was given.
@@ -425,12 +426,37 @@ fn build_manager(args: &GetArgs, stores: &Stores) -> Result<NetworkAccessManager
             .map_err(|e| format!("{}: {}", path.display(), e.message()))?;
     }
     if let Some(secs) = args.timeout {
-        if !(secs.is_finite() && secs > 0.0) {
-            return Err("--timeout must be a positive number of seconds".into());
-        }
-        builder = builder.transfer_timeout(Duration::from_secs_f64(secs));
+        builder = builder.transfer_timeout(seconds(secs, "--timeout")?);
     }
     Ok(builder.build())
+}
+
+/// A duration flag: a positive, finite number of seconds that a `Duration` can hold.
+fn seconds(value: f64, flag: &str) -> Result<Duration, String> {
+    if !(value.is_finite() && value > 0.0) {
+        return Err(format!(
+            "{flag} must be a positive number of seconds, not {value}"
+        ));
+    }
+    Duration::try_from_secs_f64(value).map_err(|_| format!("{flag} {value} is out of range"))
+}
+
+/// A URL argument as shown in messages, progress lines and JSON: as given, unless it holds a
+/// password, which is then removed.
+fn shown_url(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(url) if url.password().is_some() => netaccess::display_url(&url),
+        _ => text.to_owned(),
+    }
+}
+
+/// Scheme, host and port: what `-u` credentials are bound to.
+fn origin_of(url: &url::Url) -> (String, Option<String>, Option<u16>) {
+    (
+        url.scheme().to_owned(),
+        url.host_str().map(str::to_ascii_lowercase),
+        url.port_or_known_default(),
+    )
 }
 
 /// What is tracked of one reply from before it starts.
@@ -469,13 +495,6 @@ struct Outcome {
 
 /// Runs `get`; returns the exit status. `priorities` has one entry per URL.
 pub async fn run(args: GetArgs, priorities: Vec<Priority>) -> i32 {
-    let unsupported = unsupported(&args);
-    if !unsupported.is_empty() {
-        for (flag, feature) in unsupported {
-            eprintln!("netaccess: not supported yet: {flag} ({feature} is not built)");
-        }
-        return 2;
-    }
     let stores = match Stores::load(&args) {
         Ok(s) => s,
         Err(e) => return usage(&e),
@@ -489,15 +508,20 @@ pub async fn run(args: GetArgs, priorities: Vec<Priority>) -> i32 {
             Ok(c) => c,
             Err(e) => return usage(&e),
         };
-        // Given once per reply: asked again means they were refused.
+        // Given once per reply, and only to the origin of the URL the user gave: never to a
+        // redirect target (curl's rule without --location-trusted; CVE-2018-1000007). Asked
+        // again means they were refused.
         let answered = std::sync::Mutex::new(std::collections::HashSet::new());
         manager
             .authentication_required()
             .connect(move |(reply, request)| {
-                if answered
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(reply.clone())
+                let given = reply.request().url().map(origin_of);
+                let same_origin = given.is_some() && given == Some(origin_of(&reply.url()));
+                if same_origin
+                    && answered
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(reply.clone())
                 {
                     request.answer(&user, &password);
                 } else {
@@ -575,7 +599,8 @@ pub async fn run(args: GetArgs, priorities: Vec<Priority>) -> i32 {
                 Err(e) => return usage(&format!("bad form: {}", e.message())),
             },
         };
-        let line = progress.add(index, url);
+        let shown = shown_url(url);
+        let line = progress.add(index, &shown);
         let redirects = Arc::new(AtomicU32::new(0));
         let finished_after = Arc::new(OnceLock::new());
         let reply = manager.send_with(request, &verb, body, |reply| {
@@ -590,7 +615,7 @@ pub async fn run(args: GetArgs, priorities: Vec<Priority>) -> i32 {
             line.connect(reply);
         });
         tracked.push(Tracked {
-            url: url.clone(),
+            url: shown,
             reply,
             redirects,
             finished_after,
@@ -626,7 +651,7 @@ pub async fn run(args: GetArgs, priorities: Vec<Priority>) -> i32 {
         if args.json {
             let line = json!({
                 "url": t.url,
-                "final_url": reply.url().as_str(),
+                "final_url": netaccess::display_url(&reply.url()),
                 "status": reply.status_code(),
                 "error": error.as_ref().map(|e| e.kind().name()),
                 "error_message": error_message,
@@ -658,9 +683,25 @@ pub async fn run(args: GetArgs, priorities: Vec<Priority>) -> i32 {
     let mut stdout = std::io::stdout().lock();
     match &out_dir {
         None if !args.json => {
-            // Bodies to stdout, in URL order.
-            for t in &tracked {
-                let outcome = to_stdout(&t.reply, &mut stdout).await;
+            // Bodies to stdout, in URL order. The first streams straight through; the later
+            // ones are read as they arrive into temporary files, so a large body behind a
+            // slow one is never held in memory.
+            let mut spools: Vec<_> = tracked
+                .iter()
+                .skip(1)
+                .map(|t| Some(tokio::spawn(spool(t.reply.clone()))))
+                .collect();
+            for (index, t) in tracked.iter().enumerate() {
+                let outcome = match index.checked_sub(1).and_then(|i| spools[i].take()) {
+                    None => to_stdout(&t.reply, &mut stdout).await,
+                    Some(spooled) => match spooled.await {
+                        Ok(spooled) => spooled.copy_to(&t.reply, &mut stdout),
+                        Err(e) => Outcome {
+                            local_error: Some(format!("reading the body failed: {e}")),
+                            ..Outcome::default()
+                        },
+                    },
+                };
                 let broken = outcome.local_error.is_some();
                 report(t, outcome, &mut stdout);
                 if broken {
@@ -716,6 +757,65 @@ fn resume_target(dir: &OutputDir, url: &str) -> Option<(String, u64)> {
         return None;
     }
     Some((name, meta.len()))
+}
+
+/// A body read ahead into an anonymous temporary file, waiting for its turn on stdout.
+struct Spooled {
+    file: Option<std::fs::File>,
+    outcome: Outcome,
+}
+
+impl Spooled {
+    /// Copies the spooled body to stdout; a failure to write aborts nothing (the reply is
+    /// over) but is reported.
+    fn copy_to(mut self, reply: &Reply, stdout: &mut dyn Write) -> Outcome {
+        use std::io::{Seek, SeekFrom};
+        if let Some(mut file) = self.file.take() {
+            let copied = file
+                .seek(SeekFrom::Start(0))
+                .and_then(|_| std::io::copy(&mut file, stdout));
+            if let Err(e) = copied {
+                reply.abort();
+                self.outcome.local_error = Some(format!("cannot write to stdout: {e}"));
+            }
+        }
+        let _ = stdout.flush();
+        self.outcome
+    }
+}
+
+/// Reads a body into a temporary file (deleted when closed), hashing it.
+async fn spool(reply: Reply) -> Spooled {
+    let mut outcome = Outcome::default();
+    let mut file = match tempfile::tempfile() {
+        Ok(file) => file,
+        Err(e) => {
+            reply.abort();
+            outcome.local_error = Some(format!("cannot create a temporary file: {e}"));
+            return Spooled {
+                file: None,
+                outcome,
+            };
+        }
+    };
+    let mut hasher = Sha256::new();
+    let mut stream = reply.body_stream();
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else { break };
+        hasher.update(&chunk);
+        outcome.bytes += chunk.len() as u64;
+        // A page-cache write of one chunk: short enough not to need a blocking thread.
+        if let Err(e) = file.write_all(&chunk) {
+            reply.abort();
+            outcome.local_error = Some(format!("cannot write a temporary file: {e}"));
+            break;
+        }
+    }
+    outcome.sha256 = hex::encode(hasher.finalize());
+    Spooled {
+        file: Some(file),
+        outcome,
+    }
 }
 
 /// Reads a body into stdout, hashing it.

@@ -1297,3 +1297,157 @@ async fn proxy_user_answers_squid() {
         "ProxyAuthenticationRequiredError"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absurd_numbers_are_usage_errors() {
+    let server = TestServer::http1().await;
+    let url = server.url("/hello");
+    for value in ["1e300", "-5", "NaN", "inf", "0", "-0", "1e-300x"] {
+        let out = run(&["get", "--timeout", value, &url]).await;
+        assert_eq!(code(&out), 2, "--timeout {value}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    }
+    for (flag, value) in [
+        ("--max-redirects", "-1"),
+        ("--max-per-host", "99999999999999999999999"),
+    ] {
+        let out = run(&["get", flag, value, &url]).await;
+        assert_eq!(code(&out), 2, "{flag} {value}: {}", stderr(&out));
+    }
+    assert_eq!(server.stats().requests_total, 0);
+}
+
+/// A server on 127.0.0.1 that answers every request `401` with a Basic challenge and records
+/// whether any request carried an `Authorization` header.
+async fn basic_challenger() -> (u16, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let seen = heads.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buf).into_owned());
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"other\"\r\n\
+                          Content-Length: 0\r\nConnection: close\r\n\r\n",
+                    )
+                    .await;
+            });
+        }
+    });
+    (port, heads)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_credentials_never_reach_a_redirect_target() {
+    // CVE-2018-1000007, CVE-2022-27774: another port on the same host is another origin.
+    let server = TestServer::http1().await;
+    let (port, heads) = basic_challenger().await;
+    let target = format!("http://127.0.0.1:{port}/private");
+    let start = server.url(&format!("/redirect-to?url={target}"));
+    let out = run(&["get", "--json", "-u", "alice:s3cret", &start]).await;
+    assert_eq!(
+        code(&out),
+        1,
+        "the target's 401 fails the run: {}",
+        stderr(&out)
+    );
+    let lines = json_lines(&out);
+    assert_eq!(lines[0]["error"], "AuthenticationRequiredError");
+    let heads = heads.lock().unwrap().clone();
+    assert!(!heads.is_empty(), "the redirect was followed");
+    for head in &heads {
+        assert!(
+            !head.to_ascii_lowercase().contains("authorization"),
+            "credentials crossed origins: {head}"
+        );
+    }
+    let shown = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(!shown.contains("s3cret"), "{shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn url_passwords_never_appear_in_output() {
+    let server = TestServer::http1().await;
+    let url = format!(
+        "http://carol:pw4cache99@127.0.0.1:{}/status/404",
+        server.port()
+    );
+    for json in [true, false] {
+        let mut args = vec!["get"];
+        if json {
+            args.push("--json");
+        }
+        args.push(&url);
+        let out = run(&args).await;
+        assert_eq!(code(&out), 1, "{}", stderr(&out));
+        let shown = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert!(!shown.contains("pw4cache99"), "{shown}");
+        assert!(shown.contains("carol@127.0.0.1"), "{shown}");
+    }
+}
+
+/// Runs `netaccess` with stdout into `stdout` and returns its exit code and peak RSS in KiB.
+async fn run_measured(args: Vec<String>, stdout: std::fs::File) -> (i32, i64) {
+    let mut cmd = command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    cmd.stdout(stdout);
+    tokio::task::spawn_blocking(move || {
+        let child = cmd.spawn().expect("the netaccess binary runs");
+        let pid = child.id() as libc::pid_t;
+        let mut status = 0;
+        // SAFETY: an all-zero rusage is a valid value; wait4 fills it for our own child.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `pid` is our child, not waited for elsewhere.
+        let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        assert_eq!(waited, pid);
+        (libc::WEXITSTATUS(status), usage.ru_maxrss)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdout_mode_never_holds_a_later_body_in_memory() {
+    const BIG: u64 = 256 << 20;
+    let server = TestServer::http1().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("stdout");
+    let args = vec![
+        "get".to_owned(),
+        "-q".to_owned(),
+        server.url("/delay/1500"),
+        server.url(&format!("/bytes/{BIG}")),
+    ];
+    let (code, peak_kib) = run_measured(args, std::fs::File::create(&out_path).unwrap()).await;
+    assert_eq!(code, 0);
+    let written = std::fs::metadata(&out_path).unwrap().len();
+    assert_eq!(
+        written,
+        "delayed".len() as u64 + BIG,
+        "every byte, in order"
+    );
+    let mut head = [0u8; 7];
+    std::fs::File::open(&out_path)
+        .unwrap()
+        .read_exact(&mut head)
+        .unwrap();
+    assert_eq!(&head, b"delayed");
+    assert!(
+        peak_kib < 64 * 1024,
+        "peak RSS {peak_kib} KiB with 256 MiB behind a slow URL"
+    );
+}

@@ -138,7 +138,7 @@ fn server_config(
     offer_h2: bool,
     client_ca: Option<CertificateDer<'static>>,
 ) -> io::Result<ServerConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(ring_provider());
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(io::Error::other)?;
@@ -165,4 +165,12 @@ fn server_config(
         vec![b"http/1.1".to_vec()]
     };
     Ok(config)
+}
+
+/// rustls's *ring* provider. rustls 0.23.48 deprecates it because *ring* has no post-quantum key
+/// exchange; we keep *ring* (no C toolchain or cmake needed, unlike aws-lc-rs) until a pure-Rust
+/// post-quantum provider is available, see docs/dependencies.md.
+#[allow(deprecated)]
+fn ring_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
 }

@@ -5,7 +5,9 @@
 //! chunks. After `threshold` decoded bytes, the ratio of decoded to encoded bytes may not exceed
 //! Qt's limit for the coding (40 for gzip and deflate, 100 for brotli and zstd, as Qt's
 //! `QDecompressHelper`); past it decoding stops with an error, so memory and time stay bounded.
-//! Truncated or corrupt data is an error, never a silently short body.
+//! Besides the ratio, decoded bytes have an absolute cap ([`DEFAULT_MAX_DECODED_SIZE`] unless the
+//! request sets another), and a `Content-Encoding` list longer than [`MAX_CODINGS`] is refused
+//! before any decoder exists. Truncated or corrupt data is an error, never a silently short body.
 
 use std::io;
 use std::pin::Pin;
@@ -30,6 +32,16 @@ pub(crate) const ACCEPT_ENCODING: &str = "gzip, deflate, br, zstd";
 /// Qt's default `decompressedSafetyCheckThreshold`: 10 MiB.
 pub const DEFAULT_DECOMPRESSED_SAFETY_CHECK_THRESHOLD: u64 = 10 * 1024 * 1024;
 
+/// The longest `Content-Encoding` chain decoded (curl and urllib3 use 5 too). A longer list is
+/// a `ProtocolFailure`, decided while reading the header, before any decoder is allocated:
+/// each coding is a decoder with its own buffer, and the chain is polled recursively.
+pub const MAX_CODINGS: usize = 5;
+
+/// The default absolute cap on the decoded bytes of one body (1 GiB), whatever the ratio:
+/// a body at 39:1 stays under the ratio check but not under this one.
+/// [`Request::with_max_decoded_size`](crate::Request::with_max_decoded_size) changes it.
+pub const DEFAULT_MAX_DECODED_SIZE: u64 = 1 << 30;
+
 /// A content coding we decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Coding {
@@ -49,24 +61,37 @@ impl Coding {
     }
 }
 
-/// The codings of `Content-Encoding`, in the order they were applied; `None` when there is
-/// nothing to decode or a coding we do not know (the body is then handed over as is).
-pub(crate) fn codings(headers: &HeaderMap) -> Option<Vec<Coding>> {
-    let mut out = Vec::new();
-    for value in headers.get_all(CONTENT_ENCODING) {
-        let value = value.to_str().ok()?;
-        for token in value.split(',').map(|t| t.trim().to_ascii_lowercase()) {
-            match token.as_str() {
-                "" | "identity" => {}
-                "gzip" | "x-gzip" => out.push(Coding::Gzip),
-                "deflate" => out.push(Coding::Deflate),
-                "br" => out.push(Coding::Brotli),
-                "zstd" => out.push(Coding::Zstd),
-                _ => return None,
-            }
-        }
+/// The codings of `Content-Encoding`, in the order they were applied. `Ok(None)` when there is
+/// nothing to decode or a coding we do not know (the body is then handed over as is); an error
+/// when the list names more than [`MAX_CODINGS`] codings (counted before anything else).
+pub(crate) fn codings(headers: &HeaderMap) -> Result<Option<Vec<Coding>>, Error> {
+    let tokens = || {
+        headers
+            .get_all(CONTENT_ENCODING)
+            .iter()
+            .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+            .map(<[u8]>::trim_ascii)
+            .filter(|token| !token.is_empty())
+    };
+    if tokens().nth(MAX_CODINGS).is_some() {
+        return Err(Error::new(
+            NetworkError::ProtocolFailure,
+            format!("Content-Encoding lists more than {MAX_CODINGS} codings; refusing to decode"),
+        ));
     }
-    (!out.is_empty()).then_some(out)
+    let mut out = Vec::with_capacity(MAX_CODINGS);
+    for token in tokens() {
+        let coding = match token.to_ascii_lowercase().as_slice() {
+            b"identity" => continue,
+            b"gzip" | b"x-gzip" => Coding::Gzip,
+            b"deflate" => Coding::Deflate,
+            b"br" => Coding::Brotli,
+            b"zstd" => Coding::Zstd,
+            _ => return Ok(None),
+        };
+        out.push(coding);
+    }
+    Ok((!out.is_empty()).then_some(out))
 }
 
 type Reader = Pin<Box<dyn AsyncBufRead + Send>>;
@@ -78,11 +103,21 @@ pub(crate) struct Decoder {
     decoded_bytes: u64,
     threshold: Option<u64>,
     max_ratio: u64,
+    max_decoded: Option<u64>,
+}
+
+/// The limits a [`Decoder`] enforces.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Qt's safety-check threshold: the ratio is checked past this many decoded bytes.
+    pub(crate) threshold: Option<u64>,
+    /// The absolute cap on decoded bytes.
+    pub(crate) max_decoded: Option<u64>,
 }
 
 impl Decoder {
     /// `encoded` yields the body as received; its errors pass through unchanged.
-    pub(crate) fn new<S>(encoded: S, codings: &[Coding], threshold: Option<u64>) -> Decoder
+    pub(crate) fn new<S>(encoded: S, codings: &[Coding], limits: Limits) -> Decoder
     where
         S: Stream<Item = Result<Bytes, Error>> + Send + 'static,
     {
@@ -112,8 +147,9 @@ impl Decoder {
             decoded: ReaderStream::with_capacity(reader, 64 * 1024),
             encoded_bytes,
             decoded_bytes: 0,
-            threshold,
+            threshold: limits.threshold,
             max_ratio,
+            max_decoded: limits.max_decoded,
         }
     }
 }
@@ -133,7 +169,13 @@ impl Stream for Decoder {
             Poll::Ready(Some(Ok(chunk))) => chunk,
             Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(decode_error(e)))),
         };
-        self.decoded_bytes += chunk.len() as u64;
+        self.decoded_bytes = self.decoded_bytes.saturating_add(chunk.len() as u64);
+        if let Some(cap) = self.max_decoded.filter(|&cap| self.decoded_bytes > cap) {
+            return Poll::Ready(Some(Err(Error::new(
+                NetworkError::ProtocolFailure,
+                format!("Decompression bomb: the decoded body passed the {cap}-byte limit"),
+            ))));
+        }
         if let Some(threshold) = self.threshold {
             let encoded = self.encoded_bytes.load(Ordering::Relaxed).max(1);
             if self.decoded_bytes > threshold && self.decoded_bytes / encoded > self.max_ratio {
@@ -233,6 +275,7 @@ mod tests {
 
     #[test]
     fn content_encoding_lists_are_read_in_order() {
+        let codings = |h: &HeaderMap| super::codings(h).expect("short list");
         let mut h = HeaderMap::new();
         assert_eq!(codings(&h), None);
         h.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip, br"));
@@ -244,6 +287,26 @@ mod tests {
         h.insert(CONTENT_ENCODING, HeaderValue::from_static("ZSTD"));
         h.append(CONTENT_ENCODING, HeaderValue::from_static("x-gzip"));
         assert_eq!(codings(&h), Some(vec![Coding::Zstd, Coding::Gzip]));
+    }
+
+    #[test]
+    fn content_encoding_chains_longer_than_five_are_refused() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            CONTENT_ENCODING,
+            HeaderValue::from_static("gzip,gzip,gzip,gzip,gzip"),
+        );
+        assert_eq!(codings(&h).expect("five is fine").map(|c| c.len()), Some(5));
+        h.append(CONTENT_ENCODING, HeaderValue::from_static("identity"));
+        let e = codings(&h).expect_err("six tokens over two fields");
+        assert_eq!(e.kind(), NetworkError::ProtocolFailure);
+        assert!(e.message().contains("more than 5 codings"), "{e}");
+        let long = vec!["gzip"; 80_000].join(",");
+        h.insert(CONTENT_ENCODING, HeaderValue::from_str(&long).unwrap());
+        assert!(codings(&h).is_err());
+        // Empty list elements (RFC 9110 5.6.1) do not count.
+        h.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip,,, ,br"));
+        assert_eq!(codings(&h).unwrap().map(|c| c.len()), Some(2));
     }
 
     #[test]

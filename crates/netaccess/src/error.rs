@@ -205,11 +205,22 @@ pub struct Error {
 }
 
 impl Error {
-    /// An error of `kind` with a message.
+    /// An error of `kind` with a message. A password in any URL the message quotes is
+    /// removed (Qt's `toDisplayString()`): error messages end up in logs and terminals.
+    ///
+    /// ```
+    /// use netaccess::{Error, NetworkError};
+    /// let e = Error::new(NetworkError::HostNotFoundError, "http://carol:pw4cache99@host.invalid/ failed");
+    /// assert_eq!(e.message(), "http://carol@host.invalid/ failed");
+    /// ```
     pub fn new(kind: NetworkError, message: impl Into<String>) -> Self {
+        let mut message = message.into();
+        if let std::borrow::Cow::Owned(clean) = redact_passwords(&message) {
+            message = clean;
+        }
         Error {
             kind,
-            message: message.into(),
+            message,
             source: None,
         }
     }
@@ -284,12 +295,108 @@ impl From<Error> for std::io::Error {
     }
 }
 
+/// A URL as it may be shown to people (Qt's `QUrl::toDisplayString()`): without its password.
+///
+/// ```
+/// let url = url::Url::parse("https://alice:s3cret@127.0.0.1:8443/a?b").unwrap();
+/// assert_eq!(netaccess::display_url(&url), "https://alice@127.0.0.1:8443/a?b");
+/// ```
+pub fn display_url(url: &url::Url) -> String {
+    if url.password().is_none() {
+        return url.to_string();
+    }
+    let mut shown = url.clone();
+    // Only URLs that cannot have a password fail here, and they have none.
+    let _ = shown.set_password(None);
+    shown.to_string()
+}
+
+/// [`display_url`], cut to at most 256 bytes (a URL can be 64 KiB long), for messages.
+pub(crate) fn url_for_message(url: &url::Url) -> String {
+    const MAX: usize = 256;
+    let mut shown = display_url(url);
+    if shown.len() > MAX {
+        let mut cut = MAX;
+        while !shown.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        shown.truncate(cut);
+        shown.push_str("…");
+    }
+    shown
+}
+
+/// `text` with the password removed from every `scheme://user:password@host` in it.
+/// `Cow::Borrowed` when there was none.
+pub(crate) fn redact_passwords(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("://") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut changed = false;
+    while let Some(at) = rest.find("://") {
+        let authority_start = at + 3;
+        out.push_str(&rest[..authority_start]);
+        let after = &rest[authority_start..];
+        let end = after
+            .find(|c: char| {
+                matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>') || c.is_whitespace()
+            })
+            .unwrap_or(after.len());
+        let authority = &after[..end];
+        match authority.rfind('@') {
+            Some(userinfo_end) if authority[..userinfo_end].contains(':') => {
+                let user_end = authority.find(':').unwrap_or(userinfo_end);
+                out.push_str(&authority[..user_end]);
+                out.push_str(&authority[userinfo_end..]);
+                changed = true;
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &after[end..];
+    }
+    if !changed {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_in_messages_are_removed() {
+        for (text, shown) in [
+            ("no url here", "no url here"),
+            ("http://host/a:b@c", "http://host/a:b@c"),
+            (
+                "GET http://u:p@h:1/x and https://v:q@[::1]/ failed",
+                "GET http://u@h:1/x and https://v@[::1]/ failed",
+            ),
+            (
+                "Invalid URL \"http://a:b:c@@x/\"",
+                "Invalid URL \"http://a@x/\"",
+            ),
+            (
+                "socks5h://user:pw@127.0.0.1:1080",
+                "socks5h://user@127.0.0.1:1080",
+            ),
+            ("http://user@host/", "http://user@host/"),
+            ("x://", "x://"),
+        ] {
+            assert_eq!(redact_passwords(text), shown, "{text}");
+            assert_eq!(
+                Error::new(NetworkError::UnknownNetworkError, text).message(),
+                shown
+            );
+        }
+    }
 
     #[test]
     fn status_table_matches_qt() {

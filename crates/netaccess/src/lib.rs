@@ -37,9 +37,14 @@ mod cache;
 mod cookies;
 mod decode;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+#[path = "fuzzing.rs"]
+pub mod __fuzz;
 mod hsts;
 mod manager;
 mod multipart;
+mod persist;
 mod pipeline;
 mod proxy;
 mod redirect;
@@ -61,8 +66,8 @@ pub use cache::{
     DEFAULT_CACHE_SAVE_CONTROL, DEFAULT_DISK_CACHE_SIZE, DEFAULT_MEMORY_CACHE_SIZE,
 };
 pub use cookies::{Cookie, CookieJar, CookieParseError, DefaultCookieJar, SameSite};
-pub use decode::DEFAULT_DECOMPRESSED_SAFETY_CHECK_THRESHOLD;
-pub use error::{Error, NetworkError, Result};
+pub use decode::{DEFAULT_DECOMPRESSED_SAFETY_CHECK_THRESHOLD, DEFAULT_MAX_DECODED_SIZE, MAX_CODINGS};
+pub use error::{display_url, Error, NetworkError, Result};
 pub use hsts::{HstsPolicy, HstsStore};
 
 // The crates whose types appear in this API, so users need not pin matching versions.

@@ -14,7 +14,7 @@ use tokio::runtime::{Handle, Runtime};
 use url::Url;
 
 use crate::auth::{AuthenticationRequest, CredentialCache};
-use crate::backend::http::HttpConn;
+use crate::backend::http::{Http2Options, HttpConn};
 use crate::cache::Cache;
 use crate::cookies::{CookieJar, DefaultCookieJar};
 use crate::error::{Error, NetworkError};
@@ -52,6 +52,8 @@ pub(crate) struct Config {
     pub max_connections_per_host: usize,
     pub transfer_timeout: Option<Duration>,
     pub connect_timeout: Duration,
+    /// HTTP/2 keep-alive (see [`ManagerBuilder::http2_keep_alive`]).
+    pub http2: Http2Options,
     pub tls: TlsConfig,
     pub resolve: ResolveOverrides,
     pub redirect_policy: RedirectPolicy,
@@ -60,6 +62,8 @@ pub(crate) struct Config {
     pub hsts_enabled: bool,
     pub cache: Option<Arc<dyn Cache>>,
     pub proxy: Option<Arc<dyn ProxyFactory>>,
+    /// The default for [`Request::max_body_size`].
+    pub max_body_size: Option<u64>,
 }
 
 pub(crate) struct ManagerInner {
@@ -112,6 +116,7 @@ pub struct ManagerBuilder {
     idle_timeout: Duration,
     transfer_timeout: Option<Duration>,
     connect_timeout: Duration,
+    http2: Http2Options,
     extra_roots: Vec<CertificateDer<'static>>,
     system_roots: bool,
     ignore_tls_errors: bool,
@@ -125,6 +130,7 @@ pub struct ManagerBuilder {
     proxy: Option<Arc<dyn ProxyFactory>>,
     pins: std::collections::HashMap<String, Vec<[u8; 32]>>,
     client_identity: Option<ClientIdentity>,
+    max_body_size: Option<u64>,
 }
 
 impl std::fmt::Debug for ManagerBuilder {
@@ -147,6 +153,7 @@ impl Default for ManagerBuilder {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             transfer_timeout: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            http2: Http2Options::default(),
             extra_roots: Vec::new(),
             system_roots: true,
             ignore_tls_errors: false,
@@ -160,6 +167,7 @@ impl Default for ManagerBuilder {
             proxy: None,
             pins: Default::default(),
             client_identity: None,
+            max_body_size: None,
         }
     }
 }
@@ -333,9 +341,49 @@ impl ManagerBuilder {
         self
     }
 
+    /// HTTP/2 keep-alive: when no frame came from the server for `interval`, a PING is sent;
+    /// when its answer takes longer than `timeout`, the connection is dead: it is closed and
+    /// its requests fail (`TimeoutError` while waiting for the response head) instead of
+    /// hanging. Both are clamped to 10 ms ..= 24 h. Default: on, 30 s and 20 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let manager = netaccess::NetworkAccessManager::builder()
+    ///     .http2_keep_alive(Duration::from_secs(10), Duration::from_secs(5))
+    ///     .build();
+    /// # drop(manager);
+    /// ```
+    pub fn http2_keep_alive(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.http2 = Http2Options::with_keep_alive(interval, timeout);
+        self
+    }
+
+    /// No HTTP/2 keep-alive PINGs (a dead connection is then noticed only by the transfer
+    /// timeout or the operating system).
+    pub fn http2_keep_alive_off(mut self) -> Self {
+        self.http2.keep_alive = None;
+        self
+    }
+
     /// Runs requests on this runtime instead of the current one.
     pub fn runtime(mut self, handle: Handle) -> Self {
         self.runtime = Some(handle);
+        self
+    }
+
+    /// The largest response body accepted by requests that set no limit of their own
+    /// ([`Request::with_max_body_size`]); default: no limit (as curl). A reply whose body is
+    /// larger fails with `UnknownContentError` at the first byte past the limit, or before the
+    /// body when `Content-Length` announces it.
+    ///
+    /// ```
+    /// let manager = netaccess::NetworkAccessManager::builder()
+    ///     .max_body_size(512 * 1024 * 1024)
+    ///     .build();
+    /// # drop(manager);
+    /// ```
+    pub fn max_body_size(mut self, bytes: u64) -> Self {
+        self.max_body_size = Some(bytes);
         self
     }
 
@@ -354,6 +402,7 @@ impl ManagerBuilder {
                     max_connections_per_host: self.max_connections_per_host,
                     transfer_timeout: self.transfer_timeout,
                     connect_timeout: self.connect_timeout,
+                    http2: self.http2,
                     tls: TlsConfig::new(
                         &self.extra_roots,
                         self.system_roots,
@@ -370,6 +419,7 @@ impl ManagerBuilder {
                     hsts_enabled: self.hsts_enabled,
                     cache: self.cache,
                     proxy: self.proxy,
+                    max_body_size: self.max_body_size,
                 },
                 pool,
                 signals: Arc::new(ManagerSignals {
@@ -498,7 +548,10 @@ impl NetworkAccessManager {
         reply
     }
 
-    fn new_reply(&self, request: Request, operation: Operation) -> Reply {
+    fn new_reply(&self, mut request: Request, operation: Operation) -> Reply {
+        if let (None, Some(max)) = (request.max_body_size(), self.inner.config.max_body_size) {
+            request = request.with_max_body_size(max);
+        }
         let url = request
             .url()
             .cloned()

@@ -60,19 +60,62 @@ pub(crate) async fn preconnect(mgr: Arc<ManagerInner>, reply: Arc<ReplyShared>) 
 }
 
 /// Runs `work` for `reply` and finishes the reply with its outcome, unless `abort()` ended it.
+///
+/// A reply always finishes: a panic inside `work` (a user slot, a dependency) is caught here
+/// and finishes the reply with an error, and [`FinishGuard`] finishes it if the task is dropped
+/// before its end (the runtime shutting down). The manager's other requests go on.
 async fn drive(
     reply: &Arc<ReplyShared>,
     work: impl std::future::Future<Output = Result<Option<Error>, Error>>,
 ) {
+    use futures_util::FutureExt;
+    let guard = FinishGuard(reply.clone());
     let cancel = reply.cancel_token().clone();
+    let work = std::panic::AssertUnwindSafe(work).catch_unwind();
     let outcome = tokio::select! {
         biased;
         _ = cancel.cancelled() => return,
         outcome = work => outcome,
     };
     match outcome {
-        Ok(http_error) => reply.finish(http_error, false),
-        Err(e) => reply.finish(Some(e), true),
+        Ok(Ok(http_error)) => reply.finish(http_error, false),
+        Ok(Err(e)) => reply.finish(Some(e), true),
+        Err(panic) => reply.finish(Some(panicked(&*panic)), true),
+    }
+    drop(guard);
+}
+
+/// The error of a reply whose request task panicked.
+fn panicked(payload: &(dyn std::any::Any + Send)) -> Error {
+    let what = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic");
+    tracing::error!(
+        panic = what,
+        "a request task panicked; its reply finishes with an error"
+    );
+    Error::new(
+        NetworkError::UnknownNetworkError,
+        format!("Internal error: the request stopped on a panic ({what})"),
+    )
+}
+
+/// Finishes its reply with an error when dropped first: the request task went away unfinished.
+struct FinishGuard(Arc<ReplyShared>);
+
+impl Drop for FinishGuard {
+    fn drop(&mut self) {
+        if !self.0.is_finished() {
+            self.0.finish(
+                Some(Error::new(
+                    NetworkError::OperationCanceledError,
+                    "The request was dropped before it finished (the runtime shut down)",
+                )),
+                true,
+            );
+        }
     }
 }
 
@@ -266,11 +309,24 @@ struct Outgoing {
 
 impl Outgoing {
     /// The headers the request goes out with, as far as a cache's `Vary` cares: the
-    /// application's, this hop's, and the default `Accept-Encoding`.
+    /// application's, this hop's, the jar's cookies (merged into `Cookie` as
+    /// [`build_request`] does, so `Vary: Cookie` tells one logged-in user from another), and
+    /// the default `Accept-Encoding`.
     fn sent_headers(&self) -> HeaderMap {
         let mut headers = self.headers.clone();
         for (name, value) in &self.hop_headers {
             headers.insert(name, value.clone());
+        }
+        if let Some(jar) = &self.jar_cookies {
+            let merged = match headers.get(header::COOKIE).and_then(|v| v.to_str().ok()) {
+                Some(own) if !own.is_empty() => format!("{own}; {jar}"),
+                _ => jar.clone(),
+            };
+            // Not a valid header value (the request then fails in build_request): the cache
+            // must not take it for "no cookie", so it sees a value no stored one has.
+            let value = HeaderValue::from_str(&merged)
+                .unwrap_or(HeaderValue::from_static("netaccess-invalid-cookie-header"));
+            headers.insert(header::COOKIE, value);
         }
         if !headers.contains_key(header::ACCEPT_ENCODING) {
             headers.insert(
@@ -289,6 +345,8 @@ struct Exchange {
     encrypted: bool,
     http2: bool,
     tls_session: Option<TlsSession>,
+    /// Encrypted, with no certificate error ignored: where HSTS may be learned.
+    secure_channel: bool,
 }
 
 /// The redirect loop: one exchange per hop, until a response is delivered or fails.
@@ -334,7 +392,7 @@ async fn http_with_redirects(
             &mut hops.announced_encrypted,
         )
         .await?;
-        remember_response_state(mgr, reply, &hops.url, exchange.response.headers());
+        remember_response_state(mgr, reply, &hops.url, &exchange);
         // Everything after the response head is boxed: while a request waits in the queue, its
         // task holds only the state above.
         if let Some(outcome) = Box::pin(hops.after_response(mgr, reply, exchange)).await? {
@@ -344,13 +402,16 @@ async fn http_with_redirects(
 }
 
 /// What a response teaches the manager whatever happens next (redirect or delivery): its
-/// cookies (unless the request saves them itself) and its HSTS policy.
+/// cookies (unless the request saves them itself) and its HSTS policy. HSTS is learned only
+/// over a TLS connection without ignored certificate errors (RFC 6797 §8.1): a connection
+/// made with `ignore_ssl_errors` (the CLI's `--insecure`) can neither set nor erase a policy.
 fn remember_response_state(
     mgr: &ManagerInner,
     reply: &ReplyShared,
     url: &Url,
-    headers: &HeaderMap,
+    exchange: &Exchange,
 ) {
+    let headers = exchange.response.headers();
     if reply.request().cookie_save_control() == CookieControl::Automatic {
         let values: Vec<String> = headers
             .get_all(header::SET_COOKIE)
@@ -362,7 +423,11 @@ fn remember_response_state(
             mgr.config.cookie_jar.store_response_cookies(url, &values);
         }
     }
-    if mgr.config.hsts_enabled && url.scheme() == "https" {
+    if mgr.config.hsts_enabled && url.scheme() == "https" && !exchange.secure_channel {
+        if headers.contains_key(header::STRICT_TRANSPORT_SECURITY) {
+            tracing::debug!(%url, "Strict-Transport-Security ignored: not a secure channel");
+        }
+    } else if mgr.config.hsts_enabled && url.scheme() == "https" {
         // The first header counts (RFC 6797 8.1).
         if let Some(sts) = headers
             .get(header::STRICT_TRANSPORT_SECURITY)
@@ -843,12 +908,12 @@ impl Hops {
             .response
             .headers()
             .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok());
+            .map(|v| redirect::location_text(v.as_bytes()));
         let hop = redirect::next_hop(
             self.policy,
             &self.url,
             exchange.response.status(),
-            location,
+            location.as_deref(),
             &self.outgoing.operation,
             self.followed,
             reply.request().max_redirects(),
@@ -934,9 +999,13 @@ async fn discard_body(exchange: Exchange, timeout: Option<Duration>) {
     }
 }
 
+/// How often an HTTP/2 request the server left unprocessed is sent again.
+const MAX_UNPROCESSED_RETRIES: u32 = 4;
+
 /// One request on one connection: take a slot, connect if needed, send, wait for the head.
 /// A reused connection that fails before any response byte is retried once on a fresh one
-/// when the method is idempotent.
+/// when the method is idempotent; an HTTP/2 request the server did not process (RST_STREAM
+/// REFUSED_STREAM, GOAWAY below its stream) up to [`MAX_UNPROCESSED_RETRIES`] times.
 async fn http_exchange(
     mgr: &ManagerInner,
     reply: &Arc<ReplyShared>,
@@ -946,8 +1015,10 @@ async fn http_exchange(
     announced_encrypted: &mut bool,
 ) -> Result<Exchange, Error> {
     let request = reply.request();
+    check_http_url(url)?;
     let origin = origin_for(url, request, proxy_for(mgr, url))?;
     let mut retried = false;
+    let mut unprocessed_retries = 0;
     loop {
         let grant = mgr
             .pool
@@ -988,7 +1059,27 @@ async fn http_exchange(
         let response = match sent {
             Ok(response) => response,
             Err(e) => {
-                let retry = checkout.was_reused() && !retried && outgoing.operation.is_idempotent();
+                // HTTP/2: a request the server left unprocessed (REFUSED_STREAM, above the
+                // GOAWAY's last-stream-id) is sent again whatever its method, a few times.
+                let unprocessed = http2.then(|| backend::http::unprocessed(&e)).flatten();
+                if unprocessed == Some(backend::http::Unprocessed::GoAway) {
+                    checkout.conn().retire(); // no new request goes to a closing connection
+                }
+                if unprocessed.is_some()
+                    && unprocessed_retries < MAX_UNPROCESSED_RETRIES
+                    && outgoing.body.is_replayable()
+                {
+                    tracing::debug!(%url, error = %e, "HTTP/2 request left unprocessed by the server; sending it again");
+                    unprocessed_retries += 1;
+                    drop(checkout);
+                    continue;
+                }
+                let stream_error = http2 && backend::http::is_stream_error(&e);
+                let retry = checkout.was_reused()
+                    && !retried
+                    && !stream_error
+                    && unprocessed.is_none()
+                    && outgoing.operation.is_idempotent();
                 drop(checkout); // broken: frees its slot
                 if retry {
                     tracing::debug!(%url, error = %e, "reused connection failed before the response; retrying once");
@@ -998,15 +1089,42 @@ async fn http_exchange(
                 return Err(map_hyper_error(e, true));
             }
         };
+        if let Some(refused) = backend::http::refused_response(&response) {
+            return Err(refused); // dropping the checkout closes the connection
+        }
         reply.signals.request_sent.emit(&reply.handle());
         let tls_session = checkout.conn().tls_session.clone();
+        let secure_channel = encrypted && !checkout.conn().certificate_errors_ignored;
         return Ok(Exchange {
             response,
             checkout,
             encrypted,
+            secure_channel,
             http2,
             tls_session,
         });
+    }
+}
+
+/// Refuses, before any socket opens, a URL that HTTP cannot carry: one the `http` crate's
+/// `Uri` rejects (longer than 65,534 bytes, a host with characters outside RFC 3986), whether
+/// the application gave it or a redirect did.
+fn check_http_url(url: &Url) -> Result<(), Error> {
+    let host = url.host_str().unwrap_or_default();
+    let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
+    let absolute = match url.port() {
+        Some(port) => format!("http://{host}:{port}{target}"),
+        None => format!("http://{host}{target}"),
+    };
+    match http::Uri::try_from(absolute) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Error::new(
+            NetworkError::ProtocolInvalidOperationError,
+            format!(
+                "The URL cannot be sent over HTTP ({e}): {}",
+                crate::error::url_for_message(url)
+            ),
+        )),
     }
 }
 
@@ -1108,12 +1226,13 @@ async fn open_connection(
     let connect_timeout = mgr.config.connect_timeout;
     if is_local_http(&origin.scheme) {
         let stream = transport::connect_unix(&origin.host, connect_timeout).await?;
-        return HttpConn::handshake(Io::Unix(stream), false, false).await;
+        return HttpConn::handshake(Io::Unix(stream), false, false, &mgr.config.http2).await;
     }
     let dial = || reach(mgr, reply, origin);
     let tcp = dial().await?;
     if origin.scheme != "https" {
-        return HttpConn::handshake(Io::Tcp(tcp), origin.mode == Mode::Http2Direct, false).await;
+        let h2 = origin.mode == Mode::Http2Direct;
+        return HttpConn::handshake(Io::Tcp(tcp), h2, false, &mgr.config.http2).await;
     }
     let offer_h2 = origin.mode != Mode::Http1;
     let tls = &mgr.config.tls;
@@ -1151,9 +1270,11 @@ async fn open_connection(
         announce_ssl_errors(reply, &seen);
     }
     let use_h2 = h2 || origin.mode == Mode::Http2Direct;
-    let mut conn = HttpConn::handshake(Io::Tls(Box::new(stream)), use_h2, true).await?;
+    let io = Io::Tls(Box::new(stream));
+    let mut conn = HttpConn::handshake(io, use_h2, true, &mgr.config.http2).await?;
     conn.tls_session = session;
     conn.single_use = !seen.is_empty() && !tls.ignores_all();
+    conn.certificate_errors_ignored = !seen.is_empty();
     Ok(conn)
 }
 
@@ -1190,19 +1311,14 @@ fn build_request(
     let invalid = |e: &dyn std::fmt::Display| {
         Error::new(
             NetworkError::ProtocolInvalidOperationError,
-            format!("Invalid request for {url}: {e}"),
+            format!(
+                "Invalid request for {}: {e}",
+                crate::error::url_for_message(url)
+            ),
         )
     };
-    let mut builder = http::Request::builder()
-        .method(outgoing.operation.method())
-        .uri(uri.as_str())
-        .version(if http2 {
-            http::Version::HTTP_2
-        } else {
-            http::Version::HTTP_11
-        });
-    let headers = builder.headers_mut().expect("builder without error so far");
-    *headers = outgoing.headers.clone();
+    let uri = http::Uri::try_from(uri.as_str()).map_err(|e| invalid(&e))?;
+    let mut headers = outgoing.headers.clone();
     if http2 {
         for name in [
             "connection",
@@ -1260,7 +1376,16 @@ fn build_request(
         }) as ProgressFn
     });
     let body = UploadBody::new(&outgoing.body, progress, activity)?;
-    builder.body(body).map_err(|e| invalid(&e))
+    let mut request = http::Request::new(body);
+    *request.method_mut() = outgoing.operation.method();
+    *request.uri_mut() = uri;
+    *request.version_mut() = if http2 {
+        http::Version::HTTP_2
+    } else {
+        http::Version::HTTP_11
+    };
+    *request.headers_mut() = headers;
+    Ok(request)
 }
 
 async fn local_data(reply: &Arc<ReplyShared>, url: &Url) -> Result<Option<Error>, Error> {
@@ -1289,34 +1414,54 @@ async fn deliver_local(
 ) -> Result<Option<Error>, Error> {
     let total = meta.original_content_length;
     reply.set_meta(meta);
-    let mut download = Download::new(total);
+    let mut download = Download::new(reply, total)?;
     if download.pump(reply, std::pin::pin!(body)).await? {
         download.finish(reply);
     }
     Ok(None)
 }
 
-/// Body bytes on their way into a reply, with Qt's throttled `download_progress`.
+/// Body bytes on their way into a reply, with Qt's throttled `download_progress` and the
+/// request's body-size limit.
 struct Download {
     received: u64,
     total: Option<u64>,
+    /// The largest body accepted ([`Request::max_body_size`] or the manager's).
+    max: Option<u64>,
     last_progress: Option<Instant>,
 }
 
 impl Download {
-    fn new(total: Option<u64>) -> Self {
-        Download {
+    /// Fails at once when the announced length (`total`) is over the limit.
+    fn new(reply: &ReplyShared, total: Option<u64>) -> Result<Self, Error> {
+        // The manager's default was filled in when the reply was made.
+        let max = reply.request().max_body_size();
+        if let (Some(total), Some(max)) = (total, max) {
+            if total > max {
+                return Err(body_too_large(max, format!("Content-Length {total}")));
+            }
+        }
+        Ok(Download {
             received: 0,
             total,
+            max,
             last_progress: None,
-        }
+        })
     }
 
-    /// Appends a chunk (waiting for room in a bounded buffer); false once the reply finished.
-    async fn push(&mut self, reply: &Arc<ReplyShared>, chunk: bytes::Bytes) -> bool {
-        self.received += chunk.len() as u64;
+    /// Appends a chunk (waiting for room in a bounded buffer). `Ok(false)` once the reply
+    /// finished; an error when the body grows past the limit (nothing past it is delivered).
+    async fn push(&mut self, reply: &Arc<ReplyShared>, chunk: bytes::Bytes) -> Result<bool, Error> {
+        let received = self.received.saturating_add(chunk.len() as u64);
+        if let Some(max) = self.max.filter(|&max| received > max) {
+            return Err(body_too_large(
+                max,
+                format!("the body ({received} bytes so far)"),
+            ));
+        }
+        self.received = received;
         if !reply.push_chunk(chunk).await {
-            return false;
+            return Ok(false);
         }
         if self
             .last_progress
@@ -1328,7 +1473,7 @@ impl Download {
                 .download_progress
                 .emit(&(self.received, self.total));
         }
-        true
+        Ok(true)
     }
 
     /// Moves every chunk of `body` into the reply. `Ok(false)`: the reply finished meanwhile
@@ -1341,7 +1486,7 @@ impl Download {
         use futures_util::StreamExt;
         let mut body = body;
         while let Some(chunk) = body.next().await {
-            if !self.push(reply, chunk?).await {
+            if !self.push(reply, chunk?).await? {
                 return Ok(false);
             }
         }
@@ -1356,6 +1501,13 @@ impl Download {
             .download_progress
             .emit(&(self.received, Some(total)));
     }
+}
+
+fn body_too_large(max: u64, what: String) -> Error {
+    Error::new(
+        NetworkError::UnknownContentError,
+        format!("The response body is larger than allowed: {what} exceeds the {max}-byte limit (Request::with_max_body_size)"),
+    )
 }
 
 /// The response: metadata first, then the body into the reply, then the connection back to
@@ -1373,6 +1525,7 @@ async fn receive(
         encrypted,
         http2,
         tls_session,
+        ..
     } = exchange;
     let (mut parts, incoming) = response.into_parts();
     let status = parts.status;
@@ -1399,7 +1552,7 @@ async fn receive(
     if let Some(e) = &http_error {
         reply.set_http_error(e.clone());
     }
-    let codings = decoding_for(reply, status, content_length, &parts.headers);
+    let codings = decoding_for(reply, status, content_length, &parts.headers)?;
     if codings.is_some() {
         // The application sees the decoded body: these described the encoded one.
         parts.headers.remove(header::CONTENT_ENCODING);
@@ -1426,7 +1579,7 @@ async fn receive(
         tls_cipher: tls_session.map(|t| t.cipher),
     });
 
-    let mut download = Download::new(total);
+    let mut download = Download::new(reply, total)?;
     // The raw body (still encoded) goes to the cache as it arrives; committed only if whole.
     let writer = Arc::new(std::sync::Mutex::new(cache_writer));
     let tee = writer.clone();
@@ -1443,9 +1596,8 @@ async fn receive(
     });
     let complete = match codings {
         Some(codings) => {
-            let threshold = reply.request().decompressed_safety_check_threshold();
             download
-                .pump(reply, Decoder::new(frames, &codings, threshold))
+                .pump(reply, Decoder::new(frames, &codings, decode_limits(reply)))
                 .await?
         }
         None => download.pump(reply, std::pin::pin!(frames)).await?,
@@ -1484,7 +1636,7 @@ async fn deliver_cached(
     let codings = if head {
         None
     } else {
-        decoding_for(reply, status, content_length, &headers)
+        decoding_for(reply, status, content_length, &headers)?
     };
     if codings.is_some() {
         headers.remove(header::CONTENT_ENCODING);
@@ -1515,7 +1667,7 @@ async fn deliver_cached(
     } else {
         content_length
     };
-    let mut download = Download::new(total);
+    let mut download = Download::new(reply, total)?;
     if !head {
         let raw = body.into_stream().map(|chunk| {
             chunk.map_err(|e| {
@@ -1528,9 +1680,8 @@ async fn deliver_cached(
         });
         let complete = match codings {
             Some(codings) => {
-                let threshold = reply.request().decompressed_safety_check_threshold();
                 download
-                    .pump(reply, Decoder::new(raw, &codings, threshold))
+                    .pump(reply, Decoder::new(raw, &codings, decode_limits(reply)))
                     .await?
             }
             None => download.pump(reply, raw).await?,
@@ -1544,13 +1695,14 @@ async fn deliver_cached(
 }
 
 /// The codings to undo for this response, if any. Not when the application asked for an
-/// encoding itself (it gets the body as sent), nor for a response without a body.
+/// encoding itself (it gets the body as sent), nor for a response without a body. A chain
+/// longer than [`decode::MAX_CODINGS`] is an error.
 fn decoding_for(
     reply: &ReplyShared,
     status: http::StatusCode,
     content_length: Option<u64>,
     headers: &HeaderMap,
-) -> Option<Vec<decode::Coding>> {
+) -> Result<Option<Vec<decode::Coding>>, Error> {
     let no_body = *reply.operation() == Operation::Head
         || status == http::StatusCode::NO_CONTENT
         || status == http::StatusCode::NOT_MODIFIED
@@ -1561,9 +1713,18 @@ fn decoding_for(
             .headers()
             .contains_key(header::ACCEPT_ENCODING)
     {
-        return None;
+        return Ok(None);
     }
     decode::codings(headers)
+}
+
+/// The decoder's limits for this reply's request.
+fn decode_limits(reply: &ReplyShared) -> decode::Limits {
+    let request = reply.request();
+    decode::Limits {
+        threshold: request.decompressed_safety_check_threshold(),
+        max_decoded: request.max_decoded_size(),
+    }
 }
 
 /// The data frames of a response body, each read within the transfer timeout.

@@ -105,7 +105,7 @@ impl Operation {
 /// assert_eq!(request.url().unwrap().path(), "/index.html");
 /// ```
 #[doc(alias = "QNetworkRequest")]
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Request {
     url: Result<Url, (String, String)>,
     headers: HeaderMap,
@@ -118,12 +118,55 @@ pub struct Request {
     max_connections_per_host: Option<usize>,
     redirect_policy: Option<RedirectPolicy>,
     decompressed_safety_check_threshold: Option<u64>,
+    max_decoded_size: Option<u64>,
+    max_body_size: Option<u64>,
     unix_socket: Option<std::path::PathBuf>,
     cookie_load_control: CookieControl,
     cookie_save_control: CookieControl,
     cache_load_control: CacheLoadControl,
     cache_save_control: bool,
     authentication_reuse: bool,
+}
+
+/// Header values never printed by `Debug`: credentials and session cookies.
+const REDACTED_HEADERS: [http::header::HeaderName; 3] = [
+    http::header::AUTHORIZATION,
+    http::header::PROXY_AUTHORIZATION,
+    http::header::COOKIE,
+];
+
+impl std::fmt::Debug for Request {
+    /// Prints the URL without its password and the headers with credential values redacted,
+    /// so a request can be logged safely.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        struct Headers<'a>(&'a HeaderMap);
+        impl std::fmt::Debug for Headers<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let mut map = f.debug_map();
+                for (name, value) in self.0 {
+                    if REDACTED_HEADERS.contains(name) {
+                        map.entry(name, &"<redacted>");
+                    } else {
+                        map.entry(name, value);
+                    }
+                }
+                map.finish()
+            }
+        }
+        let url = match &self.url {
+            Ok(url) => crate::error::display_url(url),
+            Err((text, _)) => crate::error::redact_passwords(text).into_owned(),
+        };
+        f.debug_struct("Request")
+            .field("url", &url)
+            .field("headers", &Headers(&self.headers))
+            .field("priority", &self.priority)
+            .field("max_redirects", &self.max_redirects)
+            .field("transfer_timeout", &self.transfer_timeout)
+            .field("redirect_policy", &self.redirect_policy)
+            .field("max_body_size", &self.max_body_size)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Request {
@@ -154,6 +197,8 @@ impl Request {
             decompressed_safety_check_threshold: Some(
                 crate::decode::DEFAULT_DECOMPRESSED_SAFETY_CHECK_THRESHOLD,
             ),
+            max_decoded_size: Some(crate::decode::DEFAULT_MAX_DECODED_SIZE),
+            max_body_size: None,
             unix_socket: None,
             cookie_load_control: CookieControl::Automatic,
             cookie_save_control: CookieControl::Automatic,
@@ -267,6 +312,46 @@ impl Request {
     /// Builder: sets the decompression-bomb threshold (`None` disables the check).
     pub fn with_decompressed_safety_check_threshold(mut self, threshold: Option<u64>) -> Self {
         self.decompressed_safety_check_threshold = threshold;
+        self
+    }
+
+    /// The absolute cap on the decoded bytes of a compressed body, whatever the ratio:
+    /// past it decoding stops with a `ProtocolFailure`. Default
+    /// [`DEFAULT_MAX_DECODED_SIZE`](crate::DEFAULT_MAX_DECODED_SIZE) (1 GiB); `None`
+    /// removes the cap.
+    pub fn max_decoded_size(&self) -> Option<u64> {
+        self.max_decoded_size
+    }
+
+    /// Builder: sets the cap on decoded bytes (`None`: no cap).
+    ///
+    /// ```
+    /// use netaccess::Request;
+    /// let request = Request::new("http://127.0.0.1:8080/big.json").with_max_decoded_size(Some(1 << 20));
+    /// assert_eq!(request.max_decoded_size(), Some(1 << 20));
+    /// ```
+    pub fn with_max_decoded_size(mut self, limit: Option<u64>) -> Self {
+        self.max_decoded_size = limit;
+        self
+    }
+
+    /// The largest body this request accepts, in bytes as delivered (after decoding), as
+    /// curl's `CURLOPT_MAXFILESIZE`: a larger `Content-Length` fails before the body is read,
+    /// and a body that grows past it fails at that byte with `UnknownContentError`. `None`:
+    /// the manager's ([`ManagerBuilder::max_body_size`](crate::ManagerBuilder::max_body_size)).
+    pub fn max_body_size(&self) -> Option<u64> {
+        self.max_body_size
+    }
+
+    /// Builder: sets the largest body accepted.
+    ///
+    /// ```
+    /// use netaccess::Request;
+    /// let request = Request::new("http://127.0.0.1:8080/").with_max_body_size(64 * 1024);
+    /// assert_eq!(request.max_body_size(), Some(65536));
+    /// ```
+    pub fn with_max_body_size(mut self, bytes: u64) -> Self {
+        self.max_body_size = Some(bytes);
         self
     }
 

@@ -103,7 +103,7 @@ pub async fn tls_connect(
     roots
         .add(CertificateDer::from(ca_der))
         .expect("CA accepted");
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(ring_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("protocol versions")
@@ -139,4 +139,12 @@ pub async fn eventually(mut condition: impl FnMut() -> bool) -> bool {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     condition()
+}
+
+/// rustls's *ring* provider. rustls 0.23.48 deprecates it because *ring* has no post-quantum key
+/// exchange; we keep *ring* (no C toolchain or cmake needed, unlike aws-lc-rs) until a pure-Rust
+/// post-quantum provider is available, see docs/dependencies.md.
+#[allow(deprecated)]
+fn ring_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
 }

@@ -131,6 +131,23 @@ fn directives(headers: &HeaderMap) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
+/// The largest delta-seconds value a cache works with: RFC 9111 §1.2.2 says a larger value,
+/// or one whose calculations would overflow, is taken as 2^31.
+pub(crate) const MAX_DELTA_SECONDS: u64 = 1 << 31;
+
+/// A delta-seconds value (RFC 9111 §1.2.2): digits only, clamped at [`MAX_DELTA_SECONDS`]
+/// however many digits there are.
+pub(crate) fn delta_seconds(text: &str) -> Option<u64> {
+    let text = text.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(
+        text.parse::<u64>()
+            .map_or(MAX_DELTA_SECONDS, |v| v.min(MAX_DELTA_SECONDS)),
+    )
+}
+
 fn has_directive(headers: &HeaderMap, name: &str) -> bool {
     directives(headers).iter().any(|(n, _)| n == name)
 }
@@ -195,7 +212,11 @@ fn normalize_directives(headers: &mut HeaderMap) {
         let joined = directives(headers)
             .into_iter()
             .map(|(name, value)| match value {
-                Some(v) => format!("{name}={v}"),
+                // Numbers the crate adds to times are clamped first (no overflow downstream).
+                Some(v) => match delta_seconds(&v) {
+                    Some(seconds) => format!("{name}={seconds}"),
+                    None => format!("{name}={v}"),
+                },
                 None => name,
             })
             .collect::<Vec<_>>()
@@ -226,8 +247,9 @@ fn normalized(headers: &HeaderMap) -> HeaderMap {
     headers
 }
 
+/// The first value of a delta-seconds header (`Age: 7200, 0` is 7200), clamped.
 fn parse_delta(value: Option<&HeaderValue>) -> Option<u64> {
-    value?.to_str().ok()?.trim().parse().ok()
+    delta_seconds(value?.to_str().ok()?.split(',').next()?)
 }
 
 /// RFC 9111 §4.2.3 `corrected_initial_age`: the larger of the apparent age
@@ -246,7 +268,7 @@ fn corrected_initial_age(entry: &CacheMetadata) -> Duration {
         .response_time
         .duration_since(entry.request_time)
         .unwrap_or_default();
-    apparent.max(age_value + delay)
+    apparent.max(age_value.saturating_add(delay))
 }
 
 /// The crate's policy for a stored entry, with the RFC 9111 age folded into `Age`.
@@ -261,7 +283,8 @@ fn stored_policy(entry: &CacheMetadata, url: &Url) -> CachePolicy {
 
 /// The current age of a stored response (RFC 9111 §4.2.3), for its `Age` header when served.
 pub fn current_age(entry: &CacheMetadata, now: SystemTime) -> Duration {
-    corrected_initial_age(entry) + now.duration_since(entry.response_time).unwrap_or_default()
+    corrected_initial_age(entry)
+        .saturating_add(now.duration_since(entry.response_time).unwrap_or_default())
 }
 
 /// The headers to serve a stored response with: the stored ones with `Age` set to the current
@@ -613,6 +636,71 @@ mod tests {
         // Without Last-Modified or explicit freshness: stale at once.
         let e = entry(&[]);
         assert!(is_stale(&fresh_at(&e, &[], 1)));
+    }
+
+    #[test]
+    fn delta_seconds_clamp_at_two_to_the_31() {
+        assert_eq!(delta_seconds("60"), Some(60));
+        assert_eq!(delta_seconds(" 2147483648 "), Some(MAX_DELTA_SECONDS));
+        assert_eq!(
+            delta_seconds("18446744073709551615"),
+            Some(MAX_DELTA_SECONDS)
+        );
+        assert_eq!(delta_seconds(&"9".repeat(400)), Some(MAX_DELTA_SECONDS));
+        assert_eq!(delta_seconds("-1"), None);
+        assert_eq!(delta_seconds("1e9"), None);
+        assert_eq!(delta_seconds(""), None);
+    }
+
+    #[test]
+    fn a_huge_age_is_clamped_not_overflowed() {
+        for age in ["18446744073709551615", &"9".repeat(100), "2147483649"] {
+            let e = entry(&[("cache-control", "max-age=60"), ("age", age)]);
+            assert!(is_stale(&fresh_at(&e, &[], 0)), "Age {age}");
+            assert_eq!(
+                current_age(&e, at(10)),
+                Duration::from_secs(MAX_DELTA_SECONDS + 10)
+            );
+            let served = served_headers(&e, at(u64::from(u32::MAX)));
+            assert!(served.get("age").is_some());
+        }
+        // A list: the first value counts.
+        let e = entry(&[("cache-control", "max-age=3600"), ("age", "7200, 0")]);
+        assert!(is_stale(&fresh_at(&e, &[], 0)));
+    }
+
+    #[test]
+    fn a_huge_max_age_is_clamped_not_overflowed() {
+        for value in ["18446744073709551615", &"9".repeat(100)] {
+            let e = entry(&[("cache-control", &format!("max-age={value}"))]);
+            assert!(is_fresh(&e, 1_000_000_000), "max-age={value}");
+            // 2^31 s later it is stale.
+            assert!(is_stale(&fresh_at(&e, &[], MAX_DELTA_SECONDS + 1)));
+            // Request directives with huge numbers too.
+            for directive in ["max-age", "min-fresh", "max-stale"] {
+                let request = format!("{directive}={value}");
+                let _ = fresh_at(&e, &[("cache-control", &request)], 10);
+            }
+        }
+    }
+
+    #[test]
+    fn a_huge_s_maxage_is_clamped_not_overflowed() {
+        let e = entry(&[(
+            "cache-control",
+            "s-maxage=18446744073709551615, max-age=18446744073709551616",
+        )]);
+        assert!(is_fresh(&e, 1_000_000));
+        let (u, h) = (url(), HeaderMap::new());
+        let stored = CacheRequest::new(&Method::GET, &u, &h);
+        assert!(storable(&stored, StatusCode::OK, &e.headers));
+    }
+
+    #[test]
+    fn a_far_future_expires_is_fresh_without_overflow() {
+        let e = entry(&[("expires", "Fri, 31 Dec 9999 23:59:59 GMT")]);
+        assert!(is_fresh(&e, 1_000_000_000));
+        let _ = served_headers(&e, at(1_000_000_000));
     }
 
     #[test]

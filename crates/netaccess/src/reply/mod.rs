@@ -239,6 +239,23 @@ impl Reply {
         self.shared.lock().meta.headers.get(name).cloned()
     }
 
+    /// How long the server asks the client to wait (`Retry-After` of a 429, 503 or 3xx), in
+    /// seconds or as an HTTP-date, clamped at 2^31 s; a date in the past is zero.
+    ///
+    /// ```no_run
+    /// # async fn f(manager: netaccess::NetworkAccessManager) {
+    /// let reply = manager.get(netaccess::Request::new("http://127.0.0.1:8080/busy"));
+    /// reply.finished().await;
+    /// if let Some(wait) = reply.retry_after() {
+    ///     println!("try again in {} s", wait.as_secs());
+    /// }
+    /// # }
+    /// ```
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        let value = self.header("retry-after")?;
+        retry_after(value.to_str().ok()?, std::time::SystemTime::now())
+    }
+
     /// A snapshot of all metadata and attributes.
     pub fn meta(&self) -> Meta {
         self.shared.lock().meta.clone()
@@ -687,4 +704,43 @@ pub(crate) fn http_status_error(status: StatusCode, reason: &str, url: &Url) -> 
             ),
         )
     })
+}
+
+/// `Retry-After` (RFC 9110 §10.2.3): delta-seconds (clamped at 2^31) or an HTTP-date after `now`.
+fn retry_after(value: &str, now: std::time::SystemTime) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    if let Some(seconds) = crate::cache::policy::delta_seconds(value) {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = httpdate::parse_http_date(value.trim()).ok()?;
+    let wait = date.duration_since(now).unwrap_or_default();
+    Some(wait.min(Duration::from_secs(crate::cache::policy::MAX_DELTA_SECONDS)))
+}
+
+#[cfg(test)]
+mod retry_after_tests {
+    use super::retry_after;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn retry_after_seconds_and_dates_are_clamped() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            retry_after("18446744073709551616", now),
+            Some(Duration::from_secs(1 << 31))
+        );
+        assert_eq!(
+            retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now),
+            Some(Duration::from_secs(1 << 31))
+        );
+        let soon = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(retry_after(&soon, now), Some(Duration::from_secs(30)));
+        assert_eq!(
+            retry_after("Thu, 01 Jan 1970 00:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("-5", now), None);
+        assert_eq!(retry_after("soon", now), None);
+    }
 }

@@ -194,7 +194,7 @@ impl TlsConfig {
         TlsConfig {
             pins,
             client_identity,
-            provider: Arc::new(rustls::crypto::ring::default_provider()),
+            provider: Arc::new(ring_provider()),
             verifier: OnceLock::new(),
             extra_roots: extra_roots.to_vec(),
             use_system_roots,
@@ -409,4 +409,12 @@ impl ServerCertVerifier for RecordingVerifier {
             .signature_verification_algorithms
             .supported_schemes()
     }
+}
+
+/// rustls's *ring* provider. rustls 0.23.48 deprecates it because *ring* has no post-quantum key
+/// exchange; we keep *ring* (no C toolchain or cmake needed, unlike aws-lc-rs) until a pure-Rust
+/// post-quantum provider is available, see docs/dependencies.md.
+#[allow(deprecated)]
+fn ring_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
 }
