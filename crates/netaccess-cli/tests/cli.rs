@@ -1164,6 +1164,58 @@ fn help_documents_every_flag_with_examples() {
     assert!(String::from_utf8(out.stdout).unwrap().contains("demo"));
 }
 
+/// Words that say a feature is missing. Every feature the help, the README or docs/ name is
+/// built: none of them may say otherwise (a limit that is real is worded as a limit).
+#[test]
+fn help_and_docs_never_call_a_built_feature_missing() {
+    let stale = [
+        "not supported yet",
+        "not yet",
+        "pending",
+        "planned",
+        "not built",
+        "[not supported",
+    ];
+    let mut texts = Vec::new();
+    for args in [
+        &["get", "--help"][..],
+        &["--help"][..],
+        &["demo", "--help"][..],
+    ] {
+        let out = command(args).output().unwrap();
+        texts.push((
+            format!("netaccess {}", args.join(" ")),
+            String::from_utf8(out.stdout).unwrap(),
+        ));
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut files = vec![root.join("README.md")];
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            files.push(path);
+        }
+    }
+    for file in files {
+        texts.push((
+            file.display().to_string(),
+            std::fs::read_to_string(&file).unwrap(),
+        ));
+    }
+    for (name, text) in texts {
+        for (number, line) in text.lines().enumerate() {
+            let lower = line.to_ascii_lowercase();
+            for word in stale {
+                assert!(
+                    !lower.contains(word),
+                    "{name}:{}: {line:?} says {word:?}",
+                    number + 1
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn demo_runs_and_shows_a_redirect() {
     let started = std::time::Instant::now();
@@ -1446,6 +1498,7 @@ async fn stdout_mode_never_holds_a_later_body_in_memory() {
         .read_exact(&mut head)
         .unwrap();
     assert_eq!(&head, b"delayed");
+    eprintln!("stdout mode, 256 MiB behind a slow URL: peak RSS {peak_kib} KiB");
     assert!(
         peak_kib < 64 * 1024,
         "peak RSS {peak_kib} KiB with 256 MiB behind a slow URL"

@@ -60,6 +60,7 @@ mod auth;
 mod body;
 mod builder;
 mod connection;
+pub mod h2script;
 mod md5;
 mod pattern;
 pub mod peers;

@@ -311,6 +311,18 @@ pub fn display_url(url: &url::Url) -> String {
     shown.to_string()
 }
 
+/// A URL for `tracing` fields and messages: displays as [`display_url`] (no password).
+pub(crate) struct ShownUrl<'a>(pub(crate) &'a url::Url);
+
+impl fmt::Display for ShownUrl<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.password().is_none() {
+            return fmt::Display::fmt(self.0, f);
+        }
+        f.write_str(&display_url(self.0))
+    }
+}
+
 /// [`display_url`], cut to at most 256 bytes (a URL can be 64 KiB long), for messages.
 pub(crate) fn url_for_message(url: &url::Url) -> String {
     const MAX: usize = 256;

@@ -27,7 +27,7 @@ use crate::cache::{
     CachedEntry,
 };
 use crate::decode::{self, Decoder};
-use crate::error::{Error, NetworkError};
+use crate::error::{Error, NetworkError, ShownUrl};
 use crate::manager::ManagerInner;
 use crate::proxy::{Proxy, ProxyKind};
 use crate::redirect::{self, Hop, RedirectPolicy};
@@ -425,7 +425,7 @@ fn remember_response_state(
     }
     if mgr.config.hsts_enabled && url.scheme() == "https" && !exchange.secure_channel {
         if headers.contains_key(header::STRICT_TRANSPORT_SECURITY) {
-            tracing::debug!(%url, "Strict-Transport-Security ignored: not a secure channel");
+            tracing::debug!(url = %ShownUrl(url), "Strict-Transport-Security ignored: not a secure channel");
         }
     } else if mgr.config.hsts_enabled && url.scheme() == "https" {
         // The first header counts (RFC 6797 8.1).
@@ -492,7 +492,7 @@ impl Hops {
     fn prepare(&mut self, mgr: &ManagerInner, reply: &ReplyShared) {
         if mgr.config.hsts_enabled {
             if let Some(secure) = mgr.config.hsts.upgrade(&self.url) {
-                tracing::debug!(from = %self.url, to = %secure, "HSTS upgrade");
+                tracing::debug!(from = %ShownUrl(&self.url), to = %ShownUrl(&secure), "HSTS upgrade");
                 reply.set_url(secure.clone());
                 self.url = secure;
             }
@@ -1069,7 +1069,7 @@ async fn http_exchange(
                     && unprocessed_retries < MAX_UNPROCESSED_RETRIES
                     && outgoing.body.is_replayable()
                 {
-                    tracing::debug!(%url, error = %e, "HTTP/2 request left unprocessed by the server; sending it again");
+                    tracing::debug!(url = %ShownUrl(url), error = %e, "HTTP/2 request left unprocessed by the server; sending it again");
                     unprocessed_retries += 1;
                     drop(checkout);
                     continue;
@@ -1082,7 +1082,7 @@ async fn http_exchange(
                     && outgoing.operation.is_idempotent();
                 drop(checkout); // broken: frees its slot
                 if retry {
-                    tracing::debug!(%url, error = %e, "reused connection failed before the response; retrying once");
+                    tracing::debug!(url = %ShownUrl(url), error = %e, "reused connection failed before the response; retrying once");
                     retried = true;
                     continue;
                 }

@@ -381,3 +381,55 @@ async fn huge_freshness_numbers_from_a_server_do_not_overflow() {
         }
     }
 }
+
+/// Every `tracing` event's fields and message, as text.
+#[derive(Default, Clone)]
+struct Recorded(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl tracing::Subscriber for Recorded {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Text<'a>(&'a mut String);
+        impl tracing::field::Visit for Text<'_> {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!("{}={value:?} ", field.name()));
+            }
+        }
+        let mut line = String::new();
+        event.record(&mut Text(&mut line));
+        self.0.lock().unwrap().push(line);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[tokio::test]
+async fn url_passwords_never_reach_tracing() {
+    let recorded = Recorded::default();
+    let _guard = tracing::subscriber::set_default(recorded.clone());
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    // Runs on this (current-thread) runtime, so the events reach the subscriber above.
+    let manager = NetworkAccessManager::new();
+    let reply = manager.get(Request::new(format!(
+        "http://carol:pw4cache99@127.0.0.1:{closed}/x"
+    )));
+    done(&reply).await;
+    let lines = recorded.0.lock().unwrap().clone();
+    assert!(
+        lines.iter().any(|l| l.contains("reply failed")),
+        "{lines:?}"
+    );
+    for line in &lines {
+        assert!(!line.contains("pw4cache99"), "{line}");
+    }
+}

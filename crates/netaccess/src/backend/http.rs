@@ -3,10 +3,19 @@
 //! request on it, and the request body with upload progress.
 //!
 //! Pooling and limits are the scheduler's; this module never decides which connection to use.
+//!
+//! HTTP/2 connections get a keep-alive PING ([`Http2Options`]), flow-control windows sized so
+//! that replies nobody reads cannot stall the other streams ([`H2_STREAM_WINDOW`]), and a
+//! response header list limit ([`H2_MAX_HEADER_LIST`]). [`unprocessed`] tells which HTTP/2
+//! failures left the request unprocessed by the server (safe to send again).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use crate::error::{Error, NetworkError};
 use crate::scheduler::PoolConn;
@@ -14,6 +23,56 @@ use crate::transport::Io;
 
 /// The body type sent on connections.
 pub(crate) type ReqBody = crate::upload::UploadBody;
+
+/// The receive window of one HTTP/2 stream (1 MiB). Bytes a stream received but nobody read
+/// stay counted against the connection window too, so the connection window is 16 times
+/// larger: up to 15 streams whose replies are not read (bounded read buffers) leave the
+/// connection room for the others.
+pub(crate) const H2_STREAM_WINDOW: u32 = 1024 * 1024;
+/// The receive window of one HTTP/2 connection (16 MiB): the most a connection buffers for
+/// streams that are not read.
+pub(crate) const H2_CONNECTION_WINDOW: u32 = 16 * H2_STREAM_WINDOW;
+/// The largest HTTP/2 response header list accepted (64 KiB, decoded, as counted by RFC 9113
+/// §6.5.2); a larger one fails the request with `ProtocolFailure`.
+pub(crate) const H2_MAX_HEADER_LIST: u32 = 64 * 1024;
+/// The default HTTP/2 keep-alive: a PING after 30 s without a frame from the server, and the
+/// connection is declared dead when its answer takes longer than 20 s.
+pub(crate) const H2_KEEP_ALIVE_DEFAULT: (Duration, Duration) =
+    (Duration::from_secs(30), Duration::from_secs(20));
+/// The range keep-alive durations are clamped to (below 10 ms would flood the peer; far-future
+/// deadlines would overflow the timer).
+const H2_KEEP_ALIVE_RANGE: (Duration, Duration) =
+    (Duration::from_millis(10), Duration::from_secs(24 * 3600));
+
+/// HTTP/2 settings of a manager's connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Http2Options {
+    /// PING interval and the time allowed for its answer; `None`: no keep-alive PINGs.
+    pub keep_alive: Option<(Duration, Duration)>,
+}
+
+impl Default for Http2Options {
+    fn default() -> Self {
+        Http2Options {
+            keep_alive: Some(H2_KEEP_ALIVE_DEFAULT),
+        }
+    }
+}
+
+impl Http2Options {
+    /// Keep-alive with both durations clamped to 10 ms ..= 24 h.
+    pub(crate) fn with_keep_alive(interval: Duration, timeout: Duration) -> Self {
+        let (lo, hi) = H2_KEEP_ALIVE_RANGE;
+        Http2Options {
+            keep_alive: Some((interval.clamp(lo, hi), timeout.clamp(lo, hi))),
+        }
+    }
+}
+
+enum Sender {
+    H1(http1::SendRequest<ReqBody>),
+    H2(http2::SendRequest<ReqBody>),
+}
 
 enum Sender {
     H1(http1::SendRequest<ReqBody>),
@@ -30,13 +89,16 @@ pub(crate) struct HttpConn {
     /// Made by accepting certificate errors for one reply: never pooled or shared, so that
     /// requests which did not ignore them never reuse it.
     pub single_use: bool,
+    /// Set (for every handle of an HTTP/2 connection) once the server sent GOAWAY: no new
+    /// request may use the connection, even before hyper notices it closing.
+    retired: Arc<AtomicBool>,
 }
 
 impl PoolConn for HttpConn {
     fn is_open(&self) -> bool {
         match &self.sender {
             Sender::H1(s) => !s.is_closed(),
-            Sender::H2(s) => !s.is_closed(),
+            Sender::H2(s) => !s.is_closed() && !self.retired.load(Ordering::Acquire),
         }
     }
 
@@ -49,6 +111,7 @@ impl PoolConn for HttpConn {
                 encrypted: self.encrypted,
                 tls_session: self.tls_session.clone(),
                 single_use: false,
+                retired: self.retired.clone(),
             }),
         }
     }
@@ -57,10 +120,27 @@ impl PoolConn for HttpConn {
 impl HttpConn {
     /// Speaks HTTP/1.1 (or HTTP/2 when `http2`) on `io`; the connection's driver runs as a
     /// task on the current runtime until the peer or the last handle closes it.
-    pub(crate) async fn handshake(io: Io, http2: bool, encrypted: bool) -> Result<HttpConn, Error> {
+    pub(crate) async fn handshake(
+        io: Io,
+        http2: bool,
+        encrypted: bool,
+        options: &Http2Options,
+    ) -> Result<HttpConn, Error> {
         let io = TokioIo::new(io);
         let sender = if http2 {
-            let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+            let mut builder = http2::Builder::new(TokioExecutor::new());
+            builder
+                .timer(TokioTimer::new())
+                .initial_stream_window_size(H2_STREAM_WINDOW)
+                .initial_connection_window_size(H2_CONNECTION_WINDOW)
+                .max_header_list_size(H2_MAX_HEADER_LIST);
+            if let Some((interval, timeout)) = options.keep_alive {
+                builder
+                    .keep_alive_interval(interval)
+                    .keep_alive_timeout(timeout)
+                    .keep_alive_while_idle(true);
+            }
+            let (sender, conn) = builder
                 .handshake(io)
                 .await
                 .map_err(|e| protocol_error("HTTP/2 handshake failed", e))?;
@@ -87,7 +167,13 @@ impl HttpConn {
             encrypted,
             tls_session: None,
             single_use: false,
+            retired: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Marks an HTTP/2 connection (all its handles) as closing: the pool stops handing it out.
+    pub(crate) fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
     }
 
     /// True for an HTTP/2 connection.
@@ -117,9 +203,115 @@ fn protocol_error(what: &str, e: hyper::Error) -> Error {
     Error::new(NetworkError::ProtocolFailure, format!("{what}: {e}")).with_source(e)
 }
 
+/// Why the server did not process an HTTP/2 request, so that sending it again is safe
+/// whatever its method (RFC 9113 §8.1.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unprocessed {
+    /// The server answered RST_STREAM REFUSED_STREAM.
+    Refused,
+    /// The stream was above the last-stream-id of the server's GOAWAY, or was still waiting to
+    /// be opened when the connection closed: it never reached the server's application.
+    GoAway,
+}
+
+/// The HTTP/2 error behind a hyper error, if any.
+fn h2_cause(e: &hyper::Error) -> Option<&h2::Error> {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(h2e) = s.downcast_ref::<h2::Error>() {
+            return Some(h2e);
+        }
+        src = s.source();
+    }
+    None
+}
+
+/// For a request on an HTTP/2 connection that failed before its response head: whether the
+/// server left it unprocessed (REFUSED_STREAM from the server, a stream above the GOAWAY's
+/// last-stream-id, a request hyper never sent because the connection was closing).
+pub(crate) fn unprocessed(e: &hyper::Error) -> Option<Unprocessed> {
+    if let Some(h2e) = h2_cause(e) {
+        if !h2e.is_remote() {
+            return None;
+        }
+        if h2e.is_go_away() {
+            return Some(Unprocessed::GoAway);
+        }
+        if h2e.is_reset() && h2e.reason() == Some(h2::Reason::REFUSED_STREAM) {
+            return Some(Unprocessed::Refused);
+        }
+        return None;
+    }
+    // hyper fails requests it never handed to the connection with "canceled".
+    e.is_canceled().then_some(Unprocessed::GoAway)
+}
+
+/// True when the error is an HTTP/2 stream reset (by either side): the connection is fine,
+/// and the failure is about this request.
+pub(crate) fn is_stream_error(e: &hyper::Error) -> bool {
+    h2_cause(e).is_some_and(h2::Error::is_reset)
+}
+
+/// Qt's code and a message for an HTTP/2 stream or connection error.
+fn map_h2_error(h2e: &h2::Error, before_response: bool) -> Option<(NetworkError, String)> {
+    let reason = h2e.reason()?;
+    let remote = h2e.is_remote();
+    Some(if h2e.is_go_away() && remote {
+        (
+            NetworkError::RemoteHostClosedError,
+            format!("The server closed the HTTP/2 connection (GOAWAY {reason:?})"),
+        )
+    } else if h2e.is_reset() && remote && reason == h2::Reason::CANCEL {
+        // Qt maps a peer's CANCEL to OperationCanceledError ("Stream cancelled").
+        (
+            NetworkError::OperationCanceledError,
+            "The server cancelled the HTTP/2 stream (RST_STREAM CANCEL)".to_owned(),
+        )
+    } else if h2e.is_reset() && remote && reason == h2::Reason::REFUSED_STREAM {
+        (
+            NetworkError::ProtocolFailure,
+            "The server refused the HTTP/2 stream (RST_STREAM REFUSED_STREAM) every time it was sent"
+                .to_owned(),
+        )
+    } else if h2e.is_reset() && remote {
+        (
+            NetworkError::ProtocolFailure,
+            format!("The server reset the HTTP/2 stream (RST_STREAM {reason:?})"),
+        )
+    } else if h2e.is_reset() && before_response && reason == h2::Reason::PROTOCOL_ERROR {
+        // h2 resets the stream itself for a response head it rejects, the header list over
+        // the limit included.
+        (
+            NetworkError::ProtocolFailure,
+            format!(
+                "Invalid HTTP/2 response head (malformed, or a header list over {} KiB)",
+                H2_MAX_HEADER_LIST / 1024
+            ),
+        )
+    } else {
+        (
+            NetworkError::ProtocolFailure,
+            format!("HTTP/2 protocol error ({reason:?}): {h2e}"),
+        )
+    })
+}
+
 /// Qt's code for a hyper error. `before_response`: no response byte was seen yet.
 pub(crate) fn map_hyper_error(e: hyper::Error, before_response: bool) -> Error {
     use std::error::Error as _;
+    if let Some((kind, message)) = h2_cause(&e).and_then(|h| map_h2_error(h, before_response)) {
+        return Error::new(kind, message).with_source(e);
+    }
+    let keep_alive_timeout = e
+        .source()
+        .is_some_and(|s| s.to_string() == "keep-alive timed out");
+    if e.is_timeout() && keep_alive_timeout {
+        return Error::new(
+            NetworkError::TimeoutError,
+            "The HTTP/2 connection did not answer a keep-alive PING in time: it is dead".to_owned(),
+        )
+        .with_source(e);
+    }
     let io_kind = {
         let mut src = e.source();
         let mut kind = None;

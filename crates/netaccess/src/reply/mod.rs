@@ -615,7 +615,7 @@ impl ReplyShared {
         self.space.notify_one();
         let reply = self.handle();
         if let Some(e) = error {
-            tracing::debug!(url = %reply.url(), error = %e, "reply failed");
+            tracing::debug!(url = %crate::error::ShownUrl(&reply.url()), error = %e, "reply failed");
             self.signals.error_occurred.emit(&(reply.clone(), e));
         }
         let weak: Weak<ReplyShared> = Arc::downgrade(self);

@@ -1,0 +1,380 @@
+//! The HTTP/2 fault matrix, against real sockets: a scripted `h2` server
+//! (`netaccess_testserver::h2script`) for GOAWAY, RST_STREAM, SETTINGS, header lists,
+//! PUSH_PROMISE and stalled uploads; the test server's h2c and TLS modes for keep-alive and
+//! flow control. Every case ends in a stated `NetworkError` (or success) in bounded time.
+
+use std::time::{Duration, Instant};
+
+use netaccess::{NetworkAccessManager, NetworkError, Priority, Reply, Request};
+use netaccess_testserver::h2script::{H2Script, H2ScriptServer};
+use netaccess_testserver::TestServer;
+
+/// Hang guard: every reply here finishes well within this.
+const GUARD: Duration = Duration::from_secs(20);
+
+async fn done(reply: &Reply) {
+    tokio::time::timeout(GUARD, reply.finished())
+        .await
+        .expect("the reply finished in time");
+}
+
+fn h2(url: String) -> Request {
+    Request::new(url).with_http2_direct(true)
+}
+
+fn kind(reply: &Reply) -> Option<NetworkError> {
+    reply.error().map(|e| e.kind())
+}
+
+fn message(reply: &Reply) -> String {
+    reply.error().map(|e| e.to_string()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn http2_keep_alive_ping_fails_a_request_on_a_dead_connection() {
+    let server = H2ScriptServer::start(H2Script::SilentAfterRequest).await;
+    let manager = NetworkAccessManager::builder()
+        .http2_keep_alive(Duration::from_millis(200), Duration::from_millis(300))
+        .build();
+    let started = Instant::now();
+    let reply = manager.get(h2(server.url("/silent")));
+    done(&reply).await;
+    assert_eq!(
+        kind(&reply),
+        Some(NetworkError::TimeoutError),
+        "{}",
+        message(&reply)
+    );
+    assert!(
+        message(&reply).contains("keep-alive PING"),
+        "{}",
+        message(&reply)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "noticed after {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn http2_keep_alive_off_leaves_the_transfer_timeout_in_charge() {
+    let server = H2ScriptServer::start(H2Script::SilentAfterRequest).await;
+    let manager = NetworkAccessManager::builder()
+        .http2_keep_alive_off()
+        .transfer_timeout(Duration::from_millis(500))
+        .build();
+    let reply = manager.get(h2(server.url("/silent")));
+    done(&reply).await;
+    assert_eq!(
+        kind(&reply),
+        Some(NetworkError::TimeoutError),
+        "{}",
+        message(&reply)
+    );
+    assert!(
+        !message(&reply).contains("keep-alive"),
+        "{}",
+        message(&reply)
+    );
+}
+
+/// Three 8 MiB replies with 64 KiB read buffers that nobody reads, then a fourth request on
+/// the same connection: it must finish within 5 s.
+async fn unread_replies_do_not_stall_the_connection(
+    server: TestServer,
+    manager: NetworkAccessManager,
+) {
+    const READ_BUFFER: usize = 64 * 1024;
+    const BIG: usize = 8 * 1024 * 1024;
+    let request = |path: &str| {
+        let url = server.url(path);
+        if server.is_tls() {
+            Request::new(url)
+        } else {
+            h2(url)
+        }
+    };
+    let stalled: Vec<Reply> = (0..3)
+        .map(|_| {
+            manager.get_with(request(&format!("/bytes/{BIG}")), |r| {
+                r.set_read_buffer_size(READ_BUFFER)
+            })
+        })
+        .collect();
+    // Wait until each one's buffer is full: from then on, only h2's window takes data.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for r in &stalled {
+        while r.bytes_available() < READ_BUFFER {
+            assert!(
+                Instant::now() < deadline,
+                "the stalled replies got their first bytes"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let started = Instant::now();
+    let fourth = manager.get(request("/bytes/4194304"));
+    let body = tokio::time::timeout(Duration::from_secs(5), fourth.bytes())
+        .await
+        .expect("the fourth request finished within 5 s")
+        .expect("the fourth body");
+    assert_eq!(body.len(), 4 * 1024 * 1024);
+    assert!(fourth.http2_was_used());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        server.stats().connections_accepted,
+        1,
+        "one HTTP/2 connection carried all four"
+    );
+    // The stalled ones are intact: read them now.
+    for r in &stalled {
+        let body = tokio::time::timeout(GUARD, r.bytes())
+            .await
+            .expect("read in time")
+            .expect("the stalled body");
+        assert_eq!(body.len(), BIG);
+        assert_eq!(&body[..], &netaccess_testserver::expected_bytes(0, BIG)[..]);
+    }
+}
+
+#[tokio::test]
+async fn three_unread_h2c_replies_do_not_freeze_a_fourth_stream() {
+    let server = TestServer::h2c().await;
+    unread_replies_do_not_stall_the_connection(server, NetworkAccessManager::new()).await;
+}
+
+#[tokio::test]
+async fn three_unread_tls_h2_replies_do_not_freeze_a_fourth_stream() {
+    let server = TestServer::tls().await;
+    let manager = NetworkAccessManager::builder()
+        .add_root_certificate_pem(server.ca_cert_pem().unwrap().as_bytes())
+        .unwrap()
+        .build();
+    unread_replies_do_not_stall_the_connection(server, manager).await;
+}
+
+#[tokio::test]
+async fn goaway_below_in_flight_streams_retries_unprocessed_posts_and_fails_the_processed_one() {
+    let server = H2ScriptServer::start(H2Script::GoAwayBelowInFlight { streams: 3 }).await;
+    let manager = NetworkAccessManager::new();
+    // POST: never retried after processing, so only GOAWAY's "unprocessed" allows a resend.
+    let replies: Vec<Reply> = ["/a", "/b", "/c"]
+        .iter()
+        .map(|p| manager.post(h2(server.url(p)), "payload"))
+        .collect();
+    for r in &replies {
+        done(r).await;
+    }
+    let first_path = server.paths()[0].clone();
+    for r in &replies {
+        let path = r.url().path().to_owned();
+        if path == first_path {
+            // At or below the last-stream-id: processed, then the connection closed.
+            assert_eq!(
+                kind(r),
+                Some(NetworkError::RemoteHostClosedError),
+                "{path}: {}",
+                message(r)
+            );
+        } else {
+            assert_eq!(r.error().map(|e| e.to_string()), None, "{path}");
+            assert_eq!(r.bytes().await.unwrap(), path.as_bytes());
+        }
+    }
+    assert_eq!(
+        server.connections(),
+        2,
+        "the unprocessed ones went on a new connection"
+    );
+    assert_eq!(
+        server.paths().len(),
+        5,
+        "3 on the first connection, 2 resent"
+    );
+}
+
+#[tokio::test]
+async fn refused_stream_is_sent_again_whatever_the_method() {
+    let server = H2ScriptServer::start(H2Script::Refuse { first: 2 }).await;
+    let manager = NetworkAccessManager::new();
+    let reply = manager.post(h2(server.url("/refused")), "body");
+    done(&reply).await;
+    assert_eq!(reply.error().map(|e| e.to_string()), None);
+    assert_eq!(reply.bytes().await.unwrap(), &b"/refused"[..]);
+    assert_eq!(server.paths(), vec!["/refused"; 3]);
+}
+
+#[tokio::test]
+async fn a_stream_refused_every_time_fails_after_bounded_retries() {
+    let server = H2ScriptServer::start(H2Script::Refuse { first: usize::MAX }).await;
+    let manager = NetworkAccessManager::new();
+    let reply = manager.get(h2(server.url("/always")));
+    done(&reply).await;
+    assert_eq!(
+        kind(&reply),
+        Some(NetworkError::ProtocolFailure),
+        "{}",
+        message(&reply)
+    );
+    assert!(
+        message(&reply).contains("REFUSED_STREAM"),
+        "{}",
+        message(&reply)
+    );
+    assert_eq!(server.paths().len(), 5, "the first try and 4 resends");
+}
+
+#[tokio::test]
+async fn rst_stream_cancel_mid_body_is_an_error_not_a_short_success() {
+    let server = H2ScriptServer::start(H2Script::CancelMidBody {
+        len: 100_000,
+        before: 1000,
+    })
+    .await;
+    let manager = NetworkAccessManager::new();
+    let reply = manager.get(h2(server.url("/cancel")));
+    done(&reply).await;
+    assert_eq!(
+        kind(&reply),
+        Some(NetworkError::OperationCanceledError),
+        "{}",
+        message(&reply)
+    );
+    assert!(message(&reply).contains("CANCEL"), "{}", message(&reply));
+    assert_eq!(reply.status_code(), Some(200));
+    assert_eq!(
+        server.paths().len(),
+        1,
+        "a cancelled stream is not sent again"
+    );
+}
+
+#[tokio::test]
+async fn max_concurrent_streams_1_with_100_requests_all_finish_in_priority_order() {
+    let server = H2ScriptServer::start(H2Script::MaxConcurrentStreams {
+        max: 1,
+        hold: Duration::from_millis(2),
+    })
+    .await;
+    let manager = NetworkAccessManager::new();
+    // The first request opens the connection; the others queue behind it.
+    let first = manager.get(h2(server.url("/first")));
+    done(&first).await;
+    assert_eq!(first.error().map(|e| e.to_string()), None);
+    // 100 requests while the one stream allowed is busy with a held request.
+    let blocker = manager.get(h2(server.url("/blocker")));
+    let priorities = [Priority::Low, Priority::Normal, Priority::High];
+    let replies: Vec<Reply> = (0..100)
+        .map(|i| {
+            let p = priorities[i % 3];
+            manager.get(h2(server.url(&format!("/{p:?}/{i}"))).with_priority(p))
+        })
+        .collect();
+    done(&blocker).await;
+    for r in &replies {
+        done(r).await;
+        assert_eq!(r.error().map(|e| e.to_string()), None);
+        assert_eq!(r.bytes().await.unwrap(), r.url().path().as_bytes());
+    }
+    let paths = server.paths();
+    let served: Vec<&str> = paths
+        .iter()
+        .filter(|p| p.matches('/').count() == 2)
+        .map(String::as_str)
+        .collect();
+    assert_eq!(served.len(), 100, "each sent once: {paths:?}");
+    let rank = |p: &str| {
+        if p.starts_with("/High/") {
+            0
+        } else if p.starts_with("/Normal/") {
+            1
+        } else {
+            2
+        }
+    };
+    let ranks: Vec<u8> = served.iter().map(|p| rank(p)).collect();
+    let mut sorted = ranks.clone();
+    sorted.sort();
+    assert_eq!(ranks, sorted, "served in priority order: {served:?}");
+    assert_eq!(server.connections(), 1);
+}
+
+#[tokio::test]
+async fn a_response_header_list_over_the_limit_is_a_clear_error() {
+    let server = H2ScriptServer::start(H2Script::HugeHeaderList { size: 100_000 }).await;
+    let manager = NetworkAccessManager::new();
+    let reply = manager.get(h2(server.url("/big")));
+    done(&reply).await;
+    assert_eq!(
+        kind(&reply),
+        Some(NetworkError::ProtocolFailure),
+        "{}",
+        message(&reply)
+    );
+    assert!(
+        message(&reply).contains("header list over 64 KiB"),
+        "{}",
+        message(&reply)
+    );
+    assert_eq!(server.paths().len(), 1, "not sent again");
+}
+
+#[tokio::test]
+async fn a_response_header_list_under_the_limit_is_accepted() {
+    let server = H2ScriptServer::start(H2Script::HugeHeaderList { size: 32 * 1024 }).await;
+    let manager = NetworkAccessManager::new();
+    let reply = manager.get(h2(server.url("/big")));
+    done(&reply).await;
+    assert_eq!(reply.error().map(|e| e.to_string()), None);
+    assert_eq!(reply.header("x-big").map(|v| v.len()), Some(32 * 1024));
+}
+
+#[tokio::test]
+async fn push_promise_while_push_is_disabled_is_a_connection_protocol_error() {
+    // hyper's SETTINGS say ENABLE_PUSH=0; h2 treats a PUSH_PROMISE as a connection error
+    // (GOAWAY PROTOCOL_ERROR), so the request on that connection fails and nothing is pushed.
+    let server = H2ScriptServer::start(H2Script::PushPromise).await;
+    let manager = NetworkAccessManager::new();
+    let reply = manager.get(h2(server.url("/pushy")));
+    done(&reply).await;
+    assert_eq!(
+        kind(&reply),
+        Some(NetworkError::ProtocolFailure),
+        "{}",
+        message(&reply)
+    );
+    assert!(
+        message(&reply).contains("PROTOCOL_ERROR"),
+        "{}",
+        message(&reply)
+    );
+    assert_eq!(
+        server.paths(),
+        vec!["/pushy"],
+        "not sent again, nothing pushed fetched"
+    );
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_an_upload_hits_the_transfer_timeout() {
+    let server = H2ScriptServer::start(H2Script::StopReadingUploads).await;
+    let manager = NetworkAccessManager::builder()
+        .transfer_timeout(Duration::from_millis(500))
+        .build();
+    let started = Instant::now();
+    let reply = manager.post(h2(server.url("/upload")), vec![7u8; 1024 * 1024]);
+    done(&reply).await;
+    assert_eq!(
+        kind(&reply),
+        Some(NetworkError::TimeoutError),
+        "{}",
+        message(&reply)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.paths(), vec!["/upload"]);
+}
