@@ -4,14 +4,14 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use url::{Host, Url};
 
-use crate::cookies::{from_unix_millis, invalid, read_json, to_unix_millis, write_atomic};
+use crate::persist::{self, from_unix_millis, invalid, parse_json, to_unix_millis};
 
 /// One HSTS policy (QHstsPolicy): requests to `host` (and its subdomains with
 /// `include_subdomains`) go over https until `expiry`.
@@ -54,6 +54,9 @@ struct Inner {
     dynamic: HashMap<String, HstsPolicy>,
     /// From `load_preload_list`: never expire, not deleted by `max-age=0`, not saved.
     preload: HashMap<String, bool>,
+    /// The file this store last loaded or saved, and the policies it held then (the base of
+    /// the three-way merge of the next save).
+    synced: Option<(PathBuf, HashMap<String, HstsPolicy>)>,
 }
 
 /// The set of known HSTS hosts (the store behind Qt's `strictTransportSecurityHosts` and
@@ -265,65 +268,77 @@ impl HstsStore {
         Ok(n)
     }
 
-    /// Writes the learned and added policies that have not expired to `path` as JSON,
-    /// atomically (temporary file in the same folder, fsync, rename).
+    /// Writes the learned and added policies that have not expired to `path` as JSON.
+    ///
+    /// As [`DefaultCookieJar::save`](crate::DefaultCookieJar::save): an owner-only file (0600,
+    /// or the old file's mode if stricter) replaced atomically through an `O_EXCL` temporary
+    /// file; saves of one file are serialised by a lock, and each re-reads the file and puts
+    /// the changes this store made since it last loaded or saved `path` (learned, changed and
+    /// removed policies) on top of what the file holds now, so two processes saving one file
+    /// keep both runs' policies (CVE-2023-23915). The store then holds the merged policies
+    /// too. A file that is not a valid store is an [`io::ErrorKind::InvalidData`] error and is
+    /// not replaced.
     pub fn save(&self, path: impl AsRef<Path>) -> io::Result<()> {
-        let file = HstsFile {
-            format: HSTS_FORMAT.to_owned(),
-            version: HSTS_VERSION,
-            policies: self
-                .policies()
-                .into_iter()
-                .map(|p| PolicyRecord {
-                    host: p.host,
-                    expiry: p.expiry.map(to_unix_millis),
-                    include_subdomains: p.include_subdomains,
-                })
-                .collect(),
-        };
-        let mut json = serde_json::to_vec_pretty(&file).map_err(io::Error::other)?;
-        json.push(b'\n');
-        write_atomic(path.as_ref(), &json)
+        let path = path.as_ref();
+        let now = SystemTime::now();
+        let (snapshot, merged) = persist::update_locked(path, |current| {
+            let theirs = match current {
+                Some(bytes) => parse_store(path, bytes, now)?,
+                None => HashMap::new(),
+            };
+            let (base, mine) = {
+                let mut inner = self.lock();
+                inner.dynamic.retain(|_, p| !p.is_expired_at(now));
+                let base = match &inner.synced {
+                    Some((p, base)) if p == path => base.clone(),
+                    _ => HashMap::new(),
+                };
+                (base, inner.dynamic.clone())
+            };
+            let mut merged = persist::merge3(&base, &mine, theirs, |a, b| a == b);
+            merged.retain(|_, p| !p.is_expired_at(now));
+            let mut policies: Vec<&HstsPolicy> = merged.values().collect();
+            policies.sort_by(|a, b| a.host.cmp(&b.host));
+            let file = HstsFile {
+                format: HSTS_FORMAT.to_owned(),
+                version: HSTS_VERSION,
+                policies: policies
+                    .into_iter()
+                    .map(|p| PolicyRecord {
+                        host: p.host.clone(),
+                        expiry: p.expiry.map(to_unix_millis),
+                        include_subdomains: p.include_subdomains,
+                    })
+                    .collect(),
+            };
+            let mut json = serde_json::to_vec_pretty(&file).map_err(io::Error::other)?;
+            json.push(b'\n');
+            Ok((json, (mine, merged)))
+        })?;
+        // Policies learned while the file was written are changes on top of the merge.
+        let mut inner = self.lock();
+        let current = std::mem::take(&mut inner.dynamic);
+        inner.dynamic = persist::merge3(&snapshot, &current, merged.clone(), |a, b| a == b);
+        inner.synced = Some((path.to_owned(), merged));
+        Ok(())
     }
 
     /// Reads a store written by [`save`](Self::save); expired policies are dropped. A file
-    /// that is not a valid store gives an [`io::ErrorKind::InvalidData`] error naming the file
-    /// and the problem, and the file is not modified.
+    /// that is not a valid store (or is larger than 64 MiB) gives an
+    /// [`io::ErrorKind::InvalidData`] error naming the file and the problem, and the file is
+    /// not modified.
     pub fn load(path: impl AsRef<Path>) -> io::Result<HstsStore> {
         let path = path.as_ref();
-        let what = "HSTS store";
-        let file: HstsFile = read_json(path, what)?;
-        if file.format != HSTS_FORMAT {
-            return Err(invalid(path, what, &format!("format is {:?}", file.format)));
-        }
-        if file.version != HSTS_VERSION {
-            return Err(invalid(
-                path,
-                what,
-                &format!("unsupported version {}", file.version),
-            ));
-        }
-        let now = SystemTime::now();
-        let mut dynamic = HashMap::new();
-        for (i, r) in file.policies.into_iter().enumerate() {
-            let host = normalize_host(&r.host).ok_or_else(|| {
-                invalid(
-                    path,
-                    what,
-                    &format!("policy {i}: {:?} is not a host name", r.host),
-                )
-            })?;
-            let policy = HstsPolicy {
-                host: host.clone(),
-                expiry: r.expiry.map(from_unix_millis),
-                include_subdomains: r.include_subdomains,
-            };
-            if !policy.is_expired_at(now) {
-                dynamic.insert(host, policy);
-            }
-        }
+        let bytes = persist::read_limited(path)?.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{}: no such file", path.display()),
+            )
+        })?;
+        let dynamic = parse_store(path, &bytes, SystemTime::now())?;
         Ok(HstsStore {
             inner: Mutex::new(Inner {
+                synced: Some((path.to_owned(), dynamic.clone())),
                 dynamic,
                 preload: HashMap::new(),
             }),
@@ -337,6 +352,45 @@ impl HstsStore {
             other => other,
         }
     }
+}
+
+/// The unexpired policies of a store file by host.
+fn parse_store(
+    path: &Path,
+    bytes: &[u8],
+    now: SystemTime,
+) -> io::Result<HashMap<String, HstsPolicy>> {
+    let what = "HSTS store";
+    let file: HstsFile = parse_json(path, what, bytes)?;
+    if file.format != HSTS_FORMAT {
+        return Err(invalid(path, what, &format!("format is {:?}", file.format)));
+    }
+    if file.version != HSTS_VERSION {
+        return Err(invalid(
+            path,
+            what,
+            &format!("unsupported version {}", file.version),
+        ));
+    }
+    let mut dynamic = HashMap::new();
+    for (i, r) in file.policies.into_iter().enumerate() {
+        let host = normalize_host(&r.host).ok_or_else(|| {
+            invalid(
+                path,
+                what,
+                &format!("policy {i}: {:?} is not a host name", r.host),
+            )
+        })?;
+        let policy = HstsPolicy {
+            host: host.clone(),
+            expiry: r.expiry.map(from_unix_millis),
+            include_subdomains: r.include_subdomains,
+        };
+        if !policy.is_expired_at(now) {
+            dynamic.insert(host, policy);
+        }
+    }
+    Ok(dynamic)
 }
 
 const HSTS_FORMAT: &str = "netaccess-hsts-store";
@@ -375,9 +429,9 @@ fn normalize_host(host: &str) -> Option<String> {
 }
 
 #[derive(Debug, PartialEq, Eq)]
-struct StsDirectives {
-    max_age: u64,
-    include_subdomains: bool,
+pub(crate) struct StsDirectives {
+    pub(crate) max_age: u64,
+    pub(crate) include_subdomains: bool,
 }
 
 fn is_tchar(b: u8) -> bool {
@@ -385,7 +439,7 @@ fn is_tchar(b: u8) -> bool {
 }
 
 /// Parses a `Strict-Transport-Security` value (RFC 6797 §6.1); `None` when it is invalid.
-fn parse_sts(value: &str) -> Option<StsDirectives> {
+pub(crate) fn parse_sts(value: &str) -> Option<StsDirectives> {
     let s = value.as_bytes();
     let mut i = 0;
     let skip_ows = |i: &mut usize| {
@@ -719,8 +773,13 @@ mod tests {
             !loaded.is_known_host("pre.test"),
             "preloaded hosts are not saved"
         );
-        // No temporary files are left behind.
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        // No temporary files are left behind (only the lock file beside the store).
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, [".hsts.json.lock", "hsts.json"]);
         assert!(HstsStore::load_or_new(dir.join("missing.json"))
             .unwrap()
             .policies()

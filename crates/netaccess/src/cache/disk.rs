@@ -5,7 +5,13 @@
 //!   128-bit SHA-256 prefix of [`CacheKey::as_str`], `ab` its first two characters), or a
 //!   *vary marker* listing the `Vary` header names when it has one;
 //! - `data/ab/<32 hex>-<16 hex>`: the variant selected by those request header values;
-//! - `tmp/`: files being written.
+//! - `tmp/`: files being written;
+//! - `secret-key`: the cache's random key (32 bytes) for the keyed hashes of user info and
+//!   credentials (see the [module](super) docs): a key is stored as its text plus a hash of
+//!   the URL's user info, and `Vary` request headers that carry credentials as hashes.
+//!
+//! Privacy: the folders the cache creates are 0700 (`data/` and `tmp/` are tightened to 0700
+//! if they exist with more), every file 0600, created with `O_EXCL`.
 //!
 //! Protocol (no lock files): a writer fills a new file in `tmp/` and `rename`s it over the
 //! final name only when complete, so a reader opens either the old or the new whole file,
@@ -16,7 +22,7 @@
 //! Eviction lists the directory, deletes the least recently used files until the total is 90%
 //! of the limit, and tolerates files vanishing under it (another process evicting too).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -31,9 +37,10 @@ use http::{HeaderMap, HeaderName};
 
 use super::format::{self, FileHeader, Kind, Meta, HEADER_LEN};
 use super::{
-    variant_hex, vary_names, Cache, CacheFuture, CacheKey, CacheMetadata, CacheWriter, CachedBody,
-    CachedEntry,
+    digest_hex, variant_hex, vary_names, Cache, CacheFuture, CacheKey, CacheMetadata, CacheWriter,
+    CachedBody, CachedEntry, SecretKey,
 };
+use crate::persist::{self, PRIVATE_FILE_MODE};
 
 /// The default maximum size of a [`DiskCache`]: 50 MiB, as Qt's.
 pub const DEFAULT_DISK_CACHE_SIZE: u64 = 50 * 1024 * 1024;
@@ -45,6 +52,8 @@ const INLINE_BODY_LIMIT: u64 = 1 << 20;
 const WRITE_BUFFER: usize = 64 * 1024;
 /// Temporary files untouched for this long are left over by a crash and are deleted.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
+/// The name of the key file in the cache directory.
+const KEY_FILE: &str = "secret-key";
 
 /// A cache in a directory (Qt's `QNetworkDiskCache`): a maximum size (default 50 MiB), LRU
 /// eviction down to 90% of it when exceeded, atomic entry files with checksums.
@@ -69,6 +78,7 @@ struct Inner {
     written_since_scan: AtomicU64,
     evicting: Mutex<()>,
     serial: AtomicU64,
+    secret: SecretKey,
 }
 
 impl std::fmt::Debug for DiskCache {
@@ -82,15 +92,18 @@ impl std::fmt::Debug for DiskCache {
 }
 
 impl DiskCache {
-    /// A cache in `dir` (created if needed) with the default maximum size. Scans the directory
-    /// once to learn its size (blocking).
+    /// A cache in `dir` (created if needed, owner-only) with the default maximum size. Reads
+    /// or creates the cache's key and scans the directory once to learn its size (blocking).
     #[doc(alias = "setCacheDirectory")]
     pub fn new(dir: impl Into<PathBuf>) -> io::Result<Self> {
         let dir = dir.into();
         let data = dir.join("data");
         let tmp = dir.join("tmp");
-        fs::create_dir_all(&data)?;
-        fs::create_dir_all(&tmp)?;
+        for sub in [&data, &tmp] {
+            persist::create_private_dir_all(sub)?;
+            restrict_dir(sub)?;
+        }
+        let secret = load_or_create_key(&dir, &tmp)?;
         let inner = Inner {
             dir,
             data,
@@ -100,6 +113,7 @@ impl DiskCache {
             written_since_scan: AtomicU64::new(0),
             evicting: Mutex::new(()),
             serial: AtomicU64::new(0),
+            secret,
         };
         inner.scan(None);
         Ok(Self {
@@ -139,6 +153,99 @@ impl DiskCache {
         let max = self.max_size();
         Box::pin(async move { blocking(move || inner.scan(Some(max))).await.unwrap_or(0) })
     }
+}
+
+/// Makes a folder of ours owner-only if it allows more (one made by an older version).
+fn restrict_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            fs::set_permissions(
+                dir,
+                fs::Permissions::from_mode(mode & 0o700 | persist::PRIVATE_DIR_MODE),
+            )?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// The cache's key from `dir/secret-key`, made (random, 0600) if missing or damaged. A new
+/// key is written in `tmp/` and linked into place, so processes starting together agree on
+/// one key: the first link wins, the others read it.
+fn load_or_create_key(dir: &Path, tmp: &Path) -> io::Result<SecretKey> {
+    let path = dir.join(KEY_FILE);
+    for _ in 0..8 {
+        let damaged = match read_key(&path) {
+            Ok(Some(key)) => return Ok(key),
+            Ok(None) => false,
+            Err(_) => true,
+        };
+        let key = SecretKey::generate();
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos();
+        let temp = tmp.join(format!("key-{}-{nanos:09}.tmp", std::process::id()));
+        let written = persist::create_new_private(&temp, PRIVATE_FILE_MODE).and_then(|mut f| {
+            f.write_all(key.bytes())?;
+            f.sync_all()
+        });
+        let placed = written.and_then(|()| {
+            if damaged {
+                fs::rename(&temp, &path)
+            } else {
+                // Fails with AlreadyExists when another process placed its key first.
+                fs::hard_link(&temp, &path).or_else(|e| match e.kind() {
+                    io::ErrorKind::AlreadyExists => Err(e),
+                    // A file system without hard links: a rename (last writer wins).
+                    _ => fs::rename(&temp, &path),
+                })
+            }
+        });
+        let _ = fs::remove_file(&temp);
+        match placed {
+            Ok(()) => {
+                tracing::debug!(path = %path.display(), "cache: created a new key");
+                return Ok(key);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other(format!(
+        "{}: cannot read or create the cache key",
+        path.display()
+    )))
+}
+
+/// The key in `path`; `Ok(None)` when missing, an error when it is not a key.
+fn read_key(path: &Path) -> io::Result<Option<SecretKey>> {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if meta.len() != SecretKey::LEN as u64 || !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a cache key",
+        ));
+    }
+    let mut key = [0u8; SecretKey::LEN];
+    file.read_exact(&mut key)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            fs::set_permissions(path, fs::Permissions::from_mode(PRIVATE_FILE_MODE))?;
+        }
+    }
+    Ok(Some(SecretKey::from_bytes(key)))
 }
 
 /// Runs `f` on tokio's blocking pool inside a runtime, inline outside one. `None` if the
@@ -262,7 +369,8 @@ impl Inner {
         let Some(header) = FileHeader::decode(&head) else {
             return Err(corrupt);
         };
-        if header.file_len() != len {
+        // The lengths must describe this very file before a buffer is sized from them.
+        if !header.fits(len) {
             return Err(corrupt);
         }
         let mut meta_bytes = vec![0u8; header.meta_len as usize];
@@ -318,17 +426,25 @@ impl Inner {
         let entry = match self.open(&self.entry_path(primary, None), key)? {
             Opened::Entry(entry) => entry,
             Opened::Marker(names) => {
-                let variant = variant_hex(&names, request_headers);
+                let sealed = self.secret.seal_headers(request_headers);
+                let variant = variant_hex(&names, &sealed);
                 match self.open(&self.entry_path(primary, Some(&variant)), key)? {
                     Opened::Entry(entry) => entry,
                     Opened::Marker(_) => return None,
                 }
             }
         };
-        entry
-            .metadata
-            .matches_request(request_headers)
-            .then_some(entry)
+        let CachedEntry {
+            metadata,
+            body,
+            stored_at,
+        } = entry;
+        let metadata = self.secret.open_if_matching(metadata, request_headers)?;
+        Some(CachedEntry {
+            metadata,
+            body,
+            stored_at,
+        })
     }
 
     fn create_temp(&self) -> io::Result<TempFile> {
@@ -340,10 +456,10 @@ impl Inner {
         let path = self
             .tmp
             .join(format!("{}-{serial}-{nanos:09}.tmp", std::process::id()));
-        let open = || OpenOptions::new().write(true).create_new(true).open(&path);
+        let open = || persist::create_new_private(&path, PRIVATE_FILE_MODE);
         let file = match open() {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir_all(&self.tmp)?;
+                persist::create_private_dir_all(&self.tmp)?;
                 open()?
             }
             other => other?,
@@ -368,6 +484,9 @@ impl Inner {
 
     fn write_marker(&self, key: &str, primary: &str, names: &[HeaderName]) -> io::Result<()> {
         let meta = format::encode_marker(key, SystemTime::now(), names);
+        if !format::storable(&meta, Kind::VaryMarker) {
+            return Err(io::Error::other("too many Vary names to store"));
+        }
         let header = FileHeader {
             kind: Kind::VaryMarker,
             meta_len: meta.len() as u32,
@@ -449,6 +568,7 @@ impl Inner {
         primary: &str,
         metadata: &CacheMetadata,
     ) -> io::Result<bool> {
+        let metadata = &self.secret.seal(metadata);
         let path = match metadata.vary() {
             None => return Ok(false),
             Some(names) if names.is_empty() => self.entry_path(primary, None),
@@ -460,9 +580,11 @@ impl Inner {
         let Ok(mut file) = File::open(&path) else {
             return Ok(false);
         };
+        let len = file.metadata()?.len();
         let mut head = [0u8; HEADER_LEN];
         file.read_exact(&mut head)?;
-        let Some(old) = FileHeader::decode(&head).filter(|h| h.kind == Kind::Entry) else {
+        let Some(old) = FileHeader::decode(&head).filter(|h| h.kind == Kind::Entry && h.fits(len))
+        else {
             return Ok(false);
         };
         let mut old_meta = vec![0u8; old.meta_len as usize];
@@ -472,6 +594,9 @@ impl Inner {
             _ => return Ok(false),
         }
         let meta = format::encode_entry(key, SystemTime::now(), metadata);
+        if !format::storable(&meta, Kind::Entry) {
+            return Ok(false);
+        }
         let header = FileHeader {
             kind: Kind::Entry,
             meta_len: meta.len() as u32,
@@ -532,9 +657,8 @@ impl TempFile {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 // The fan-out directory does not exist yet (or was just cleared).
                 match dest.parent() {
-                    Some(parent) => {
-                        fs::create_dir_all(parent).and_then(|()| fs::rename(&self.path, dest))
-                    }
+                    Some(parent) => persist::create_private_dir_all(parent)
+                        .and_then(|()| fs::rename(&self.path, dest)),
                     None => Err(e),
                 }
             }
@@ -728,16 +852,19 @@ impl Cache for DiskCache {
         request_headers: &'a HeaderMap,
     ) -> CacheFuture<'a, Option<CachedEntry>> {
         let inner = self.inner.clone();
-        let text = key.as_str().to_owned();
-        let primary = key.digest_hex();
+        let text = inner.secret.stored_key(key);
+        let primary = digest_hex(&text);
         let headers = request_headers.clone();
         let task = blocking(move || inner.lookup(&text, &primary, &headers));
         Box::pin(async move { task.await.flatten() })
     }
 
     fn begin_store(&self, key: &CacheKey, metadata: CacheMetadata) -> Box<dyn CacheWriter> {
-        let primary = key.digest_hex();
-        let (variant, failed) = match vary_names(&metadata.headers) {
+        let text = self.inner.secret.stored_key(key);
+        let primary = digest_hex(&text);
+        // Credentials named by Vary are stored (and name the variant file) as keyed hashes.
+        let metadata = self.inner.secret.seal(&metadata);
+        let (variant, mut failed) = match vary_names(&metadata.headers) {
             // `Vary: *` never matches a request: not worth storing.
             None => (None, Some(io::ErrorKind::Unsupported)),
             Some(names) if names.is_empty() => (None, None),
@@ -746,10 +873,14 @@ impl Cache for DiskCache {
                 None,
             ),
         };
-        let meta = format::encode_entry(key.as_str(), SystemTime::now(), &metadata);
+        let meta = format::encode_entry(&text, SystemTime::now(), &metadata);
+        if !format::storable(&meta, Kind::Entry) {
+            // More headers (or a longer URL) than a reader accepts: not stored.
+            failed = Some(io::ErrorKind::InvalidInput);
+        }
         Box::new(DiskWriter {
             inner: self.inner.clone(),
-            key: key.as_str().to_owned(),
+            key: text,
             primary,
             variant,
             meta,
@@ -767,8 +898,8 @@ impl Cache for DiskCache {
         metadata: CacheMetadata,
     ) -> CacheFuture<'a, bool> {
         let inner = self.inner.clone();
-        let text = key.as_str().to_owned();
-        let primary = key.digest_hex();
+        let text = inner.secret.stored_key(key);
+        let primary = digest_hex(&text);
         let task = blocking(move || {
             inner
                 .update_metadata(&text, &primary, &metadata)
@@ -779,7 +910,7 @@ impl Cache for DiskCache {
 
     fn remove<'a>(&'a self, key: &'a CacheKey) -> CacheFuture<'a, bool> {
         let inner = self.inner.clone();
-        let primary = key.digest_hex();
+        let primary = digest_hex(&inner.secret.stored_key(key));
         let task = blocking(move || inner.remove(&primary));
         Box::pin(async move { task.await.unwrap_or(false) })
     }

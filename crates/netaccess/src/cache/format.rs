@@ -18,6 +18,17 @@
 //! A file is valid only if its length is exactly `40 + M + B` and the three checksums hold;
 //! anything else (truncated, corrupt, foreign, another version) is a miss and is removed.
 //!
+//! Checksums only catch accidents: a file forged with valid checksums must not cost more than
+//! a real entry either. So every length and count is checked against an explicit limit (and
+//! the lengths against the file size) before anything sized from the file is allocated:
+//! metadata at most [`MAX_META_LEN`], a key at most [`MAX_KEY_LEN`], at most
+//! [`MAX_HEADER_COUNT`] headers in a map and [`MAX_HEADER_BYTES`] of names and values in all,
+//! at most [`MAX_VARY_NAMES`] names in a vary marker. A writer does not store what a reader
+//! would refuse.
+//!
+//! Version 2: the `Vary` request headers hold keyed hashes of credentials, not their values
+//! (version 1 files, which may hold them in the clear, are foreign and removed when met).
+//!
 //! Metadata of an entry: key (string), stored-at (time), status (u16), request time, response
 //! time, response headers, Vary request headers. Of a vary marker: key, stored-at, and the
 //! list of `Vary` header names. Strings and header values are `u32` length + bytes, times are
@@ -31,15 +42,25 @@ use http::StatusCode;
 
 use super::CacheMetadata;
 
-pub(super) const MAGIC: [u8; 8] = *b"NACACHE\0";
-pub(super) const VERSION: u16 = 1;
-pub(super) const HEADER_LEN: usize = 40;
-/// Metadata larger than this is not ours.
-pub(super) const MAX_META_LEN: u32 = 4 << 20;
+pub(crate) const MAGIC: [u8; 8] = *b"NACACHE\0";
+pub(crate) const VERSION: u16 = 2;
+pub(crate) const HEADER_LEN: usize = 40;
+/// Metadata larger than this (1 MiB) is not ours.
+pub(crate) const MAX_META_LEN: u32 = 1 << 20;
+/// The longest key: the method, a space, a URL of at most 65,534 bytes (the most the `http`
+/// crate sends), and a user-info partition.
+pub(crate) const MAX_KEY_LEN: usize = 65_536 + 128;
+/// The most headers in one map (response headers, or `Vary` request headers); hyper accepts
+/// at most 100 response headers and `http`'s maps hold at most 32,768.
+pub(crate) const MAX_HEADER_COUNT: usize = 512;
+/// The most bytes of header names and values in one entry, both maps together.
+pub(crate) const MAX_HEADER_BYTES: usize = 512 * 1024;
+/// The most names in a vary marker.
+pub(crate) const MAX_VARY_NAMES: usize = 64;
 
 /// What a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
+pub(crate) enum Kind {
     /// A response.
     Entry = 1,
     /// The `Vary` names of a key whose responses are stored as variants.
@@ -48,7 +69,7 @@ pub(super) enum Kind {
 
 /// The fixed header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct FileHeader {
+pub(crate) struct FileHeader {
     pub kind: Kind,
     pub meta_len: u32,
     pub body_len: u64,
@@ -98,17 +119,30 @@ impl FileHeader {
         })
     }
 
-    /// The exact file length this header describes.
+    /// The exact file length this header describes (saturating: a forged body length near
+    /// 2^64 gives `u64::MAX`, which no file has).
     pub fn file_len(&self) -> u64 {
-        HEADER_LEN as u64 + u64::from(self.meta_len) + self.body_len
+        (HEADER_LEN as u64 + u64::from(self.meta_len)).saturating_add(self.body_len)
     }
+
+    /// Whether this header describes a file of exactly `len` bytes: checked before any buffer
+    /// is sized from the header.
+    pub fn fits(&self, len: u64) -> bool {
+        len < u64::MAX && self.file_len() == len
+    }
+}
+
+/// Whether `meta` (as encoded for a file) is within what a reader accepts: a writer checks
+/// this before storing.
+pub(crate) fn storable(meta: &[u8], kind: Kind) -> bool {
+    meta.len() <= MAX_META_LEN as usize && decode_meta(kind, meta).is_some()
 }
 
 /// Decoded metadata of a file.
 // A transient decoding result: boxing would only add an allocation per read.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Meta {
+pub(crate) enum Meta {
     Entry {
         key: String,
         stored_at: SystemTime,
@@ -128,7 +162,7 @@ impl Meta {
     }
 }
 
-pub(super) fn encode_entry(key: &str, stored_at: SystemTime, m: &CacheMetadata) -> Vec<u8> {
+pub(crate) fn encode_entry(key: &str, stored_at: SystemTime, m: &CacheMetadata) -> Vec<u8> {
     let mut w = Vec::with_capacity(256 + m.approximate_size() as usize);
     put_bytes(&mut w, key.as_bytes());
     put_time(&mut w, stored_at);
@@ -140,7 +174,7 @@ pub(super) fn encode_entry(key: &str, stored_at: SystemTime, m: &CacheMetadata) 
     w
 }
 
-pub(super) fn encode_marker(key: &str, stored_at: SystemTime, names: &[HeaderName]) -> Vec<u8> {
+pub(crate) fn encode_marker(key: &str, stored_at: SystemTime, names: &[HeaderName]) -> Vec<u8> {
     let mut w = Vec::new();
     put_bytes(&mut w, key.as_bytes());
     put_time(&mut w, stored_at);
@@ -151,10 +185,21 @@ pub(super) fn encode_marker(key: &str, stored_at: SystemTime, names: &[HeaderNam
     w
 }
 
-/// `None` for anything malformed (never panics).
-pub(super) fn decode_meta(kind: Kind, bytes: &[u8]) -> Option<Meta> {
-    let mut r = Reader(bytes);
-    let key = String::from_utf8(r.bytes()?.to_vec()).ok()?;
+/// `None` for anything malformed or over a limit (never panics, allocates at most about the
+/// size of `bytes`).
+pub(crate) fn decode_meta(kind: Kind, bytes: &[u8]) -> Option<Meta> {
+    if bytes.len() > MAX_META_LEN as usize {
+        return None;
+    }
+    let mut r = Reader {
+        rest: bytes,
+        header_bytes: 0,
+    };
+    let key = r.bytes()?;
+    if key.len() > MAX_KEY_LEN {
+        return None;
+    }
+    let key = std::str::from_utf8(key).ok()?.to_owned();
     let stored_at = r.time()?;
     let meta = match kind {
         Kind::Entry => {
@@ -176,15 +221,18 @@ pub(super) fn decode_meta(kind: Kind, bytes: &[u8]) -> Option<Meta> {
             }
         }
         Kind::VaryMarker => {
-            let count = r.u32()?;
-            let mut names = Vec::new();
+            let count = r.u32()? as usize;
+            if count > MAX_VARY_NAMES {
+                return None;
+            }
+            let mut names = Vec::with_capacity(count);
             for _ in 0..count {
-                names.push(HeaderName::from_bytes(r.bytes()?).ok()?);
+                names.push(HeaderName::from_bytes(r.header_field()?).ok()?);
             }
             Meta::VaryMarker { key, names }
         }
     };
-    r.0.is_empty().then_some(meta)
+    r.rest.is_empty().then_some(meta)
 }
 
 fn put_bytes(w: &mut Vec<u8>, b: &[u8]) {
@@ -206,16 +254,26 @@ fn put_headers(w: &mut Vec<u8>, h: &HeaderMap) {
     }
 }
 
-struct Reader<'a>(&'a [u8]);
+/// Reads the metadata, counting header bytes against [`MAX_HEADER_BYTES`].
+struct Reader<'a> {
+    rest: &'a [u8],
+    header_bytes: usize,
+}
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.0.len() < n {
+        if self.rest.len() < n {
             return None;
         }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
+        let (head, rest) = self.rest.split_at(n);
+        self.rest = rest;
         Some(head)
+    }
+    /// A header name or value, counted against the entry's header bytes.
+    fn header_field(&mut self) -> Option<&'a [u8]> {
+        let b = self.bytes()?;
+        self.header_bytes = self.header_bytes.checked_add(b.len())?;
+        (self.header_bytes <= MAX_HEADER_BYTES).then_some(b)
     }
     fn u16(&mut self) -> Option<u16> {
         Some(u16::from_le_bytes(self.take(2)?.try_into().ok()?))
@@ -240,11 +298,14 @@ impl<'a> Reader<'a> {
     }
     fn headers(&mut self) -> Option<HeaderMap> {
         let count = self.u32()? as usize;
-        // Each pair takes at least 8 bytes: a bogus count cannot make us allocate much.
-        let mut h = HeaderMap::with_capacity(count.min(self.0.len() / 8));
+        // Each pair takes at least 8 bytes: a count the rest cannot hold is forged too.
+        if count > MAX_HEADER_COUNT || count > self.rest.len() / 8 {
+            return None;
+        }
+        let mut h = HeaderMap::with_capacity(count);
         for _ in 0..count {
-            let name = HeaderName::from_bytes(self.bytes()?).ok()?;
-            let value = HeaderValue::from_bytes(self.bytes()?).ok()?;
+            let name = HeaderName::from_bytes(self.header_field()?).ok()?;
+            let value = HeaderValue::from_bytes(self.header_field()?).ok()?;
             h.append(name, value);
         }
         Some(h)
@@ -308,6 +369,59 @@ mod tests {
         }
     }
 
+    /// Metadata with `n` response headers, each `value_len` bytes of value.
+    fn forged(n: u32, value_len: usize) -> Vec<u8> {
+        let mut w = Vec::new();
+        put_bytes(&mut w, b"GET http://h/");
+        put_time(&mut w, UNIX_EPOCH);
+        w.extend_from_slice(&200u16.to_le_bytes());
+        put_time(&mut w, UNIX_EPOCH);
+        put_time(&mut w, UNIX_EPOCH);
+        w.extend_from_slice(&n.to_le_bytes());
+        let value = vec![b'v'; value_len];
+        for i in 0..n {
+            put_bytes(&mut w, format!("x-{i}").as_bytes());
+            put_bytes(&mut w, &value);
+        }
+        w.extend_from_slice(&0u32.to_le_bytes());
+        w
+    }
+
+    #[test]
+    fn limits_refuse_forged_metadata() {
+        assert!(decode_meta(Kind::Entry, &forged(MAX_HEADER_COUNT as u32, 1)).is_some());
+        // 30,000 headers: more than a map may hold here (and near http's panic at 32,768).
+        assert!(decode_meta(Kind::Entry, &forged(30_000, 1)).is_none());
+        assert!(decode_meta(Kind::Entry, &forged(MAX_HEADER_COUNT as u32 + 1, 1)).is_none());
+        // Too many header bytes in all.
+        assert!(decode_meta(Kind::Entry, &forged(8, MAX_HEADER_BYTES / 8 + 1)).is_none());
+        // A count claiming more pairs than the bytes left can hold.
+        let mut w = forged(0, 0);
+        let n = w.len();
+        w[n - 8..n - 4].copy_from_slice(&400u32.to_le_bytes());
+        assert!(decode_meta(Kind::Entry, &w).is_none());
+        // A key longer than any URL we send.
+        let long_key = format!("GET http://h/{}", "a".repeat(MAX_KEY_LEN));
+        let m = encode_entry(&long_key, UNIX_EPOCH, &sample());
+        assert!(decode_meta(Kind::Entry, &m).is_none());
+        assert!(!storable(&m, Kind::Entry));
+        // A length past the end of the metadata.
+        let mut w = forged(1, 4);
+        let n = w.len();
+        w[n - 12..n - 8].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(decode_meta(Kind::Entry, &w).is_none());
+        // Too many vary names.
+        let names: Vec<HeaderName> = (0..=MAX_VARY_NAMES)
+            .map(|i| HeaderName::from_bytes(format!("x-{i}").as_bytes()).unwrap())
+            .collect();
+        assert!(decode_meta(Kind::VaryMarker, &encode_marker("k", UNIX_EPOCH, &names)).is_none());
+        assert!(decode_meta(
+            Kind::VaryMarker,
+            &encode_marker("k", UNIX_EPOCH, &names[..MAX_VARY_NAMES])
+        )
+        .is_some());
+    }
+
     #[test]
     fn marker_roundtrip() {
         let names = vec![HeaderName::from_static("accept-language")];
@@ -333,6 +447,13 @@ mod tests {
         let b = h.encode();
         assert_eq!(FileHeader::decode(&b), Some(h));
         assert_eq!(h.file_len(), 70);
+        assert!(h.fits(70) && !h.fits(69) && !h.fits(71));
+        let huge = FileHeader {
+            body_len: u64::MAX - 10,
+            ..h
+        };
+        assert_eq!(huge.file_len(), u64::MAX);
+        assert!(!huge.fits(u64::MAX));
         for i in 0..36 {
             let mut c = b;
             c[i] ^= 0x40;

@@ -1,4 +1,6 @@
-//! [`MemoryCache`]: entries in memory, a byte limit, least-recently-used eviction.
+//! [`MemoryCache`]: entries in memory, a byte limit, least-recently-used eviction. Like the
+//! disk cache it keeps no user info and no credential values: keys and `Vary` credentials are
+//! keyed hashes under a random key of the instance.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -9,7 +11,8 @@ use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 
 use super::{
-    vary_names, Cache, CacheFuture, CacheKey, CacheMetadata, CacheWriter, CachedBody, CachedEntry,
+    restore, vary_matches, vary_names, Cache, CacheFuture, CacheKey, CacheMetadata, CacheWriter,
+    CachedBody, CachedEntry, SecretKey,
 };
 
 /// The default byte limit of a [`MemoryCache`]: 50 MiB.
@@ -21,6 +24,7 @@ pub const DEFAULT_MEMORY_CACHE_SIZE: u64 = 50 * 1024 * 1024;
 #[derive(Clone)]
 pub struct MemoryCache {
     inner: Arc<Mutex<Inner>>,
+    secret: Arc<SecretKey>,
 }
 
 struct Inner {
@@ -69,6 +73,7 @@ impl MemoryCache {
                 entries: HashMap::new(),
                 lru: BTreeMap::new(),
             })),
+            secret: Arc::new(SecretKey::generate()),
         }
     }
 
@@ -101,20 +106,22 @@ impl MemoryCache {
     }
 
     fn lookup_now(&self, key: &CacheKey, request_headers: &HeaderMap) -> Option<CachedEntry> {
+        let text = self.secret.stored_key(key);
+        let probe = self.secret.seal_headers(request_headers);
         let mut inner = self.lock();
         inner.tick += 1;
         let tick = inner.tick;
         let Inner { entries, lru, .. } = &mut *inner;
-        let variants = entries.get_mut(key.as_str())?;
+        let variants = entries.get_mut(&text)?;
         let v = variants
             .iter_mut()
             .rev()
-            .find(|v| v.metadata.matches_request(request_headers))?;
+            .find(|v| vary_matches(&v.metadata.request_headers, &v.metadata.headers, &probe))?;
         lru.remove(&v.last_used);
         v.last_used = tick;
-        lru.insert(tick, (key.as_str().to_owned(), v.serial));
+        lru.insert(tick, (text, v.serial));
         Some(CachedEntry {
-            metadata: v.metadata.clone(),
+            metadata: restore(v.metadata.clone(), request_headers),
             body: CachedBody::from_bytes(v.body.clone()),
             stored_at: v.stored_at,
         })
@@ -243,9 +250,9 @@ impl Cache for MemoryCache {
     fn begin_store(&self, key: &CacheKey, metadata: CacheMetadata) -> Box<dyn CacheWriter> {
         Box::new(MemoryWriter {
             cache: self.clone(),
-            key: key.as_str().to_owned(),
+            key: self.secret.stored_key(key),
             too_large: vary_names(&metadata.headers).is_none(),
-            metadata: Some(metadata),
+            metadata: Some(self.secret.seal(&metadata)),
             body: BytesMut::new(),
         })
     }
@@ -255,9 +262,11 @@ impl Cache for MemoryCache {
         key: &'a CacheKey,
         metadata: CacheMetadata,
     ) -> CacheFuture<'a, bool> {
+        let text = self.secret.stored_key(key);
+        let metadata = self.secret.seal(&metadata);
         let mut inner = self.lock();
         let Inner { entries, size, .. } = &mut *inner;
-        let updated = entries.get_mut(key.as_str()).and_then(|variants| {
+        let updated = entries.get_mut(&text).and_then(|variants| {
             variants
                 .iter_mut()
                 .rev()
@@ -265,8 +274,7 @@ impl Cache for MemoryCache {
         });
         let found = match updated {
             Some(v) => {
-                let cost =
-                    v.body.len() as u64 + metadata.approximate_size() + key.as_str().len() as u64;
+                let cost = v.body.len() as u64 + metadata.approximate_size() + text.len() as u64;
                 *size = *size - v.cost + cost;
                 v.cost = cost;
                 v.metadata = metadata;
@@ -281,7 +289,8 @@ impl Cache for MemoryCache {
     }
 
     fn remove<'a>(&'a self, key: &'a CacheKey) -> CacheFuture<'a, bool> {
-        let removed = self.lock().retain(key.as_str(), |_| false);
+        let text = self.secret.stored_key(key);
+        let removed = self.lock().retain(&text, |_| false);
         Box::pin(std::future::ready(removed))
     }
 

@@ -8,12 +8,18 @@
 //! returns only a variant they match ([`vary_matches`]), and two variants (say two
 //! `Accept-Language` values) are kept side by side.
 //!
+//! Secrets are never stored in the clear (in memory or on disk): a key holds no user info (a
+//! URL with some gets a keyed hash of it as a partition), and the values of credential-bearing
+//! request headers a `Vary` names ([`CREDENTIAL_HEADERS`]) are kept as keyed hashes (HMAC-SHA256
+//! with a per-cache random key) and compared as such; a lookup returns the entry with the new
+//! request's own values in their place.
+//!
 //! Only the storage and the rules live here; the request path asks [`policy::storable`],
 //! [`policy::freshness`], [`policy::merge_304`], [`policy::invalidated_urls`] and
 //! [`policy::may_serve_stale_on_error`].
 
 mod disk;
-mod format;
+pub(crate) mod format;
 mod memory;
 pub mod policy;
 
@@ -25,7 +31,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures_core::Stream;
-use http::header::{HeaderMap, HeaderName, VARY};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue, VARY};
 use http::{Method, StatusCode};
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -62,7 +68,11 @@ pub enum CacheLoadControl {
 #[doc(alias = "CacheSaveControlAttribute")]
 pub const DEFAULT_CACHE_SAVE_CONTROL: bool = true;
 
-/// The primary cache key: the request method and the URL without its fragment.
+/// The primary cache key: the request method and the URL without its fragment and user info.
+///
+/// The user info (`user:password@`) is not part of the URL or text of the key; it is kept
+/// apart, and a cache partitions by a keyed hash of it, so the responses of one user are never
+/// served to another and no password is stored.
 ///
 /// `HEAD` requests are answered from the `GET` entry: look them up with
 /// `CacheKey::new(&Method::GET, url)` (see [`policy::storable`]: only `GET` is stored).
@@ -71,18 +81,26 @@ pub struct CacheKey {
     method: Method,
     url: Url,
     text: String,
+    /// `user:password` as in the URL (percent-encoded), when it had any.
+    user_info: Option<String>,
 }
 
 impl CacheKey {
-    /// The key of `method` on `url` (the fragment is dropped).
+    /// The key of `method` on `url` (the fragment and the user info are dropped from the URL).
     pub fn new(method: &Method, url: &Url) -> Self {
         let mut url = url.clone();
         url.set_fragment(None);
+        let user_info = (!url.username().is_empty() || url.password().is_some())
+            .then(|| format!("{}:{}", url.username(), url.password().unwrap_or("")));
+        // Both fail only for URLs that cannot have user info, which then have none.
+        let _ = url.set_password(None);
+        let _ = url.set_username("");
         let text = format!("{} {}", method.as_str(), url.as_str());
         Self {
             method: method.clone(),
             url,
             text,
+            user_info,
         }
     }
 
@@ -101,15 +119,157 @@ impl CacheKey {
         &self.url
     }
 
-    /// The key as text: `"GET https://example.org/path?q"`.
+    /// The key as text: `"GET https://example.org/path?q"` (no user info).
     pub fn as_str(&self) -> &str {
         &self.text
     }
+}
 
-    /// A stable 128-bit hash of the key in hex (32 characters), used for file names.
-    pub(crate) fn digest_hex(&self) -> String {
-        hex16(&Sha256::digest(self.text.as_bytes())[..16])
+/// A stable 128-bit hash of a stored key in hex (32 characters), used for file names.
+pub(crate) fn digest_hex(stored_key: &str) -> String {
+    hex16(&Sha256::digest(stored_key.as_bytes())[..16])
+}
+
+/// Request headers whose values are credentials: when a response's `Vary` names one, the cache
+/// keeps a keyed hash of the value, never the value.
+pub(crate) const CREDENTIAL_HEADERS: [HeaderName; 3] = [
+    header::AUTHORIZATION,
+    header::PROXY_AUTHORIZATION,
+    header::COOKIE,
+];
+
+/// The prefix of a credential value replaced by its keyed hash.
+const SEALED_PREFIX: &str = "hmac-sha256:";
+
+/// A cache's secret key for the keyed hashes of credentials and user info (a [`DiskCache`]
+/// keeps it in an owner-only file in its directory; a [`MemoryCache`] makes one per instance).
+#[derive(Clone)]
+pub(crate) struct SecretKey([u8; 32]);
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey(..)")
     }
+}
+
+impl SecretKey {
+    /// The length of a key in bytes.
+    pub(crate) const LEN: usize = 32;
+
+    /// A new random key (from the system's generator; should that fail, a hash of the time,
+    /// the process id and a counter, which is unpredictable enough to partition a cache).
+    pub(crate) fn generate() -> Self {
+        let mut key = [0u8; Self::LEN];
+        if getrandom::getrandom(&mut key).is_err() {
+            use std::sync::atomic::{AtomicU64, Ordering};
+            static COUNTER: AtomicU64 = AtomicU64::new(0);
+            let mut h = Sha256::new();
+            h.update(format!(
+                "{:?} {} {} {:p}",
+                SystemTime::now(),
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed),
+                &key
+            ));
+            key = h.finalize().into();
+        }
+        Self(key)
+    }
+
+    /// A key read back from storage.
+    pub(crate) fn from_bytes(key: [u8; Self::LEN]) -> Self {
+        Self(key)
+    }
+
+    /// The key's bytes, to store it.
+    pub(crate) fn bytes(&self) -> &[u8; Self::LEN] {
+        &self.0
+    }
+
+    /// HMAC-SHA256 (RFC 2104) of the concatenation of `parts`, each preceded by its length.
+    fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut ipad = [0x36u8; 64];
+        let mut opad = [0x5cu8; 64];
+        for (i, k) in self.0.iter().enumerate() {
+            ipad[i] ^= k;
+            opad[i] ^= k;
+        }
+        let mut inner = Sha256::new();
+        inner.update(ipad);
+        for part in parts {
+            inner.update((part.len() as u64).to_le_bytes());
+            inner.update(part);
+        }
+        let inner = inner.finalize();
+        let mut outer = Sha256::new();
+        outer.update(opad);
+        outer.update(inner);
+        outer.finalize().into()
+    }
+
+    /// The text a cache stores and indexes `key` under: the key's text, plus a keyed hash of
+    /// its user info when the URL had some.
+    pub(crate) fn stored_key(&self, key: &CacheKey) -> String {
+        match &key.user_info {
+            None => key.text.clone(),
+            Some(info) => format!(
+                "{} userinfo={}",
+                key.text,
+                hex16(&self.mac(&[b"userinfo", info.as_bytes()]))
+            ),
+        }
+    }
+
+    /// `headers` with the lines of each [`CREDENTIAL_HEADERS`] header replaced by one keyed
+    /// hash of their combined value.
+    pub(crate) fn seal_headers(&self, headers: &HeaderMap) -> HeaderMap {
+        let mut out = headers.clone();
+        for name in &CREDENTIAL_HEADERS {
+            if let Some(value) = normalized_value(headers, name) {
+                let mac = self.mac(&[name.as_str().as_bytes(), &value]);
+                let sealed = format!("{SEALED_PREFIX}{}", hex16(&mac));
+                out.remove(name);
+                if let Ok(v) = HeaderValue::from_str(&sealed) {
+                    out.insert(name.clone(), v);
+                }
+            }
+        }
+        out
+    }
+
+    /// `metadata` as a cache stores it: the `Vary` request headers sealed.
+    pub(crate) fn seal(&self, metadata: &CacheMetadata) -> CacheMetadata {
+        CacheMetadata {
+            request_headers: self.seal_headers(&metadata.request_headers),
+            ..metadata.clone()
+        }
+    }
+
+    /// A stored (sealed) entry's metadata when its `Vary` request headers match
+    /// `new_request_headers` (credentials compared by keyed hash), with the new request's
+    /// values in place of the hashes; `None` when it does not match.
+    pub(crate) fn open_if_matching(
+        &self,
+        stored: CacheMetadata,
+        new_request_headers: &HeaderMap,
+    ) -> Option<CacheMetadata> {
+        let probe = self.seal_headers(new_request_headers);
+        vary_matches(&stored.request_headers, &stored.headers, &probe)
+            .then(|| restore(stored, new_request_headers))
+    }
+}
+
+/// `stored` (sealed metadata that matched `new_request_headers`) with the new request's values
+/// in place of the keyed hashes.
+pub(crate) fn restore(mut stored: CacheMetadata, new_request_headers: &HeaderMap) -> CacheMetadata {
+    for name in &CREDENTIAL_HEADERS {
+        if stored.request_headers.remove(name).is_some() {
+            for value in new_request_headers.get_all(name) {
+                stored.request_headers.append(name.clone(), value.clone());
+            }
+        }
+    }
+    stored
 }
 
 impl fmt::Debug for CacheKey {
@@ -482,7 +642,68 @@ mod tests {
             CacheKey::new(&Method::GET, &Url::parse("http://h/p?q").unwrap())
         );
         assert_ne!(key, CacheKey::new(&Method::HEAD, &url));
-        assert_eq!(key.digest_hex().len(), 32);
+        assert_eq!(digest_hex(key.as_str()).len(), 32);
+    }
+
+    #[test]
+    fn key_keeps_no_user_info_but_partitions_by_it() {
+        let secret = SecretKey::generate();
+        let plain = CacheKey::get(&Url::parse("http://h/p").unwrap());
+        let carol = CacheKey::get(&Url::parse("http://carol:pw4cache99@h/p").unwrap());
+        let dave = CacheKey::get(&Url::parse("http://dave@h/p").unwrap());
+        assert_eq!(carol.as_str(), "GET http://h/p");
+        assert_eq!(carol.url().as_str(), "http://h/p");
+        assert!(!format!("{carol:?} {carol}").contains("pw4cache99"));
+        let stored = [&plain, &carol, &dave].map(|k| secret.stored_key(k));
+        assert_eq!(stored[0], "GET http://h/p");
+        assert!(!stored[1].contains("pw4cache99") && !stored[1].contains("carol"));
+        assert_ne!(stored[1], stored[2]);
+        assert_ne!(stored[0], stored[1]);
+        // Another cache's key gives other hashes.
+        let other = SecretKey::generate();
+        assert_ne!(other.stored_key(&carol), stored[1]);
+    }
+
+    #[test]
+    fn credentials_are_sealed_and_matched_by_hash() {
+        let secret = SecretKey::generate();
+        let res = headers(&[("vary", "Authorization, Cookie, Accept-Language")]);
+        let req = headers(&[
+            ("authorization", "Basic YWxpY2U6czNjcmV0"),
+            ("cookie", "sid=alice"),
+            ("accept-language", "en"),
+        ]);
+        let now = SystemTime::now();
+        let m = CacheMetadata::new(StatusCode::OK, &res, &req, now, now);
+        let sealed = secret.seal(&m);
+        let text = format!("{:?}", sealed.request_headers);
+        assert!(
+            !text.contains("YWxpY2U6czNjcmV0") && !text.contains("alice"),
+            "{text}"
+        );
+        assert_eq!(sealed.request_headers["accept-language"], "en");
+        // The same request matches and gets its own values back.
+        assert_eq!(
+            secret.open_if_matching(sealed.clone(), &req),
+            Some(m.clone())
+        );
+        // Another user's credentials do not match.
+        let bob = headers(&[
+            ("authorization", "Basic Ym9iOnB3"),
+            ("cookie", "sid=alice"),
+            ("accept-language", "en"),
+        ]);
+        assert_eq!(secret.open_if_matching(sealed.clone(), &bob), None);
+        let no_cookie = headers(&[
+            ("authorization", "Basic YWxpY2U6czNjcmV0"),
+            ("accept-language", "en"),
+        ]);
+        assert_eq!(secret.open_if_matching(sealed.clone(), &no_cookie), None);
+        // A request presenting the stored hash itself does not match either.
+        assert_eq!(
+            secret.open_if_matching(sealed.clone(), &sealed.request_headers),
+            None
+        );
     }
 
     #[test]

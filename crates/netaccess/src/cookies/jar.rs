@@ -112,9 +112,70 @@ pub(crate) struct Store {
     /// In creation order.
     pub(crate) entries: Vec<Entry>,
     pub(crate) seq: u64,
+    /// The file this jar last loaded or saved, and the cookies it held then (the base of the
+    /// three-way merge of the next save).
+    pub(crate) synced: Option<Synced>,
+}
+
+/// The cookies of a jar file as this jar last read or wrote them.
+#[derive(Debug)]
+pub(crate) struct Synced {
+    pub(crate) path: std::path::PathBuf,
+    pub(crate) cookies: std::collections::HashMap<super::persist::CookieId, Entry>,
 }
 
 impl Store {
+    /// A store of `entries` (later duplicates of an identifier replace earlier ones), in
+    /// creation order, with fresh sequence numbers (ties of equal times keep the order of the
+    /// entries' own counters), expired cookies dropped and the limits applied.
+    pub(crate) fn rebuild(entries: Vec<Entry>, now: SystemTime) -> Store {
+        let mut by_id: std::collections::HashMap<super::persist::CookieId, usize> =
+            std::collections::HashMap::new();
+        let mut kept: Vec<Option<Entry>> = Vec::with_capacity(entries.len());
+        for entry in entries {
+            if entry.cookie.is_expired_at(now) {
+                continue;
+            }
+            let id = super::persist::cookie_id(&entry.cookie);
+            if let Some(&old) = by_id.get(&id) {
+                kept[old] = None;
+            }
+            by_id.insert(id, kept.len());
+            kept.push(Some(entry));
+        }
+        let mut entries: Vec<Entry> = kept.into_iter().flatten().collect();
+        entries.sort_by_key(|e| (e.creation, e.creation_seq));
+        let mut by_access: Vec<(SystemTime, u64, usize)> = entries
+            .iter()
+            .enumerate()
+            .map(|(k, e)| (e.last_access, e.access_seq, k))
+            .collect();
+        by_access.sort_unstable();
+        for (rank, &(_, _, k)) in by_access.iter().enumerate() {
+            entries[k].access_seq = rank as u64 + 1;
+        }
+        for (k, e) in entries.iter_mut().enumerate() {
+            e.creation_seq = k as u64 + 1;
+        }
+        let n = entries.len() as u64;
+        let mut store = Store {
+            entries,
+            seq: n + 1,
+            synced: None,
+        };
+        let mut domains: Vec<String> = store
+            .entries
+            .iter()
+            .map(|e| e.domain().to_owned())
+            .collect();
+        domains.sort_unstable();
+        domains.dedup();
+        for domain in domains {
+            store.evict(&domain, now);
+        }
+        store
+    }
+
     fn next_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq

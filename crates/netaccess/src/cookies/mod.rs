@@ -15,4 +15,6 @@ mod tests;
 pub use cookie::{Cookie, CookieParseError, SameSite};
 pub use jar::{CookieJar, DefaultCookieJar};
 
-pub(crate) use persist::{from_unix_millis, invalid, read_json, to_unix_millis, write_atomic};
+#[cfg(feature = "fuzzing")]
+pub(crate) use date::{format_imf_fixdate, parse_cookie_date};
+

@@ -1,85 +1,29 @@
-//! Saving and loading [`DefaultCookieJar`] (JSON), and the atomic file write it shares with
-//! the HSTS store.
+//! Saving and loading [`DefaultCookieJar`] (JSON). The file handling (owner-only atomic
+//! writes, the lock, the read-merge-write) is [`crate::persist`]'s, shared with the HSTS store.
 
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::collections::HashMap;
+use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use super::cookie::{Cookie, SameSite};
-use super::jar::{DefaultCookieJar, Entry};
+use super::cookie::{domain_key, Cookie, SameSite};
+use super::jar::{DefaultCookieJar, Entry, Store, Synced};
+use crate::persist::{self, from_unix_millis, invalid, parse_json, to_unix_millis};
 
 const COOKIE_FORMAT: &str = "netaccess-cookie-jar";
 const COOKIE_VERSION: u32 = 1;
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, written and
-/// fsynced, then renamed over `path` (and the folder fsynced, where the system allows it).
-/// A failure leaves `path` as it was.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let name = path.file_name().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{}: not a file path", path.display()),
-        )
-    })?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}-{}",
-        name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-        return result;
-    }
-    // Make the rename itself durable; not every system lets a folder be opened and synced.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
+/// What identifies a cookie in a jar (RFC 6265 §5.3 step 11): name, domain, path.
+pub(crate) type CookieId = (String, String, String);
 
-/// Reads a JSON file into `T`, with errors that say which file and what is wrong.
-pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path, what: &str) -> io::Result<T> {
-    let bytes = fs::read(path)?;
-    serde_json::from_slice(&bytes).map_err(|e| invalid(path, what, &e.to_string()))
-}
-
-pub(crate) fn invalid(path: &Path, what: &str, detail: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("{}: not a valid {what} file: {detail}", path.display()),
+pub(crate) fn cookie_id(cookie: &Cookie) -> CookieId {
+    (
+        cookie.name.clone(),
+        domain_key(&cookie.domain).to_owned(),
+        cookie.path.clone(),
     )
-}
-
-pub(crate) fn to_unix_millis(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
-    }
-}
-
-pub(crate) fn from_unix_millis(ms: i64) -> SystemTime {
-    if ms >= 0 {
-        UNIX_EPOCH + Duration::from_millis(ms as u64)
-    } else {
-        UNIX_EPOCH - Duration::from_millis(ms.unsigned_abs())
-    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -114,138 +58,104 @@ struct CookieRecord {
 }
 
 impl DefaultCookieJar {
-    /// Writes the jar to `path` as JSON, atomically (temporary file in the same folder,
-    /// fsync, rename): a failed save leaves the old file intact. Expired cookies are left
-    /// out, and so are session cookies unless `include_session` is true.
+    /// Writes the jar to `path` as JSON. Expired cookies are left out, and so are session
+    /// cookies unless `include_session` is true.
+    ///
+    /// The file is private and replaced atomically: an owner-only (0600, or the old file's
+    /// mode if stricter) temporary file in the same folder, created with `O_EXCL`, fsynced,
+    /// renamed over `path`; a failed save leaves the old file intact. Saves of one file are
+    /// serialised by a lock (`.<name>.lock` beside it), and each one re-reads the file and
+    /// merges: the changes this jar made since it last loaded or saved `path` (new, changed
+    /// and deleted cookies) go on top of what the file holds now, so two processes saving one
+    /// jar keep both runs' cookies (CVE-2023-23915). The jar then holds the merged cookies
+    /// too. A file that is not a valid jar is an [`io::ErrorKind::InvalidData`] error and is
+    /// not replaced.
     pub fn save(&self, path: impl AsRef<Path>, include_session: bool) -> io::Result<()> {
+        let path = path.as_ref();
         let now = SystemTime::now();
-        let cookies = self
-            .lock()
-            .entries
-            .iter()
-            .filter(|e| !e.cookie.is_expired_at(now))
-            .filter(|e| include_session || !e.cookie.is_session_cookie())
-            .map(|e| CookieRecord {
-                name: e.cookie.name.clone(),
-                value: e.cookie.value.clone(),
-                domain: e.cookie.domain.clone(),
-                path: e.cookie.path.clone(),
-                expires: e.cookie.expires.map(to_unix_millis),
-                secure: e.cookie.secure,
-                http_only: e.cookie.http_only,
-                same_site: e.cookie.same_site.as_str().map(str::to_owned),
-                creation: to_unix_millis(e.creation),
-                last_access: to_unix_millis(e.last_access),
-            })
+        let (snapshot, written) = persist::update_locked(path, |current| {
+            let theirs = match current {
+                Some(bytes) => parse_jar(path, bytes, now)?,
+                None => Vec::new(),
+            };
+            let theirs: HashMap<CookieId, Entry> = theirs
+                .into_iter()
+                .map(|e| (cookie_id(&e.cookie), e))
+                .collect();
+            let (base, mine) = {
+                let store = self.lock();
+                let base = match &store.synced {
+                    Some(s) if s.path == path => s.cookies.clone(),
+                    _ => HashMap::new(),
+                };
+                (base, live_entries(&store, now))
+            };
+            let mut merged = persist::merge3(&base, &mine, theirs, same_cookie);
+            // Where the file holds the very cookie this jar has, keep this jar's entry: its
+            // creation time and counter order it exactly among this jar's other cookies.
+            for (id, entry) in merged.iter_mut() {
+                if let Some(own) = mine.get(id).filter(|own| same_cookie(own, entry)) {
+                    *entry = own.clone();
+                }
+            }
+            let merged = Store::rebuild(merged.into_values().collect(), now);
+            let written: Vec<Entry> = merged
+                .entries
+                .iter()
+                .filter(|e| include_session || !e.cookie.is_session_cookie())
+                .cloned()
+                .collect();
+            let mut json = encode_jar(&written)?;
+            json.push(b'\n');
+            Ok((json, (mine, merged.entries)))
+        })?;
+        // Cookies set while the file was written are changes on top of the merge.
+        let mut store = self.lock();
+        let current = live_entries(&store, now);
+        let merged: HashMap<CookieId, Entry> = written
+            .into_iter()
+            .map(|e| (cookie_id(&e.cookie), e))
             .collect();
-        let file = JarFile {
-            format: COOKIE_FORMAT.to_owned(),
-            version: COOKIE_VERSION,
-            cookies,
-        };
-        let mut json = serde_json::to_vec_pretty(&file).map_err(io::Error::other)?;
-        json.push(b'\n');
-        write_atomic(path.as_ref(), &json)
+        let file_now: HashMap<CookieId, Entry> = merged
+            .iter()
+            .filter(|(_, e)| include_session || !e.cookie.is_session_cookie())
+            .map(|(k, e)| (k.clone(), e.clone()))
+            .collect();
+        let updated = persist::merge3(&snapshot, &current, merged, same_cookie);
+        let rebuilt = Store::rebuild(updated.into_values().collect(), now);
+        store.entries = rebuilt.entries;
+        store.seq = store.seq.max(rebuilt.seq);
+        store.synced = Some(Synced {
+            path: path.to_owned(),
+            cookies: file_now,
+        });
+        Ok(())
     }
 
     /// Reads a jar written by [`save`](Self::save). Expired cookies are dropped. A file that
-    /// is not a valid jar gives an [`io::ErrorKind::InvalidData`] error naming the file and
-    /// the problem; the file is never modified. A missing file gives
-    /// [`io::ErrorKind::NotFound`] (see [`load_or_new`](Self::load_or_new)).
+    /// is not a valid jar (or is larger than 64 MiB) gives an [`io::ErrorKind::InvalidData`]
+    /// error naming the file and the problem; the file is never modified. A missing file
+    /// gives [`io::ErrorKind::NotFound`] (see [`load_or_new`](Self::load_or_new)).
     pub fn load(path: impl AsRef<Path>) -> io::Result<DefaultCookieJar> {
         let path = path.as_ref();
-        let what = "cookie jar";
-        let file: JarFile = read_json(path, what)?;
-        if file.format != COOKIE_FORMAT {
-            return Err(invalid(path, what, &format!("format is {:?}", file.format)));
-        }
-        if file.version != COOKIE_VERSION {
-            return Err(invalid(
-                path,
-                what,
-                &format!("unsupported version {}", file.version),
-            ));
-        }
+        let bytes = persist::read_limited(path)?.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{}: no such file", path.display()),
+            )
+        })?;
         let now = SystemTime::now();
-        let mut entries = Vec::with_capacity(file.cookies.len());
-        for (i, r) in file.cookies.into_iter().enumerate() {
-            if r.name.is_empty() || r.domain.trim_start_matches('.').is_empty() {
-                return Err(invalid(
-                    path,
-                    what,
-                    &format!("cookie {i} has no name or domain"),
-                ));
-            }
-            if !r.path.starts_with('/') {
-                return Err(invalid(
-                    path,
-                    what,
-                    &format!("cookie {i} has a path without a leading '/'"),
-                ));
-            }
-            let same_site = match r.same_site.as_deref() {
-                None => SameSite::Default,
-                Some("None") => SameSite::None,
-                Some("Lax") => SameSite::Lax,
-                Some("Strict") => SameSite::Strict,
-                Some(other) => {
-                    return Err(invalid(
-                        path,
-                        what,
-                        &format!("cookie {i} has SameSite {other:?}"),
-                    ))
-                }
-            };
-            let cookie = Cookie {
-                name: r.name,
-                value: r.value,
-                domain: r.domain.to_ascii_lowercase(),
-                path: r.path,
-                expires: r.expires.map(from_unix_millis),
-                secure: r.secure,
-                http_only: r.http_only,
-                same_site,
-            };
-            if cookie.is_expired_at(now) {
-                continue;
-            }
-            entries.push((i, cookie, r.creation, r.last_access));
-        }
-        // Rebuild the ordering counters: creation order, then least recent access.
-        entries.sort_by_key(|&(i, _, creation, _)| (creation, i));
-        let jar = DefaultCookieJar::new();
-        {
-            let mut store = jar.lock();
-            let mut by_access: Vec<(i64, usize)> = entries
+        let mut store = Store::rebuild(parse_jar(path, &bytes, now)?, now);
+        store.synced = Some(Synced {
+            path: path.to_owned(),
+            cookies: store
+                .entries
                 .iter()
-                .enumerate()
-                .map(|(k, &(_, _, _, access))| (access, k))
-                .collect();
-            by_access.sort_unstable();
-            let mut access_seq = vec![0u64; entries.len()];
-            for (seq, &(_, k)) in by_access.iter().enumerate() {
-                access_seq[k] = seq as u64 + 1;
-            }
-            let n = entries.len() as u64;
-            for (k, (_, cookie, creation, last_access)) in entries.into_iter().enumerate() {
-                // Later duplicates of an identifier replace earlier ones.
-                if let Some(j) = store
-                    .entries
-                    .iter()
-                    .position(|e| e.cookie.has_same_identifier(&cookie))
-                {
-                    store.entries.remove(j);
-                }
-                store.entries.push(Entry {
-                    cookie,
-                    creation: from_unix_millis(creation),
-                    last_access: from_unix_millis(last_access),
-                    creation_seq: k as u64 + 1,
-                    access_seq: access_seq[k],
-                });
-            }
-            store.seq = n + 1;
-        }
+                .map(|e| (cookie_id(&e.cookie), e.clone()))
+                .collect(),
+        });
+        let jar = DefaultCookieJar::new();
+        *jar.lock() = store;
         Ok(jar)
     }
 
@@ -256,4 +166,120 @@ impl DefaultCookieJar {
             other => other,
         }
     }
+}
+
+/// Two entries are the same for the merge when their cookies are (access times aside, and
+/// expiry times to the millisecond the file keeps).
+fn same_cookie(a: &Entry, b: &Entry) -> bool {
+    let (a, b) = (&a.cookie, &b.cookie);
+    a.name == b.name
+        && a.value == b.value
+        && a.domain == b.domain
+        && a.path == b.path
+        && a.expires.map(to_unix_millis) == b.expires.map(to_unix_millis)
+        && a.secure == b.secure
+        && a.http_only == b.http_only
+        && a.same_site == b.same_site
+}
+
+/// The unexpired entries of `store` by identifier.
+fn live_entries(store: &Store, now: SystemTime) -> HashMap<CookieId, Entry> {
+    store
+        .entries
+        .iter()
+        .filter(|e| !e.cookie.is_expired_at(now))
+        .map(|e| (cookie_id(&e.cookie), e.clone()))
+        .collect()
+}
+
+fn encode_jar(entries: &[Entry]) -> io::Result<Vec<u8>> {
+    let cookies = entries
+        .iter()
+        .map(|e| CookieRecord {
+            name: e.cookie.name.clone(),
+            value: e.cookie.value.clone(),
+            domain: e.cookie.domain.clone(),
+            path: e.cookie.path.clone(),
+            expires: e.cookie.expires.map(to_unix_millis),
+            secure: e.cookie.secure,
+            http_only: e.cookie.http_only,
+            same_site: e.cookie.same_site.as_str().map(str::to_owned),
+            creation: to_unix_millis(e.creation),
+            last_access: to_unix_millis(e.last_access),
+        })
+        .collect();
+    let file = JarFile {
+        format: COOKIE_FORMAT.to_owned(),
+        version: COOKIE_VERSION,
+        cookies,
+    };
+    serde_json::to_vec_pretty(&file).map_err(io::Error::other)
+}
+
+/// The unexpired cookies of a jar file, in file order (creation and access times from the
+/// file; sequence numbers are assigned by [`Store::rebuild`]).
+fn parse_jar(path: &Path, bytes: &[u8], now: SystemTime) -> io::Result<Vec<Entry>> {
+    let what = "cookie jar";
+    let file: JarFile = parse_json(path, what, bytes)?;
+    if file.format != COOKIE_FORMAT {
+        return Err(invalid(path, what, &format!("format is {:?}", file.format)));
+    }
+    if file.version != COOKIE_VERSION {
+        return Err(invalid(
+            path,
+            what,
+            &format!("unsupported version {}", file.version),
+        ));
+    }
+    let mut entries = Vec::with_capacity(file.cookies.len());
+    for (i, r) in file.cookies.into_iter().enumerate() {
+        if r.name.is_empty() || r.domain.trim_start_matches('.').is_empty() {
+            return Err(invalid(
+                path,
+                what,
+                &format!("cookie {i} has no name or domain"),
+            ));
+        }
+        if !r.path.starts_with('/') {
+            return Err(invalid(
+                path,
+                what,
+                &format!("cookie {i} has a path without a leading '/'"),
+            ));
+        }
+        let same_site = match r.same_site.as_deref() {
+            None => SameSite::Default,
+            Some("None") => SameSite::None,
+            Some("Lax") => SameSite::Lax,
+            Some("Strict") => SameSite::Strict,
+            Some(other) => {
+                return Err(invalid(
+                    path,
+                    what,
+                    &format!("cookie {i} has SameSite {other:?}"),
+                ))
+            }
+        };
+        let cookie = Cookie {
+            name: r.name,
+            value: r.value,
+            domain: r.domain.to_ascii_lowercase(),
+            path: r.path,
+            expires: r.expires.map(from_unix_millis),
+            secure: r.secure,
+            http_only: r.http_only,
+            same_site,
+        };
+        if cookie.is_expired_at(now) {
+            continue;
+        }
+        entries.push(Entry {
+            cookie,
+            creation: from_unix_millis(r.creation),
+            last_access: from_unix_millis(r.last_access),
+            creation_seq: i as u64,
+            access_seq: i as u64,
+        });
+    }
+    Ok(entries)
 }

@@ -391,7 +391,7 @@ fn persistence_round_trip() {
         (p.secure, p.http_only, p.same_site),
         (true, true, SameSite::Strict)
     );
-    let ms = |t: Option<SystemTime>| t.map(super::to_unix_millis);
+    let ms = |t: Option<SystemTime>| t.map(crate::persist::to_unix_millis);
     assert_eq!(ms(p.expires), ms(orig.expires));
     assert_eq!(
         loaded
@@ -409,8 +409,13 @@ fn persistence_round_trip() {
             .unwrap(),
         "deep=3; session=1; persist=2"
     );
-    // Only the jar file is left: the temporary file was renamed.
-    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+    // Only the jar file (and its lock file) is left: the temporary file was renamed.
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, [".jar.json.lock", "jar.json"]);
     assert!(DefaultCookieJar::load_or_new(dir.join("missing.json"))
         .unwrap()
         .is_empty());
@@ -449,6 +454,11 @@ fn corrupt_jar_file() {
     let folder = dir.join("folder");
     std::fs::create_dir(&folder).unwrap();
     assert!(jar.save(&folder, true).is_err());
-    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, [".folder.lock", "folder", "jar.json"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
