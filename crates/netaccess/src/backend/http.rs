@@ -89,6 +89,9 @@ pub(crate) struct HttpConn {
     /// Made by accepting certificate errors for one reply: never pooled or shared, so that
     /// requests which did not ignore them never reuse it.
     pub single_use: bool,
+    /// The TLS handshake accepted certificate errors (ignored by the application): the
+    /// connection is not a secure channel for HSTS (RFC 6797 §8.1).
+    pub certificate_errors_ignored: bool,
     /// Set (for every handle of an HTTP/2 connection) once the server sent GOAWAY: no new
     /// request may use the connection, even before hyper notices it closing.
     retired: Arc<AtomicBool>,
@@ -111,6 +114,7 @@ impl PoolConn for HttpConn {
                 encrypted: self.encrypted,
                 tls_session: self.tls_session.clone(),
                 single_use: false,
+                certificate_errors_ignored: self.certificate_errors_ignored,
                 retired: self.retired.clone(),
             }),
         }
@@ -167,6 +171,7 @@ impl HttpConn {
             encrypted,
             tls_session: None,
             single_use: false,
+            certificate_errors_ignored: false,
             retired: Arc::new(AtomicBool::new(false)),
         })
     }
