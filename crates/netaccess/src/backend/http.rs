@@ -74,11 +74,6 @@ enum Sender {
     H2(http2::SendRequest<ReqBody>),
 }
 
-enum Sender {
-    H1(http1::SendRequest<ReqBody>),
-    H2(http2::SendRequest<ReqBody>),
-}
-
 /// A connection ready to carry requests.
 pub(crate) struct HttpConn {
     sender: Sender,
