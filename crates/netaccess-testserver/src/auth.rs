@@ -24,7 +24,6 @@ use percent_encoding::percent_decode_str;
 use sha2::{Digest as _, Sha256, Sha512_256};
 
 use crate::body::ResponseBody;
-use crate::md5::md5;
 use crate::query::query_param;
 use crate::routes::{header_value, text, BadRequest, RouteResult};
 
@@ -633,6 +632,12 @@ fn check_digest(
             "nc": nc_value,
         }),
     ))
+}
+
+/// The MD5 digest of `data` (Digest's `MD5` and `MD5-sess` algorithms), from the `md-5` crate.
+fn md5(data: &[u8]) -> [u8; 16] {
+    use md5::Digest;
+    md5::Md5::digest(data).into()
 }
 
 #[cfg(test)]

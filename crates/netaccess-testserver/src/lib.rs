@@ -50,6 +50,9 @@
 //! # }
 //! ```
 //!
+//! [`ScriptServer`] plays connection scripts whose every byte the test states (fault
+//! matrices: framing errors, TLS truncation, misbehaving proxies).
+//!
 //! The [`peers`] module starts third-party servers (squid, microsocks, Apache httpd) on
 //! loopback for interoperability tests.
 //!
@@ -61,13 +64,13 @@ mod body;
 mod builder;
 mod connection;
 pub mod h2script;
-mod md5;
 mod pattern;
 pub mod peers;
 mod query;
 mod raw;
 mod reset;
 mod routes;
+mod script;
 mod server;
 mod shutdown;
 mod stats;
@@ -77,6 +80,7 @@ mod unix;
 pub use builder::ServerBuilder;
 pub use pattern::{expected_bytes, pattern_byte};
 pub use raw::RawFault;
+pub use script::{Recorded, ScriptServer, Step};
 pub use server::TestServer;
 pub use stats::Stats;
 pub use unix::UnixTestServer;

@@ -30,7 +30,6 @@
 
 mod cache;
 mod challenge;
-mod md5;
 mod request;
 mod respond;
 

@@ -5,7 +5,6 @@ use http::HeaderValue;
 use sha2::Digest as _;
 
 use super::challenge::Challenge;
-use super::md5::md5;
 use super::Authenticator;
 
 /// A Digest `algorithm` (RFC 7616 §3.3, the IANA "HTTP Digest Hash Algorithms" registry).
@@ -509,6 +508,12 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         out.push(DIGITS[usize::from(b & 15)] as char);
     }
     out
+}
+
+/// The MD5 digest of `data` (Digest's `MD5` and `MD5-sess` algorithms), from the `md-5` crate.
+fn md5(data: &[u8]) -> [u8; 16] {
+    use md5::Digest;
+    md5::Md5::digest(data).into()
 }
 
 #[cfg(test)]
