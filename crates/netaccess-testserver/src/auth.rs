@@ -635,7 +635,7 @@ fn check_digest(
 }
 
 /// The MD5 digest of `data` (Digest's `MD5` and `MD5-sess` algorithms), from the `md-5` crate.
-fn md5(data: &[u8]) -> [u8; 16] {
+pub(crate) fn md5(data: &[u8]) -> [u8; 16] {
     use md5::Digest;
     md5::Md5::digest(data).into()
 }

@@ -779,13 +779,10 @@ impl Apache {
 
 /// Lowercase hex MD5, as in htdigest files.
 fn md5_hex(data: &[u8]) -> String {
-    md5(data).iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-/// The MD5 digest of `data` (Digest's `MD5` and `MD5-sess` algorithms), from the `md-5` crate.
-fn md5(data: &[u8]) -> [u8; 16] {
-    use md5::Digest;
-    md5::Md5::digest(data).into()
+    crate::auth::md5(data)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
