@@ -61,6 +61,9 @@ pub enum ProxyParseError {
     MissingHost,
     /// The port is not a number from 1 to 65535.
     InvalidPort(String),
+    /// The host is not a valid host name or IP address (a percent-encoded `/` in it, say:
+    /// CVE-2022-27780).
+    InvalidHost(String),
 }
 
 impl fmt::Display for ProxyParseError {
@@ -74,6 +77,7 @@ impl fmt::Display for ProxyParseError {
             }
             ProxyParseError::MissingHost => f.write_str("proxy URL has no host"),
             ProxyParseError::InvalidPort(p) => write!(f, "invalid proxy port {p:?}"),
+            ProxyParseError::InvalidHost(h) => write!(f, "invalid proxy host {h:?}"),
         }
     }
 }
@@ -146,7 +150,8 @@ impl Proxy {
                 _ => return Err(ProxyParseError::InvalidPort(p.to_owned())),
             },
         };
-        let mut proxy = Proxy::new(kind, host.to_ascii_lowercase(), port);
+        let host = valid_host(host).ok_or_else(|| ProxyParseError::InvalidHost(host.to_owned()))?;
+        let mut proxy = Proxy::new(kind, host, port);
         proxy.remote_dns = remote_dns;
         if let Some(userinfo) = userinfo {
             let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
@@ -290,6 +295,23 @@ impl fmt::Debug for Proxy {
 
 /// `host[:port]` or `[v6][:port]`; a bare IPv6 address (several colons) has no port.
 /// `None` for an unterminated bracket.
+/// `host` as the URL standard reads it (lowercase, IDNA, IPv4 forms normalised), or `None`
+/// when it is no host: forbidden code points, also once percent-decoded (a `%2F`,
+/// CVE-2022-27780). A host with a colon must be an IPv6 address.
+fn valid_host(host: &str) -> Option<String> {
+    if host.contains(':') {
+        return host
+            .parse::<std::net::Ipv6Addr>()
+            .ok()
+            .map(|ip| ip.to_string());
+    }
+    match url::Host::parse(host).ok()? {
+        url::Host::Domain(name) => Some(name),
+        url::Host::Ipv4(ip) => Some(ip.to_string()),
+        url::Host::Ipv6(ip) => Some(ip.to_string()),
+    }
+}
+
 fn split_host_port(s: &str) -> Option<(&str, Option<&str>)> {
     if let Some(rest) = s.strip_prefix('[') {
         let end = rest.find(']')?;
@@ -766,6 +788,30 @@ mod tests {
             Err(ProxyParseError::InvalidPort("x".into()))
         );
         assert!(!ProxyParseError::MissingHost.to_string().is_empty());
+    }
+
+    #[test]
+    fn proxy_hosts_are_validated_cve_2022_27780() {
+        for bad in [
+            "http://127.0.0.1%2F.evil.test:3128",
+            "http://h%2fpath",
+            "http://a b:1",
+            "http://h<x>",
+            "http://1:2:3",
+        ] {
+            assert!(
+                matches!(Proxy::parse(bad), Err(ProxyParseError::InvalidHost(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            Proxy::parse("http://127.0.0.%31:1").unwrap().host(),
+            "127.0.0.1"
+        );
+        assert_eq!(Proxy::parse("http://::1").unwrap().host(), "::1");
+        assert!(ProxyParseError::InvalidHost("x".into())
+            .to_string()
+            .contains("x"));
     }
 
     #[test]

@@ -115,6 +115,27 @@ pub(crate) fn next_hop(
     }
 }
 
+/// A `Location` header's bytes as text for [`next_hop`]: bytes that are not visible ASCII
+/// (obs-text such as Latin-1 or raw UTF-8, control characters) are percent-encoded as they are,
+/// as curl does, so a server's non-UTF-8 target is followed byte for byte rather than refused
+/// or mangled. Spaces are kept (the URL parser encodes them in paths and queries).
+pub(crate) fn location_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if text.bytes().all(|b| (0x20..0x7f).contains(&b)) => text.into(),
+        _ => {
+            let mut out = String::with_capacity(bytes.len() * 3);
+            for &b in bytes {
+                if (0x20..0x7f).contains(&b) {
+                    out.push(char::from(b));
+                } else {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            }
+            out.into()
+        }
+    }
+}
+
 /// Scheme, host and port equal.
 pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
@@ -266,6 +287,49 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn locations_that_are_not_visible_ascii_keep_their_bytes() {
+        assert_eq!(location_text(b"/plain?q=1"), "/plain?q=1");
+        assert_eq!(location_text(b"/caf\xe9?q=\xff"), "/caf%E9?q=%FF");
+        assert_eq!(location_text("/café".as_bytes()), "/caf%C3%A9");
+        assert_eq!(location_text(b"/a\tb\x01"), "/a%09b%01");
+        let (url, _, _) = follows_to(hop(
+            RedirectPolicy::NoLessSafe,
+            "http://a/",
+            302,
+            &location_text(b"/caf\xe9"),
+            Operation::Get,
+            0,
+        ));
+        assert_eq!(url, "http://a/caf%E9");
+    }
+
+    #[test]
+    fn redirects_to_local_schemes_are_refused() {
+        for to in [
+            "file:///etc/passwd",
+            "data:text/plain,hi",
+            "unix+http://x/",
+            "local+http://x/",
+            "ftp://a/x",
+        ] {
+            for from in ["http://a/", "https://a/"] {
+                assert_eq!(
+                    fails_with(hop(
+                        RedirectPolicy::NoLessSafe,
+                        from,
+                        302,
+                        to,
+                        Operation::Get,
+                        0
+                    )),
+                    NetworkError::ProtocolUnknownError,
+                    "{from} -> {to}"
+                );
+            }
+        }
     }
 
     #[test]

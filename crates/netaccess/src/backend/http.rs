@@ -17,9 +17,14 @@ use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
+use crate::backend::h2settings::{PeerSettings, SettingsTap};
 use crate::error::{Error, NetworkError};
 use crate::scheduler::PoolConn;
 use crate::transport::Io;
+
+/// Most header fields an HTTP/1 response head may carry (as curl and Qt); more is a
+/// `ProtocolFailure`.
+pub(crate) const MAX_RESPONSE_HEADERS: usize = 100;
 
 /// The body type sent on connections.
 pub(crate) type ReqBody = crate::upload::UploadBody;
@@ -43,6 +48,9 @@ pub(crate) const H2_KEEP_ALIVE_DEFAULT: (Duration, Duration) =
 /// deadlines would overflow the timer).
 const H2_KEEP_ALIVE_RANGE: (Duration, Duration) =
     (Duration::from_millis(10), Duration::from_secs(24 * 3600));
+
+/// How long a new HTTP/2 connection waits for the server's SETTINGS before its first request.
+const H2_SETTINGS_WAIT: Duration = Duration::from_secs(5);
 
 /// HTTP/2 settings of a manager's connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +95,11 @@ pub(crate) struct HttpConn {
     /// The TLS handshake accepted certificate errors (ignored by the application): the
     /// connection is not a secure channel for HSTS (RFC 6797 §8.1).
     pub certificate_errors_ignored: bool,
+    /// HTTP/2: one clone per handle (the pool's and each exchange's), so the count of streams
+    /// in use is the handle count less the pool's.
+    streams: Arc<()>,
+    /// HTTP/2: the server's SETTINGS (its stream limit).
+    peer: Option<Arc<PeerSettings>>,
     /// Set (for every handle of an HTTP/2 connection) once the server sent GOAWAY: no new
     /// request may use the connection, even before hyper notices it closing.
     retired: Arc<AtomicBool>,
@@ -95,9 +108,19 @@ pub(crate) struct HttpConn {
 impl PoolConn for HttpConn {
     fn is_open(&self) -> bool {
         match &self.sender {
-            Sender::H1(s) => !s.is_closed(),
+            // HTTP/1: retired once a response's framing was ambiguous (transport::framing).
+            Sender::H1(s) => !s.is_closed() && !self.retired.load(Ordering::Acquire),
             Sender::H2(s) => !s.is_closed() && !self.retired.load(Ordering::Acquire),
         }
+    }
+
+    fn has_stream_capacity(&self) -> bool {
+        let Some(peer) = &self.peer else {
+            return true;
+        };
+        // A limit of 0 ("no new streams for now") still lets one through: hyper queues it.
+        let limit = usize::try_from(peer.max_streams().max(1)).unwrap_or(usize::MAX);
+        Arc::strong_count(&self.streams).saturating_sub(1) < limit
     }
 
     fn share(&self) -> Option<Self> {
@@ -111,6 +134,8 @@ impl PoolConn for HttpConn {
                 single_use: false,
                 certificate_errors_ignored: self.certificate_errors_ignored,
                 retired: self.retired.clone(),
+                streams: self.streams.clone(),
+                peer: self.peer.clone(),
             }),
         }
     }
@@ -125,8 +150,12 @@ impl HttpConn {
         encrypted: bool,
         options: &Http2Options,
     ) -> Result<HttpConn, Error> {
-        let io = TokioIo::new(io);
+        let retired = Arc::new(AtomicBool::new(false));
+        let mut peer = None;
         let sender = if http2 {
+            let settings = PeerSettings::new();
+            peer = Some(settings.clone());
+            let io = TokioIo::new(SettingsTap::new(io, settings));
             let mut builder = http2::Builder::new(TokioExecutor::new());
             builder
                 .timer(TokioTimer::new())
@@ -148,9 +177,24 @@ impl HttpConn {
                     tracing::debug!(error = %e, "HTTP/2 connection ended");
                 }
             });
+            // The server's preface is a SETTINGS frame: with its stream limit known, the
+            // scheduler starts queued requests in priority order. Bounded for broken servers.
+            if let Some(settings) = &peer {
+                let wait = tokio::time::timeout(H2_SETTINGS_WAIT, settings.first_settings());
+                if wait.await.is_err() {
+                    tracing::debug!("no HTTP/2 SETTINGS from the server yet; going on");
+                }
+            }
             Sender::H2(sender)
         } else {
+            let io = TokioIo::new(crate::transport::framing::FramingWatch::new(
+                io,
+                retired.clone(),
+            ));
             let (sender, conn) = http1::Builder::new()
+                // RFC 9112 5.2: a user agent replaces each obs-fold of a response with SP.
+                .allow_obsolete_multiline_headers_in_responses(true)
+                .max_headers(MAX_RESPONSE_HEADERS)
                 .handshake(io)
                 .await
                 .map_err(|e| protocol_error("HTTP/1.1 handshake failed", e))?;
@@ -167,7 +211,9 @@ impl HttpConn {
             tls_session: None,
             single_use: false,
             certificate_errors_ignored: false,
-            retired: Arc::new(AtomicBool::new(false)),
+            retired,
+            streams: Arc::new(()),
+            peer,
         })
     }
 
@@ -197,6 +243,22 @@ impl HttpConn {
             }
         }
     }
+}
+
+/// A response head this client cannot go on with: a `101 Switching Protocols` (no upgrade is
+/// ever asked for; the connection now speaks something else). The caller drops the connection.
+pub(crate) fn refused_response<B>(response: &http::Response<B>) -> Option<Error> {
+    (response.status() == http::StatusCode::SWITCHING_PROTOCOLS).then(|| {
+        let to = response
+            .headers()
+            .get(http::header::UPGRADE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
+        Error::new(
+            NetworkError::ProtocolFailure,
+            format!("Unexpected 101 Switching Protocols (to {to:?}): no upgrade was requested"),
+        )
+    })
 }
 
 fn protocol_error(what: &str, e: hyper::Error) -> Error {
@@ -324,16 +386,43 @@ pub(crate) fn map_hyper_error(e: hyper::Error, before_response: bool) -> Error {
         }
         kind
     };
-    let (kind, message) = if e.is_user() {
+    let tls = tls_error(&e);
+    let (kind, message) = if let Some(tls) = tls {
+        // Qt reports a TLS failure after the handshake (an alert, a bad record) as
+        // SslInternalError, which a reply sees as UnknownNetworkError.
+        (
+            NetworkError::UnknownNetworkError,
+            format!("TLS failure while reading the response: {tls}"),
+        )
+    } else if e.is_user() {
         let cause = e.source().map_or_else(|| e.to_string(), |s| s.to_string());
         (
             NetworkError::ProtocolFailure,
             format!("Reading the request body failed: {cause}"),
         )
+    } else if e.is_parse() && e.to_string().contains("too large") {
+        // hyper's `is_parse_too_large` needs its server feature; its message is stable.
+        (
+            NetworkError::ProtocolFailure,
+            format!(
+                "Malformed HTTP response: the head is too large (more than \
+                 {MAX_RESPONSE_HEADERS} header fields, or too many bytes)"
+            ),
+        )
     } else if e.is_parse() || e.is_parse_status() {
         (
             NetworkError::ProtocolFailure,
             format!("Malformed HTTP response: {e}"),
+        )
+    } else if matches!(
+        io_kind,
+        Some(std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput)
+    ) {
+        // Framing errors in the body (a bad chunk size line, a chunk without its CRLF).
+        let cause = io_source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
+        (
+            NetworkError::ProtocolFailure,
+            format!("Malformed HTTP response body: {cause}"),
         )
     } else if e.is_timeout() {
         (NetworkError::TimeoutError, format!("Timed out: {e}"))
@@ -348,4 +437,22 @@ pub(crate) fn map_hyper_error(e: hyper::Error, before_response: bool) -> Error {
         (NetworkError::ProtocolFailure, format!("HTTP failure: {e}"))
     };
     Error::new(kind, message).with_source(e)
+}
+
+/// The first I/O error in `e`'s source chain.
+fn io_source(e: &hyper::Error) -> Option<&std::io::Error> {
+    use std::error::Error as _;
+    let mut src = e.source();
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        src = s.source();
+    }
+    None
+}
+
+/// The TLS error (an alert received, a record that does not decrypt) behind `e`, if any.
+fn tls_error(e: &hyper::Error) -> Option<&rustls::Error> {
+    io_source(e)?.get_ref()?.downcast_ref::<rustls::Error>()
 }

@@ -1,8 +1,10 @@
 //! Opening connections: name resolution, TCP connect with a timeout, and TLS ([`tls`]).
 //! Maps every failure to Qt's codes (refused, host not found, timeout, handshake failed).
 //!
-//! Speaks no HTTP: that is [`crate::backend`].
+//! Speaks no HTTP: that is [`crate::backend`] ([`framing`] only watches HTTP/1 response heads
+//! for ambiguous framing).
 
+pub(crate) mod framing;
 pub(crate) mod proxy;
 pub(crate) mod tls;
 
