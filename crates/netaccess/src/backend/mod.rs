@@ -3,4 +3,5 @@
 
 pub(crate) mod data;
 pub(crate) mod file;
+pub(crate) mod h2settings;
 pub(crate) mod http;

@@ -28,6 +28,11 @@ pub(crate) trait PoolConn: Send + Sized + 'static {
     fn is_open(&self) -> bool;
     /// For a multiplexed (HTTP/2) connection, another handle to it; `None` for HTTP/1.1.
     fn share(&self) -> Option<Self>;
+    /// For a multiplexed connection: whether one more request may use it now (the server's
+    /// stream limit). While it may not, requests wait in the queue, in priority order.
+    fn has_stream_capacity(&self) -> bool {
+        true
+    }
 }
 
 /// How the protocol of an origin's connections is chosen.
@@ -307,6 +312,9 @@ impl<C: PoolConn> PoolInner<C> {
         let mut dead = Vec::new();
         prune_idle(os, Instant::now(), self.idle_timeout, &mut dead);
         if let Some(shared) = &os.shared {
+            if !shared.has_stream_capacity() {
+                return None; // a released stream dispatches the queue
+            }
             if let Some(handle) = shared.share() {
                 return Some(Grant::Reuse(self.checkout(origin, handle, true, true)));
             }
@@ -467,7 +475,13 @@ impl<C: PoolConn> Checkout<C> {
 
     fn give_back(&mut self, conn: Option<C>, reusable: bool) {
         if self.multiplexed {
-            return; // the shared handle stays in the pool; this clone just goes
+            // The shared handle stays in the pool; this clone goes, freeing a stream for the
+            // next waiter.
+            drop(conn);
+            if let Some(pool) = self.pool.upgrade() {
+                pool.with_origin(&self.origin, |pool, os| pool.dispatch(&self.origin, os));
+            }
+            return;
         }
         let Some(pool) = self.pool.upgrade() else {
             return;
