@@ -422,8 +422,13 @@ fn normalize_host(host: &str) -> Option<String> {
     if host.is_empty() || host.starts_with('[') || host.parse::<IpAddr>().is_ok() {
         return None;
     }
+    // IDNA maps full-width and ideographic dots to '.', so a trailing one only shows after
+    // parsing (CVE-2022-43551): strip it then too.
     match Host::parse(host).ok()? {
-        Host::Domain(d) if !d.is_empty() && !d.ends_with('.') => Some(d),
+        Host::Domain(d) => {
+            let d = d.strip_suffix('.').unwrap_or(&d);
+            (!d.is_empty() && !d.ends_with('.')).then(|| d.to_owned())
+        }
         _ => None,
     }
 }

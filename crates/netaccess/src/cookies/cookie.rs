@@ -254,6 +254,20 @@ impl Cookie {
         out
     }
 
+    /// True when the cookie can go into a `Cookie` header as it is: no control character in
+    /// any field (CVE-2022-35252: such a cookie, once stored, would make every request to its
+    /// site fail), no `;` in the name or value and no `=` in the name (which would smuggle
+    /// other cookies into the header). Cookies given to a jar through its API or read from a
+    /// file are checked with this; parsed ones cannot fail it.
+    pub(crate) fn is_well_formed(&self) -> bool {
+        ![&self.name, &self.value, &self.domain, &self.path]
+            .iter()
+            .any(|s| has_forbidden_control(s))
+            && !self.name.contains([';', '='])
+            && !self.value.contains(';')
+            && self.name.trim_matches([' ', '\t']) == self.name
+    }
+
     /// True for a cookie without an expiry time (Qt's `isSessionCookie`).
     #[doc(alias = "isSessionCookie")]
     pub fn is_session_cookie(&self) -> bool {

@@ -50,14 +50,28 @@ pub trait CookieJar: Send + Sync {
     /// cookie applies. Cookies with longer paths come first; the sort is stable, so for equal
     /// paths the order of [`cookies_for_url`](Self::cookies_for_url) (earlier creation first
     /// in [`DefaultCookieJar`]) is kept (RFC 6265 §5.4).
+    ///
+    /// The header is at most [`DefaultCookieJar::MAX_COOKIE_HEADER_LEN`] bytes (a cookie bomb,
+    /// CVE-2022-32205: a site that sets many large cookies, directly or from its subdomains,
+    /// would otherwise make every request to it too large for the server): cookies that would
+    /// go past it are left out, in order, and so are cookies that could not be sent as they
+    /// are ([`Cookie`]s with control characters, given through the API).
     fn cookie_header(&self, url: &Url) -> Option<String> {
         let mut cookies = self.cookies_for_url(url);
-        if cookies.is_empty() {
-            return None;
-        }
         cookies.sort_by_key(|c| std::cmp::Reverse(c.path.len()));
-        let parts: Vec<String> = cookies.iter().map(|c| c.to_raw_form(false)).collect();
-        Some(parts.join("; "))
+        let mut header = String::new();
+        for cookie in cookies.iter().filter(|c| c.is_well_formed()) {
+            let part = cookie.to_raw_form(false);
+            let sep = if header.is_empty() { 0 } else { 2 };
+            if header.len() + sep + part.len() > DefaultCookieJar::MAX_COOKIE_HEADER_LEN {
+                continue;
+            }
+            if sep > 0 {
+                header.push_str("; ");
+            }
+            header.push_str(&part);
+        }
+        (!header.is_empty()).then_some(header)
     }
 
     /// Parses the `Set-Cookie` values of a response for `url` (each may hold several cookies
@@ -288,6 +302,9 @@ impl DefaultCookieJar {
     pub const MAX_COOKIES_PER_DOMAIN: usize = 50;
     /// Most cookies kept in all (RFC 6265 §6.1 asks for at least 3000).
     pub const MAX_COOKIES: usize = 3000;
+    /// The longest `Cookie` header the jar produces, in bytes (curl's limit, CVE-2022-32205):
+    /// cookies that do not fit are not sent.
+    pub const MAX_COOKIE_HEADER_LEN: usize = 8190;
 
     /// An empty jar.
     pub fn new() -> DefaultCookieJar {
@@ -452,6 +469,7 @@ impl CookieJar for DefaultCookieJar {
 /// against, so only its shape is checked.
 fn prepare_insert(mut cookie: Cookie) -> Option<Cookie> {
     if cookie.name.is_empty()
+        || !cookie.is_well_formed()
         || domain_key(&cookie.domain).is_empty()
         || cookie.name.len() + cookie.value.len() > MAX_NAME_VALUE
     {
@@ -475,7 +493,10 @@ fn check_cookie(
     store: &Store,
     now: SystemTime,
 ) -> Option<Cookie> {
-    if cookie.name.is_empty() || cookie.name.len() + cookie.value.len() > MAX_NAME_VALUE {
+    if cookie.name.is_empty()
+        || cookie.name.len() + cookie.value.len() > MAX_NAME_VALUE
+        || !cookie.is_well_formed()
+    {
         return None;
     }
     // Domain (steps 4 to 6).

@@ -270,6 +270,13 @@ fn parse_jar(path: &Path, bytes: &[u8], now: SystemTime) -> io::Result<Vec<Entry
             http_only: r.http_only,
             same_site,
         };
+        if !cookie.is_well_formed() {
+            return Err(invalid(
+                path,
+                what,
+                &format!("cookie {i} has a control character, or ';' or '=' where not allowed"),
+            ));
+        }
         if cookie.is_expired_at(now) {
             continue;
         }
