@@ -1458,6 +1458,8 @@ async fn run_measured(args: Vec<String>, stdout: std::fs::File) -> (i32, i64) {
     let mut cmd = command(&args.iter().map(String::as_str).collect::<Vec<_>>());
     cmd.stdout(stdout);
     tokio::task::spawn_blocking(move || {
+        // Reaped by wait4 below, which also reports the child's peak RSS.
+        #[allow(clippy::zombie_processes)]
         let child = cmd.spawn().expect("the netaccess binary runs");
         let pid = child.id() as libc::pid_t;
         let mut status = 0;

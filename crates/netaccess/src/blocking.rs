@@ -37,6 +37,7 @@ impl Drop for OwnedRuntime {
 }
 
 impl OwnedRuntime {
+    #[allow(clippy::expect_used)] // taken only in Drop
     fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.0
             .as_ref()
@@ -73,6 +74,7 @@ impl NetworkAccessManager {
     }
 
     /// A manager configured by `builder` (its `runtime` setting is replaced by this manager's).
+    #[allow(clippy::expect_used)] // without threads there is nothing to run requests on
     pub fn with_builder(builder: ManagerBuilder) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

@@ -195,10 +195,15 @@ impl Stream for Decoder {
 /// Our own error (a transport failure, a timeout) passes through; decoder errors are protocol
 /// failures.
 fn decode_error(e: io::Error) -> Error {
-    if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
-        let inner = e.into_inner().expect("checked above");
-        return *inner.downcast::<Error>().expect("checked above");
-    }
+    let e = if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+        match e.into_inner().map(|inner| inner.downcast::<Error>()) {
+            Some(Ok(ours)) => return *ours,
+            Some(Err(other)) => io::Error::other(other),
+            None => io::Error::other("decoding failed"),
+        }
+    } else {
+        e
+    };
     Error::new(
         NetworkError::ProtocolFailure,
         format!("Content decoding failed: {e}"),
@@ -228,6 +233,8 @@ impl DeflateAuto {
 }
 
 impl tokio::io::AsyncRead for DeflateAuto {
+    // Invariant: the reader is present exactly while sniffing.
+    #[allow(clippy::expect_used)]
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,

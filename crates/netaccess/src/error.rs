@@ -333,7 +333,7 @@ pub(crate) fn url_for_message(url: &url::Url) -> String {
             cut -= 1;
         }
         shown.truncate(cut);
-        shown.push_str("…");
+        shown.push('…');
     }
     shown
 }

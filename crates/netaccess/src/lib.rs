@@ -29,6 +29,9 @@
 //! `docs/qt-mapping.md`.
 
 #![warn(missing_docs)]
+// Nothing derived from input may panic: every `unwrap`/`expect` left is an invariant, allowed
+// where it stands with the reason (see docs/reliability.md).
+#![warn(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
 mod backend;

@@ -435,7 +435,15 @@ impl ManagerBuilder {
     }
 }
 
+/// The URL a reply of an unparsable request shows.
+#[allow(clippy::expect_used)] // a constant that parses
+fn invalid_url() -> Url {
+    Url::parse("invalid:").expect("static URL")
+}
+
 /// The runtime used by managers created outside any tokio runtime.
+// A runtime that cannot start (no threads) leaves nothing to run requests on.
+#[allow(clippy::expect_used)]
 fn own_runtime() -> &'static Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
     RT.get_or_init(|| {
@@ -552,10 +560,7 @@ impl NetworkAccessManager {
         if let (None, Some(max)) = (request.max_body_size(), self.inner.config.max_body_size) {
             request = request.with_max_body_size(max);
         }
-        let url = request
-            .url()
-            .cloned()
-            .unwrap_or_else(|| Url::parse("invalid:").expect("static URL"));
+        let url = request.url().cloned().unwrap_or_else(invalid_url);
         Reply::new(request, operation, url, self.inner.signals.clone())
     }
 

@@ -401,6 +401,8 @@ fn basic(credentials: &Authenticator, utf8: bool) -> HeaderValue {
         joined.into_bytes()
     };
     let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    // Invariant: "Basic " and base64 are visible ASCII, always a valid header value.
+    #[allow(clippy::expect_used)]
     let mut value =
         HeaderValue::try_from(format!("Basic {encoded}")).expect("base64 is a valid header value");
     value.set_sensitive(true);

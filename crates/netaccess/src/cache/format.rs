@@ -97,7 +97,7 @@ impl FileHeader {
         if b.len() < HEADER_LEN || b[0..8] != MAGIC {
             return None;
         }
-        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         if u16::from_le_bytes([b[8], b[9]]) != VERSION || crc32fast::hash(&b[0..32]) != u32_at(32) {
             return None;
         }
@@ -113,7 +113,7 @@ impl FileHeader {
         Some(Self {
             kind,
             meta_len,
-            body_len: u64::from_le_bytes(b[16..24].try_into().unwrap()),
+            body_len: u64::from(u32_at(16)) | (u64::from(u32_at(20)) << 32),
             meta_crc: u32_at(24),
             body_crc: u32_at(28),
         })

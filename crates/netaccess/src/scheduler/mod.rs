@@ -364,7 +364,9 @@ impl<C: PoolConn> PoolInner<C> {
             let Some(grant) = self.try_grant(origin, os) else {
                 return;
             };
-            let (_, tx) = os.queue.pop_first().expect("queue not empty");
+            let Some((_, tx)) = os.queue.pop_first() else {
+                return;
+            };
             // A queued waiter's receiver is alive: a waiter leaves the queue (under this lock)
             // before its receiver drops. So this send cannot fail and no guard drops here.
             if let Err(grant) = tx.send(grant) {
@@ -455,6 +457,7 @@ impl<C: PoolConn> Drop for Permit<C> {
 
 impl<C: PoolConn> Checkout<C> {
     /// The connection.
+    #[allow(clippy::expect_used)] // present from checkout until `release` consumes `self`
     pub(crate) fn conn(&mut self) -> &mut C {
         self.conn
             .as_mut()

@@ -260,6 +260,8 @@ impl TlsConfig {
             },
             pins: self.pins.get(&bare.to_ascii_lowercase()).cloned(),
         });
+        // Invariant: the provider supports the default protocol versions.
+        #[allow(clippy::expect_used)]
         let config = ClientConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
             .expect("ring supports the default protocol versions")
@@ -305,9 +307,27 @@ impl TlsConfig {
                     Some(first) => format!("TLS handshake with {host} failed: {first}"),
                     None => format!("TLS handshake with {host} failed: {e}"),
                 };
+                // The peer (or a proxy's tunnel) went away mid-handshake without a TLS alert:
+                // Qt's socket reports that as RemoteHostClosedError.
+                let closed = ssl_errors.is_empty()
+                    && e.get_ref().is_none_or(|inner| !inner.is::<rustls::Error>())
+                    && matches!(
+                        e.kind(),
+                        std::io::ErrorKind::UnexpectedEof
+                            | std::io::ErrorKind::ConnectionReset
+                            | std::io::ErrorKind::ConnectionAborted
+                            | std::io::ErrorKind::BrokenPipe
+                    );
+                let (kind, message) = if closed {
+                    (
+                        NetworkError::RemoteHostClosedError,
+                        format!("The connection closed during the TLS handshake with {host}: {e}"),
+                    )
+                } else {
+                    (NetworkError::SslHandshakeFailedError, message)
+                };
                 Err(TlsFailure {
-                    error: Error::new(NetworkError::SslHandshakeFailedError, message)
-                        .with_source(e),
+                    error: Error::new(kind, message).with_source(e),
                     ssl_errors,
                 })
             }
