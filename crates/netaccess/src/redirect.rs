@@ -64,7 +64,10 @@ pub(crate) fn next_hop(
         Err(e) => {
             return Hop::Fail(Error::new(
                 NetworkError::ProtocolFailure,
-                format!("Invalid redirect target {location:?} from {current}: {e}"),
+                format!(
+                    "Invalid redirect target {location:?} from {current}: {}",
+                    describe_url_error(location, e)
+                ),
             ))
         }
     };
@@ -133,6 +136,28 @@ pub(crate) fn location_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
             }
             out.into()
         }
+    }
+}
+
+/// `e`, the URL parser's verdict on `text`, in words a user can act on. A host with a
+/// percent-encoded character (`%2F`: CVE-2022-27780) fails as an "invalid international domain
+/// name"; say what is wrong instead.
+pub(crate) fn describe_url_error(text: &str, e: url::ParseError) -> String {
+    let after_scheme = text.split_once("//").map_or("", |(_, rest)| rest);
+    let authority = after_scheme
+        .split(['/', '?', '#', '\\'])
+        .next()
+        .unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    if host.contains('%')
+        && matches!(
+            e,
+            url::ParseError::IdnaError | url::ParseError::InvalidDomainCharacter
+        )
+    {
+        format!("{e}: a host name may not contain percent-encoded characters")
+    } else {
+        e.to_string()
     }
 }
 
@@ -304,6 +329,16 @@ mod tests {
             0,
         ));
         assert_eq!(url, "http://a/caf%E9");
+    }
+
+    #[test]
+    fn percent_encoded_hosts_are_explained() {
+        let e = Url::parse("http://127.0.0.1%2F.evil/").unwrap_err();
+        assert!(describe_url_error("http://127.0.0.1%2F.evil/", e).contains("percent-encoded"));
+        let e = Url::parse("http://u%40:p@a b/").unwrap_err();
+        assert!(!describe_url_error("http://u%40:p@a b/", e).contains("percent"));
+        let e = Url::parse("http://[::1/").unwrap_err();
+        assert_eq!(describe_url_error("http://[::1/", e), e.to_string());
     }
 
     #[test]

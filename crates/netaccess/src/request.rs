@@ -17,6 +17,7 @@ use crate::redirect::RedirectPolicy;
 /// then in the order they were made.
 #[doc(alias = "QNetworkRequest::Priority")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[non_exhaustive]
 pub enum Priority {
     /// Started before Normal and Low requests.
     High,
@@ -30,6 +31,7 @@ pub enum Priority {
 /// Qt's `QNetworkRequest::LoadControl` for cookies: whether the manager's jar is used.
 #[doc(alias = "QNetworkRequest::LoadControl")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum CookieControl {
     /// The jar is used (the default): cookies are sent, or `Set-Cookie` is stored.
     #[default]
@@ -173,7 +175,12 @@ impl Request {
     /// A request for `url`. An unparsable URL is kept as an error: the reply reports it.
     pub fn new(url: impl AsRef<str>) -> Self {
         let text = url.as_ref();
-        let url = Url::parse(text).map_err(|e| (text.to_owned(), e.to_string()));
+        let url = Url::parse(text).map_err(|e| {
+            (
+                text.to_owned(),
+                crate::redirect::describe_url_error(text, e),
+            )
+        });
         Self::with_url_result(url)
     }
 

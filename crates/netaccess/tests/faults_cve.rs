@@ -21,6 +21,13 @@ async fn done(reply: &Reply) {
     tokio::time::timeout(BOUND, reply.finished())
         .await
         .expect("the reply finished in bounded time");
+    // Shown with --nocapture, and with a failing test.
+    eprintln!(
+        "{} -> {:?}: {:?}",
+        reply.url(),
+        reply.status_code(),
+        reply.error().map(|e| (e.kind(), e.message().to_owned()))
+    );
 }
 
 fn kind(reply: &Reply) -> Option<NetworkError> {
@@ -159,6 +166,7 @@ async fn cve_2022_27780_a_percent_encoded_slash_in_a_host_is_refused() {
             "{url}: {error:?}"
         );
         assert!(error.message().contains("Invalid URL"), "{error}");
+        assert!(error.message().contains("percent-encoded"), "{error}");
         assert!(
             Proxy::parse(&format!("http://{host}:3128")).is_err(),
             "{host}"
@@ -183,6 +191,7 @@ async fn cve_2022_27780_a_percent_encoded_slash_in_a_host_is_refused() {
         error.message().contains("Invalid redirect target"),
         "{error}"
     );
+    assert!(error.message().contains("percent-encoded"), "{error}");
     assert_eq!(server.connections(), 0, "no socket was opened");
 }
 

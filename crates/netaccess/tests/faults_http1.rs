@@ -15,6 +15,13 @@ async fn done(reply: &Reply) {
     tokio::time::timeout(BOUND, reply.finished())
         .await
         .expect("the reply finished in bounded time");
+    // Shown with --nocapture, and with a failing test.
+    eprintln!(
+        "{} -> {:?}: {:?}",
+        reply.url(),
+        reply.status_code(),
+        reply.error().map(|e| (e.kind(), e.message().to_owned()))
+    );
 }
 
 fn kind(reply: &Reply) -> Option<NetworkError> {

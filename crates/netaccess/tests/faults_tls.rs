@@ -13,6 +13,13 @@ async fn done(reply: &Reply) {
     tokio::time::timeout(BOUND, reply.finished())
         .await
         .expect("the reply finished in bounded time");
+    // Shown with --nocapture, and with a failing test.
+    eprintln!(
+        "{} -> {:?}: {:?}",
+        reply.url(),
+        reply.status_code(),
+        reply.error().map(|e| (e.kind(), e.message().to_owned()))
+    );
 }
 
 fn kind(reply: &Reply) -> Option<NetworkError> {
@@ -69,6 +76,8 @@ async fn a_close_delimited_body_without_close_notify_is_an_error() {
         "a truncated body is not a success: {:?}",
         reply.error()
     );
+    let message = reply.error().unwrap().message().to_owned();
+    assert!(message.contains("close_notify"), "{message}");
 }
 
 #[tokio::test]
@@ -103,4 +112,27 @@ async fn a_length_delimited_body_cut_without_close_notify_is_an_error() {
         "{:?}",
         reply.error()
     );
+}
+
+/// The server reads the ClientHello and closes (or resets) without a TLS alert: a remote
+/// close, as Qt's socket reports it, not a handshake verdict.
+#[tokio::test]
+async fn a_server_closing_during_the_handshake_is_a_remote_close() {
+    for end in [Step::Close, Step::Reset] {
+        // A plain TCP script: it never answers the ClientHello.
+        let server = ScriptServer::start(vec![vec![
+            Step::Sleep(Duration::from_millis(20)),
+            end.clone(),
+        ]])
+        .await;
+        let manager = trusting(&server);
+        let reply = manager.get(Request::new(server.https_url("/")));
+        done(&reply).await;
+        assert_eq!(
+            kind(&reply),
+            Some(NetworkError::RemoteHostClosedError),
+            "{end:?}: {:?}",
+            reply.error()
+        );
+    }
 }

@@ -432,7 +432,13 @@ pub(crate) fn map_hyper_error(e: hyper::Error, before_response: bool) -> Error {
         } else {
             "Connection closed before the response body was complete"
         };
-        (NetworkError::RemoteHostClosedError, format!("{what}: {e}"))
+        // The I/O cause says more than hyper's summary (a reset, a TLS close without
+        // close_notify, an end of stream inside a chunk).
+        let cause = io_source(&e).map_or_else(|| e.to_string(), |io| format!("{e}: {io}"));
+        (
+            NetworkError::RemoteHostClosedError,
+            format!("{what}: {cause}"),
+        )
     } else {
         (NetworkError::ProtocolFailure, format!("HTTP failure: {e}"))
     };
