@@ -324,6 +324,47 @@ async fn url_passwords_never_reach_the_cache_and_users_stay_apart() {
     assert!(!reply.source_is_from_cache());
 }
 
+#[tokio::test]
+async fn a_cache_directory_from_before_the_key_is_purged_on_open() {
+    // A directory as an older version left it: no key file, an entry holding a credential.
+    let dir = TempDir::new("purge");
+    let root = dir.0.join("cache");
+    let fan = root.join("data").join("ab");
+    std::fs::create_dir_all(&fan).unwrap();
+    std::fs::write(
+        fan.join("ab0123456789abcdef0123456789abcd"),
+        b"NACACHE\0\x01\0 authorization: Basic YWxpY2U6czNjcmV0",
+    )
+    .unwrap();
+    let cache = DiskCache::new(&root).unwrap();
+    assert_eq!(any_file_contains(&root, b"YWxpY2U6czNjcmV0"), None);
+    assert_eq!(cache.size(), 0);
+    // Opening it again (the key exists now) keeps what the new version stored.
+    let key = CacheKey::get(&"http://h.test/".parse().unwrap());
+    let now = SystemTime::now();
+    let mut response = netaccess::http::HeaderMap::new();
+    response.insert(
+        "cache-control",
+        netaccess::http::HeaderValue::from_static("max-age=60"),
+    );
+    let meta = netaccess::CacheMetadata::new(
+        netaccess::http::StatusCode::OK,
+        &response,
+        &netaccess::http::HeaderMap::new(),
+        now,
+        now,
+    );
+    let mut w = cache.begin_store(&key, meta);
+    w.write(b"kept").unwrap();
+    w.commit().await.unwrap();
+    let reopened = DiskCache::new(&root).unwrap();
+    let entry = reopened
+        .lookup(&key, &netaccess::http::HeaderMap::new())
+        .await
+        .unwrap();
+    assert_eq!(&entry.body.bytes().await.unwrap()[..], b"kept");
+}
+
 // ----- modes -----------------------------------------------------------------------------------
 
 #[cfg(unix)]

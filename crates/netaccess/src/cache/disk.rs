@@ -11,7 +11,9 @@
 //!   the URL's user info, and `Vary` request headers that carry credentials as hashes.
 //!
 //! Privacy: the folders the cache creates are 0700 (`data/` and `tmp/` are tightened to 0700
-//! if they exist with more), every file 0600, created with `O_EXCL`.
+//! if they exist with more), every file 0600, created with `O_EXCL`. When the key is created
+//! (a new cache, a lost key, or a directory of a version that kept credentials in the clear),
+//! the entries already in `data/` are removed: none could match under the new key.
 //!
 //! Protocol (no lock files): a writer fills a new file in `tmp/` and `rename`s it over the
 //! final name only when complete, so a reader opens either the old or the new whole file,
@@ -103,7 +105,12 @@ impl DiskCache {
             persist::create_private_dir_all(sub)?;
             restrict_dir(sub)?;
         }
-        let secret = load_or_create_key(&dir, &tmp)?;
+        let (secret, new_key) = load_or_create_key(&dir, &tmp)?;
+        if new_key {
+            // Entries written under another key (or by a version that stored credentials in
+            // the clear) can never match again: remove them now rather than keep them.
+            clear_dir(&data);
+        }
         let inner = Inner {
             dir,
             data,
@@ -173,14 +180,23 @@ fn restrict_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// The cache's key from `dir/secret-key`, made (random, 0600) if missing or damaged. A new
-/// key is written in `tmp/` and linked into place, so processes starting together agree on
-/// one key: the first link wins, the others read it.
-fn load_or_create_key(dir: &Path, tmp: &Path) -> io::Result<SecretKey> {
+/// Removes every file under the fan-out folders of `data`.
+fn clear_dir(data: &Path) {
+    for fan in fs::read_dir(data).into_iter().flatten().flatten() {
+        for entry in fs::read_dir(fan.path()).into_iter().flatten().flatten() {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The cache's key from `dir/secret-key`, made (random, 0600) if missing or damaged, and
+/// whether it was made now. A new key is written in `tmp/` and linked into place, so
+/// processes starting together agree on one key: the first link wins, the others read it.
+fn load_or_create_key(dir: &Path, tmp: &Path) -> io::Result<(SecretKey, bool)> {
     let path = dir.join(KEY_FILE);
     for _ in 0..8 {
         let damaged = match read_key(&path) {
-            Ok(Some(key)) => return Ok(key),
+            Ok(Some(key)) => return Ok((key, false)),
             Ok(None) => false,
             Err(_) => true,
         };
@@ -210,7 +226,7 @@ fn load_or_create_key(dir: &Path, tmp: &Path) -> io::Result<SecretKey> {
         match placed {
             Ok(()) => {
                 tracing::debug!(path = %path.display(), "cache: created a new key");
-                return Ok(key);
+                return Ok((key, true));
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
