@@ -30,7 +30,11 @@ fn kind(reply: &Reply) -> Option<NetworkError> {
 
 /// GETs `url` and waits for the end; the body as text (lossy) and the error.
 async fn get(manager: &NetworkAccessManager, url: &str) -> (Reply, String) {
-    let reply = manager.get(Request::new(url));
+    get_request(manager, Request::new(url)).await
+}
+
+async fn get_request(manager: &NetworkAccessManager, request: Request) -> (Reply, String) {
+    let reply = manager.get(request);
     done(&reply).await;
     let body = String::from_utf8_lossy(&reply.read_all()).into_owned();
     (reply, body)
@@ -527,4 +531,63 @@ async fn a_non_utf8_location_is_followed_with_its_bytes_percent_encoded() {
     let requests = server.requests();
     assert_eq!(requests[1].request_line(), "GET /caf%E9?q=%FF HTTP/1.1");
     assert_eq!(reply.url().as_str(), server.url("/caf%E9?q=%FF"));
+}
+
+/// A server may not send the client to local resources: `file:`, `data:` and the local-socket
+/// schemes are refused (Qt's ProtocolUnknownError), from http and from https alike, and
+/// nothing is read or connected for them.
+#[tokio::test]
+async fn redirects_to_file_data_and_unix_http_are_refused() {
+    let targets = [
+        "file:///etc/passwd",
+        "file:///proc/self/environ",
+        "data:text/plain,forged",
+        "unix+http://localhost/",
+        "local+http://localhost/",
+    ];
+    for tls in [false, true] {
+        let scripts = targets
+            .iter()
+            .map(|to| {
+                vec![
+                    Step::Read,
+                    Step::write(format!(
+                        "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\n\r\n"
+                    )),
+                    Step::Close,
+                ]
+            })
+            .collect();
+        let server = if tls {
+            ScriptServer::start_tls(scripts).await
+        } else {
+            ScriptServer::start(scripts).await
+        };
+        let manager = NetworkAccessManager::builder()
+            .add_root_certificate_pem(server.ca_cert_pem().as_bytes())
+            .unwrap()
+            .build();
+        for to in targets {
+            let url = if tls {
+                server.https_url("/go")
+            } else {
+                server.url("/go")
+            };
+            let request = Request::new(url).with_unix_socket("/nonexistent/netaccess.sock");
+            let (reply, body) = get_request(&manager, request).await;
+            assert_eq!(
+                kind(&reply),
+                Some(NetworkError::ProtocolUnknownError),
+                "{to}: {:?}",
+                reply.error()
+            );
+            assert!(body.is_empty(), "{to}: nothing delivered");
+            assert_eq!(
+                reply.url().scheme(),
+                if tls { "https" } else { "http" },
+                "{to}"
+            );
+        }
+        assert_eq!(server.requests().len(), targets.len());
+    }
 }

@@ -270,3 +270,40 @@ async fn a_407_without_an_answer_ends_at_once() {
     );
     assert_eq!(proxy.connections(), 1);
 }
+
+/// A CONNECT answer whose head never ends is cut at 64 KiB: a proxy error, in bounded time.
+#[tokio::test]
+async fn an_endless_connect_answer_is_bounded() {
+    let mut endless = b"HTTP/1.1 200 Connection established\r\n".to_vec();
+    while endless.len() < 200 * 1024 {
+        endless.extend_from_slice(b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+    }
+    let proxy =
+        ScriptServer::start(vec![vec![Step::ReadHead, Step::Write(endless), Step::Hang]]).await;
+    let manager = through(&proxy, None);
+    let reply = manager.get(Request::new(ORIGIN));
+    done(&reply).await;
+    let error = reply.error().expect("refused");
+    assert_eq!(error.kind(), NetworkError::UnknownProxyError, "{error:?}");
+    assert!(error.message().contains("too large"), "{error}");
+}
+
+/// A CONNECT answer that is not HTTP at all.
+#[tokio::test]
+async fn a_connect_answer_that_is_not_http_is_a_proxy_error() {
+    let proxy = ScriptServer::start(vec![vec![
+        Step::ReadHead,
+        Step::write("SSH-2.0-OpenSSH_9.6\r\n\r\n"),
+        Step::Hang,
+    ]])
+    .await;
+    let manager = through(&proxy, None);
+    let reply = manager.get(Request::new(ORIGIN));
+    done(&reply).await;
+    assert_eq!(
+        kind(&reply),
+        Some(NetworkError::UnknownProxyError),
+        "{:?}",
+        reply.error()
+    );
+}

@@ -39,6 +39,9 @@ pub(crate) async fn connect_proxy(
         .map_err(|e| proxy_error(proxy, e))
 }
 
+/// Largest answer head to CONNECT read from a proxy.
+const MAX_CONNECT_HEAD: usize = 64 * 1024;
+
 /// What a CONNECT attempt gave.
 pub(crate) enum Tunnel {
     /// The tunnel is open: speak TLS (or anything) to the origin over it.
@@ -90,6 +93,17 @@ pub(crate) async fn connect_tunnel(
                     "CONNECT through {}:{} timed out",
                     proxy.host(),
                     proxy.port()
+                ),
+            ))
+        }
+        Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
+            return Err(Error::new(
+                NetworkError::UnknownProxyError,
+                format!(
+                    "The proxy {}:{} answered CONNECT with a head too large (over {} KiB)",
+                    proxy.host(),
+                    proxy.port(),
+                    MAX_CONNECT_HEAD / 1024
                 ),
             ))
         }
@@ -147,7 +161,7 @@ async fn read_head(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
     let mut head = Vec::with_capacity(256);
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        if head.len() > 64 * 1024 {
+        if head.len() > MAX_CONNECT_HEAD {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "response head too large",
