@@ -281,8 +281,12 @@ impl Store {
 /// - `SameSite` is kept but not enforced: the manager has no notion of the site that started
 ///   a request.
 /// - Limits: 4096 bytes for name and value, 50 cookies per domain, 3000 in all; the least
-///   recently used go first once expired ones are gone (§5.3).
-/// - Persistence: [`save`](Self::save) and [`load`](Self::load) (JSON).
+///   recently used go first once expired ones are gone (§5.3). The `Cookie` header it
+///   produces is at most [`MAX_COOKIE_HEADER_LEN`](Self::MAX_COOKIE_HEADER_LEN) bytes.
+/// - Cookies with control characters (or a `;` in the name or value, an `=` in the name) are
+///   refused wherever they come from: a response, the API, a file.
+/// - Persistence: [`save`](Self::save) and [`load`](Self::load) (JSON; a private file,
+///   replaced atomically, merged with what another process saved meanwhile).
 #[derive(Debug)]
 pub struct DefaultCookieJar {
     pub(crate) store: Mutex<Store>,
