@@ -76,7 +76,30 @@ pub struct HstsStore {
 /// Longest policy kept: max-age values beyond it are capped (about 100 years).
 const MAX_AGE_CAP: u64 = 100 * 366 * 86_400;
 
+/// Keeps at most [`HstsStore::MAX_POLICIES`] policies: the ones that end soonest go first
+/// (a policy without an end counts as the latest).
+fn enforce_cap(dynamic: &mut HashMap<String, HstsPolicy>) {
+    let excess = dynamic.len().saturating_sub(HstsStore::MAX_POLICIES);
+    if excess == 0 {
+        return;
+    }
+    let mut by_end: Vec<(Option<SystemTime>, String)> = dynamic
+        .values()
+        .map(|p| (p.expiry, p.host.clone()))
+        .collect();
+    // `None` (never ends) sorts first as an Option: put it last instead.
+    by_end.sort_by_key(|(expiry, host)| (expiry.is_none(), *expiry, host.clone()));
+    for (_, host) in by_end.into_iter().take(excess) {
+        dynamic.remove(&host);
+    }
+}
+
 impl HstsStore {
+    /// Most policies learned or added that a store keeps (a server with a wildcard
+    /// certificate could otherwise make it grow without bound, one subdomain at a time); past
+    /// it, the policies that end soonest are dropped. Preloaded hosts do not count.
+    pub const MAX_POLICIES: usize = 10_000;
+
     /// An empty store.
     pub fn new() -> HstsStore {
         HstsStore::default()
@@ -123,6 +146,7 @@ impl HstsStore {
                     include_subdomains: directives.include_subdomains,
                 },
             );
+            enforce_cap(&mut inner.dynamic);
         }
         true
     }
@@ -206,6 +230,7 @@ impl HstsStore {
             } else {
                 policy.host = host.clone();
                 inner.dynamic.insert(host, policy);
+                enforce_cap(&mut inner.dynamic);
             }
         }
     }
@@ -297,6 +322,7 @@ impl HstsStore {
             };
             let mut merged = persist::merge3(&base, &mine, theirs, |a, b| a == b);
             merged.retain(|_, p| !p.is_expired_at(now));
+            enforce_cap(&mut merged);
             let mut policies: Vec<&HstsPolicy> = merged.values().collect();
             policies.sort_by(|a, b| a.host.cmp(&b.host));
             let file = HstsFile {
@@ -319,6 +345,7 @@ impl HstsStore {
         let mut inner = self.lock();
         let current = std::mem::take(&mut inner.dynamic);
         inner.dynamic = persist::merge3(&snapshot, &current, merged.clone(), |a, b| a == b);
+        enforce_cap(&mut inner.dynamic);
         inner.synced = Some((path.to_owned(), merged));
         Ok(())
     }
@@ -390,6 +417,7 @@ fn parse_store(
             dynamic.insert(host, policy);
         }
     }
+    enforce_cap(&mut dynamic);
     Ok(dynamic)
 }
 
@@ -646,6 +674,26 @@ mod tests {
         // Only the host's own policy goes.
         assert!(store.is_known_host("a.example.test"));
         assert_eq!(store.policies().len(), 1);
+    }
+
+    #[test]
+    fn the_number_of_policies_is_capped() {
+        let store = HstsStore::new();
+        let now = SystemTime::now();
+        // The first policy never ends; the rest end one second apart, the earliest first.
+        store.add_policies([HstsPolicy::new("forever.test", None, false)]);
+        for i in 0..HstsStore::MAX_POLICIES + 5 {
+            let u = url(&format!("https://h{i}.wild.test/"));
+            assert!(store.process_header_at(&u, &format!("max-age={}", 1000 + i), now));
+        }
+        let policies = store.policies();
+        assert_eq!(policies.len(), HstsStore::MAX_POLICIES);
+        assert!(store.is_known_host("forever.test"));
+        // The six that end soonest went.
+        for i in 0..6 {
+            assert!(!store.is_known_host(&format!("h{i}.wild.test")), "{i}");
+        }
+        assert!(store.is_known_host("h6.wild.test"));
     }
 
     #[test]
