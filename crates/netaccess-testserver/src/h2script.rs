@@ -30,12 +30,15 @@ use tokio::task::JoinSet;
 pub enum H2Script {
     /// Every request answered normally.
     Answer,
-    /// The first connection waits until `streams` requests arrived (at most 10 s), answers
-    /// none, sends GOAWAY (NO_ERROR) whose last-stream-id is the first of them, then closes.
-    /// Later connections answer normally.
+    /// The first connection waits until `streams` requests arrived (at most 10 s), then sends
+    /// GOAWAY (NO_ERROR) whose last-stream-id is the first of them. With `answer_processed`
+    /// it then answers that first request and waits for the client to close; without, it
+    /// closes at once, answering none. Later connections answer normally.
     GoAwayBelowInFlight {
         /// Requests to wait for on the first connection.
         streams: usize,
+        /// Answer the request at or below the last-stream-id before closing.
+        answer_processed: bool,
     },
     /// The first `first` requests (over all connections) get RST_STREAM REFUSED_STREAM.
     Refuse {
@@ -72,6 +75,14 @@ pub enum H2Script {
     /// After the first request arrives, the connection is neither read nor written again
     /// (PINGs go unanswered), until the server is dropped.
     SilentAfterRequest,
+    /// Headers with `Content-Length: len` and `before` body bytes; once they are written, the
+    /// connection is neither read nor written again (PINGs go unanswered).
+    SilentMidBody {
+        /// Announced body length.
+        len: usize,
+        /// Bytes sent before the silence.
+        before: usize,
+    },
 }
 
 struct Shared {
@@ -195,11 +206,25 @@ async fn serve(tcp: TcpStream, index: usize, shared: Arc<Shared>) {
         let stream_id = u32::from(respond.stream_id());
         let body = request.into_body();
         match shared.script {
-            H2Script::GoAwayBelowInFlight { streams } if index == 0 => {
+            H2Script::GoAwayBelowInFlight {
+                streams,
+                answer_processed,
+            } if index == 0 => {
                 held.push((stream_id, respond, body));
                 if held.len() >= streams {
                     let last = held.iter().map(|h| h.0).min().unwrap_or(0);
-                    go_away_and_close(conn, &injector, ping_pong.as_mut(), last, closer).await;
+                    let script = shared.script;
+                    let processed = if answer_processed {
+                        let first = held.iter().position(|h| h.0 == last);
+                        first.map(|i| held.swap_remove(i))
+                    } else {
+                        None
+                    };
+                    let path = lock(&shared.paths).first().cloned().unwrap_or_default();
+                    let answer =
+                        processed.map(|(_, respond, body)| answer(respond, body, path, script));
+                    go_away_and_close(conn, &injector, ping_pong.as_mut(), last, closer, answer)
+                        .await;
                     return;
                 }
             }
@@ -208,6 +233,26 @@ async fn serve(tcp: TcpStream, index: usize, shared: Arc<Shared>) {
                 respond.send_reset(Reason::REFUSED_STREAM);
             }
             H2Script::StopReadingUploads => held.push((stream_id, respond, body)),
+            H2Script::SilentMidBody { len, before } => {
+                let head = http::Response::builder()
+                    .status(200)
+                    .header("content-length", len.to_string())
+                    .body(())
+                    .unwrap_or_default();
+                let mut respond = respond;
+                let Ok(mut send) = respond.send_response(head, false) else {
+                    return;
+                };
+                let _ = send.send_data(Bytes::from(vec![b'x'; before.min(len)]), false);
+                let written = injector.data_written(before.min(len));
+                tokio::select! {
+                    _ = written => {}
+                    _ = conn.accept() => {}
+                }
+                let _keep = (conn, send, body, closer);
+                std::future::pending::<()>().await;
+                return;
+            }
             H2Script::SilentAfterRequest => {
                 // Keep everything alive, poll nothing: the peer's PINGs go unanswered.
                 let _keep = (conn, respond, body, closer);
@@ -220,6 +265,9 @@ async fn serve(tcp: TcpStream, index: usize, shared: Arc<Shared>) {
                     let _ = pp.send_ping(Ping::opaque());
                 }
                 tasks.spawn(answer(respond, body, path, shared.script));
+            }
+            H2Script::CancelMidBody { len, before } => {
+                tasks.spawn(cancel_mid_body(respond, len, before, injector.clone()));
             }
             script => {
                 tasks.spawn(answer(respond, body, path, script));
@@ -238,6 +286,7 @@ async fn go_away_and_close(
     ping_pong: Option<&mut h2::PingPong>,
     last: u32,
     closer: std::net::TcpStream,
+    answer_processed: Option<impl std::future::Future<Output = ()>>,
 ) {
     injector.push(go_away_frame(last, Reason::NO_ERROR));
     // h2 writes only when it has a frame of its own: a PING gets the injected frame out.
@@ -255,6 +304,20 @@ async fn go_away_and_close(
         }
     })
     .await;
+    if let Some(answer) = answer_processed {
+        // Answer the processed request, then serve until the client closes (at most 10 s).
+        let _ = tokio::time::timeout(Duration::from_secs(10), async {
+            tokio::pin!(answer);
+            let mut answered = false;
+            loop {
+                tokio::select! {
+                    _ = &mut answer, if !answered => answered = true,
+                    next = conn.accept() => if next.is_none() { return },
+                }
+            }
+        })
+        .await;
+    }
     let _ = closer.shutdown(std::net::Shutdown::Write);
     drop(conn);
     let Ok(mut closer) = TcpStream::from_std(closer) else {
@@ -287,20 +350,6 @@ async fn answer(
     let payload = Bytes::from(path.into_bytes());
     match script {
         H2Script::MaxConcurrentStreams { hold, .. } => tokio::time::sleep(hold).await,
-        H2Script::CancelMidBody { len, before } => {
-            let response = response
-                .header("content-length", len.to_string())
-                .body(())
-                .unwrap_or_default();
-            let Ok(mut send) = respond.send_response(response, false) else {
-                return;
-            };
-            let _ = send.send_data(Bytes::from(vec![b'x'; before.min(len)]), false);
-            // Let the bytes go out first, then cancel the stream.
-            wait_flushed(&mut send, before.min(len)).await;
-            send.send_reset(Reason::CANCEL);
-            return;
-        }
         H2Script::HugeHeaderList { size } => {
             response = response.header("x-big", "a".repeat(size));
         }
@@ -317,22 +366,27 @@ async fn answer(
     }
 }
 
-/// Waits (at most 2 s) until `sent` bytes of a stream have left h2's buffer.
-async fn wait_flushed(send: &mut h2::SendStream<Bytes>, sent: usize) {
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        // Capacity comes back as buffered data is written; once nothing is buffered, a
-        // reservation of `sent` bytes is granted up to the window.
-        send.reserve_capacity(sent.max(1));
-        loop {
-            match std::future::poll_fn(|cx| send.poll_capacity(cx)).await {
-                Some(Ok(n)) if n >= sent.max(1) => return,
-                Some(Ok(_)) => {}
-                _ => return,
-            }
-        }
-    })
-    .await;
-    tokio::task::yield_now().await;
+/// Headers with `Content-Length: len`, `before` body bytes, and once they are written,
+/// RST_STREAM CANCEL.
+async fn cancel_mid_body(
+    mut respond: SendResponse<Bytes>,
+    len: usize,
+    before: usize,
+    injector: Injector,
+) {
+    let head = http::Response::builder()
+        .status(200)
+        .header("content-length", len.to_string())
+        .body(())
+        .unwrap_or_default();
+    let Ok(mut send) = respond.send_response(head, false) else {
+        return;
+    };
+    let before = before.min(len);
+    let _ = send.send_data(Bytes::from(vec![b'x'; before]), false);
+    // The connection task writes them; cancel only once they are out (at most 10 s).
+    let _ = tokio::time::timeout(Duration::from_secs(10), injector.data_written(before)).await;
+    send.send_reset(Reason::CANCEL);
 }
 
 /// A raw GOAWAY frame.
@@ -376,6 +430,8 @@ fn frame(kind: u8, flags: u8, stream_id: u32, payload: &[u8]) -> Vec<u8> {
 struct Injector {
     queue: Arc<Mutex<VecDeque<Vec<u8>>>>,
     written: Arc<Notify>,
+    /// DATA payload bytes written so far on this connection.
+    data: Arc<AtomicUsize>,
 }
 
 impl Injector {
@@ -385,6 +441,17 @@ impl Injector {
 
     fn is_empty(&self) -> bool {
         lock(&self.queue).is_empty()
+    }
+
+    /// Resolves once at least `bytes` DATA payload bytes were written on the connection.
+    async fn data_written(&self, bytes: usize) {
+        loop {
+            let notified = self.written.notified();
+            if self.data.load(Ordering::SeqCst) >= bytes {
+                return;
+            }
+            notified.await;
+        }
     }
 }
 
@@ -399,6 +466,8 @@ struct FrameTap {
     header: [u8; 9],
     header_seen: usize,
     payload_left: usize,
+    /// The frame being written is a DATA frame.
+    in_data: bool,
 }
 
 impl FrameTap {
@@ -410,6 +479,7 @@ impl FrameTap {
             header: [0; 9],
             header_seen: 0,
             payload_left: 0,
+            in_data: false,
         }
     }
 
@@ -428,6 +498,10 @@ impl FrameTap {
                 let n = self.payload_left.min(data.len());
                 self.payload_left -= n;
                 data = &data[n..];
+                if self.in_data {
+                    self.injector.data.fetch_add(n, Ordering::SeqCst);
+                    self.injector.written.notify_waiters();
+                }
                 continue;
             }
             let n = (9 - self.header_seen).min(data.len());
@@ -439,6 +513,7 @@ impl FrameTap {
                 self.payload_left = usize::from(self.header[0]) << 16
                     | usize::from(self.header[1]) << 8
                     | usize::from(self.header[2]);
+                self.in_data = self.header[3] == 0x0;
             }
         }
     }

@@ -402,7 +402,10 @@ impl ManagerBuilder {
                     max_connections_per_host: self.max_connections_per_host,
                     transfer_timeout: self.transfer_timeout,
                     connect_timeout: self.connect_timeout,
-                    http2: self.http2,
+                    http2: Http2Options {
+                        settings_timeout: self.connect_timeout,
+                        ..self.http2
+                    },
                     tls: TlsConfig::new(
                         &self.extra_roots,
                         self.system_roots,

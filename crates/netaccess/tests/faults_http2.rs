@@ -58,6 +58,80 @@ async fn http2_keep_alive_ping_fails_a_request_on_a_dead_connection() {
 }
 
 #[tokio::test]
+async fn http2_keep_alive_ping_fails_a_body_stalled_on_a_dead_connection() {
+    let server = H2ScriptServer::start(H2Script::SilentMidBody {
+        len: 100_000,
+        before: 1000,
+    })
+    .await;
+    let manager = NetworkAccessManager::builder()
+        .http2_keep_alive(Duration::from_millis(200), Duration::from_millis(300))
+        .build();
+    let started = Instant::now();
+    let reply = manager.get(h2(server.url("/stalled")));
+    done(&reply).await;
+    assert_eq!(reply.status_code(), Some(200));
+    // hyper closes the dead connection; the body then ends short of its Content-Length.
+    assert_eq!(
+        kind(&reply),
+        Some(NetworkError::RemoteHostClosedError),
+        "{}",
+        message(&reply)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "noticed after {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_never_sends_http2_settings_fails_within_the_connect_timeout() {
+    let server = TestServer::builder()
+        .raw(netaccess_testserver::RawFault::AcceptAndSilence)
+        .start()
+        .await;
+    let manager = NetworkAccessManager::builder()
+        .connect_timeout(Duration::from_millis(300))
+        .build();
+    let started = Instant::now();
+    let reply = manager.get(h2(server.url("/")));
+    done(&reply).await;
+    assert_eq!(
+        kind(&reply),
+        Some(NetworkError::TimeoutError),
+        "{}",
+        message(&reply)
+    );
+    assert!(message(&reply).contains("SETTINGS"), "{}", message(&reply));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn http2_prior_knowledge_to_an_http1_server_fails_at_once() {
+    // The server answers the preface with an HTTP/1.1 error and closes: no SETTINGS will
+    // come, and the request fails without waiting for the (default 30 s) connect timeout.
+    let server = TestServer::http1().await;
+    let manager = NetworkAccessManager::new();
+    let started = Instant::now();
+    let reply = manager.get(h2(server.url("/hello")));
+    done(&reply).await;
+    assert!(
+        reply.error().is_some(),
+        "an HTTP/1 answer is no HTTP/2 response"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn http2_keep_alive_off_leaves_the_transfer_timeout_in_charge() {
     let server = H2ScriptServer::start(H2Script::SilentAfterRequest).await;
     let manager = NetworkAccessManager::builder()
@@ -156,7 +230,11 @@ async fn three_unread_tls_h2_replies_do_not_freeze_a_fourth_stream() {
 
 #[tokio::test]
 async fn goaway_below_in_flight_streams_retries_unprocessed_posts_and_fails_the_processed_one() {
-    let server = H2ScriptServer::start(H2Script::GoAwayBelowInFlight { streams: 3 }).await;
+    let server = H2ScriptServer::start(H2Script::GoAwayBelowInFlight {
+        streams: 3,
+        answer_processed: false,
+    })
+    .await;
     let manager = NetworkAccessManager::new();
     // POST: never retried after processing, so only GOAWAY's "unprocessed" allows a resend.
     let replies: Vec<Reply> = ["/a", "/b", "/c"]
@@ -191,6 +269,38 @@ async fn goaway_below_in_flight_streams_retries_unprocessed_posts_and_fails_the_
         server.paths().len(),
         5,
         "3 on the first connection, 2 resent"
+    );
+}
+
+#[tokio::test]
+async fn goaway_below_in_flight_streams_completes_the_processed_one_and_resends_the_rest() {
+    let server = H2ScriptServer::start(H2Script::GoAwayBelowInFlight {
+        streams: 3,
+        answer_processed: true,
+    })
+    .await;
+    let manager = NetworkAccessManager::new();
+    let replies: Vec<Reply> = ["/a", "/b", "/c"]
+        .iter()
+        .map(|p| manager.post(h2(server.url(p)), "payload"))
+        .collect();
+    for r in &replies {
+        done(r).await;
+        let path = r.url().path().to_owned();
+        assert_eq!(r.error().map(|e| e.to_string()), None, "{path}");
+        assert_eq!(r.bytes().await.unwrap(), path.as_bytes());
+    }
+    assert_eq!(server.connections(), 2);
+    let paths = server.paths();
+    assert_eq!(
+        paths.len(),
+        5,
+        "the processed one was not sent again: {paths:?}"
+    );
+    assert_eq!(
+        paths.iter().filter(|p| **p == paths[0]).count(),
+        1,
+        "{paths:?}"
     );
 }
 
@@ -248,6 +358,11 @@ async fn rst_stream_cancel_mid_body_is_an_error_not_a_short_success() {
         1,
         "a cancelled stream is not sent again"
     );
+    // A stream reset leaves the connection in a known state: the next request reuses it.
+    let again = manager.get(h2(server.url("/cancel")));
+    done(&again).await;
+    assert_eq!(kind(&again), Some(NetworkError::OperationCanceledError));
+    assert_eq!(server.connections(), 1);
 }
 
 #[tokio::test]
@@ -353,6 +468,11 @@ async fn push_promise_while_push_is_disabled_is_a_connection_protocol_error() {
         vec!["/pushy"],
         "not sent again, nothing pushed fetched"
     );
+    // The connection died of the protocol error: the next request opens a new one.
+    let again = manager.get(h2(server.url("/pushy")));
+    done(&again).await;
+    assert_eq!(kind(&again), Some(NetworkError::ProtocolFailure));
+    assert_eq!(server.connections(), 2);
 }
 
 #[tokio::test]

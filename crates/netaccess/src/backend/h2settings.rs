@@ -28,6 +28,8 @@ const SETTINGS_MAX_CONCURRENT_STREAMS: u16 = 0x3;
 pub(crate) struct PeerSettings {
     max_streams: AtomicU32,
     seen: AtomicBool,
+    /// The connection ended (closed, failed): no SETTINGS will come.
+    ended: AtomicBool,
     first: Notify,
 }
 
@@ -36,6 +38,7 @@ impl PeerSettings {
         Arc::new(PeerSettings {
             max_streams: AtomicU32::new(ASSUMED_MAX_STREAMS),
             seen: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
             first: Notify::new(),
         })
     }
@@ -45,15 +48,27 @@ impl PeerSettings {
         self.max_streams.load(Ordering::Acquire)
     }
 
-    /// Waits for the server's first SETTINGS frame (the server's connection preface).
+    /// Waits for the server's first SETTINGS frame (the server's connection preface) or the
+    /// end of the connection, whichever comes first.
     pub(crate) async fn first_settings(&self) {
         loop {
             let notified = self.first.notified();
-            if self.seen.load(Ordering::Acquire) {
+            if self.seen.load(Ordering::Acquire) || self.ended.load(Ordering::Acquire) {
                 return;
             }
             notified.await;
         }
+    }
+
+    /// Records that the connection ended, waking [`first_settings`](Self::first_settings).
+    pub(crate) fn connection_ended(&self) {
+        self.ended.store(true, Ordering::Release);
+        self.first.notify_waiters();
+    }
+
+    /// True once the connection ended.
+    pub(crate) fn has_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
     }
 
     fn settings_frame_done(&self) {

@@ -49,20 +49,21 @@ pub(crate) const H2_KEEP_ALIVE_DEFAULT: (Duration, Duration) =
 const H2_KEEP_ALIVE_RANGE: (Duration, Duration) =
     (Duration::from_millis(10), Duration::from_secs(24 * 3600));
 
-/// How long a new HTTP/2 connection waits for the server's SETTINGS before its first request.
-const H2_SETTINGS_WAIT: Duration = Duration::from_secs(5);
-
 /// HTTP/2 settings of a manager's connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Http2Options {
     /// PING interval and the time allowed for its answer; `None`: no keep-alive PINGs.
     pub keep_alive: Option<(Duration, Duration)>,
+    /// How long a new connection waits for the server's SETTINGS (its connection preface,
+    /// RFC 9113 §3.4) before failing with `TimeoutError`: the manager's connect timeout.
+    pub settings_timeout: Duration,
 }
 
 impl Default for Http2Options {
     fn default() -> Self {
         Http2Options {
             keep_alive: Some(H2_KEEP_ALIVE_DEFAULT),
+            settings_timeout: crate::manager::DEFAULT_CONNECT_TIMEOUT,
         }
     }
 }
@@ -73,6 +74,7 @@ impl Http2Options {
         let (lo, hi) = H2_KEEP_ALIVE_RANGE;
         Http2Options {
             keep_alive: Some((interval.clamp(lo, hi), timeout.clamp(lo, hi))),
+            ..Http2Options::default()
         }
     }
 }
@@ -172,17 +174,26 @@ impl HttpConn {
                 .handshake(io)
                 .await
                 .map_err(|e| protocol_error("HTTP/2 handshake failed", e))?;
+            let watch = peer.clone();
             tokio::spawn(async move {
                 if let Err(e) = conn.await {
                     tracing::debug!(error = %e, "HTTP/2 connection ended");
                 }
+                if let Some(settings) = watch {
+                    settings.connection_ended();
+                }
             });
             // The server's preface is a SETTINGS frame: with its stream limit known, the
-            // scheduler starts queued requests in priority order. Bounded for broken servers.
+            // scheduler starts queued requests in priority order. A connection that ends first
+            // goes on (sending reports hyper's error); one that stays silent fails.
             if let Some(settings) = &peer {
-                let wait = tokio::time::timeout(H2_SETTINGS_WAIT, settings.first_settings());
-                if wait.await.is_err() {
-                    tracing::debug!("no HTTP/2 SETTINGS from the server yet; going on");
+                let limit = options.settings_timeout;
+                let wait = tokio::time::timeout(limit, settings.first_settings()).await;
+                if wait.is_err() && !settings.has_ended() {
+                    return Err(Error::new(
+                        NetworkError::TimeoutError,
+                        format!("The server sent no HTTP/2 SETTINGS within {limit:?}"),
+                    ));
                 }
             }
             Sender::H2(sender)
@@ -316,6 +327,23 @@ pub(crate) fn is_stream_error(e: &hyper::Error) -> bool {
 
 /// Qt's code and a message for an HTTP/2 stream or connection error.
 fn map_h2_error(h2e: &h2::Error, before_response: bool) -> Option<(NetworkError, String)> {
+    if let Some(io) = h2e.get_io() {
+        // h2 fails the streams of a connection that ended (closed by the server, or closed by
+        // hyper after an unanswered keep-alive PING) with an I/O error.
+        let what = if before_response {
+            "response was received"
+        } else {
+            "response body was complete"
+        };
+        let kind = match io.kind() {
+            std::io::ErrorKind::TimedOut => NetworkError::TimeoutError,
+            _ => NetworkError::RemoteHostClosedError,
+        };
+        return Some((
+            kind,
+            format!("The HTTP/2 connection ended before the {what} ({io}; closed by the server, or found dead by the keep-alive PING)"),
+        ));
+    }
     let reason = h2e.reason()?;
     let remote = h2e.is_remote();
     Some(if h2e.is_go_away() && remote {
