@@ -202,6 +202,10 @@ pub struct Error {
     kind: NetworkError,
     message: String,
     source: Option<Source>,
+    /// The URL of the reply the error ended (set when the reply finishes with it).
+    url: Option<Box<url::Url>>,
+    /// The HTTP status, when the error stands for an HTTP error status.
+    status: Option<u16>,
 }
 
 impl Error {
@@ -222,6 +226,8 @@ impl Error {
             kind,
             message,
             source: None,
+            url: None,
+            status: None,
         }
     }
 
@@ -240,6 +246,79 @@ impl Error {
     #[doc(alias = "errorString")]
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The URL of the reply this error ended (the last hop of a redirect chain). Shown
+    /// without its password by `Display` and `Debug`.
+    pub fn url(&self) -> Option<&url::Url> {
+        self.url.as_deref()
+    }
+
+    pub(crate) fn with_url(mut self, url: &url::Url) -> Self {
+        if self.url.is_none() {
+            self.url = Some(Box::new(url.clone()));
+        }
+        self
+    }
+
+    pub(crate) fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// The HTTP status this error stands for: `Some` exactly when [`is_http_status`](Self::is_http_status).
+    pub fn status(&self) -> Option<u16> {
+        self.status
+    }
+
+    /// True when the server answered with an HTTP error status (4xx, 5xx): the reply still
+    /// has the status, headers and body.
+    ///
+    /// ```
+    /// use netaccess::{Error, NetworkError};
+    /// let e = Error::new(NetworkError::HostNotFoundError, "no such host");
+    /// assert!(e.is_connect() && !e.is_http_status() && !e.is_tls());
+    /// ```
+    pub fn is_http_status(&self) -> bool {
+        self.status.is_some()
+    }
+
+    /// True when no connection could be made to the server: refused, host not found, or a
+    /// network failure before any byte was exchanged.
+    pub fn is_connect(&self) -> bool {
+        matches!(
+            self.kind,
+            NetworkError::ConnectionRefusedError
+                | NetworkError::HostNotFoundError
+                | NetworkError::TemporaryNetworkFailureError
+                | NetworkError::NetworkSessionFailedError
+        )
+    }
+
+    /// True for a TLS failure: the handshake, the certificate, or the TLS layer mid-transfer.
+    pub fn is_tls(&self) -> bool {
+        self.kind == NetworkError::SslHandshakeFailedError
+    }
+
+    /// True for a failure of, or a refusal by, the proxy.
+    pub fn is_proxy(&self) -> bool {
+        matches!(
+            self.kind,
+            NetworkError::ProxyConnectionRefusedError
+                | NetworkError::ProxyConnectionClosedError
+                | NetworkError::ProxyNotFoundError
+                | NetworkError::ProxyTimeoutError
+                | NetworkError::ProxyAuthenticationRequiredError
+                | NetworkError::UnknownProxyError
+        ) && self.status.is_none()
+    }
+
+    /// True when following redirects failed: too many, or one the policy refused.
+    pub fn is_redirect(&self) -> bool {
+        matches!(
+            self.kind,
+            NetworkError::TooManyRedirectsError | NetworkError::InsecureRedirectError
+        )
     }
 
     /// True for [`NetworkError::TimeoutError`].
@@ -261,6 +340,12 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
         d.field("kind", &self.kind).field("message", &self.message);
+        if let Some(url) = &self.url {
+            d.field("url", &display_url(url));
+        }
+        if let Some(status) = self.status {
+            d.field("status", &status);
+        }
         if let Some(s) = &self.source {
             d.field("source", s);
         }

@@ -111,6 +111,7 @@ impl Default for NetworkAccessManager {
 }
 
 /// Builds a [`NetworkAccessManager`].
+#[must_use = "a builder does nothing until build() is called"]
 pub struct ManagerBuilder {
     max_connections_per_host: usize,
     idle_timeout: Duration,

@@ -44,6 +44,7 @@ const MAX_BOUNDARY_LEN: usize = 70;
 /// The multipart subtype (Qt's `QHttpMultiPart::ContentType`).
 #[doc(alias = "ContentType")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum MultiPartKind {
     /// `multipart/form-data` (RFC 7578): HTML form fields and file uploads (`FormDataType`).
     #[doc(alias = "FormDataType")]

@@ -16,6 +16,7 @@ use url::{Host, Url};
 /// The type of a [`Proxy`] (Qt's `QNetworkProxy::ProxyType`).
 #[doc(alias = "ProxyType")]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum ProxyKind {
     /// Use the application's default: the manager's proxy or proxy factory (Qt's
     /// `DefaultProxy`). The default value.

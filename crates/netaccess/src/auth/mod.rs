@@ -171,6 +171,7 @@ impl fmt::Debug for Authenticator {
 /// Who asked for credentials: the origin server (`401`, `WWW-Authenticate`, `Authorization`)
 /// or a proxy (`407`, `Proxy-Authenticate`, `Proxy-Authorization`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum AuthTarget {
     /// The origin server.
     Server,

@@ -9,6 +9,7 @@ use super::Authenticator;
 
 /// A Digest `algorithm` (RFC 7616 §3.3, the IANA "HTTP Digest Hash Algorithms" registry).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DigestAlgorithm {
     /// `MD5`, the default when a challenge names no algorithm.
     Md5,

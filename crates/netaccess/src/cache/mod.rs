@@ -50,6 +50,7 @@ pub type CachedBodyStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>
 #[doc(alias = "QNetworkRequest::CacheLoadControl")]
 #[doc(alias = "CacheLoadControlAttribute")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum CacheLoadControl {
     /// Always load from the network, never from the cache (the request is sent with
     /// `Cache-Control: no-cache`); the response may still be stored.

@@ -42,6 +42,7 @@ impl<'a> CacheRequest<'a> {
 
 /// Whether a stored response may answer a request, from [`freshness`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Freshness {
     /// Fresh: serve it without contacting the server.
     Fresh,

@@ -12,6 +12,7 @@ use super::date::{format_imf_fixdate, parse_cookie_date};
 /// same-site.
 #[doc(alias = "QNetworkCookie::SameSite")]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum SameSite {
     /// No `SameSite` attribute (or one with an unknown value).
     #[default]

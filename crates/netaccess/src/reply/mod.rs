@@ -597,15 +597,17 @@ impl ReplyShared {
 
     /// Ends the reply: records `error` (if any), emits `error_occurred` then `finished`, on
     /// the reply and on the manager, exactly once. `body_broken` says the body is incomplete.
-    pub(crate) fn finish(self: &Arc<Self>, error: Option<Error>, body_broken: bool) {
+    pub(crate) fn finish(self: &Arc<Self>, mut error: Option<Error>, body_broken: bool) {
         {
             let mut st = self.lock();
             if st.finished {
                 return;
             }
             st.finished = true;
-            if error.is_some() {
-                st.error = error.clone();
+            if let Some(e) = error.take() {
+                let e = e.with_url(&st.url);
+                error = Some(e.clone());
+                st.error = Some(e);
                 st.body_broken = body_broken;
             }
             if let Some(w) = st.reader.take() {
@@ -631,7 +633,7 @@ impl ReplyShared {
     pub(crate) fn set_http_error(&self, error: Error) {
         let mut st = self.lock();
         if !st.finished {
-            st.error = Some(error);
+            st.error = Some(error.with_url(&st.url));
         }
     }
 
@@ -703,6 +705,7 @@ pub(crate) fn http_status_error(status: StatusCode, reason: &str, url: &Url) -> 
                 }
             ),
         )
+        .with_status(status.as_u16())
     })
 }
 
