@@ -6,7 +6,7 @@ use std::io;
 use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderValue};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::{connect_tcp, ResolveOverrides};
@@ -119,19 +119,46 @@ pub(crate) async fn connect_tunnel(
         }
         Ok(Ok(head)) => head,
     };
+    match parse_connect_reply(&response) {
+        Some(ConnectReply::Open) => Ok(Tunnel::Open(stream)),
+        Some(ConnectReply::AuthRequired(map)) => Ok(Tunnel::AuthRequired(map)),
+        Some(ConnectReply::Refused(status)) => Err(Error::new(
+            NetworkError::UnknownProxyError,
+            format!(
+                "The proxy {}:{} refused CONNECT to {authority}: status {status}",
+                proxy.host(),
+                proxy.port()
+            ),
+        )),
+        None => Err(Error::new(
+            NetworkError::UnknownProxyError,
+            "Malformed answer to CONNECT",
+        )),
+    }
+}
+
+/// A proxy's answer to CONNECT, from its response head.
+#[derive(Debug)]
+pub(crate) enum ConnectReply {
+    /// A 2xx: the tunnel is open.
+    Open,
+    /// A 407 with its headers (those whose name or value `http` refuses are left out).
+    AuthRequired(HeaderMap),
+    /// Any other status.
+    Refused(u16),
+}
+
+/// Parses the response head read by [`read_head`]; `None` when it is not a complete, valid
+/// HTTP/1.x response head (at most 64 headers).
+pub(crate) fn parse_connect_reply(head: &[u8]) -> Option<ConnectReply> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut parsed = httparse::Response::new(&mut headers);
-    let status = match parsed.parse(&response) {
+    let status = match parsed.parse(head) {
         Ok(httparse::Status::Complete(_)) => parsed.code.unwrap_or(0),
-        _ => {
-            return Err(Error::new(
-                NetworkError::UnknownProxyError,
-                "Malformed answer to CONNECT",
-            ))
-        }
+        _ => return None,
     };
-    match status {
-        200..=299 => Ok(Tunnel::Open(stream)),
+    Some(match status {
+        200..=299 => ConnectReply::Open,
         407 => {
             let mut map = HeaderMap::new();
             for h in parsed.headers.iter() {
@@ -142,22 +169,15 @@ pub(crate) async fn connect_tunnel(
                     map.append(n, v);
                 }
             }
-            Ok(Tunnel::AuthRequired(map))
+            ConnectReply::AuthRequired(map)
         }
-        other => Err(Error::new(
-            NetworkError::UnknownProxyError,
-            format!(
-                "The proxy {}:{} refused CONNECT to {authority}: status {other}",
-                proxy.host(),
-                proxy.port()
-            ),
-        )),
-    }
+        other => ConnectReply::Refused(other),
+    })
 }
 
 /// Reads a response head (up to the blank line, at most 64 KiB), byte by byte so that nothing
 /// of the tunnelled stream is consumed.
-async fn read_head(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+pub(crate) async fn read_head<R: AsyncRead + Unpin>(stream: &mut R) -> io::Result<Vec<u8>> {
     let mut head = Vec::with_capacity(256);
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
