@@ -24,7 +24,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 /// How a connection of an [`H2ScriptServer`] behaves. Unless said otherwise, a request is
-/// answered `200` with its path as the body.
+/// answered `200` with its path as the body (for `/size/N`: N bytes of `x`, at most 64 MiB).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum H2Script {
@@ -347,7 +347,15 @@ async fn answer(
         let _ = body.flow_control().release_capacity(chunk.len());
     }
     let mut response = http::Response::builder().status(200);
-    let payload = Bytes::from(path.into_bytes());
+    // `/size/N`: N bytes of `x` (at most 64 MiB); any other path: the path itself.
+    let sized = path
+        .strip_prefix("/size/")
+        .and_then(|n| n.parse::<usize>().ok())
+        .map(|n| n.min(64 << 20));
+    let payload = match sized {
+        Some(n) => Bytes::from(vec![b'x'; n]),
+        None => Bytes::from(path.into_bytes()),
+    };
     match script {
         H2Script::MaxConcurrentStreams { hold, .. } => tokio::time::sleep(hold).await,
         H2Script::HugeHeaderList { size } => {

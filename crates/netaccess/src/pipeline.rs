@@ -1089,6 +1089,7 @@ async fn http_exchange(
                 return Err(map_hyper_error(e, true));
             }
         };
+        checkout.response_head_received(); // HTTP/2: the stream slot goes to the next waiter
         if let Some(refused) = backend::http::refused_response(&response) {
             return Err(refused); // dropping the checkout closes the connection
         }

@@ -415,6 +415,42 @@ async fn max_concurrent_streams_1_with_100_requests_all_finish_in_priority_order
 }
 
 #[tokio::test]
+async fn an_unread_reply_does_not_hold_the_only_stream_a_server_allows() {
+    // MAX_CONCURRENT_STREAMS=1 and a 200 KB reply read through a 16 KiB buffer that nobody
+    // reads: its stream is complete at the HTTP/2 level (the body fits the stream window), so
+    // the next request must not wait for the application to read the first.
+    let server = H2ScriptServer::start(H2Script::MaxConcurrentStreams {
+        max: 1,
+        hold: Duration::ZERO,
+    })
+    .await;
+    let manager = NetworkAccessManager::new();
+    let unread = manager.get_with(h2(server.url("/size/200000")), |r| {
+        r.set_read_buffer_size(16 * 1024)
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while unread.bytes_available() < 16 * 1024 {
+        assert!(
+            Instant::now() < deadline,
+            "the first reply got its first bytes"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let next = manager.get(h2(server.url("/next")));
+    let body = tokio::time::timeout(Duration::from_secs(5), next.bytes())
+        .await
+        .expect("the second request finished within 5 s")
+        .expect("the second body");
+    assert_eq!(body, &b"/next"[..]);
+    let first = tokio::time::timeout(GUARD, unread.bytes())
+        .await
+        .expect("read in time")
+        .expect("the first body");
+    assert_eq!(first.len(), 200_000);
+    assert_eq!(server.connections(), 1);
+}
+
+#[tokio::test]
 async fn a_response_header_list_over_the_limit_is_a_clear_error() {
     let server = H2ScriptServer::start(H2Script::HugeHeaderList { size: 100_000 }).await;
     let manager = NetworkAccessManager::new();

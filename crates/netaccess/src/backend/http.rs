@@ -97,9 +97,9 @@ pub(crate) struct HttpConn {
     /// The TLS handshake accepted certificate errors (ignored by the application): the
     /// connection is not a secure channel for HSTS (RFC 6797 §8.1).
     pub certificate_errors_ignored: bool,
-    /// HTTP/2: one clone per handle (the pool's and each exchange's), so the count of streams
-    /// in use is the handle count less the pool's.
-    streams: Arc<()>,
+    /// HTTP/2: one clone per handle (the pool's, and each exchange's until its response head
+    /// arrives), so the count of requests waiting for a head is the clone count less one.
+    streams: Option<Arc<()>>,
     /// HTTP/2: the server's SETTINGS (its stream limit).
     peer: Option<Arc<PeerSettings>>,
     /// Set (for every handle of an HTTP/2 connection) once the server sent GOAWAY: no new
@@ -117,12 +117,16 @@ impl PoolConn for HttpConn {
     }
 
     fn has_stream_capacity(&self) -> bool {
-        let Some(peer) = &self.peer else {
+        let (Some(peer), Some(streams)) = (&self.peer, &self.streams) else {
             return true;
         };
         // A limit of 0 ("no new streams for now") still lets one through: hyper queues it.
         let limit = usize::try_from(peer.max_streams().max(1)).unwrap_or(usize::MAX);
-        Arc::strong_count(&self.streams).saturating_sub(1) < limit
+        Arc::strong_count(streams).saturating_sub(1) < limit
+    }
+
+    fn end_stream_slot(&mut self) {
+        self.streams = None;
     }
 
     fn share(&self) -> Option<Self> {
@@ -223,7 +227,7 @@ impl HttpConn {
             single_use: false,
             certificate_errors_ignored: false,
             retired,
-            streams: Arc::new(()),
+            streams: Some(Arc::new(())),
             peer,
         })
     }

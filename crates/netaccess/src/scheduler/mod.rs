@@ -33,6 +33,9 @@ pub(crate) trait PoolConn: Send + Sized + 'static {
     fn has_stream_capacity(&self) -> bool {
         true
     }
+    /// For a multiplexed connection: this handle's request got its response head and no longer
+    /// counts against the stream limit (its body is the connection's own flow control's).
+    fn end_stream_slot(&mut self) {}
 }
 
 /// How the protocol of an origin's connections is chosen.
@@ -462,6 +465,21 @@ impl<C: PoolConn> Checkout<C> {
         self.conn
             .as_mut()
             .expect("checkout holds its connection until released")
+    }
+
+    /// The response head arrived. On a multiplexed connection the request's stream slot goes
+    /// to the next waiter (a body nobody reads must not hold back the queue; the server's
+    /// stream limit for bodies still in flight is enforced by the HTTP/2 layer itself).
+    pub(crate) fn response_head_received(&mut self) {
+        if !self.multiplexed {
+            return;
+        }
+        if let Some(conn) = self.conn.as_mut() {
+            conn.end_stream_slot();
+        }
+        if let Some(pool) = self.pool.upgrade() {
+            pool.with_origin(&self.origin, |pool, os| pool.dispatch(&self.origin, os));
+        }
     }
 
     /// True when the connection had served an earlier request (idle reuse or shared h2).
