@@ -145,7 +145,23 @@ impl ScriptServer {
         Self::launch(scripts, true).await
     }
 
+    /// Like [`start`](Self::start), with scripts made once the port is known (for bytes that
+    /// name the server itself, such as a redirect to another scheme on the same port).
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    pub async fn start_with(make: impl FnOnce(u16) -> Vec<Vec<Step>>) -> ScriptServer {
+        Self::launch_with(make, false).await
+    }
+
     async fn launch(scripts: Vec<Vec<Step>>, tls_first: bool) -> ScriptServer {
+        Self::launch_with(|_| scripts, tls_first).await
+    }
+
+    async fn launch_with(
+        make: impl FnOnce(u16) -> Vec<Vec<Step>>,
+        tls_first: bool,
+    ) -> ScriptServer {
         let names: Vec<String> = tls::DEFAULT_HOSTNAMES
             .iter()
             .map(|s| (*s).to_owned())
@@ -156,6 +172,7 @@ impl ScriptServer {
             .await
             .expect("a loopback port can be bound");
         let addr = listener.local_addr().expect("bound socket has an address");
+        let scripts = make(addr.port());
         let shared = Arc::new(Shared::default());
         let ca_cert_pem = material.ca_cert_pem.clone();
         let task = tokio::spawn(accept_loop(

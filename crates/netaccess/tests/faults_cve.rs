@@ -106,6 +106,53 @@ async fn cve_2022_27776_application_headers_and_user_info_stay_on_their_port() {
     }
 }
 
+/// The same host and the same port, another scheme: the server speaks plain HTTP on its first
+/// connection (a redirect to `https://` on its own port) and TLS on the next.
+#[tokio::test]
+async fn cve_2022_27776_credentials_stay_on_their_scheme_on_the_same_port() {
+    let server = ScriptServer::start_with(|port| {
+        vec![
+            vec![
+                Step::Read,
+                redirect_to(&format!("https://127.0.0.1:{port}/landing")),
+            ],
+            vec![
+                Step::StartTls,
+                Step::Read,
+                unauthorized(),
+                Step::Read,
+                unauthorized(),
+            ],
+        ]
+    })
+    .await;
+    let manager = NetworkAccessManager::builder()
+        .add_root_certificate_pem(server.ca_cert_pem().as_bytes())
+        .unwrap()
+        .build();
+    let start = format!("http://alice:s3cret@127.0.0.1:{}/start", server.port());
+    let request = Request::new(start)
+        .with_header("Authorization", "Bearer app-token")
+        .with_header("Cookie", "session=app-cookie");
+    let reply = manager.get(request);
+    done(&reply).await;
+    assert_eq!(
+        kind(&reply),
+        Some(NetworkError::AuthenticationRequiredError),
+        "{:?}",
+        reply.error()
+    );
+    assert_eq!(reply.url().scheme(), "https");
+    let requests = server.requests();
+    assert_eq!(requests[0].connection, 0);
+    assert_eq!(
+        requests[0].header("authorization"),
+        Some("Bearer app-token")
+    );
+    let on_tls: Vec<Recorded> = requests.into_iter().filter(|r| r.connection > 0).collect();
+    assert_no_credentials(&on_tls, "https on the same port");
+}
+
 /// Credentials cached for one port (after a successful 401 exchange) are not offered to
 /// another port of the same host with the same realm, pre-emptively or on its 401.
 #[tokio::test]
