@@ -314,8 +314,14 @@ impl HstsStore {
             let (base, mine) = {
                 let mut inner = self.lock();
                 inner.dynamic.retain(|_, p| !p.is_expired_at(now));
+                // An entry that merely expired here is no change of ours: filtering the base
+                // the same way keeps another process's renewal of it.
                 let base = match &inner.synced {
-                    Some((p, base)) if p == path => base.clone(),
+                    Some((p, base)) if p == path => base
+                        .iter()
+                        .filter(|(_, p)| !p.is_expired_at(now))
+                        .map(|(k, p)| (k.clone(), p.clone()))
+                        .collect(),
                     _ => HashMap::new(),
                 };
                 (base, inner.dynamic.clone())
@@ -837,6 +843,39 @@ mod tests {
             .unwrap()
             .policies()
             .is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_policy_that_only_expired_here_keeps_another_stores_renewal() {
+        let dir = temp_dir("renewal");
+        let path = dir.join("hsts.json");
+        let now = SystemTime::now();
+        // Another process renewed renewed.test in the file.
+        let other = HstsStore::new();
+        other.add_policies([HstsPolicy::new(
+            "renewed.test",
+            Some(now + Duration::from_secs(3600)),
+            false,
+        )]);
+        other.save(&path).unwrap();
+        // This store had loaded it earlier with an expiry that has passed since.
+        let store = HstsStore::new();
+        store.lock().synced = Some((
+            path.clone(),
+            HashMap::from([(
+                "renewed.test".to_owned(),
+                HstsPolicy::new("renewed.test", Some(now - Duration::from_secs(1)), false),
+            )]),
+        ));
+        store.save(&path).unwrap();
+        assert!(HstsStore::load(&path)
+            .unwrap()
+            .is_known_host("renewed.test"));
+        assert!(
+            store.is_known_host("renewed.test"),
+            "and this store has it again"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

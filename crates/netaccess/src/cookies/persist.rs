@@ -84,8 +84,15 @@ impl DefaultCookieJar {
                 .collect();
             let (base, mine) = {
                 let store = self.lock();
+                // A cookie that merely expired here is no change of ours: filtering the base
+                // the same way keeps another process's renewal of it.
                 let base = match &store.synced {
-                    Some(s) if s.path == path => s.cookies.clone(),
+                    Some(s) if s.path == path => s
+                        .cookies
+                        .iter()
+                        .filter(|(_, e)| !e.cookie.is_expired_at(now))
+                        .map(|(k, e)| (k.clone(), e.clone()))
+                        .collect(),
                     _ => HashMap::new(),
                 };
                 (base, live_entries(&store, now))
