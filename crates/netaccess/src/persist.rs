@@ -220,6 +220,11 @@ pub(crate) struct FileLock {
 
 /// Locks `path` for a read-merge-write, waiting at most [`LOCK_TIMEOUT`] for another holder.
 pub(crate) fn lock(path: &Path) -> io::Result<FileLock> {
+    lock_within(path, LOCK_TIMEOUT)
+}
+
+/// [`lock`] with another bound on the wait.
+fn lock_within(path: &Path, timeout: Duration) -> io::Result<FileLock> {
     let (dir, name) = split_path(path)?;
     let lock_path: PathBuf = dir.join(format!(".{name}.lock"));
     let mut options = OpenOptions::new();
@@ -235,7 +240,7 @@ pub(crate) fn lock(path: &Path) -> io::Result<FileLock> {
     #[cfg(unix)]
     {
         use std::os::unix::io::AsRawFd;
-        let deadline = Instant::now() + LOCK_TIMEOUT;
+        let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_millis(1);
         loop {
             // SAFETY: flock on a file descriptor this function owns; no memory is shared.
@@ -254,9 +259,9 @@ pub(crate) fn lock(path: &Path) -> io::Result<FileLock> {
                 return Err(io::Error::new(
                     io::ErrorKind::WouldBlock,
                     format!(
-                        "{}: still locked by another process after {} s",
+                        "{}: still locked by another process after {:?}",
                         path.display(),
-                        LOCK_TIMEOUT.as_secs()
+                        timeout
                     ),
                 ));
             }
@@ -265,7 +270,7 @@ pub(crate) fn lock(path: &Path) -> io::Result<FileLock> {
         }
     }
     #[cfg(not(unix))]
-    let _ = Instant::now();
+    let _ = (Instant::now(), timeout);
     Ok(FileLock { file })
 }
 
@@ -426,6 +431,23 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(fs::read_to_string(&path).unwrap(), "100");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_held_lock_makes_a_save_fail_in_bounded_time() {
+        let dir = temp_dir("held");
+        let path = dir.join("state.json");
+        let held = lock(&path).unwrap();
+        let started = Instant::now();
+        let e = lock_within(&path, Duration::from_millis(100))
+            .err()
+            .expect("the lock is held");
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        assert!(started.elapsed() < Duration::from_secs(5));
+        drop(held);
+        lock_within(&path, Duration::from_millis(100)).unwrap();
         fs::remove_dir_all(&dir).unwrap();
     }
 
