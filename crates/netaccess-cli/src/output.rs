@@ -127,7 +127,7 @@ pub fn url_filename(url: &str) -> Option<String> {
 
 /// A proposed name made safe as one file name inside the output directory: only the part
 /// after the last `/` or `\`; control and bidi-override characters dropped; `<>:"|?*`
-/// replaced with `_`; leading dots, surrounding spaces and trailing dots removed; Windows
+/// replaced with `_`; dots and white space at either end removed; Windows
 /// device names (`CON`, `NUL`, `COM1`…) prefixed with `_`; cut to 200 bytes. `None` when
 /// nothing is left (`..`, `/`, `...`).
 pub fn sanitize(proposed: &str) -> Option<String> {
@@ -141,11 +141,10 @@ pub fn sanitize(proposed: &str) -> Option<String> {
             c => cleaned.push(c),
         }
     }
+    // Dots and white space in any mix at either end (`. .profile` must not become `.profile`).
     let trimmed = cleaned
-        .trim()
-        .trim_start_matches('.')
-        .trim_end_matches(['.', ' '])
-        .trim();
+        .trim_start_matches(|c: char| c == '.' || c.is_whitespace())
+        .trim_end_matches(|c: char| c == '.' || c.is_whitespace());
     if trimmed.is_empty() {
         return None;
     }
@@ -155,9 +154,13 @@ pub fn sanitize(proposed: &str) -> Option<String> {
         .unwrap_or("")
         .trim_end()
         .to_ascii_uppercase();
+    // Windows also reads the superscript digits as port numbers (`COM¹` is `COM1`).
     let numbered_device = (stem.starts_with("COM") || stem.starts_with("LPT"))
-        && stem.len() == 4
-        && matches!(stem.as_bytes()[3], b'1'..=b'9');
+        && stem.chars().count() == 4
+        && stem
+            .chars()
+            .nth(3)
+            .is_some_and(|c| matches!(c, '1'..='9' | '¹' | '²' | '³'));
     let device = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL") || numbered_device;
     let mut name = if device {
         format!("_{trimmed}")
@@ -406,6 +409,24 @@ mod tests {
         let long = "é".repeat(300);
         let cut = sanitize(&long).unwrap();
         assert!(cut.len() <= MAX_NAME_BYTES && cut.chars().all(|c| c == 'é'));
+    }
+
+    /// Found by fuzzing (fuzz target `file_name`): dots and spaces mixed at the start left a
+    /// leading dot (a hidden file).
+    #[test]
+    fn sanitising_never_leaves_a_leading_dot() {
+        assert_eq!(sanitize(".. .C3A,thidden").as_deref(), Some("C3A,thidden"));
+        assert_eq!(sanitize(". .profile").as_deref(), Some("profile"));
+        assert_eq!(sanitize(" .\u{3000}.x. .").as_deref(), Some("x"));
+    }
+
+    /// The property the `file_name` fuzz target checks names Windows' superscript-digit port
+    /// names too (`COM¹` opens COM1).
+    #[test]
+    fn superscript_port_names_are_devices() {
+        assert_eq!(sanitize("COM¹.txt").as_deref(), Some("_COM¹.txt"));
+        assert_eq!(sanitize("lpt³").as_deref(), Some("_lpt³"));
+        assert_eq!(sanitize("COM¹¹").as_deref(), Some("COM¹¹"));
     }
 
     #[test]

@@ -33,7 +33,7 @@ fn parses_attributes() {
     assert_eq!(c.same_site, SameSite::Lax);
     assert_eq!(
         c.to_raw_form(true),
-        "id=a3fWa; Expires=Wed, 21 Oct 2065 07:28:00 GMT; Domain=example.org; Path=/docs; \
+        "id=a3fWa; Expires=Wed, 21 Oct 2065 07:28:00 GMT; Domain=.example.org; Path=/docs; \
          Secure; HttpOnly; SameSite=Lax"
     );
     assert_eq!(c.to_raw_form(false), "id=a3fWa");
@@ -461,4 +461,25 @@ fn corrupt_jar_file() {
     names.sort();
     assert_eq!(names, [".folder.lock", "folder", "jar.json"]);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Found by fuzzing (fuzz target `set_cookie`): `Domain=..x` is the domain `..x` (one dot is
+/// dropped), but the raw form wrote `Domain=.x`, which parses to another cookie (`.x`).
+#[test]
+fn raw_form_parses_back_to_the_same_domain() {
+    for header in [
+        "foo=bar; domain=.sibling.h; domain=..siblingsiblingh\u{df}d",
+        "a=1; Domain=..example.org",
+        "a=1; Domain=example.org",
+        "a=1; Domain=.example.org",
+        "a=1",
+    ] {
+        let c = Cookie::parse_set_cookie(header).unwrap();
+        let raw = c.to_raw_form(true);
+        assert_eq!(
+            Cookie::parse_set_cookie(&raw).unwrap(),
+            c,
+            "{header:?} -> {raw:?}"
+        );
+    }
 }
