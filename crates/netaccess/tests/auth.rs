@@ -3,6 +3,10 @@
 //! reuse, a wrong password then the right one, Basic and Digest (SHA-256) against the test
 //! server.
 
+mod support;
+
+use support::done;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,12 +14,6 @@ use std::time::Duration;
 use netaccess::{NetworkAccessManager, NetworkError, Reply, Request};
 use netaccess_testserver::TestServer;
 use serde_json::Value;
-
-async fn done(reply: &Reply) {
-    tokio::time::timeout(Duration::from_secs(30), reply.finished())
-        .await
-        .expect("finished in time");
-}
 
 async fn json(reply: &Reply) -> Value {
     let body = reply.bytes().await.unwrap();

@@ -1,19 +1,15 @@
 //! The HTTP cache through the manager, with the test server counting requests.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
+use support::done;
 
 use netaccess::{
-    Cache, CacheLoadControl, DiskCache, MemoryCache, NetworkAccessManager, NetworkError, Reply,
-    Request,
+    Cache, CacheLoadControl, DiskCache, MemoryCache, NetworkAccessManager, NetworkError, Request,
 };
 use netaccess_testserver::{expected_bytes, TestServer};
-
-async fn done(reply: &Reply) {
-    tokio::time::timeout(Duration::from_secs(30), reply.finished())
-        .await
-        .expect("finished in time");
-}
 
 fn cached_manager() -> (NetworkAccessManager, Arc<MemoryCache>) {
     let cache = Arc::new(MemoryCache::default());

@@ -1,15 +1,12 @@
 //! Connections opened ahead of time (`connect_to_host`) and HTTP over Unix domain sockets.
 
+mod support;
+
 use std::time::Duration;
+use support::done;
 
-use netaccess::{NetworkAccessManager, NetworkError, Reply, Request};
+use netaccess::{NetworkAccessManager, NetworkError, Request};
 use netaccess_testserver::{TestServer, UnixTestServer};
-
-async fn done(reply: &Reply) {
-    tokio::time::timeout(Duration::from_secs(30), reply.finished())
-        .await
-        .expect("finished in time");
-}
 
 #[tokio::test]
 async fn connect_to_host_opens_the_connection_the_next_request_uses() {

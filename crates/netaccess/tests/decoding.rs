@@ -1,7 +1,9 @@
 //! Content decoding through the manager: every coding, stacked codings, raw deflate, the
 //! application's own Accept-Encoding, corrupt and truncated data, and the bomb threshold.
 
-use std::time::Duration;
+mod support;
+
+use support::done;
 
 use netaccess::{NetworkAccessManager, NetworkError, Reply, Request};
 use netaccess_testserver::TestServer;
@@ -36,12 +38,6 @@ fn echo(
             .with_header("X-Response-Content-Encoding", content_encoding),
         body,
     )
-}
-
-async fn done(reply: &Reply) {
-    tokio::time::timeout(Duration::from_secs(60), reply.finished())
-        .await
-        .expect("finished in time");
 }
 
 fn sample() -> Vec<u8> {

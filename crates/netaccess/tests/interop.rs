@@ -3,6 +3,10 @@
 //! password) and Apache httpd (mod_auth_digest, MD5; Basic). `scripts/test` installs them; a
 //! missing binary fails the test with the command that installs it.
 
+mod support;
+
+use support::done;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,12 +16,6 @@ use netaccess_testserver::peers::{
     Apache, ApacheOptions, Microsocks, Squid, SquidOptions, APACHE_BASIC_BODY, APACHE_DIGEST_BODY,
 };
 use netaccess_testserver::TestServer;
-
-async fn done(reply: &Reply) {
-    tokio::time::timeout(Duration::from_secs(30), reply.finished())
-        .await
-        .expect("finished in time");
-}
 
 fn kind(reply: &Reply) -> Option<NetworkError> {
     reply.error().map(|e| e.kind())

@@ -1,16 +1,12 @@
 //! `data:` and `file:` URLs through the manager, with the WPT data-URL vectors that the
 //! `data-url` crate ships (copied into `tests/wpt/`).
 
-use std::time::Duration;
+mod support;
 
-use netaccess::{NetworkAccessManager, NetworkError, Reply, Request};
+use support::done;
+
+use netaccess::{NetworkAccessManager, NetworkError, Request};
 use serde_json::Value;
-
-async fn done(reply: &Reply) {
-    tokio::time::timeout(Duration::from_secs(30), reply.finished())
-        .await
-        .expect("finished in time");
-}
 
 fn load(name: &str) -> Vec<Value> {
     let path = format!("{}/tests/wpt/{name}", env!("CARGO_MANIFEST_DIR"));

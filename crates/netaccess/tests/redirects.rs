@@ -1,16 +1,13 @@
 //! Redirects through the manager: policies, method rewriting, limits, header hygiene.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::done;
 
 use netaccess::{NetworkAccessManager, NetworkError, RedirectPolicy, Reply, Request};
 use netaccess_testserver::TestServer;
-
-async fn done(reply: &Reply) {
-    tokio::time::timeout(Duration::from_secs(30), reply.finished())
-        .await
-        .expect("finished in time");
-}
 
 fn kind(reply: &Reply) -> Option<NetworkError> {
     reply.error().map(|e| e.kind())

@@ -1,18 +1,15 @@
 //! TLS control: every certificate error the test server can produce, the ignore paths (all,
 //! or a list), pinning, and the negotiated version and cipher on the reply.
 
+mod support;
+
+use support::done;
+
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use netaccess::{NetworkAccessManager, NetworkError, Reply, Request, SslErrorKind};
 use netaccess_testserver::TestServer;
 use sha2::Digest;
-
-async fn done(reply: &Reply) {
-    tokio::time::timeout(Duration::from_secs(30), reply.finished())
-        .await
-        .expect("finished in time");
-}
 
 fn trusting(server: &TestServer) -> netaccess::ManagerBuilder {
     NetworkAccessManager::builder()

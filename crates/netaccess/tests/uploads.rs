@@ -1,6 +1,10 @@
 //! Request bodies: files, streams and readers, chunked uploads, replay rules on redirects,
 //! upload progress and the transfer timeout while uploading.
 
+mod support;
+
+use support::done;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -8,12 +12,6 @@ use bytes::Bytes;
 use netaccess::{Body, NetworkAccessManager, NetworkError, Reply, Request};
 use netaccess_testserver::TestServer;
 use serde_json::Value;
-
-async fn done(reply: &Reply) {
-    tokio::time::timeout(Duration::from_secs(30), reply.finished())
-        .await
-        .expect("finished in time");
-}
 
 async fn echo_json(reply: &Reply) -> Value {
     serde_json::from_slice(&reply.bytes().await.unwrap()).unwrap()

@@ -12,9 +12,12 @@ use netaccess::Reply;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-/// Waits for `reply` to finish; a reply that hangs fails the test after 30 s.
+/// The hang guard for one awaited event.
+pub const LIMIT: Duration = Duration::from_secs(30);
+
+/// Waits for `reply` to finish; a reply that hangs fails the test after 60 s.
 pub async fn done(reply: &Reply) {
-    done_within(reply, Duration::from_secs(30)).await
+    done_within(reply, Duration::from_secs(60)).await
 }
 
 /// Waits for `reply` to finish within `limit`.
@@ -22,6 +25,26 @@ pub async fn done_within(reply: &Reply, limit: Duration) {
     tokio::time::timeout(limit, reply.finished())
         .await
         .expect("the reply finished in time");
+}
+
+/// Waits for every reply of `replies`.
+pub async fn finish_all(replies: &[Reply]) {
+    for r in replies {
+        done(r).await;
+    }
+}
+
+/// A manager that trusts the certificate authority of the TLS test `server`.
+pub fn tls_manager(server: &netaccess_testserver::TestServer) -> netaccess::NetworkAccessManager {
+    netaccess::NetworkAccessManager::builder()
+        .add_root_certificate_pem(server.ca_cert_pem().expect("TLS server").as_bytes())
+        .expect("the test CA parses")
+        .build()
+}
+
+/// The error code of a finished reply.
+pub fn kind(reply: &Reply) -> Option<netaccess::NetworkError> {
+    reply.error().map(|e| e.kind())
 }
 
 /// A loopback server whose answer to each request is computed by a script from the request
