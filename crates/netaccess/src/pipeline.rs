@@ -1,9 +1,11 @@
-//! One request from start to finish, read top to bottom: validate, dispatch on the scheme,
-//! take a connection slot from the scheduler, connect (TCP, TLS, ALPN), send, receive the
-//! head, stream the body into the reply, release the connection, finish.
+//! One request from start to finish: validate, dispatch on the scheme, then for HTTP a loop of
+//! hops (HSTS upgrade and cookies, the cache, credentials, a connection slot from the
+//! scheduler, connect through proxies and TLS, send, receive the head, then authentication,
+//! the cache again, a redirect or delivery with content decoding), release the connection,
+//! finish. [`drive`] makes sure the reply finishes whatever happens, a panic included.
 //!
-//! Each stage is a short function called in order by [`run`]. Redirects, cookies, the cache,
-//! authentication and content decoding will slot in here, each as its own stage.
+//! This file is still large (the request-path redesign of issue 11 splits it into stage
+//! modules); its stages are the methods of `Hops`, called in order by `http_with_redirects`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -1041,6 +1043,12 @@ async fn http_exchange(
                 permit.connected(conn)
             }
         };
+        if checkout.was_reused() && !checkout.conn().ready_for_reuse().await {
+            // Still sending the body of a request answered early: state unknown.
+            tracing::debug!(%url, "idle connection not ready for a new request; using another");
+            drop(checkout);
+            continue;
+        }
         let encrypted = checkout.conn().encrypted;
         let http2 = checkout.conn().is_http2();
         if encrypted && !*announced_encrypted {
@@ -1070,8 +1078,13 @@ async fn http_exchange(
                     && outgoing.body.is_replayable()
                 {
                     tracing::debug!(url = %ShownUrl(url), error = %e, "HTTP/2 request left unprocessed by the server; sending it again");
-                    unprocessed_retries += 1;
                     drop(checkout);
+                    if unprocessed == Some(backend::http::Unprocessed::Refused) {
+                        // A refusing server is busy: back off 10, 20, 40, 80 ms.
+                        let pause = Duration::from_millis(10 << unprocessed_retries);
+                        tokio::time::sleep(pause).await;
+                    }
+                    unprocessed_retries += 1;
                     continue;
                 }
                 let stream_error = http2 && backend::http::is_stream_error(&e);

@@ -1,6 +1,7 @@
 //! TLS with rustls: trust roots (system store plus CAs added by the application), ALPN (h2 and
-//! http/1.1), and certificate errors reported as [`SslError`]s that the application may choose
-//! to ignore (Qt's `sslErrors` / `ignoreSslErrors` flow).
+//! http/1.1), client certificates, certificate pinning (SHA-256 of the leaf), the negotiated
+//! version and cipher for the reply, and certificate errors reported as [`SslError`]s that the
+//! application may choose to ignore (Qt's `sslErrors` / `ignoreSslErrors` flow).
 //!
 //! Each handshake gets a verifier that records what was wrong with the peer's certificate, so
 //! a failed handshake can tell the application *why*; when the errors are ignored the same
