@@ -319,6 +319,7 @@ async fn refused_stream_is_sent_again_whatever_the_method() {
 async fn a_stream_refused_every_time_fails_after_bounded_retries() {
     let server = H2ScriptServer::start(H2Script::Refuse { first: usize::MAX }).await;
     let manager = NetworkAccessManager::new();
+    let started = Instant::now();
     let reply = manager.get(h2(server.url("/always")));
     done(&reply).await;
     assert_eq!(
@@ -333,6 +334,11 @@ async fn a_stream_refused_every_time_fails_after_bounded_retries() {
         message(&reply)
     );
     assert_eq!(server.paths().len(), 5, "the first try and 4 resends");
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "resends back off 10 + 20 + 40 + 80 ms: {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
