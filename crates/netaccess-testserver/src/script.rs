@@ -52,6 +52,11 @@ pub enum Step {
     Sleep(Duration),
     /// Makes [`ScriptServer::reached`] resolve for this label.
     Mark(&'static str),
+    /// Waits until the test calls [`ScriptServer::signal`] with this label.
+    WaitFor(&'static str),
+    /// Reads and discards until the client closes (at most 20 s), then records how many bytes
+    /// that was ([`ScriptServer::drained`]).
+    Drain,
     /// Answers a TLS handshake on this connection (after a CONNECT answer, say): from here on
     /// the connection speaks TLS with the server's certificate.
     StartTls,
@@ -102,6 +107,8 @@ struct Shared {
     requests: Mutex<Vec<Recorded>>,
     connections: Mutex<usize>,
     marks: Mutex<HashSet<&'static str>>,
+    signals: Mutex<HashSet<String>>,
+    drained: Mutex<Vec<(usize, u64)>>,
     changed: Notify,
 }
 
@@ -230,6 +237,29 @@ impl ScriptServer {
         loop {
             let changed = self.shared.changed.notified();
             if Shared::lock(&self.shared.marks).contains(label) {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    /// Lets connections waiting in [`Step::WaitFor`] for `label` go on (now and later).
+    pub fn signal(&self, label: &str) {
+        Shared::lock(&self.shared.signals).insert(label.to_owned());
+        self.shared.changed.notify_waiters();
+    }
+
+    /// For each connection that played [`Step::Drain`]: its index and the bytes it discarded
+    /// before the client closed.
+    pub fn drained(&self) -> Vec<(usize, u64)> {
+        Shared::lock(&self.shared.drained).clone()
+    }
+
+    /// Resolves once a connection finished a [`Step::Drain`].
+    pub async fn drain_finished(&self) {
+        loop {
+            let changed = self.shared.changed.notified();
+            if !Shared::lock(&self.shared.drained).is_empty() {
                 return;
             }
             changed.await;
@@ -482,6 +512,33 @@ async fn play(
                 Shared::lock(&shared.marks).insert(label);
                 shared.changed.notify_waiters();
                 true
+            }
+            Step::WaitFor(label) => {
+                loop {
+                    let changed = shared.changed.notified();
+                    if Shared::lock(&shared.signals).contains(label) {
+                        break;
+                    }
+                    changed.await;
+                }
+                true
+            }
+            Step::Drain => {
+                let mut total = player.buffer.len() as u64;
+                player.buffer.clear();
+                let mut sink = vec![0u8; 64 * 1024];
+                let drain = async {
+                    while let Ok(n) = player.conn.read(&mut sink).await {
+                        if n == 0 {
+                            break;
+                        }
+                        total += n as u64;
+                    }
+                };
+                let _ = tokio::time::timeout(READ_TIMEOUT, drain).await;
+                Shared::lock(&shared.drained).push((index, total));
+                shared.changed.notify_waiters();
+                return;
             }
             Step::StartTls => match player.conn.start_tls(material).await {
                 Ok(conn) => {

@@ -591,3 +591,46 @@ async fn redirects_to_file_data_and_unix_http_are_refused() {
         assert_eq!(server.requests().len(), targets.len());
     }
 }
+
+/// A final response while the request body is still being sent (a `413` the server sends
+/// without reading the body, keeping the connection): the reply ends with the status; the
+/// connection, busy with an unfinished upload, does not carry the next request, and it is
+/// closed rather than left writing for ever (the server sees the close well before the whole
+/// body).
+#[tokio::test]
+async fn an_early_response_during_an_upload_does_not_hand_the_connection_on() {
+    const UPLOAD: usize = 64 << 20;
+    let server = ScriptServer::start(vec![
+        vec![
+            Step::ReadHead,
+            Step::write("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nbig!"),
+            Step::WaitFor("drain"),
+            Step::Drain,
+        ],
+        vec![Step::Read, ok("fresh")],
+    ])
+    .await;
+    let manager = NetworkAccessManager::new();
+    let upload = manager.post(Request::new(server.url("/upload")), vec![b'u'; UPLOAD]);
+    done(&upload).await;
+    assert_eq!(upload.status_code(), Some(413));
+    let (reply, body) = get(&manager, &server.url("/next")).await;
+    assert_eq!(
+        (kind(&reply), body.as_str()),
+        (None, "fresh"),
+        "{:?}",
+        reply.error()
+    );
+    assert_eq!(connections_of(&server), [0, 1]);
+    server.signal("drain");
+    tokio::time::timeout(BOUND, server.drain_finished())
+        .await
+        .expect("the client closed the busy connection");
+    let drained = server.drained();
+    assert_eq!(drained.len(), 1);
+    assert!(
+        drained[0].1 < UPLOAD as u64,
+        "closed after {} of {UPLOAD} body bytes",
+        drained[0].1
+    );
+}

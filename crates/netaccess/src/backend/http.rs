@@ -105,7 +105,25 @@ pub(crate) struct HttpConn {
     /// Set (for every handle of an HTTP/2 connection) once the server sent GOAWAY: no new
     /// request may use the connection, even before hyper notices it closing.
     retired: Arc<AtomicBool>,
+    /// HTTP/1: stops the connection's driver task when this (only) handle goes.
+    _driver: Option<DriverGuard>,
 }
+
+/// Aborts an HTTP/1 connection's driver task when the connection's handle goes. Nothing can use
+/// the connection any more; a driver still writing the body of a request whose response came
+/// early, to a server that stopped reading, would otherwise hold the socket open for ever.
+struct DriverGuard(tokio::task::AbortHandle);
+
+impl Drop for DriverGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// How long a connection taken from the idle pool may take to accept a new request. An
+/// HTTP/1 connection is ready at once, unless it is still sending the body of a request whose
+/// response came early: its state is then unknown and it is not used.
+pub(crate) const REUSE_READY_WAIT: Duration = Duration::from_millis(200);
 
 impl PoolConn for HttpConn {
     fn is_open(&self) -> bool {
@@ -142,6 +160,7 @@ impl PoolConn for HttpConn {
                 retired: self.retired.clone(),
                 streams: self.streams.clone(),
                 peer: self.peer.clone(),
+                _driver: None,
             }),
         }
     }
@@ -157,6 +176,7 @@ impl HttpConn {
         options: &Http2Options,
     ) -> Result<HttpConn, Error> {
         let retired = Arc::new(AtomicBool::new(false));
+        let mut driver = None;
         let mut peer = None;
         let sender = if http2 {
             let settings = PeerSettings::new();
@@ -213,11 +233,12 @@ impl HttpConn {
                 .handshake(io)
                 .await
                 .map_err(|e| protocol_error("HTTP/1.1 handshake failed", e))?;
-            tokio::spawn(async move {
+            let task = tokio::spawn(async move {
                 if let Err(e) = conn.await {
                     tracing::debug!(error = %e, "HTTP/1.1 connection ended");
                 }
             });
+            driver = Some(DriverGuard(task.abort_handle()));
             Sender::H1(sender)
         };
         Ok(HttpConn {
@@ -229,7 +250,23 @@ impl HttpConn {
             retired,
             streams: Some(Arc::new(())),
             peer,
+            _driver: driver,
         })
+    }
+
+    /// For a connection taken from the idle pool: whether it accepts a new request within
+    /// [`REUSE_READY_WAIT`] (see there). `false`: drop it and use another.
+    pub(crate) async fn ready_for_reuse(&mut self) -> bool {
+        match &mut self.sender {
+            Sender::H1(s) => {
+                s.is_ready()
+                    || matches!(
+                        tokio::time::timeout(REUSE_READY_WAIT, s.ready()).await,
+                        Ok(Ok(()))
+                    )
+            }
+            Sender::H2(_) => true,
+        }
     }
 
     /// Marks an HTTP/2 connection (all its handles) as closing: the pool stops handing it out.
