@@ -15,12 +15,13 @@ use netaccess::url::Url;
 use netaccess::{NetworkAccessManager, NetworkError, Proxy, Reply, Request};
 use netaccess_testserver::{Recorded, ScriptServer, Step};
 
+mod support;
+use support::{done_within, kind};
+
 const BOUND: Duration = Duration::from_secs(10);
 
 async fn done(reply: &Reply) {
-    tokio::time::timeout(BOUND, reply.finished())
-        .await
-        .expect("the reply finished in bounded time");
+    done_within(reply, BOUND).await;
     // Shown with --nocapture, and with a failing test.
     eprintln!(
         "{} -> {:?}: {:?}",
@@ -28,10 +29,6 @@ async fn done(reply: &Reply) {
         reply.status_code(),
         reply.error().map(|e| (e.kind(), e.message().to_owned()))
     );
-}
-
-fn kind(reply: &Reply) -> Option<NetworkError> {
-    reply.error().map(|e| e.kind())
 }
 
 fn ok(body: &str) -> Step {

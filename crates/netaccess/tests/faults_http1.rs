@@ -8,13 +8,14 @@ use std::time::Duration;
 use netaccess::{NetworkAccessManager, NetworkError, Reply, Request};
 use netaccess_testserver::{ScriptServer, Step};
 
+mod support;
+use support::{done_within, kind};
+
 /// Every case must end well within this.
 const BOUND: Duration = Duration::from_secs(10);
 
 async fn done(reply: &Reply) {
-    tokio::time::timeout(BOUND, reply.finished())
-        .await
-        .expect("the reply finished in bounded time");
+    done_within(reply, BOUND).await;
     // Shown with --nocapture, and with a failing test.
     eprintln!(
         "{} -> {:?}: {:?}",
@@ -22,10 +23,6 @@ async fn done(reply: &Reply) {
         reply.status_code(),
         reply.error().map(|e| (e.kind(), e.message().to_owned()))
     );
-}
-
-fn kind(reply: &Reply) -> Option<NetworkError> {
-    reply.error().map(|e| e.kind())
 }
 
 /// GETs `url` and waits for the end; the body as text (lossy) and the error.

@@ -10,15 +10,16 @@ use std::time::Duration;
 use netaccess::{NetworkAccessManager, NetworkError, Proxy, Reply, Request};
 use netaccess_testserver::{ScriptServer, Step};
 
+mod support;
+use support::{done_within, kind};
+
 const BOUND: Duration = Duration::from_secs(10);
 /// The origin behind the proxy: its name is on the script server's certificate and is never
 /// resolved (the proxy "connects").
 const ORIGIN: &str = "https://example.test/data";
 
 async fn done(reply: &Reply) {
-    tokio::time::timeout(BOUND, reply.finished())
-        .await
-        .expect("the reply finished in bounded time");
+    done_within(reply, BOUND).await;
     // Shown with --nocapture, and with a failing test.
     eprintln!(
         "{} -> {:?}: {:?}",
@@ -26,10 +27,6 @@ async fn done(reply: &Reply) {
         reply.status_code(),
         reply.error().map(|e| (e.kind(), e.message().to_owned()))
     );
-}
-
-fn kind(reply: &Reply) -> Option<NetworkError> {
-    reply.error().map(|e| e.kind())
 }
 
 fn through(proxy: &ScriptServer, credentials: Option<(&str, &str)>) -> NetworkAccessManager {

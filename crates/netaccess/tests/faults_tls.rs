@@ -7,12 +7,13 @@ use std::time::Duration;
 use netaccess::{NetworkAccessManager, NetworkError, Reply, Request};
 use netaccess_testserver::{ScriptServer, Step};
 
+mod support;
+use support::{done_within, kind};
+
 const BOUND: Duration = Duration::from_secs(10);
 
 async fn done(reply: &Reply) {
-    tokio::time::timeout(BOUND, reply.finished())
-        .await
-        .expect("the reply finished in bounded time");
+    done_within(reply, BOUND).await;
     // Shown with --nocapture, and with a failing test.
     eprintln!(
         "{} -> {:?}: {:?}",
@@ -20,10 +21,6 @@ async fn done(reply: &Reply) {
         reply.status_code(),
         reply.error().map(|e| (e.kind(), e.message().to_owned()))
     );
-}
-
-fn kind(reply: &Reply) -> Option<NetworkError> {
-    reply.error().map(|e| e.kind())
 }
 
 fn trusting(server: &ScriptServer) -> NetworkAccessManager {
