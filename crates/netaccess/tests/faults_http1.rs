@@ -631,3 +631,33 @@ async fn an_early_response_during_an_upload_does_not_hand_the_connection_on() {
         drained[0].1
     );
 }
+
+#[tokio::test]
+async fn invalid_content_length_values_are_a_protocol_failure() {
+    let values = ["-1", "0x10", "18446744073709551616", "5 5", "five", "+5"];
+    let scripts = values
+        .iter()
+        .map(|v| {
+            vec![
+                Step::Read,
+                Step::write(format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {v}\r\n\r\nhello"
+                )),
+                Step::Hang,
+            ]
+        })
+        .collect();
+    let server = ScriptServer::start(scripts).await;
+    let manager = NetworkAccessManager::new();
+    for v in values {
+        let (reply, body) = get(&manager, &server.url("/len")).await;
+        assert_eq!(
+            kind(&reply),
+            Some(NetworkError::ProtocolFailure),
+            "Content-Length: {v}: {:?}",
+            reply.error()
+        );
+        assert_eq!(body, "", "{v}");
+    }
+    assert_eq!(connections_of(&server), [0, 1, 2, 3, 4, 5]);
+}

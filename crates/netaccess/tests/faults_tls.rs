@@ -133,3 +133,24 @@ async fn a_server_closing_during_the_handshake_is_a_remote_close() {
         );
     }
 }
+
+/// A `close_notify` before the `Content-Length` is reached is a clean TLS close but a short
+/// body: still an error.
+#[tokio::test]
+async fn close_notify_before_the_content_length_is_reached_is_an_error() {
+    let server = ScriptServer::start_tls(vec![vec![
+        Step::Read,
+        Step::write("HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nonly ten b"),
+        Step::Close,
+    ]])
+    .await;
+    let manager = trusting(&server);
+    let reply = manager.get(Request::new(server.https_url("/short")));
+    done(&reply).await;
+    assert_eq!(
+        kind(&reply),
+        Some(NetworkError::RemoteHostClosedError),
+        "{:?}",
+        reply.error()
+    );
+}
