@@ -304,3 +304,41 @@ async fn a_connect_answer_that_is_not_http_is_a_proxy_error() {
         reply.error()
     );
 }
+
+/// Interim answers (`100`, `103`) before the `200` are skipped; the tunnel works.
+#[tokio::test]
+async fn interim_answers_to_connect_are_skipped() {
+    let proxy = ScriptServer::start(vec![vec![
+        Step::ReadHead,
+        Step::write(format!(
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n{ESTABLISHED}"
+        )),
+        Step::StartTls,
+        Step::Read,
+        Step::write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+        Step::Close,
+    ]])
+    .await;
+    let manager = through(&proxy, None);
+    let reply = manager.get(Request::new(ORIGIN));
+    done(&reply).await;
+    assert_eq!(kind(&reply), None, "{:?}", reply.error());
+    assert_eq!(reply.read_all(), "ok".as_bytes());
+}
+
+/// A proxy that answers `100` for ever: bounded, a proxy error.
+#[tokio::test]
+async fn endless_interim_answers_to_connect_are_bounded() {
+    let proxy = ScriptServer::start(vec![vec![
+        Step::ReadHead,
+        Step::write("HTTP/1.1 100 Continue\r\n\r\n".repeat(50)),
+        Step::Hang,
+    ]])
+    .await;
+    let manager = through(&proxy, None);
+    let reply = manager.get(Request::new(ORIGIN));
+    done(&reply).await;
+    let error = reply.error().expect("refused");
+    assert_eq!(error.kind(), NetworkError::UnknownProxyError, "{error:?}");
+    assert!(error.message().contains("status 100"), "{error}");
+}

@@ -41,6 +41,17 @@ pub(crate) async fn connect_proxy(
 
 /// Largest answer head to CONNECT read from a proxy.
 const MAX_CONNECT_HEAD: usize = 64 * 1024;
+/// Interim (1xx) answers to CONNECT skipped before the final one; one more is the answer
+/// (refused as an unexpected status).
+const MAX_INTERIM_HEADS: usize = 8;
+
+/// An interim `HTTP/1.x 1xx` head other than `101` (which would switch protocols).
+fn is_interim(head: &[u8]) -> bool {
+    head.starts_with(b"HTTP/1.")
+        && head
+            .get(9..12)
+            .is_some_and(|code| code.starts_with(b"1") && code != b"101")
+}
 
 /// What a CONNECT attempt gave.
 pub(crate) enum Tunnel {
@@ -83,7 +94,15 @@ pub(crate) async fn connect_tunnel(
     head.push_str("\r\n");
     let exchange = async {
         stream.write_all(head.as_bytes()).await?;
-        read_head(&mut stream).await
+        // Interim (1xx) answers before the final one are skipped, a few at most.
+        let mut interim = 0;
+        loop {
+            let head = read_head(&mut stream).await?;
+            if !is_interim(&head) || interim == MAX_INTERIM_HEADS {
+                return Ok::<_, io::Error>(head);
+            }
+            interim += 1;
+        }
     };
     let response = match tokio::time::timeout(timeout, exchange).await {
         Err(_) => {
@@ -271,5 +290,19 @@ pub(crate) async fn connect_socks5(
                 format!("SOCKS5 proxy {}:{}: {e}", proxy.host(), proxy.port()),
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interim_heads_are_recognised() {
+        assert!(is_interim(b"HTTP/1.1 100 Continue\r\n\r\n"));
+        assert!(is_interim(b"HTTP/1.1 103 Early Hints\r\n\r\n"));
+        assert!(!is_interim(b"HTTP/1.1 101 Switching\r\n\r\n"));
+        assert!(!is_interim(b"HTTP/1.1 200 OK\r\n\r\n"));
+        assert!(!is_interim(b"HTTP/1.1 1"));
     }
 }
