@@ -1053,8 +1053,7 @@ async fn http_exchange(
         let http2 = checkout.conn().is_http2();
         if encrypted && !*announced_encrypted {
             *announced_encrypted = true;
-            reply.signals.encrypted.emit(&reply.handle());
-            reply.manager_signals().encrypted.emit(&reply.handle());
+            reply.announce_encrypted();
         }
         let activity = Arc::new(Activity::default());
         let built = build_request(reply, url, &origin, outgoing, http2, activity.clone())?;
@@ -1385,7 +1384,7 @@ fn build_request(
         let weak = Arc::downgrade(reply);
         Arc::new(move |sent: u64, total: Option<u64>| {
             if let Some(r) = weak.upgrade() {
-                r.signals.upload_progress.emit(&(sent, total));
+                r.report_upload_progress((sent, total));
             }
         }) as ProgressFn
     });
@@ -1482,10 +1481,7 @@ impl Download {
             .is_none_or(|t| t.elapsed() >= PROGRESS_INTERVAL)
         {
             self.last_progress = Some(Instant::now());
-            reply
-                .signals
-                .download_progress
-                .emit(&(self.received, self.total));
+            reply.report_download_progress((self.received, self.total));
         }
         Ok(true)
     }
@@ -1510,10 +1506,7 @@ impl Download {
     /// The final progress report, never throttled.
     fn finish(&self, reply: &Arc<ReplyShared>) {
         let total = self.total.unwrap_or(self.received);
-        reply
-            .signals
-            .download_progress
-            .emit(&(self.received, Some(total)));
+        reply.report_download_progress((self.received, Some(total)));
     }
 }
 

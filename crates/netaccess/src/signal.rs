@@ -4,8 +4,14 @@
 //!
 //! Slots run on the task that emits, in the order they were connected; they must not block.
 //! A signal that fires at most once (a reply's `finished`) is *latched*: awaiting it after it
-//! fired resolves at once, so `reply.finished().await` never misses the event. Callbacks are
-//! not replayed, as in Qt: connect before the event, or check `is_finished()`.
+//! fired resolves at once, so `reply.finished().await` never misses the event.
+//!
+//! A signal may have a *replay source* (a reply's state): a callback connected after an event
+//! sees the current state once, at once (a finished reply's `finished`, a head already there,
+//! bytes waiting, the latest progress), so connecting right after `get()` never misses
+//! anything, as in Qt where signals wait for the event loop. The source decides under its own
+//! lock, the same lock under which its events are prepared ([`Signal::prepare`]): a slot sees
+//! each event exactly once, live or replayed.
 //!
 //! ```
 //! use netaccess::Signal;
@@ -36,11 +42,61 @@ struct Slots<T> {
     latch: Option<Latch<T>>,
 }
 
+/// The state behind a signal, consulted when a callback connects.
+pub(crate) trait ReplaySource<T>: Send + Sync {
+    /// Under the lock that guards the source's state and its emissions: runs `add` (which
+    /// adds the slot) unless the source will emit nothing more, and returns what the new slot
+    /// must see now, if anything.
+    fn replay(&self, add: &mut dyn FnMut()) -> Option<T>;
+}
+
 struct SignalInner<T> {
     slots: Mutex<Slots<T>>,
     /// Fast path: emitting with nobody listening costs one atomic load.
     listened: AtomicBool,
     next_id: AtomicU64,
+    replay: OnceLock<Arc<dyn ReplaySource<T>>>,
+}
+
+/// An emission prepared under its source's lock ([`Signal::prepare`]): who receives it is
+/// fixed; [`Prepared::deliver`] runs the callbacks, then sends to streams and futures (so an
+/// awaited `finished` resolves after the `finished` slots ran), outside every lock.
+#[must_use = "nothing is delivered until deliver()"]
+pub(crate) struct Prepared<T> {
+    callbacks: Vec<Callback<T>>,
+    streams: Vec<mpsc::UnboundedSender<T>>,
+    futures: Vec<oneshot::Sender<T>>,
+    /// For a latched signal: latch it once delivered, and resolve the futures that started
+    /// waiting meanwhile.
+    latch: Option<(Arc<SignalInner<T>>, Latch<T>)>,
+}
+
+impl<T: Clone> Prepared<T> {
+    /// Runs the callbacks with `value`, then sends it to streams and futures.
+    pub(crate) fn deliver(self, value: &T) {
+        for cb in self.callbacks {
+            cb(value);
+        }
+        for tx in self.streams {
+            let _ = tx.send(value.clone());
+        }
+        for tx in self.futures {
+            let _ = tx.send(value.clone());
+        }
+        if let Some((inner, latch)) = self.latch {
+            let mut slots = lock(&inner.slots);
+            slots.latch = Some(latch);
+            let list = std::mem::take(&mut slots.list);
+            for (id, slot) in list {
+                match slot {
+                    Slot::Once(tx) => {
+                        let _ = tx.send(value.clone());
+                    }
+                    other => slots.list.push((id, other)),
+                }
+            }
+        }
+    }
 }
 
 /// A Qt-style signal carrying values of type `T`.
@@ -145,6 +201,7 @@ impl<T: Clone + Send + 'static> Signal<T> {
                 }),
                 listened: AtomicBool::new(false),
                 next_id: AtomicU64::new(1),
+                replay: OnceLock::new(),
             })
         })
     }
@@ -158,14 +215,36 @@ impl<T: Clone + Send + 'static> Signal<T> {
         id
     }
 
-    /// Connects a callback, called for every emission until disconnected.
+    /// Connects a callback, called for every emission until disconnected. On a reply's
+    /// signals it is also called once at once with the current state, if there is one to see
+    /// (see the module docs).
     pub fn connect<F>(&self, slot: F) -> Connection
     where
         F: Fn(&T) + Send + Sync + 'static,
     {
-        let id = self.add(Slot::Callback(Arc::new(slot)));
-        let weak: Weak<SignalInner<T>> = Arc::downgrade(self.shared());
+        let inner = self.shared();
+        let weak: Weak<SignalInner<T>> = Arc::downgrade(inner);
+        let Some(source) = inner.replay.get() else {
+            let id = self.add(Slot::Callback(Arc::new(slot)));
+            return Connection { signal: weak, id };
+        };
+        let slot: Callback<T> = Arc::new(slot);
+        let mut id = 0;
+        let replayed = source.replay(&mut || {
+            id = self.add(Slot::Callback(slot.clone()));
+        });
+        if let Some(value) = replayed {
+            slot(&value);
+        }
         Connection { signal: weak, id }
+    }
+
+    /// Gives the signal its replay source (once; later calls keep the first).
+    pub(crate) fn set_replay_source(&self, source: impl FnOnce() -> Arc<dyn ReplaySource<T>>) {
+        let inner = self.shared();
+        if inner.replay.get().is_none() {
+            let _ = inner.replay.set(source());
+        }
     }
 
     /// An async stream of every emission from now on (unbounded: keep up with it).
@@ -200,50 +279,57 @@ impl<T: Clone + Send + 'static> Signal<T> {
     /// Emits `value` to every slot. Slots run here, outside the signal's lock, so a slot may
     /// connect or disconnect.
     pub(crate) fn emit(&self, value: &T) {
-        let Some(inner) = self.inner.get() else {
-            return;
-        };
-        if !inner.listened.load(Ordering::Acquire) {
-            return;
-        }
-        let callbacks: Vec<Callback<T>> = {
-            let mut slots = lock(&inner.slots);
-            let mut callbacks = Vec::new();
-            let list = std::mem::take(&mut slots.list);
-            for (id, slot) in list {
-                match slot {
-                    Slot::Callback(cb) => {
-                        callbacks.push(cb.clone());
-                        slots.list.push((id, Slot::Callback(cb)));
-                    }
-                    Slot::Stream(tx) => {
-                        if tx.send(value.clone()).is_ok() {
-                            slots.list.push((id, Slot::Stream(tx)));
-                        }
-                    }
-                    Slot::Once(tx) => {
-                        let _ = tx.send(value.clone());
-                    }
-                }
-            }
-            inner
-                .listened
-                .store(!slots.list.is_empty(), Ordering::Release);
-            callbacks
-        };
-        for cb in callbacks {
-            cb(value);
-        }
+        self.prepare(value).deliver(value);
     }
 
-    /// Emits `value` and latches the signal: later `next()` calls resolve with `latch()`.
-    pub(crate) fn emit_latched(
+    /// The first half of [`emit`](Self::emit), for a caller holding its replay source's lock:
+    /// sends to streams and futures, and takes the callbacks to run once the lock is released.
+    pub(crate) fn prepare(&self, _value: &T) -> Prepared<T> {
+        let mut prepared = Prepared {
+            callbacks: Vec::new(),
+            streams: Vec::new(),
+            futures: Vec::new(),
+            latch: None,
+        };
+        let Some(inner) = self.inner.get() else {
+            return prepared;
+        };
+        if !inner.listened.load(Ordering::Acquire) {
+            return prepared;
+        }
+        let mut slots = lock(&inner.slots);
+        let list = std::mem::take(&mut slots.list);
+        for (id, slot) in list {
+            match slot {
+                Slot::Callback(cb) => {
+                    prepared.callbacks.push(cb.clone());
+                    slots.list.push((id, Slot::Callback(cb)));
+                }
+                Slot::Stream(tx) => {
+                    if !tx.is_closed() {
+                        prepared.streams.push(tx.clone());
+                        slots.list.push((id, Slot::Stream(tx)));
+                    }
+                }
+                Slot::Once(tx) => prepared.futures.push(tx),
+            }
+        }
+        inner
+            .listened
+            .store(!slots.list.is_empty(), Ordering::Release);
+        prepared
+    }
+
+    /// [`prepare`](Self::prepare), latching the signal: later `next()` calls resolve with
+    /// `latch()`.
+    pub(crate) fn prepare_latched(
         &self,
         value: &T,
         latch: impl Fn() -> Option<T> + Send + Sync + 'static,
-    ) {
-        lock(&self.shared().slots).latch = Some(Arc::new(latch));
-        self.emit(value);
+    ) -> Prepared<T> {
+        let mut prepared = self.prepare(value);
+        prepared.latch = Some((self.shared().clone(), Arc::new(latch)));
+        prepared
     }
 
     /// Removes every slot (after the last emission, so closures holding handles are freed).

@@ -26,7 +26,7 @@ use url::Url;
 use crate::error::{Error, NetworkError};
 use crate::manager::ManagerSignals;
 use crate::request::{Operation, Request};
-use crate::signal::Signal;
+use crate::signal::{ReplaySource, Signal};
 use crate::transport::tls::{IgnoreSsl, SslError};
 
 /// Read buffer used once the body is taken as a stream, when none was set (1 MiB).
@@ -92,6 +92,12 @@ pub(crate) struct ReplyState {
     finished: bool,
     ignore_ssl_errors: IgnoreSsl,
     reader: Option<Waker>,
+    /// What late slots are shown (state replay): the head arrived, `encrypted` fired, and the
+    /// latest progress values.
+    head_seen: bool,
+    encrypted: bool,
+    download_progress: Option<(u64, Option<u64>)>,
+    upload_progress: Option<(u64, Option<u64>)>,
 }
 
 /// The state shared by the reply handles and the request task.
@@ -177,6 +183,10 @@ impl Reply {
                     finished: false,
                     ignore_ssl_errors: IgnoreSsl::Nothing,
                     reader: None,
+                    head_seen: false,
+                    encrypted: false,
+                    download_progress: None,
+                    upload_progress: None,
                 }),
                 space: Notify::new(),
                 redirect_permit: Notify::new(),
@@ -397,47 +407,72 @@ impl Reply {
     }
 
     // ----- signals --------------------------------------------------------------------------
+    //
+    // A slot connected to `finished`, `error_occurred`, `meta_data_changed`, `ready_read`,
+    // `encrypted` or a progress signal after its event sees the current state at once (state
+    // replay, see `crate::signal`): connecting right after `get()` misses nothing.
+
+    /// `signal` with its replay source installed.
+    fn replaying<'a, T>(&'a self, signal: &'a Signal<T>, which: Replay) -> &'a Signal<T>
+    where
+        T: Clone + Send + 'static,
+        ReplayFrom: ReplaySource<T>,
+    {
+        signal.set_replay_source(|| {
+            Arc::new(ReplayFrom {
+                reply: Arc::downgrade(&self.shared),
+                which,
+            })
+        });
+        signal
+    }
 
     /// Emitted when the response headers (status, headers, attributes) are known.
     #[doc(alias = "metaDataChanged")]
     pub fn meta_data_changed(&self) -> &Signal<Reply> {
-        &self.shared.signals.meta_data_changed
+        self.replaying(
+            &self.shared.signals.meta_data_changed,
+            Replay::MetaDataChanged,
+        )
     }
 
     /// Emitted when new body bytes can be read.
     #[doc(alias = "readyRead")]
     pub fn ready_read(&self) -> &Signal<Reply> {
-        &self.shared.signals.ready_read
+        self.replaying(&self.shared.signals.ready_read, Replay::ReadyRead)
     }
 
     /// `(received, total)` body bytes, total `None` when unknown; at most every 100 ms, plus
     /// a final emission.
     #[doc(alias = "downloadProgress")]
     pub fn download_progress(&self) -> &Signal<(u64, Option<u64>)> {
-        &self.shared.signals.download_progress
+        self.replaying(
+            &self.shared.signals.download_progress,
+            Replay::DownloadProgress,
+        )
     }
 
     /// `(sent, total)` request body bytes.
     #[doc(alias = "uploadProgress")]
     pub fn upload_progress(&self) -> &Signal<(u64, Option<u64>)> {
-        &self.shared.signals.upload_progress
+        self.replaying(&self.shared.signals.upload_progress, Replay::UploadProgress)
     }
 
     /// Emitted once, before `finished`, when the reply fails.
     #[doc(alias = "errorOccurred")]
     pub fn error_occurred(&self) -> &Signal<(Reply, Error)> {
-        &self.shared.signals.error_occurred
+        self.replaying(&self.shared.signals.error_occurred, Replay::ErrorOccurred)
     }
 
     /// Emitted exactly once at the end (also after `abort`). Latched: `reply.finished().await`
     /// resolves at once if it already fired.
     pub fn finished(&self) -> &Signal<Reply> {
-        &self.shared.signals.finished
+        self.replaying(&self.shared.signals.finished, Replay::Finished)
     }
 
     /// Emitted when the connection used by this reply is encrypted (before the request is sent).
     pub fn encrypted(&self) -> &Signal<Reply> {
-        &self.shared.signals.encrypted
+        self.replaying(&self.shared.signals.encrypted, Replay::Encrypted)
     }
 
     /// Emitted when a new socket starts connecting for this reply.
@@ -537,14 +572,52 @@ impl ReplyShared {
 
     /// Records the response metadata and emits `meta_data_changed`.
     pub(crate) fn set_meta(self: &Arc<Self>, meta: Meta) {
-        {
+        let handle = self.handle();
+        let prepared = {
             let mut st = self.lock();
             if st.finished {
                 return;
             }
             st.meta = meta;
-        }
-        self.signals.meta_data_changed.emit(&self.handle());
+            st.head_seen = true;
+            self.signals.meta_data_changed.prepare(&handle)
+        };
+        prepared.deliver(&handle);
+    }
+
+    /// Records that the connection is encrypted and emits `encrypted` (once per reply).
+    pub(crate) fn announce_encrypted(self: &Arc<Self>) {
+        let handle = self.handle();
+        let prepared = {
+            let mut st = self.lock();
+            if st.finished || st.encrypted {
+                return;
+            }
+            st.encrypted = true;
+            self.signals.encrypted.prepare(&handle)
+        };
+        prepared.deliver(&handle);
+        self.manager_signals.encrypted.emit(&handle);
+    }
+
+    /// Records and emits `(received, total)` body bytes.
+    pub(crate) fn report_download_progress(&self, progress: (u64, Option<u64>)) {
+        let prepared = {
+            let mut st = self.lock();
+            st.download_progress = Some(progress);
+            self.signals.download_progress.prepare(&progress)
+        };
+        prepared.deliver(&progress);
+    }
+
+    /// Records and emits `(sent, total)` request body bytes.
+    pub(crate) fn report_upload_progress(&self, progress: (u64, Option<u64>)) {
+        let prepared = {
+            let mut st = self.lock();
+            st.upload_progress = Some(progress);
+            self.signals.upload_progress.prepare(&progress)
+        };
+        prepared.deliver(&progress);
     }
 
     /// Appends a body chunk, waiting while a bounded read buffer is full. Returns false if the
@@ -553,7 +626,8 @@ impl ReplyShared {
         if chunk.is_empty() {
             return !self.is_finished();
         }
-        loop {
+        let handle = self.handle();
+        let prepared = loop {
             let notified = self.space.notified();
             {
                 let mut st = self.lock();
@@ -566,15 +640,15 @@ impl ReplyShared {
                     if let Some(w) = st.reader.take() {
                         w.wake();
                     }
-                    break;
+                    break self.signals.ready_read.prepare(&handle);
                 }
             }
             tokio::select! {
                 _ = notified => {}
                 _ = self.cancel.cancelled() => return false,
             }
-        }
-        self.signals.ready_read.emit(&self.handle());
+        };
+        prepared.deliver(&handle);
         true
     }
 
@@ -598,7 +672,11 @@ impl ReplyShared {
     /// Ends the reply: records `error` (if any), emits `error_occurred` then `finished`, on
     /// the reply and on the manager, exactly once. `body_broken` says the body is incomplete.
     pub(crate) fn finish(self: &Arc<Self>, mut error: Option<Error>, body_broken: bool) {
-        {
+        let reply = self.handle();
+        let weak: Weak<ReplyShared> = Arc::downgrade(self);
+        // Both emissions are prepared under the state lock, so that a slot connecting at the
+        // same time sees `finished` exactly once: live here, or replayed by `connect`.
+        let (failed, finished) = {
             let mut st = self.lock();
             if st.finished {
                 return;
@@ -613,17 +691,23 @@ impl ReplyShared {
             if let Some(w) = st.reader.take() {
                 w.wake();
             }
-        }
+            let failed = error.map(|e| {
+                let event = (reply.clone(), e);
+                let prepared = self.signals.error_occurred.prepare(&event);
+                (event, prepared)
+            });
+            let finished = self
+                .signals
+                .finished
+                .prepare_latched(&reply, move || weak.upgrade().map(|s| Reply { shared: s }));
+            (failed, finished)
+        };
         self.space.notify_one();
-        let reply = self.handle();
-        if let Some(e) = error {
-            tracing::debug!(url = %crate::error::ShownUrl(&reply.url()), error = %e, "reply failed");
-            self.signals.error_occurred.emit(&(reply.clone(), e));
+        if let Some((event, prepared)) = failed {
+            tracing::debug!(url = %crate::error::ShownUrl(&reply.url()), error = %event.1, "reply failed");
+            prepared.deliver(&event);
         }
-        let weak: Weak<ReplyShared> = Arc::downgrade(self);
-        self.signals
-            .finished
-            .emit_latched(&reply, move || weak.upgrade().map(|s| Reply { shared: s }));
+        finished.deliver(&reply);
         self.manager_signals.finished.emit(&reply);
         // No signal fires after finished: drop the slots so closures holding handles go.
         self.signals.clear();
@@ -745,5 +829,82 @@ mod retry_after_tests {
         );
         assert_eq!(retry_after("-5", now), None);
         assert_eq!(retry_after("soon", now), None);
+    }
+}
+
+/// Which reply signal a [`ReplayFrom`] serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replay {
+    Finished,
+    ErrorOccurred,
+    MetaDataChanged,
+    ReadyRead,
+    Encrypted,
+    DownloadProgress,
+    UploadProgress,
+}
+
+/// The replay source of a reply's signals: its state, read under the state lock under which
+/// the reply's emissions are prepared. Once the reply finished, slots are not kept (no signal
+/// fires any more) but still see the final state.
+struct ReplayFrom {
+    reply: Weak<ReplyShared>,
+    which: Replay,
+}
+
+impl ReplayFrom {
+    /// Runs `decide` on the state under its lock, adding the slot first unless finished.
+    fn with_state<T>(
+        &self,
+        add: &mut dyn FnMut(),
+        decide: impl FnOnce(&ReplyState, &Arc<ReplyShared>) -> Option<T>,
+    ) -> Option<T> {
+        let shared = self.reply.upgrade()?;
+        let st = shared.lock();
+        if !st.finished {
+            add();
+        }
+        decide(&st, &shared)
+    }
+}
+
+impl ReplaySource<Reply> for ReplayFrom {
+    fn replay(&self, add: &mut dyn FnMut()) -> Option<Reply> {
+        self.with_state(add, |st, shared| {
+            let now = match self.which {
+                Replay::Finished => st.finished,
+                Replay::MetaDataChanged => st.head_seen,
+                Replay::ReadyRead => st.buffered > 0,
+                Replay::Encrypted => st.encrypted,
+                _ => false,
+            };
+            now.then(|| Reply {
+                shared: shared.clone(),
+            })
+        })
+    }
+}
+
+impl ReplaySource<(Reply, Error)> for ReplayFrom {
+    fn replay(&self, add: &mut dyn FnMut()) -> Option<(Reply, Error)> {
+        self.with_state(add, |st, shared| {
+            let error = st.error.clone().filter(|_| st.finished)?;
+            Some((
+                Reply {
+                    shared: shared.clone(),
+                },
+                error,
+            ))
+        })
+    }
+}
+
+impl ReplaySource<(u64, Option<u64>)> for ReplayFrom {
+    fn replay(&self, add: &mut dyn FnMut()) -> Option<(u64, Option<u64>)> {
+        self.with_state(add, |st, _| match self.which {
+            Replay::DownloadProgress => st.download_progress,
+            Replay::UploadProgress => st.upload_progress,
+            _ => None,
+        })
     }
 }
