@@ -33,6 +33,10 @@
 // where it stands with the reason (see docs/reliability.md).
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+#[path = "fuzzing.rs"]
+pub mod __fuzz;
 mod auth;
 mod backend;
 pub mod blocking;
@@ -40,10 +44,6 @@ mod cache;
 mod cookies;
 mod decode;
 mod error;
-#[cfg(feature = "fuzzing")]
-#[doc(hidden)]
-#[path = "fuzzing.rs"]
-pub mod __fuzz;
 mod hsts;
 mod manager;
 mod multipart;
@@ -69,7 +69,9 @@ pub use cache::{
     DEFAULT_CACHE_SAVE_CONTROL, DEFAULT_DISK_CACHE_SIZE, DEFAULT_MEMORY_CACHE_SIZE,
 };
 pub use cookies::{Cookie, CookieJar, CookieParseError, DefaultCookieJar, SameSite};
-pub use decode::{DEFAULT_DECOMPRESSED_SAFETY_CHECK_THRESHOLD, DEFAULT_MAX_DECODED_SIZE, MAX_CODINGS};
+pub use decode::{
+    DEFAULT_DECOMPRESSED_SAFETY_CHECK_THRESHOLD, DEFAULT_MAX_DECODED_SIZE, MAX_CODINGS,
+};
 pub use error::{display_url, Error, NetworkError, Result};
 pub use hsts::{HstsPolicy, HstsStore};
 

@@ -17,4 +17,3 @@ pub use jar::{CookieJar, DefaultCookieJar};
 
 #[cfg(feature = "fuzzing")]
 pub(crate) use date::{format_imf_fixdate, parse_cookie_date};
-
