@@ -571,10 +571,10 @@ impl NetworkAccessManager {
     /// Like [`get`](Self::get), but runs `setup` on the reply before the request starts, so
     /// slots connected there see every signal.
     ///
-    /// Qt delivers a reply's signals from the event loop, after the code that called `get()`
-    /// returns, so connecting right after `get()` never misses one. Here the request runs on
-    /// the runtime's threads at once: a slot connected after `get()` returns can miss what
-    /// happened before (on loopback, even `ssl_errors`). `finished` is latched for `.await`.
+    /// A slot connected after `get()` returns sees the current state of `finished`,
+    /// `error_occurred`, `meta_data_changed`, `ready_read`, `encrypted` and the progress
+    /// signals (state replay), but events without a state, such as `ssl_errors`,
+    /// `socket_started_connecting` or `redirected`, may already have passed: connect those here.
     pub fn get_with(&self, request: Request, setup: impl FnOnce(&Reply)) -> Reply {
         self.start_with(request, Operation::Get, Body::empty(), setup)
     }
