@@ -58,6 +58,33 @@ async fn http2_keep_alive_ping_fails_a_request_on_a_dead_connection() {
 }
 
 #[tokio::test]
+async fn http2_keep_alive_durations_are_clamped_to_10_ms_and_24_h() {
+    // Zero and Duration::MAX would flood the peer or overflow the timer: both are clamped.
+    let server = TestServer::h2c().await;
+    let huge = NetworkAccessManager::builder()
+        .http2_keep_alive(Duration::MAX, Duration::MAX)
+        .build();
+    let reply = huge.get(h2(server.url("/hello")));
+    assert_eq!(reply.text().await.unwrap(), "hello");
+    assert!(reply.http2_was_used());
+
+    let silent = H2ScriptServer::start(H2Script::SilentAfterRequest).await;
+    let tiny = NetworkAccessManager::builder()
+        .http2_keep_alive(Duration::ZERO, Duration::ZERO)
+        .build();
+    let started = Instant::now();
+    let reply = tiny.get(h2(silent.url("/silent")));
+    done(&reply).await;
+    assert_eq!(
+        kind(&reply),
+        Some(NetworkError::TimeoutError),
+        "{}",
+        message(&reply)
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
 async fn http2_keep_alive_ping_fails_a_body_stalled_on_a_dead_connection() {
     let server = H2ScriptServer::start(H2Script::SilentMidBody {
         len: 100_000,
