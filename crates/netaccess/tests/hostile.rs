@@ -292,6 +292,7 @@ async fn url_passwords_never_appear_in_errors_or_debug() {
         error.to_string(),
         format!("{error:?}"),
         format!("{:?}", reply.request()),
+        format!("{reply:?}"),
     ] {
         assert!(!shown.contains("pw4cache99"), "{shown}");
         assert!(!shown.contains("c2VjcmV0"), "{shown}");

@@ -140,7 +140,7 @@ impl std::fmt::Debug for Reply {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let st = self.shared.lock();
         f.debug_struct("Reply")
-            .field("url", &st.url.as_str())
+            .field("url", &crate::error::display_url(&st.url))
             .field("status", &st.meta.status)
             .field("finished", &st.finished)
             .field("error", &st.error)
