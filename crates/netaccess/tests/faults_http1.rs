@@ -153,9 +153,10 @@ async fn an_unexpected_101_is_a_protocol_failure_and_drops_the_connection() {
     assert_eq!(connections_of(&server), [0, 1]);
 }
 
-/// A body longer than its `Content-Length`: the surplus is a complete forged response. It must
-/// never be taken as the answer to the next request on that connection, whether it came in the
-/// same write as the body or in a write of its own just after.
+/// A body longer than its `Content-Length` (or bytes after the last chunk): the surplus is a
+/// complete forged response. It must never be taken as the answer to the next request on that
+/// connection, whether it came in the same write as the body or in a write of its own just
+/// after.
 #[tokio::test]
 async fn surplus_after_content_length_is_never_read_as_the_next_response() {
     const FORGED: &str = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged";
@@ -174,7 +175,19 @@ async fn surplus_after_content_length_is_never_read_as_the_next_response() {
         Step::Read,
         ok("same connection"),
     ];
-    for (name, first) in [("same write", same_write), ("own write", own_write)] {
+    let after_chunked = vec![
+        Step::Read,
+        Step::write(format!(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n{FORGED}"
+        )),
+        Step::Read,
+        ok("same connection"),
+    ];
+    for (name, first) in [
+        ("same write", same_write),
+        ("own write", own_write),
+        ("after a chunked body", after_chunked),
+    ] {
         let server = ScriptServer::start(vec![first, vec![Step::Read, ok("fresh")]]).await;
         let manager = NetworkAccessManager::new();
         let (reply, body) = get(&manager, &server.url("/first")).await;
