@@ -27,10 +27,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let old_nonce = nonce_of(&first.header);
     let old_count = state.nonce_count();
-    for value in info.split(|&b| b == b'\n').take(4) {
-        if let Ok(value) = HeaderValue::from_bytes(value) {
-            state.apply_authentication_info(&value);
-        }
+    // One header value (several would hide a nonce that changed and changed back).
+    if let Ok(value) = HeaderValue::from_bytes(info) {
+        state.apply_authentication_info(&value);
     }
     let next = state
         .authorize(&credentials, "GET", "/next", Some(b""))

@@ -25,9 +25,12 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let verdict = parse(data);
-    let status = data
+    // Empty lines before the status line are allowed (RFC 9112 §2.2).
+    let start = data.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(data.len());
+    let line = &data[start..];
+    let status = line
         .get(9..12)
-        .filter(|_| data.starts_with(b"HTTP/1.1 ") || data.starts_with(b"HTTP/1.0 "))
+        .filter(|_| line.starts_with(b"HTTP/1.1 ") || line.starts_with(b"HTTP/1.0 "))
         .and_then(|d| std::str::from_utf8(d).ok())
         .and_then(|d| d.parse::<u16>().ok());
     if let Some(reply) = verdict {

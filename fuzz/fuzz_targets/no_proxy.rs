@@ -38,8 +38,14 @@ fuzz_target!(|data: &[u8]| {
 
     // Each plain domain entry matches itself and subdomains, not a longer name.
     for entry in entries(list).take(8) {
-        let name = entry.trim_start_matches("*.").trim_start_matches('.').trim_end_matches('.');
+        // One leading `*.` or `.` is a spelling; a name with an empty label is not a name.
+        let name = entry
+            .strip_prefix("*.")
+            .or_else(|| entry.strip_prefix('.'))
+            .unwrap_or(entry)
+            .trim_end_matches('.');
         let plain = !name.is_empty()
+            && !name.starts_with('.')
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
             && name.parse::<std::net::IpAddr>().is_err()
             && !name.contains("..");
