@@ -23,9 +23,9 @@ use crate::multipart::MultiPart;
 use crate::pipeline;
 use crate::proxy::{Proxy, ProxyFactory};
 use crate::redirect::RedirectPolicy;
-use crate::reply::Reply;
+use crate::reply::{Reply, ReplyShared};
 use crate::request::{Operation, Request};
-use crate::scheduler::Pool;
+use crate::scheduler::{Origin, Pool, Start};
 use crate::signal::Signal;
 use crate::transport::tls::{ClientIdentity, SslError, TlsConfig};
 use crate::transport::ResolveOverrides;
@@ -72,7 +72,7 @@ pub(crate) struct ManagerInner {
     pub credentials: std::sync::Mutex<CredentialCache>,
     pub pool: Pool<HttpConn>,
     pub signals: Arc<ManagerSignals>,
-    runtime: Handle,
+    pub(crate) runtime: Handle,
 }
 
 /// Qt's `QNetworkAccessManager`: sends requests and returns [`Reply`]s at once; the work is
@@ -612,9 +612,35 @@ impl NetworkAccessManager {
         let reply = self.new_reply(request, operation);
         setup(&reply);
         let shared = reply.shared().clone();
-        let inner = self.inner.clone();
-        self.inner.runtime.spawn(pipeline::run(inner, shared, body));
+        match pipeline::queue_origin(&self.inner, &shared) {
+            // Waits in its origin's queue as data; its task starts when a slot is granted.
+            Some(origin) => self.enqueue(origin, shared, body),
+            None => {
+                let inner = self.inner.clone();
+                self.inner.runtime.spawn(pipeline::run(inner, shared, body));
+            }
+        }
         reply
+    }
+
+    /// Queues a request as data in `origin`'s queue (a task is spawned when it is granted).
+    fn enqueue(&self, origin: Origin, shared: Arc<ReplyShared>, body: Body) {
+        let (priority, limit) = {
+            let request = shared.request();
+            (request.priority(), request.max_connections_per_host())
+        };
+        let queued = pipeline::QueuedRequest {
+            mgr: self.inner.clone(),
+            reply: shared.clone(),
+            body: Some(body),
+            origin: origin.clone(),
+        };
+        let start: Start<HttpConn> = Box::new(move |granted| queued.start(granted));
+        if let Some(ticket) = self.inner.pool.enqueue(&origin, priority, limit, start) {
+            shared.set_dequeue(Some(Box::new(move || {
+                Pool::dequeue(ticket);
+            })));
+        }
     }
 
     /// Opens a connection to `host:port` ahead of time (Qt's `connectToHost`); the next request

@@ -50,15 +50,99 @@ fn is_local_http(scheme: &str) -> bool {
 }
 
 /// Runs the request of `reply` to its end. An `abort()` cancels this future at its next await
-/// point; the reply was already finished by `abort()` itself.
-pub(crate) async fn run(mgr: Arc<ManagerInner>, reply: Arc<ReplyShared>, body: Body) {
-    drive(&reply, execute(&mgr, &reply, body)).await;
+/// point; the reply was already finished by `abort()` itself. The future finishes the reply
+/// even if it is dropped before it was first polled (a runtime shutting down).
+pub(crate) fn run(
+    mgr: Arc<ManagerInner>,
+    reply: Arc<ReplyShared>,
+    body: Body,
+) -> impl std::future::Future<Output = ()> + Send {
+    let guard = FinishGuard(reply.clone());
+    async move {
+        drive(&reply, execute(&mgr, &reply, body, None), guard).await;
+    }
+}
+
+/// The origin whose queue a new request can wait in as data, before any task exists for it:
+/// an HTTP request with no cache to consult first (a cache hit must not wait for a slot). `None`:
+/// the request runs as a task from the start ([`run`]).
+pub(crate) fn queue_origin(mgr: &ManagerInner, reply: &ReplyShared) -> Option<Origin> {
+    let request = reply.request();
+    if mgr.config.cache.is_some() || request.invalid_header().is_some() {
+        return None;
+    }
+    let mut url = request.url()?.clone();
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    if mgr.config.hsts_enabled {
+        if let Some(secure) = mgr.config.hsts.upgrade(&url) {
+            url = secure;
+        }
+    }
+    check_http_url(&url).ok()?;
+    origin_for(&url, request, proxy_for(mgr, &url)).ok()
+}
+
+/// A request waiting in its origin's queue as data: what its task needs once a slot is
+/// granted. Dropped without being started (its queue went away), it finishes the reply.
+pub(crate) struct QueuedRequest {
+    pub(crate) mgr: Arc<ManagerInner>,
+    pub(crate) reply: Arc<ReplyShared>,
+    pub(crate) body: Option<Body>,
+    pub(crate) origin: Origin,
+}
+
+impl QueuedRequest {
+    /// Spawns the request's task on its grant.
+    pub(crate) fn start(mut self, granted: Grant<HttpConn>) {
+        let body = self.body.take().unwrap_or_else(Body::empty);
+        let task = run_granted(
+            self.mgr.clone(),
+            self.reply.clone(),
+            body,
+            self.origin.clone(),
+            granted,
+        );
+        self.mgr.runtime.spawn(task);
+    }
+}
+
+impl Drop for QueuedRequest {
+    fn drop(&mut self) {
+        if self.body.is_some() && !self.reply.is_finished() {
+            self.reply.finish(
+                Some(Error::new(
+                    NetworkError::OperationCanceledError,
+                    "The request was dropped while it waited for a connection",
+                )),
+                true,
+            );
+        }
+    }
+}
+
+/// Runs a request that waited in `origin`'s queue as data on the slot it was `granted`.
+pub(crate) fn run_granted(
+    mgr: Arc<ManagerInner>,
+    reply: Arc<ReplyShared>,
+    body: Body,
+    origin: Origin,
+    granted: Grant<HttpConn>,
+) -> impl std::future::Future<Output = ()> + Send {
+    let guard = FinishGuard(reply.clone());
+    reply.set_dequeue(None);
+    async move {
+        let work = execute(&mgr, &reply, body, Some((origin, granted)));
+        drive(&reply, work, guard).await;
+    }
 }
 
 /// Opens a connection to the reply's origin ahead of time and leaves it idle in the pool
 /// (Qt's `connectToHost` / `connectToHostEncrypted`); the reply finishes when it is ready.
 pub(crate) async fn preconnect(mgr: Arc<ManagerInner>, reply: Arc<ReplyShared>) {
-    drive(&reply, open_ahead(&mgr, &reply)).await;
+    let guard = FinishGuard(reply.clone());
+    drive(&reply, open_ahead(&mgr, &reply), guard).await;
 }
 
 /// Runs `work` for `reply` and finishes the reply with its outcome, unless `abort()` ended it.
@@ -69,9 +153,9 @@ pub(crate) async fn preconnect(mgr: Arc<ManagerInner>, reply: Arc<ReplyShared>) 
 async fn drive(
     reply: &Arc<ReplyShared>,
     work: impl std::future::Future<Output = Result<Option<Error>, Error>>,
+    guard: FinishGuard,
 ) {
     use futures_util::FutureExt;
-    let guard = FinishGuard(reply.clone());
     let cancel = reply.cancel_token().clone();
     let work = std::panic::AssertUnwindSafe(work).catch_unwind();
     let outcome = tokio::select! {
@@ -103,6 +187,9 @@ fn panicked(payload: &(dyn std::any::Any + Send)) -> Error {
         format!("Internal error: the request stopped on a panic ({what})"),
     )
 }
+
+/// A connection slot granted to a request that waited in its origin's queue as data.
+pub(crate) type Granted = (Origin, Grant<HttpConn>);
 
 /// Finishes its reply with an error when dropped first: the request task went away unfinished.
 struct FinishGuard(Arc<ReplyShared>);
@@ -152,6 +239,7 @@ async fn execute(
     mgr: &ManagerInner,
     reply: &Arc<ReplyShared>,
     body: Body,
+    granted: Option<Granted>,
 ) -> Result<Option<Error>, Error> {
     let request = reply.request();
     let url = request
@@ -166,7 +254,7 @@ async fn execute(
     }
     match url.scheme() {
         "http" | "https" | "unix+http" | "local+http" => {
-            http_with_redirects(mgr, reply, url, body).await
+            http_with_redirects(mgr, reply, url, body, granted).await
         }
         // Local schemes are boxed so that the task of every queued HTTP request stays small.
         "data" => Box::pin(local_data(reply, &url)).await,
@@ -357,6 +445,7 @@ async fn http_with_redirects(
     reply: &Arc<ReplyShared>,
     url: Url,
     body: Body,
+    mut granted: Option<Granted>,
 ) -> Result<Option<Error>, Error> {
     let request = reply.request();
     let mut hops = Hops {
@@ -392,6 +481,7 @@ async fn http_with_redirects(
             &hops.outgoing,
             hops.timeout,
             &mut hops.announced_encrypted,
+            &mut granted,
         )
         .await?;
         remember_response_state(mgr, reply, &hops.url, &exchange);
@@ -1015,21 +1105,29 @@ async fn http_exchange(
     outgoing: &Outgoing,
     timeout: Option<Duration>,
     announced_encrypted: &mut bool,
+    granted: &mut Option<Granted>,
 ) -> Result<Exchange, Error> {
     let request = reply.request();
     check_http_url(url)?;
     let origin = origin_for(url, request, proxy_for(mgr, url))?;
+    // A slot granted while the request waited as data serves its first exchange, if the
+    // origin is still the one it waited for; otherwise it goes back to the pool here.
+    let mut granted = granted.take().filter(|(o, _)| *o == origin).map(|(_, g)| g);
     let mut retried = false;
     let mut unprocessed_retries = 0;
     loop {
-        let grant = mgr
-            .pool
-            .acquire(
-                &origin,
-                request.priority(),
-                request.max_connections_per_host(),
-            )
-            .await;
+        let grant = match granted.take() {
+            Some(grant) => grant,
+            None => {
+                mgr.pool
+                    .acquire(
+                        &origin,
+                        request.priority(),
+                        request.max_connections_per_host(),
+                    )
+                    .await
+            }
+        };
         let mut checkout = match grant {
             Grant::Reuse(checkout) => checkout,
             Grant::Connect(permit) => {
@@ -1045,7 +1143,7 @@ async fn http_exchange(
         };
         if checkout.was_reused() && !checkout.conn().ready_for_reuse().await {
             // Still sending the body of a request answered early: state unknown.
-            tracing::debug!(%url, "idle connection not ready for a new request; using another");
+            tracing::debug!(url = %ShownUrl(url), "idle connection not ready for a new request; using another");
             drop(checkout);
             continue;
         }

@@ -108,6 +108,7 @@ impl Operation {
 /// ```
 #[doc(alias = "QNetworkRequest")]
 #[derive(Clone)]
+#[must_use = "a request does nothing until it is given to the manager"]
 pub struct Request {
     url: Result<Url, (String, String)>,
     headers: HeaderMap,

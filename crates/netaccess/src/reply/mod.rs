@@ -96,6 +96,8 @@ pub(crate) struct ReplyState {
     /// latest progress values.
     head_seen: bool,
     encrypted: bool,
+    /// Takes the request out of its origin's queue while it waits there as data.
+    dequeue: Option<Box<dyn FnOnce() + Send>>,
     download_progress: Option<(u64, Option<u64>)>,
     upload_progress: Option<(u64, Option<u64>)>,
 }
@@ -185,6 +187,7 @@ impl Reply {
                     reader: None,
                     head_seen: false,
                     encrypted: false,
+                    dequeue: None,
                     download_progress: None,
                     upload_progress: None,
                 }),
@@ -326,6 +329,11 @@ impl Reply {
     pub fn abort(&self) {
         self.shared.cancel.cancel();
         self.shared.finish(Some(Error::canceled()), true);
+        // A request still queued as data leaves its origin's queue now.
+        let dequeue = self.shared.lock().dequeue.take();
+        if let Some(dequeue) = dequeue {
+            dequeue();
+        }
     }
 
     // ----- body -----------------------------------------------------------------------------
@@ -583,6 +591,12 @@ impl ReplyShared {
             self.signals.meta_data_changed.prepare(&handle)
         };
         prepared.deliver(&handle);
+    }
+
+    /// While the request waits in its origin's queue as data: how to take it out (`abort`).
+    /// `None` once it started.
+    pub(crate) fn set_dequeue(&self, dequeue: Option<Box<dyn FnOnce() + Send>>) {
+        self.lock().dequeue = dequeue;
     }
 
     /// Records that the connection is encrypted and emits `encrypted` (once per reply).

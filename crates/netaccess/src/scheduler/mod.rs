@@ -5,6 +5,9 @@
 //! sockets (idle + busy + connecting) and at most one multiplexed (HTTP/2) connection.
 //!
 //! [`Pool::acquire`] returns a [`Grant`]: a connection to reuse, or a permit to open a new one.
+//! [`Pool::enqueue`] is the same for a request that has no task yet: the request waits in the
+//! queue as data (a boxed start function), and its task is spawned only when it is granted
+//! (OkHttp's `readyAsyncCalls` and `promoteAndExecute`).
 //! A permit is only handed out while fewer than `limit` sockets are open, so the limit holds at
 //! the socket level. A released reusable connection goes straight to the next waiter. For an
 //! origin whose protocol is decided by ALPN, the first connection is opened alone and the others
@@ -82,10 +85,28 @@ struct OriginState<C: PoolConn> {
     protocol: Protocol,
     /// A connection whose protocol will decide the others is being opened.
     probing: bool,
-    queue: BTreeMap<(Priority, u64), oneshot::Sender<Grant<C>>>,
+    queue: BTreeMap<(Priority, u64), Waiting<C>>,
+    /// Requests granted under the lock, started by the caller once it is released.
+    ready: Vec<(Start<C>, Grant<C>)>,
     /// Peak of `sockets`, for statistics and tests.
     peak_sockets: usize,
     opened: u64,
+}
+
+/// What starts a request queued as data when it is granted (it spawns the request's task).
+pub(crate) type Start<C> = Box<dyn FnOnce(Grant<C>) + Send>;
+
+/// A queued request: a task waiting for its grant, or a request with no task yet.
+enum Waiting<C: PoolConn> {
+    Task(oneshot::Sender<Grant<C>>),
+    Data(Start<C>),
+}
+
+/// Where a request queued as data waits, to take it out again ([`Pool::dequeue`]).
+pub(crate) struct QueueTicket<C: PoolConn> {
+    pool: Weak<PoolInner<C>>,
+    origin: Origin,
+    key: (Priority, u64),
 }
 
 struct PoolState<C: PoolConn> {
@@ -193,7 +214,7 @@ impl<C: PoolConn> Pool<C> {
                     return grant;
                 }
                 let (tx, rx) = oneshot::channel();
-                os.queue.insert((priority, seq), tx);
+                os.queue.insert((priority, seq), Waiting::Task(tx));
                 (rx, (priority, seq))
             };
             let waiter = Waiter {
@@ -206,6 +227,55 @@ impl<C: PoolConn> Pool<C> {
                 return grant;
             }
         }
+    }
+
+    /// Queues a request that has no task yet: `start` runs with its grant at once if one can be
+    /// given now (`None` is returned), or later from whoever frees a slot (the ticket lets an
+    /// abort take it out). `start` never runs under the pool's lock.
+    pub(crate) fn enqueue(
+        &self,
+        origin: &Origin,
+        priority: Priority,
+        limit: Option<usize>,
+        start: Start<C>,
+    ) -> Option<QueueTicket<C>> {
+        let granted = {
+            let mut st = self.inner.lock();
+            let seq = st.seq;
+            st.seq += 1;
+            let os = st
+                .origins
+                .entry(origin.clone())
+                .or_insert_with(|| OriginState::new(limit.unwrap_or(self.inner.default_limit)));
+            match self.inner.try_grant(origin, os) {
+                Some(grant) => grant,
+                None => {
+                    os.queue.insert((priority, seq), Waiting::Data(start));
+                    return Some(QueueTicket {
+                        pool: Arc::downgrade(&self.inner),
+                        origin: origin.clone(),
+                        key: (priority, seq),
+                    });
+                }
+            }
+        };
+        start(granted);
+        None
+    }
+
+    /// Takes a request queued as data out of the queue (an abort); false if it was started
+    /// already. Its start function is dropped here, outside the lock.
+    pub(crate) fn dequeue(ticket: QueueTicket<C>) -> bool {
+        let Some(pool) = ticket.pool.upgrade() else {
+            return false;
+        };
+        let removed = {
+            let mut st = pool.lock();
+            st.origins
+                .get_mut(&ticket.origin)
+                .and_then(|os| os.queue.remove(&ticket.key))
+        };
+        removed.is_some()
     }
 
     /// Closes every idle connection and forgets the multiplexed ones (running requests keep
@@ -297,6 +367,7 @@ impl<C: PoolConn> OriginState<C> {
             protocol: Protocol::Unknown,
             probing: false,
             queue: BTreeMap::new(),
+            ready: Vec::new(),
             peak_sockets: 0,
             opened: 0,
         }
@@ -367,26 +438,42 @@ impl<C: PoolConn> PoolInner<C> {
             let Some(grant) = self.try_grant(origin, os) else {
                 return;
             };
-            let Some((_, tx)) = os.queue.pop_first() else {
+            let Some((_, waiting)) = os.queue.pop_first() else {
                 return;
             };
-            // A queued waiter's receiver is alive: a waiter leaves the queue (under this lock)
-            // before its receiver drops. So this send cannot fail and no guard drops here.
-            if let Err(grant) = tx.send(grant) {
-                std::mem::forget(grant);
-                debug_assert!(false, "a queued waiter had no receiver");
+            match waiting {
+                // A queued waiter's receiver is alive: a waiter leaves the queue (under this
+                // lock) before its receiver drops. So this send cannot fail and no guard drops
+                // here.
+                Waiting::Task(tx) => {
+                    if let Err(grant) = tx.send(grant) {
+                        std::mem::forget(grant);
+                        debug_assert!(false, "a queued waiter had no receiver");
+                    }
+                }
+                // Started by `with_origin` once the lock is released.
+                Waiting::Data(start) => os.ready.push((start, grant)),
             }
         }
     }
 
+    /// Runs `f` on the origin's state under the lock, then starts (outside the lock) the
+    /// requests queued as data that `f` granted.
     fn with_origin(
         self: &Arc<Self>,
         origin: &Origin,
         f: impl FnOnce(&Arc<Self>, &mut OriginState<C>),
     ) {
-        let mut st = self.lock();
-        if let Some(os) = st.origins.get_mut(origin) {
+        let ready = {
+            let mut st = self.lock();
+            let Some(os) = st.origins.get_mut(origin) else {
+                return;
+            };
             f(self, os);
+            std::mem::take(&mut os.ready)
+        };
+        for (start, grant) in ready {
+            start(grant);
         }
     }
 }

@@ -60,6 +60,23 @@ fn reuse(g: Grant<FakeConn>) -> Checkout<FakeConn> {
     }
 }
 
+impl Pool<FakeConn> {
+    /// A grant that must be available at once (a free slot), without awaiting.
+    fn acquire_now(&self, o: &Origin) -> Grant<FakeConn> {
+        let granted = Arc::new(Mutex::new(None));
+        let slot = granted.clone();
+        let ticket = self.enqueue(
+            o,
+            Priority::Normal,
+            None,
+            Box::new(move |grant| *slot.lock().unwrap() = Some(grant)),
+        );
+        assert!(ticket.is_none(), "a slot was free");
+        let grant = granted.lock().unwrap().take();
+        grant.expect("granted at once")
+    }
+}
+
 async fn pending<F: std::future::Future>(f: F) -> bool {
     tokio::time::timeout(Duration::from_millis(20), f)
         .await
@@ -211,4 +228,111 @@ async fn first_request_fixes_the_limit() {
     let o = origin(Mode::Http1);
     let _p1 = permit(pool.acquire(&o, Priority::Normal, Some(1)).await);
     assert!(pending(pool.acquire(&o, Priority::Normal, Some(4))).await);
+}
+
+/// The requests started so far, with their grants.
+type Started = Arc<Mutex<Vec<(&'static str, Grant<FakeConn>)>>>;
+
+/// A start function that records which request got which grant, and asserts that it runs
+/// outside the pool's lock (it reads the pool's statistics, which takes the lock).
+fn recorder(
+    pool: &Pool<FakeConn>,
+    o: &Origin,
+    name: &'static str,
+    started: &Started,
+) -> Start<FakeConn> {
+    let (pool, o, started) = (pool.clone(), o.clone(), started.clone());
+    Box::new(move |grant| {
+        let _ = pool.stats(&o); // would deadlock if called under the lock
+        started.lock().unwrap().push((name, grant));
+    })
+}
+
+#[test]
+fn requests_queued_as_data_start_in_priority_order_without_a_task() {
+    let pool: Pool<FakeConn> = Pool::new(1, Duration::from_secs(60));
+    let o = origin(Mode::Http1);
+    let started = Arc::new(Mutex::new(Vec::new()));
+    // A free slot: started at once, no ticket.
+    assert!(pool
+        .enqueue(
+            &o,
+            Priority::Normal,
+            None,
+            recorder(&pool, &o, "first", &started)
+        )
+        .is_none());
+    let (name, grant) = started.lock().unwrap().pop().unwrap();
+    assert_eq!(name, "first");
+    let checkout = permit(grant).connected(FakeConn::h1(1));
+    // The slot is busy: the next ones wait as data, in (priority, arrival) order.
+    for (name, priority) in [
+        ("low", Priority::Low),
+        ("normal", Priority::Normal),
+        ("high", Priority::High),
+    ] {
+        let ticket = pool.enqueue(&o, priority, None, recorder(&pool, &o, name, &started));
+        assert!(ticket.is_some());
+    }
+    assert_eq!(pool.stats(&o).queued, 3);
+    assert!(started.lock().unwrap().is_empty());
+    // Each release hands the connection to the next one, started outside the lock.
+    checkout.release(true);
+    for expected in ["high", "normal", "low"] {
+        let (name, grant) = started.lock().unwrap().pop().expect("started");
+        assert_eq!(name, expected);
+        let checkout = reuse(grant);
+        assert_eq!(pool.stats(&o).opened, 1, "the one connection is reused");
+        checkout.release(true);
+    }
+    assert_eq!(pool.stats(&o).queued, 0);
+}
+
+#[test]
+fn a_dequeued_request_never_starts_and_frees_nothing() {
+    let pool: Pool<FakeConn> = Pool::new(1, Duration::from_secs(60));
+    let o = origin(Mode::Http1);
+    let started = Arc::new(Mutex::new(Vec::new()));
+    let busy = permit(pool.acquire_now(&o));
+    let ticket = pool
+        .enqueue(
+            &o,
+            Priority::Normal,
+            None,
+            recorder(&pool, &o, "aborted", &started),
+        )
+        .expect("queued");
+    let _kept = pool
+        .enqueue(
+            &o,
+            Priority::Low,
+            None,
+            recorder(&pool, &o, "kept", &started),
+        )
+        .expect("queued");
+    assert!(Pool::dequeue(ticket), "taken out of the queue");
+    assert_eq!(pool.stats(&o).queued, 1);
+    drop(busy); // the failed connect frees the slot: the next queued request gets it
+    let (name, _grant) = started.lock().unwrap().pop().expect("started");
+    assert_eq!(name, "kept");
+    assert!(started.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_dequeue_after_the_start_is_a_no_op() {
+    let pool: Pool<FakeConn> = Pool::new(1, Duration::from_secs(60));
+    let o = origin(Mode::Http1);
+    let started = Arc::new(Mutex::new(Vec::new()));
+    let busy = permit(pool.acquire_now(&o));
+    let ticket = pool
+        .enqueue(
+            &o,
+            Priority::Normal,
+            None,
+            recorder(&pool, &o, "late", &started),
+        )
+        .expect("queued");
+    drop(busy);
+    assert_eq!(started.lock().unwrap().len(), 1);
+    assert!(!Pool::dequeue(ticket));
 }
