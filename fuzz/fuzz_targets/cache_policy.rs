@@ -12,15 +12,17 @@ use http::header::{self, HeaderMap};
 use http::{Method, StatusCode};
 use libfuzzer_sys::fuzz_target;
 use netaccess::cache_policy::{
-    current_age, freshness, invalidated_urls, may_serve_stale_on_error, merge_304,
-    served_headers, storable, CacheRequest, Freshness,
+    current_age, freshness, invalidated_urls, may_serve_stale_on_error, merge_304, served_headers,
+    storable, CacheRequest, Freshness,
 };
 use netaccess::CacheMetadata;
 use netaccess_fuzz::header_map;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use url::Url;
 
-const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"];
+const METHODS: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE",
+];
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -44,7 +46,8 @@ fn shift(t: SystemTime, secs: i64) -> SystemTime {
     if secs >= 0 {
         t.checked_add(Duration::from_secs(secs as u64)).unwrap_or(t)
     } else {
-        t.checked_sub(Duration::from_secs(secs.unsigned_abs())).unwrap_or(t)
+        t.checked_sub(Duration::from_secs(secs.unsigned_abs()))
+            .unwrap_or(t)
     }
 }
 
@@ -56,8 +59,8 @@ const NOT_STORED: &[&str] = &[
 ];
 
 fuzz_target!(|input: Input| {
-    let method = Method::from_bytes(METHODS[usize::from(input.method) % METHODS.len()].as_bytes())
-        .unwrap();
+    let method =
+        Method::from_bytes(METHODS[usize::from(input.method) % METHODS.len()].as_bytes()).unwrap();
     let lookup_method =
         Method::from_bytes(METHODS[usize::from(input.lookup_method) % METHODS.len()].as_bytes())
             .unwrap();
@@ -91,7 +94,13 @@ fuzz_target!(|input: Input| {
         assert!(!vary_star, "Vary: * stored");
     }
 
-    let entry = CacheMetadata::new(status, &response_headers, &request_headers, request_time, response_time);
+    let entry = CacheMetadata::new(
+        status,
+        &response_headers,
+        &request_headers,
+        request_time,
+        response_time,
+    );
     for name in NOT_STORED {
         assert!(!entry.headers.contains_key(*name), "{name} stored");
     }
@@ -125,7 +134,11 @@ fuzz_target!(|input: Input| {
     let later = shift(now, 1);
     if let Some(merged) = merge_304(&entry, &not_modified, now, later) {
         assert_eq!(merged.status, entry.status);
-        for name in [header::CONTENT_LENGTH, header::CONTENT_ENCODING, header::CONTENT_RANGE] {
+        for name in [
+            header::CONTENT_LENGTH,
+            header::CONTENT_ENCODING,
+            header::CONTENT_RANGE,
+        ] {
             let a: Vec<_> = merged.headers.get_all(&name).iter().collect();
             let b: Vec<_> = entry.headers.get_all(&name).iter().collect();
             assert_eq!(a, b, "{name} changed by a 304");

@@ -11,10 +11,17 @@ const LIMIT: usize = 64 * 1024;
 
 fuzz_target!(|data: &[u8]| {
     let (head, consumed) = read(data);
-    let end = data.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
+    let end = data
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4);
     match head {
         Ok(head) => {
-            assert_eq!(Some(consumed), end, "stopped elsewhere than the first blank line");
+            assert_eq!(
+                Some(consumed),
+                end,
+                "stopped elsewhere than the first blank line"
+            );
             assert_eq!(&head[..], &data[..consumed]);
             assert!(head.len() <= LIMIT + 4);
         }
@@ -26,7 +33,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let verdict = parse(data);
     // Empty lines before the status line are allowed (RFC 9112 §2.2).
-    let start = data.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(data.len());
+    let start = data
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(data.len());
     let line = &data[start..];
     let status = line
         .get(9..12)

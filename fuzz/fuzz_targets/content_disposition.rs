@@ -25,17 +25,43 @@ fuzz_target!(|data: &[u8]| {
     netaccess_fuzz::assert_safe_file_name(&name);
 
     let s = String::from_utf8_lossy(data);
-    let ext = format!("attachment; filename*=UTF-8''{}", utf8_percent_encode(&s, NON_ALPHANUMERIC));
-    assert_eq!(content_disposition_filename(ext.as_bytes()).as_deref(), Some(&*s), "{ext:?}");
+    let ext = format!(
+        "attachment; filename*=UTF-8''{}",
+        utf8_percent_encode(&s, NON_ALPHANUMERIC)
+    );
+    assert_eq!(
+        content_disposition_filename(ext.as_bytes()).as_deref(),
+        Some(&*s),
+        "{ext:?}"
+    );
     let plain = format!("attachment; filename={}", quoted(&s));
-    assert_eq!(content_disposition_filename(plain.as_bytes()).as_deref(), Some(&*s), "{plain:?}");
-    let both = format!("{plain}; filename*=UTF-8''{}", utf8_percent_encode(&s, NON_ALPHANUMERIC));
-    let ext_first = format!("inline; filename*=utf-8'en'{}; filename=\"other\"", utf8_percent_encode(&s, NON_ALPHANUMERIC));
-    assert_eq!(content_disposition_filename(both.as_bytes()).as_deref(), Some(&*s));
-    assert_eq!(content_disposition_filename(ext_first.as_bytes()).as_deref(), Some(&*s));
+    assert_eq!(
+        content_disposition_filename(plain.as_bytes()).as_deref(),
+        Some(&*s),
+        "{plain:?}"
+    );
+    let both = format!(
+        "{plain}; filename*=UTF-8''{}",
+        utf8_percent_encode(&s, NON_ALPHANUMERIC)
+    );
+    let ext_first = format!(
+        "inline; filename*=utf-8'en'{}; filename=\"other\"",
+        utf8_percent_encode(&s, NON_ALPHANUMERIC)
+    );
+    assert_eq!(
+        content_disposition_filename(both.as_bytes()).as_deref(),
+        Some(&*s)
+    );
+    assert_eq!(
+        content_disposition_filename(ext_first.as_bytes()).as_deref(),
+        Some(&*s)
+    );
     // ISO-8859-1 in filename*: every byte one character.
     let latin1: String = data.iter().map(|&b| char::from(b)).collect();
     let pct: String = data.iter().map(|b| format!("%{b:02X}")).collect();
     let iso = format!("attachment; filename*=ISO-8859-1''{pct}");
-    assert_eq!(content_disposition_filename(iso.as_bytes()).as_deref(), Some(&*latin1));
+    assert_eq!(
+        content_disposition_filename(iso.as_bytes()).as_deref(),
+        Some(&*latin1)
+    );
 });

@@ -15,8 +15,14 @@ fn model(values: &[HeaderValue]) -> Result<Option<Vec<&'static str>>, ()> {
         .iter()
         .flat_map(|v| v.as_bytes().split(|&b| b == b','))
         .map(|t| {
-            let start = t.iter().position(|b| !matches!(b, b' ' | b'\t')).unwrap_or(t.len());
-            let end = t.iter().rposition(|b| !matches!(b, b' ' | b'\t')).map_or(start, |e| e + 1);
+            let start = t
+                .iter()
+                .position(|b| !matches!(b, b' ' | b'\t'))
+                .unwrap_or(t.len());
+            let end = t
+                .iter()
+                .rposition(|b| !matches!(b, b' ' | b'\t'))
+                .map_or(start, |e| e + 1);
             t[start..end].to_ascii_lowercase()
         })
         .filter(|t| !t.is_empty())

@@ -18,7 +18,11 @@ fuzz_target!(|data: &[u8]| {
     assert!(t >= min && t <= max, "{text:?}");
     let formatted = format_cookie_date(t);
     assert_eq!(formatted.len(), 29, "{formatted:?}");
-    assert_eq!(parse_cookie_date(&formatted), Some(t), "{text:?} -> {formatted:?}");
+    assert_eq!(
+        parse_cookie_date(&formatted),
+        Some(t),
+        "{text:?} -> {formatted:?}"
+    );
     if t >= UNIX_EPOCH {
         assert_eq!(
             httpdate::parse_http_date(&formatted).ok(),

@@ -31,11 +31,20 @@ fuzz_target!(|data: &[u8]| {
         assert!(!c.name.is_empty() && c.path.starts_with('/'), "{c:?}");
         assert!(!c.domain.trim_start_matches('.').is_empty(), "{c:?}");
         assert!(
-            !forbidden(&c.name) && !forbidden(&c.value) && !forbidden(&c.domain) && !forbidden(&c.path),
+            !forbidden(&c.name)
+                && !forbidden(&c.value)
+                && !forbidden(&c.domain)
+                && !forbidden(&c.path),
             "control character in a loaded cookie: {c:?}"
         );
-        assert!(c.name.len() + c.value.len() <= DefaultCookieJar::MAX_COOKIE_SIZE, "{c:?}");
-        assert!(!c.name.contains(['=', ';']) && !c.value.contains(';'), "{c:?}");
+        assert!(
+            c.name.len() + c.value.len() <= DefaultCookieJar::MAX_COOKIE_SIZE,
+            "{c:?}"
+        );
+        assert!(
+            !c.name.contains(['=', ';']) && !c.value.contains(';'),
+            "{c:?}"
+        );
         let host = c.domain.trim_start_matches('.');
         if let Ok(url) = url::Url::parse(&format!("https://{host}{}", c.path)) {
             if let Some(header) = jar.cookie_header(&url) {
@@ -58,7 +67,13 @@ fuzz_target!(|data: &[u8]| {
     b.sort_by_key(key);
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(&b) {
-        assert_eq!((&x.name, &x.value, &x.domain, &x.path), (&y.name, &y.value, &y.domain, &y.path));
-        assert_eq!((x.secure, x.http_only, x.same_site), (y.secure, y.http_only, y.same_site));
+        assert_eq!(
+            (&x.name, &x.value, &x.domain, &x.path),
+            (&y.name, &y.value, &y.domain, &y.path)
+        );
+        assert_eq!(
+            (x.secure, x.http_only, x.same_site),
+            (y.secure, y.http_only, y.same_site)
+        );
     }
 });

@@ -103,7 +103,9 @@ fn check_stored(jar: &DefaultCookieJar) {
         }
         assert!(!c.name.is_empty() && c.path.starts_with('/') && !c.domain.is_empty());
         assert!(c.name.len() + c.value.len() <= DefaultCookieJar::MAX_COOKIE_SIZE);
-        *per_domain.entry(c.domain.trim_start_matches('.')).or_default() += 1;
+        *per_domain
+            .entry(c.domain.trim_start_matches('.'))
+            .or_default() += 1;
     }
     assert!(per_domain
         .values()
@@ -113,7 +115,11 @@ fn check_stored(jar: &DefaultCookieJar) {
 fn check_get(jar: &DefaultCookieJar, url: &Url, loopback_is_secure: bool) {
     let secure = url.scheme() == "https" || (loopback_is_secure && is_loopback(url));
     let host = request_host(url).unwrap_or_default();
-    let path = if url.path().is_empty() { "/" } else { url.path() };
+    let path = if url.path().is_empty() {
+        "/"
+    } else {
+        url.path()
+    };
     let cookies = jar.cookies_for_url(url);
     for c in &cookies {
         assert!(secure || !c.secure, "Secure cookie {c:?} sent to {url}");
@@ -172,4 +178,3 @@ fuzz_target!(|ops: Vec<Op>| {
         }
     }
 });
-

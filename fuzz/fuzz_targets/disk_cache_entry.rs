@@ -8,8 +8,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use netaccess::__fuzz::disk_cache::{
-    check_file, decode_header, decode_metadata, encode_header, encode_metadata, Header,
-    Metadata, FILE_HEADER_LEN,
+    check_file, decode_header, decode_metadata, encode_header, encode_metadata, Header, Metadata,
+    FILE_HEADER_LEN,
 };
 
 fn check_metadata(is_entry: bool, bytes: &[u8]) {
@@ -97,7 +97,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc

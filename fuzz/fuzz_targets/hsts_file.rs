@@ -16,7 +16,11 @@ fuzz_target!(|data: &[u8]| {
             Ok(n) => assert!(store.preloaded_len() <= n),
             Err(e) => {
                 assert_eq!(e.kind(), ErrorKind::InvalidData);
-                assert_eq!(store.preloaded_len(), 0, "a failed preload list added hosts");
+                assert_eq!(
+                    store.preloaded_len(),
+                    0,
+                    "a failed preload list added hosts"
+                );
             }
         }
     }
@@ -34,7 +38,11 @@ fuzz_target!(|data: &[u8]| {
     for p in &policies {
         assert!(!p.host.is_empty() && !p.host.ends_with('.'), "{p:?}");
         assert!(p.host.parse::<std::net::IpAddr>().is_err(), "{p:?}");
-        assert_eq!(HstsPolicy::new(&p.host, None, false).host, p.host, "not normalized: {p:?}");
+        assert_eq!(
+            HstsPolicy::new(&p.host, None, false).host,
+            p.host,
+            "not normalized: {p:?}"
+        );
         assert!(store.is_known_host(&p.host), "{p:?} loaded but not known");
     }
     let output = dir.join("saved.json");
@@ -44,6 +52,9 @@ fuzz_target!(|data: &[u8]| {
     let b = again.policies();
     assert_eq!(policies.len(), b.len());
     for (x, y) in policies.iter().zip(&b) {
-        assert_eq!((&x.host, x.include_subdomains), (&y.host, y.include_subdomains));
+        assert_eq!(
+            (&x.host, x.include_subdomains),
+            (&y.host, y.include_subdomains)
+        );
     }
 });

@@ -30,7 +30,8 @@ struct Input {
 fn valid_boundary(b: &str) -> bool {
     !b.is_empty()
         && b.len() <= 70
-        && b.bytes().all(|c| c.is_ascii_alphanumeric() || b"'()+_,-./:=? ".contains(&c))
+        && b.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"'()+_,-./:=? ".contains(&c))
         && !b.ends_with(' ')
 }
 
@@ -46,7 +47,11 @@ fuzz_target!(|input: Input| {
         MultiPartKind::Alternative,
     ][usize::from(input.kind % 4)];
     let mut multipart = MultiPart::new(kind);
-    assert!(valid_boundary(multipart.boundary()), "{:?}", multipart.boundary());
+    assert!(
+        valid_boundary(multipart.boundary()),
+        "{:?}",
+        multipart.boundary()
+    );
     if let Some(b) = &input.boundary {
         multipart.set_boundary(b.clone());
     }
@@ -73,7 +78,10 @@ fuzz_target!(|input: Input| {
     let expected_ok = valid_boundary(&boundary) && headers_ok;
     let (content_type, body) = match result {
         Ok(ok) => {
-            assert!(expected_ok, "accepted boundary {boundary:?} or a bad header: {input:?}");
+            assert!(
+                expected_ok,
+                "accepted boundary {boundary:?} or a bad header: {input:?}"
+            );
             ok
         }
         Err(e) => {
@@ -102,7 +110,9 @@ fuzz_target!(|input: Input| {
     let clean = parts.iter().all(|p| {
         find(&p.body, boundary.as_bytes()).is_none()
             && !p.name.contains(&boundary)
-            && p.file_name.as_deref().is_none_or(|f| !f.contains(&boundary))
+            && p.file_name
+                .as_deref()
+                .is_none_or(|f| !f.contains(&boundary))
             && p.header.as_ref().is_none_or(|(n, v)| {
                 !n.contains(&boundary)
                     && !v.contains(&boundary)
@@ -115,7 +125,8 @@ fuzz_target!(|input: Input| {
     let mut rest = &bytes[open.len()..];
     for (i, p) in parts.iter().enumerate() {
         let head_end = find(rest, b"\r\n\r\n").expect("a header block") + 4;
-        let head = std::str::from_utf8(&rest[..head_end]).map(str::to_owned)
+        let head = std::str::from_utf8(&rest[..head_end])
+            .map(str::to_owned)
             .unwrap_or_else(|_| String::from_utf8_lossy(&rest[..head_end]).into_owned());
         let disposition = head
             .lines()
@@ -131,7 +142,9 @@ fuzz_target!(|input: Input| {
         assert_eq!(&after[..end], &p.body[..], "part {i}");
         rest = &after[end + 2..];
         if i + 1 < parts.len() {
-            rest = rest.strip_prefix(open.as_bytes()).expect("the next part's delimiter");
+            rest = rest
+                .strip_prefix(open.as_bytes())
+                .expect("the next part's delimiter");
         }
     }
     assert_eq!(rest, close.as_bytes());

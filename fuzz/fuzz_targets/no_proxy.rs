@@ -8,7 +8,8 @@ use libfuzzer_sys::fuzz_target;
 use netaccess::NoProxyRules;
 
 fn entries(list: &str) -> impl Iterator<Item = &str> {
-    list.split(|c: char| c == ',' || c.is_whitespace()).filter(|e| !e.is_empty())
+    list.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|e| !e.is_empty())
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -29,7 +30,11 @@ fuzz_target!(|data: &[u8]| {
         if rules.matches_all() {
             assert!(m);
         } else if complete {
-            assert_eq!(m, singles.iter().any(|s| s.matches_host(host, port)), "{list:?} {line:?}");
+            assert_eq!(
+                m,
+                singles.iter().any(|s| s.matches_host(host, port)),
+                "{list:?} {line:?}"
+            );
         }
         if let Ok(url) = url::Url::parse(&format!("http://{line}/")) {
             let _ = rules.matches(&url);
@@ -46,18 +51,26 @@ fuzz_target!(|data: &[u8]| {
             .trim_end_matches('.');
         let plain = !name.is_empty()
             && !name.starts_with('.')
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
             && name.parse::<std::net::IpAddr>().is_err()
             && !name.contains("..");
         if plain {
             let single = NoProxyRules::parse(entry);
             assert!(single.matches_host(name, Some(80)), "{entry:?}");
             assert!(single.matches_host(&format!("a.{name}"), None), "{entry:?}");
-            assert!(single.matches_host(&name.to_ascii_uppercase(), None), "{entry:?}");
+            assert!(
+                single.matches_host(&name.to_ascii_uppercase(), None),
+                "{entry:?}"
+            );
             assert!(!single.matches_host(&format!("a{name}"), None), "{entry:?}");
         }
         if let Ok(ip) = entry.parse::<std::net::IpAddr>() {
-            assert!(NoProxyRules::parse(entry).matches_host(&ip.to_string(), Some(1)), "{entry:?}");
+            assert!(
+                NoProxyRules::parse(entry).matches_host(&ip.to_string(), Some(1)),
+                "{entry:?}"
+            );
         }
     }
 });

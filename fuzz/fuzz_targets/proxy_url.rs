@@ -16,7 +16,10 @@ fuzz_target!(|data: &[u8]| {
     assert!(!p.host().contains(['@', '/', '?', '#']), "{p:?}");
     assert_ne!(p.port(), 0);
     assert_eq!(p.host(), p.host().to_ascii_lowercase());
-    assert!(matches!(p.kind(), ProxyKind::HttpProxy | ProxyKind::Socks5Proxy));
+    assert!(matches!(
+        p.kind(),
+        ProxyKind::HttpProxy | ProxyKind::Socks5Proxy
+    ));
     let scheme = match (p.kind(), p.remote_dns()) {
         (ProxyKind::HttpProxy, _) => "http",
         (_, false) => "socks5",

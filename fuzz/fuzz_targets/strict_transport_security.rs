@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use netaccess::HstsStore;
 use netaccess::__fuzz::parse_strict_transport_security as parse;
+use netaccess::HstsStore;
 use url::Url;
 
 fuzz_target!(|data: &[u8]| {
@@ -36,7 +36,11 @@ fuzz_target!(|data: &[u8]| {
     }
     let written = format!(
         "max-age={max_age}{}",
-        if include_subdomains { "; includeSubDomains" } else { "" }
+        if include_subdomains {
+            "; includeSubDomains"
+        } else {
+            ""
+        }
     );
     assert_eq!(parse(&written), parsed);
 });

@@ -36,7 +36,10 @@ fn write(challenges: &[Challenge]) -> String {
             s.push(' ');
             s.push_str(t);
         } else {
-            let params: Vec<String> = c.params().map(|(n, v)| format!("{n}={}", quote(v))).collect();
+            let params: Vec<String> = c
+                .params()
+                .map(|(n, v)| format!("{n}={}", quote(v)))
+                .collect();
             if !params.is_empty() {
                 s.push(' ');
                 s.push_str(&params.join(", "));
@@ -57,7 +60,10 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     let challenges = parse_challenges(&values);
     for c in &challenges {
-        assert!(!c.scheme().is_empty() && c.scheme().bytes().all(is_tchar), "{c:?}");
+        assert!(
+            !c.scheme().is_empty() && c.scheme().bytes().all(is_tchar),
+            "{c:?}"
+        );
         for (name, _) in c.params() {
             assert!(!name.is_empty() && name.bytes().all(is_tchar), "{c:?}");
             assert_eq!(name, name.to_ascii_lowercase());
@@ -67,13 +73,24 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let written = write(&challenges);
-    assert_eq!(parse_challenge_str(&written), challenges, "written as {written:?}");
+    assert_eq!(
+        parse_challenge_str(&written),
+        challenges,
+        "written as {written:?}"
+    );
 
     let credentials = Authenticator::with_credentials(user, password);
     for body in [Some(&b""[..]), None] {
         let selected = select_challenge(&challenges, body.is_some()).map(|(_, s)| s);
         let mut state = AuthState::with_fixed_cnonce("0a4f113b");
-        let answer = respond(&challenges, &credentials, "GET", "/dir/index.html", body, &mut state);
+        let answer = respond(
+            &challenges,
+            &credentials,
+            "GET",
+            "/dir/index.html",
+            body,
+            &mut state,
+        );
         let Some(answer) = answer else {
             continue;
         };
@@ -91,6 +108,10 @@ fuzz_target!(|data: &[u8]| {
             _ => {}
         }
         let again = state.authorize(&credentials, "GET", "/other", body);
-        assert!(again.is_some(), "no pre-emptive answer after {:?}", answer.header);
+        assert!(
+            again.is_some(),
+            "no pre-emptive answer after {:?}",
+            answer.header
+        );
     }
 });

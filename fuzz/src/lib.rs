@@ -90,9 +90,15 @@ pub fn assert_safe_file_name(name: &str) {
     assert!(!name.is_empty(), "empty name");
     assert!(name.len() <= 255, "{} bytes: {name:?}", name.len());
     assert!(!name.contains(['/', '\\']), "path separator in {name:?}");
-    assert!(!name.chars().any(char::is_control), "control character in {name:?}");
+    assert!(
+        !name.chars().any(char::is_control),
+        "control character in {name:?}"
+    );
     assert!(!name.starts_with('.'), "leading dot in {name:?}");
-    assert!(!name.ends_with(['.', ' ']), "trailing dot or space in {name:?}");
+    assert!(
+        !name.ends_with(['.', ' ']),
+        "trailing dot or space in {name:?}"
+    );
     let stem = name
         .split('.')
         .next()

@@ -220,8 +220,8 @@ impl Cookie {
     /// The cookie as text (Qt's `toRawForm`). With `full` false: `name=value`, as in a `Cookie`
     /// request header (only the value when the name is empty). With `full` true: a
     /// `Set-Cookie` value with every attribute set (`Expires` as an IMF-fixdate, `Domain` only
-    /// for a domain cookie and with its leading dot, so the value parses back to the same
-    /// cookie and a host-only cookie stays host-only).
+    /// for a domain cookie, so a host-only cookie stays host-only), which parses back to the
+    /// same cookie.
     #[doc(alias = "toRawForm")]
     pub fn to_raw_form(&self, full: bool) -> String {
         let mut out = if self.name.is_empty() {
@@ -234,11 +234,15 @@ impl Cookie {
                 out.push_str("; Expires=");
                 out.push_str(&format_imf_fixdate(expires));
             }
-            // With its leading dot, as Qt writes it: the parser drops exactly one dot, so the
-            // raw form parses back to this domain even when it has more (`..example.org`).
-            if self.domain.starts_with('.') {
+            // The parser drops exactly one leading dot, so a domain with more (`..x`) is
+            // written whole; otherwise without its dot (no longer than what was parsed).
+            if let Some(domain) = self.domain.strip_prefix('.') {
                 out.push_str("; Domain=");
-                out.push_str(&self.domain);
+                out.push_str(if domain.starts_with('.') {
+                    &self.domain
+                } else {
+                    domain
+                });
             }
             if !self.path.is_empty() {
                 out.push_str("; Path=");
