@@ -237,8 +237,10 @@ fn bytes_route(len: &str, query: Option<&str>, headers: &http::HeaderMap) -> Rou
     Ok(response)
 }
 
+/// A header value from text; UTF-8 beyond ASCII goes out as opaque bytes (a non-ASCII realm),
+/// which `HeaderValue::from_str` refuses in recent `http` releases (1.6 here).
 pub(crate) fn header_value(value: &str) -> Result<http::HeaderValue, BadRequest> {
-    http::HeaderValue::from_str(value)
+    http::HeaderValue::from_bytes(value.as_bytes())
         .map_err(|_| BadRequest(format!("bad header value {value:?}")))
 }
 
