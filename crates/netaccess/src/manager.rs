@@ -633,9 +633,8 @@ impl NetworkAccessManager {
             mgr: self.inner.clone(),
             reply: shared.clone(),
             body: Some(body),
-            origin: origin.clone(),
         };
-        let start: Start<HttpConn> = Box::new(move |granted| queued.start(granted));
+        let start: Start<HttpConn> = Box::new(move |origin, granted| queued.start(origin, granted));
         if let Some(ticket) = self.inner.pool.enqueue(&origin, priority, limit, start) {
             shared.set_dequeue(Some(Box::new(move || {
                 Pool::dequeue(ticket);

@@ -90,18 +90,17 @@ pub(crate) struct QueuedRequest {
     pub(crate) mgr: Arc<ManagerInner>,
     pub(crate) reply: Arc<ReplyShared>,
     pub(crate) body: Option<Body>,
-    pub(crate) origin: Origin,
 }
 
 impl QueuedRequest {
-    /// Spawns the request's task on its grant.
-    pub(crate) fn start(mut self, granted: Grant<HttpConn>) {
+    /// Spawns the request's task on the slot granted for `origin`.
+    pub(crate) fn start(mut self, origin: &Origin, granted: Grant<HttpConn>) {
         let body = self.body.take().unwrap_or_else(Body::empty);
         let task = run_granted(
             self.mgr.clone(),
             self.reply.clone(),
             body,
-            self.origin.clone(),
+            origin.clone(),
             granted,
         );
         self.mgr.runtime.spawn(task);
@@ -408,13 +407,10 @@ impl Outgoing {
             headers.insert(name, value.clone());
         }
         if let Some(jar) = &self.jar_cookies {
-            let merged = match headers.get(header::COOKIE).and_then(|v| v.to_str().ok()) {
-                Some(own) if !own.is_empty() => format!("{own}; {jar}"),
-                _ => jar.clone(),
-            };
+            let merged = merge_cookie_header(headers.get(header::COOKIE), jar);
             // Not a valid header value (the request then fails in build_request): the cache
             // must not take it for "no cookie", so it sees a value no stored one has.
-            let value = HeaderValue::from_str(&merged)
+            let value = HeaderValue::from_bytes(&merged)
                 .unwrap_or(HeaderValue::from_static("netaccess-invalid-cookie-header"));
             headers.insert(header::COOKIE, value);
         }
@@ -1451,13 +1447,10 @@ fn build_request(
         headers.insert(name, value.clone());
     }
     if let Some(jar) = &outgoing.jar_cookies {
-        let merged = match headers.get(header::COOKIE).and_then(|v| v.to_str().ok()) {
-            Some(own) if !own.is_empty() => format!("{own}; {jar}"),
-            _ => jar.clone(),
-        };
+        let merged = merge_cookie_header(headers.get(header::COOKIE), jar);
         headers.insert(
             header::COOKIE,
-            HeaderValue::from_str(&merged).map_err(|e| invalid(&e))?,
+            HeaderValue::from_bytes(&merged).map_err(|e| invalid(&e))?,
         );
     }
     if !headers.contains_key(header::ACCEPT_ENCODING) {
@@ -1829,6 +1822,17 @@ fn decode_limits(reply: &ReplyShared) -> decode::Limits {
     decode::Limits {
         threshold: request.decompressed_safety_check_threshold(),
         max_decoded: request.max_decoded_size(),
+    }
+}
+
+/// The application's own `Cookie` value (if any) and the jar's, joined with `"; "`, as bytes:
+/// cookie names and values may hold UTF-8 (servers send it, the jar keeps it), which
+/// `HeaderValue::from_str` refuses, so one such cookie would fail every later request to its
+/// host (found by fuzz target `cookie_jar_rules`).
+fn merge_cookie_header(own: Option<&HeaderValue>, jar: &str) -> Vec<u8> {
+    match own.map(HeaderValue::as_bytes) {
+        Some(own) if !own.is_empty() => [own, b"; ", jar.as_bytes()].concat(),
+        _ => jar.as_bytes().to_vec(),
     }
 }
 

@@ -47,7 +47,8 @@ pub(crate) trait ReplaySource<T>: Send + Sync {
     /// Under the lock that guards the source's state and its emissions: runs `add` (which
     /// adds the slot) unless the source will emit nothing more, and returns what the new slot
     /// must see now, if anything.
-    fn replay(&self, add: &mut dyn FnMut()) -> Option<T>;
+    /// `which` tells the source which of its signals asks (a source may serve several).
+    fn replay(&self, which: u8, add: &mut dyn FnMut()) -> Option<T>;
 }
 
 struct SignalInner<T> {
@@ -55,7 +56,8 @@ struct SignalInner<T> {
     /// Fast path: emitting with nobody listening costs one atomic load.
     listened: AtomicBool,
     next_id: AtomicU64,
-    replay: OnceLock<Arc<dyn ReplaySource<T>>>,
+    /// The replay source (a weak handle: no allocation, no cycle) and the selector it is given.
+    replay: OnceLock<(Weak<dyn ReplaySource<T>>, u8)>,
 }
 
 /// An emission prepared under its source's lock ([`Signal::prepare`]): who receives it is
@@ -224,13 +226,17 @@ impl<T: Clone + Send + 'static> Signal<T> {
     {
         let inner = self.shared();
         let weak: Weak<SignalInner<T>> = Arc::downgrade(inner);
-        let Some(source) = inner.replay.get() else {
+        let Some((source, which)) = inner.replay.get() else {
             let id = self.add(Slot::Callback(Arc::new(slot)));
             return Connection { signal: weak, id };
         };
         let slot: Callback<T> = Arc::new(slot);
         let mut id = 0;
-        let replayed = source.replay(&mut || {
+        let Some(source) = source.upgrade() else {
+            // The source is gone: nothing will be emitted or replayed any more.
+            return Connection { signal: weak, id };
+        };
+        let replayed = source.replay(*which, &mut || {
             id = self.add(Slot::Callback(slot.clone()));
         });
         if let Some(value) = replayed {
@@ -240,10 +246,14 @@ impl<T: Clone + Send + 'static> Signal<T> {
     }
 
     /// Gives the signal its replay source (once; later calls keep the first).
-    pub(crate) fn set_replay_source(&self, source: impl FnOnce() -> Arc<dyn ReplaySource<T>>) {
+    pub(crate) fn set_replay_source(
+        &self,
+        source: impl FnOnce() -> Weak<dyn ReplaySource<T>>,
+        which: u8,
+    ) {
         let inner = self.shared();
         if inner.replay.get().is_none() {
-            let _ = inner.replay.set(source());
+            let _ = inner.replay.set((source(), which));
         }
     }
 

@@ -114,6 +114,8 @@ pub(crate) struct ReplyShared {
     cancel: CancellationToken,
     pub(crate) signals: ReplySignals,
     manager_signals: Arc<ManagerSignals>,
+    /// This reply itself, for replays (which get `&self` from a weak handle).
+    this: Weak<ReplyShared>,
 }
 
 /// Qt's `QNetworkReply`: a request in progress or done.
@@ -171,7 +173,8 @@ impl Reply {
         manager_signals: Arc<ManagerSignals>,
     ) -> Reply {
         Reply {
-            shared: Arc::new(ReplyShared {
+            shared: Arc::new_cyclic(|this| ReplyShared {
+                this: this.clone(),
                 request,
                 operation,
                 state: Mutex::new(ReplyState {
@@ -424,14 +427,15 @@ impl Reply {
     fn replaying<'a, T>(&'a self, signal: &'a Signal<T>, which: Replay) -> &'a Signal<T>
     where
         T: Clone + Send + 'static,
-        ReplayFrom: ReplaySource<T>,
+        ReplyShared: ReplaySource<T>,
     {
-        signal.set_replay_source(|| {
-            Arc::new(ReplayFrom {
-                reply: Arc::downgrade(&self.shared),
-                which,
-            })
-        });
+        signal.set_replay_source(
+            || {
+                let weak: Weak<dyn ReplaySource<T>> = Arc::downgrade(&self.shared) as Weak<_>;
+                weak
+            },
+            which as u8,
+        );
         signal
     }
 
@@ -846,8 +850,9 @@ mod retry_after_tests {
     }
 }
 
-/// Which reply signal a [`ReplayFrom`] serves.
+/// Which reply signal a replay serves (the selector given to [`ReplaySource::replay`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 enum Replay {
     Finished,
     ErrorOccurred,
@@ -858,64 +863,70 @@ enum Replay {
     UploadProgress,
 }
 
-/// The replay source of a reply's signals: its state, read under the state lock under which
-/// the reply's emissions are prepared. Once the reply finished, slots are not kept (no signal
-/// fires any more) but still see the final state.
-struct ReplayFrom {
-    reply: Weak<ReplyShared>,
-    which: Replay,
-}
-
-impl ReplayFrom {
-    /// Runs `decide` on the state under its lock, adding the slot first unless finished.
-    fn with_state<T>(
-        &self,
-        add: &mut dyn FnMut(),
-        decide: impl FnOnce(&ReplyState, &Arc<ReplyShared>) -> Option<T>,
-    ) -> Option<T> {
-        let shared = self.reply.upgrade()?;
-        let st = shared.lock();
-        if !st.finished {
-            add();
-        }
-        decide(&st, &shared)
+impl Replay {
+    fn from_u8(which: u8) -> Option<Replay> {
+        [
+            Replay::Finished,
+            Replay::ErrorOccurred,
+            Replay::MetaDataChanged,
+            Replay::ReadyRead,
+            Replay::Encrypted,
+            Replay::DownloadProgress,
+            Replay::UploadProgress,
+        ]
+        .into_iter()
+        .find(|r| *r as u8 == which)
     }
 }
 
-impl ReplaySource<Reply> for ReplayFrom {
-    fn replay(&self, add: &mut dyn FnMut()) -> Option<Reply> {
-        self.with_state(add, |st, shared| {
-            let now = match self.which {
+/// The replay source of a reply's signals is the reply: its state, read under the state lock
+/// under which its emissions are prepared. Once the reply finished, slots are not kept (no
+/// signal fires any more) but still see the final state.
+impl ReplyShared {
+    /// Runs `decide` on the state under its lock, adding the slot first unless finished.
+    fn replay_with<T>(
+        &self,
+        add: &mut dyn FnMut(),
+        decide: impl FnOnce(&ReplyState) -> Option<T>,
+    ) -> Option<T> {
+        let st = self.lock();
+        if !st.finished {
+            add();
+        }
+        decide(&st)
+    }
+
+    /// A handle, when the caller holds a strong reference (a connecting slot does).
+    fn replay_handle(&self) -> Option<Reply> {
+        self.this.upgrade().map(|shared| Reply { shared })
+    }
+}
+
+impl ReplaySource<Reply> for ReplyShared {
+    fn replay(&self, which: u8, add: &mut dyn FnMut()) -> Option<Reply> {
+        let now = self.replay_with(add, |st| {
+            Some(match Replay::from_u8(which)? {
                 Replay::Finished => st.finished,
                 Replay::MetaDataChanged => st.head_seen,
                 Replay::ReadyRead => st.buffered > 0,
                 Replay::Encrypted => st.encrypted,
                 _ => false,
-            };
-            now.then(|| Reply {
-                shared: shared.clone(),
             })
-        })
+        });
+        now.filter(|now| *now).and_then(|_| self.replay_handle())
     }
 }
 
-impl ReplaySource<(Reply, Error)> for ReplayFrom {
-    fn replay(&self, add: &mut dyn FnMut()) -> Option<(Reply, Error)> {
-        self.with_state(add, |st, shared| {
-            let error = st.error.clone().filter(|_| st.finished)?;
-            Some((
-                Reply {
-                    shared: shared.clone(),
-                },
-                error,
-            ))
-        })
+impl ReplaySource<(Reply, Error)> for ReplyShared {
+    fn replay(&self, _which: u8, add: &mut dyn FnMut()) -> Option<(Reply, Error)> {
+        let error = self.replay_with(add, |st| st.error.clone().filter(|_| st.finished))?;
+        Some((self.replay_handle()?, error))
     }
 }
 
-impl ReplaySource<(u64, Option<u64>)> for ReplayFrom {
-    fn replay(&self, add: &mut dyn FnMut()) -> Option<(u64, Option<u64>)> {
-        self.with_state(add, |st, _| match self.which {
+impl ReplaySource<(u64, Option<u64>)> for ReplyShared {
+    fn replay(&self, which: u8, add: &mut dyn FnMut()) -> Option<(u64, Option<u64>)> {
+        self.replay_with(add, |st| match Replay::from_u8(which)? {
             Replay::DownloadProgress => st.download_progress,
             Replay::UploadProgress => st.upload_progress,
             _ => None,

@@ -94,7 +94,8 @@ struct OriginState<C: PoolConn> {
 }
 
 /// What starts a request queued as data when it is granted (it spawns the request's task).
-pub(crate) type Start<C> = Box<dyn FnOnce(Grant<C>) + Send>;
+/// It gets the origin it waited for (the queue's key, so the request need not keep a copy).
+pub(crate) type Start<C> = Box<dyn FnOnce(&Origin, Grant<C>) + Send>;
 
 /// A queued request: a task waiting for its grant, or a request with no task yet.
 enum Waiting<C: PoolConn> {
@@ -103,9 +104,9 @@ enum Waiting<C: PoolConn> {
 }
 
 /// Where a request queued as data waits, to take it out again ([`Pool::dequeue`]).
+/// The key is unique in the pool, so no copy of the origin is needed.
 pub(crate) struct QueueTicket<C: PoolConn> {
     pool: Weak<PoolInner<C>>,
-    origin: Origin,
     key: (Priority, u64),
 }
 
@@ -253,13 +254,12 @@ impl<C: PoolConn> Pool<C> {
                     os.queue.insert((priority, seq), Waiting::Data(start));
                     return Some(QueueTicket {
                         pool: Arc::downgrade(&self.inner),
-                        origin: origin.clone(),
                         key: (priority, seq),
                     });
                 }
             }
         };
-        start(granted);
+        start(origin, granted);
         None
     }
 
@@ -272,8 +272,8 @@ impl<C: PoolConn> Pool<C> {
         let removed = {
             let mut st = pool.lock();
             st.origins
-                .get_mut(&ticket.origin)
-                .and_then(|os| os.queue.remove(&ticket.key))
+                .values_mut()
+                .find_map(|os| os.queue.remove(&ticket.key))
         };
         removed.is_some()
     }
@@ -473,7 +473,7 @@ impl<C: PoolConn> PoolInner<C> {
             std::mem::take(&mut os.ready)
         };
         for (start, grant) in ready {
-            start(grant);
+            start(origin, grant);
         }
     }
 }

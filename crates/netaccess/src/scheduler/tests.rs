@@ -69,7 +69,7 @@ impl Pool<FakeConn> {
             o,
             Priority::Normal,
             None,
-            Box::new(move |grant| *slot.lock().unwrap() = Some(grant)),
+            Box::new(move |_: &Origin, grant| *slot.lock().unwrap() = Some(grant)),
         );
         assert!(ticket.is_none(), "a slot was free");
         let grant = granted.lock().unwrap().take();
@@ -242,7 +242,8 @@ fn recorder(
     started: &Started,
 ) -> Start<FakeConn> {
     let (pool, o, started) = (pool.clone(), o.clone(), started.clone());
-    Box::new(move |grant| {
+    Box::new(move |waited: &Origin, grant| {
+        assert_eq!(*waited, o);
         let _ = pool.stats(&o); // would deadlock if called under the lock
         started.lock().unwrap().push((name, grant));
     })
