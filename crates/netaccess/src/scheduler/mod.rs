@@ -103,6 +103,9 @@ enum Waiting<C: PoolConn> {
     Data(Start<C>),
 }
 
+/// A queued request's key: (priority, arrival), unique in the pool.
+type QueueKey = (Priority, u64);
+
 /// Where a request queued as data waits, to take it out again ([`Pool::dequeue`]).
 /// The key is unique in the pool, so no copy of the origin is needed.
 pub(crate) struct QueueTicket<C: PoolConn> {
@@ -203,20 +206,13 @@ impl<C: PoolConn> Pool<C> {
         limit: Option<usize>,
     ) -> Grant<C> {
         loop {
-            let (rx, key) = {
-                let mut st = self.inner.lock();
-                let seq = st.seq;
-                st.seq += 1;
-                let os = st
-                    .origins
-                    .entry(origin.clone())
-                    .or_insert_with(|| OriginState::new(limit.unwrap_or(self.inner.default_limit)));
-                if let Some(grant) = self.inner.try_grant(origin, os) {
-                    return grant;
-                }
+            let queued = self.grant_or_queue(origin, priority, limit, (), |()| {
                 let (tx, rx) = oneshot::channel();
-                os.queue.insert((priority, seq), Waiting::Task(tx));
-                (rx, (priority, seq))
+                (Waiting::Task(tx), rx)
+            });
+            let (key, rx) = match queued {
+                Ok((grant, ())) => return grant,
+                Err(queued) => queued,
             };
             let waiter = Waiter {
                 pool: &self.inner,
@@ -240,27 +236,46 @@ impl<C: PoolConn> Pool<C> {
         limit: Option<usize>,
         start: Start<C>,
     ) -> Option<QueueTicket<C>> {
-        let granted = {
-            let mut st = self.inner.lock();
-            let seq = st.seq;
-            st.seq += 1;
-            let os = st
-                .origins
-                .entry(origin.clone())
-                .or_insert_with(|| OriginState::new(limit.unwrap_or(self.inner.default_limit)));
-            match self.inner.try_grant(origin, os) {
-                Some(grant) => grant,
-                None => {
-                    os.queue.insert((priority, seq), Waiting::Data(start));
-                    return Some(QueueTicket {
-                        pool: Arc::downgrade(&self.inner),
-                        key: (priority, seq),
-                    });
-                }
+        let queued = self.grant_or_queue(origin, priority, limit, start, |start| {
+            (Waiting::Data(start), ())
+        });
+        let (granted, start) = match queued {
+            Ok(granted) => granted,
+            Err((key, ())) => {
+                return Some(QueueTicket {
+                    pool: Arc::downgrade(&self.inner),
+                    key,
+                })
             }
         };
         start(origin, granted);
         None
+    }
+
+    /// Under the lock: a grant for `origin` now (with `request` given back), or `request`
+    /// queued as the [`Waiting`] that `queue` makes of it, with its queue key. `limit` applies
+    /// when this request creates the origin's entry.
+    fn grant_or_queue<W, R>(
+        &self,
+        origin: &Origin,
+        priority: Priority,
+        limit: Option<usize>,
+        request: W,
+        queue: impl FnOnce(W) -> (Waiting<C>, R),
+    ) -> Result<(Grant<C>, W), (QueueKey, R)> {
+        let mut st = self.inner.lock();
+        let seq = st.seq;
+        st.seq += 1;
+        let os = st
+            .origins
+            .entry(origin.clone())
+            .or_insert_with(|| OriginState::new(limit.unwrap_or(self.inner.default_limit)));
+        if let Some(grant) = self.inner.try_grant(origin, os) {
+            return Ok((grant, request));
+        }
+        let (entry, extra) = queue(request);
+        os.queue.insert((priority, seq), entry);
+        Err(((priority, seq), extra))
     }
 
     /// Takes a request queued as data out of the queue (an abort); false if it was started
