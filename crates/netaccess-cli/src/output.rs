@@ -173,7 +173,9 @@ pub fn sanitize(proposed: &str) -> Option<String> {
             cut -= 1;
         }
         name.truncate(cut);
-        let kept = name.trim_end_matches(['.', ' ']).len();
+        let kept = name
+            .trim_end_matches(|c: char| c == '.' || c.is_whitespace())
+            .len();
         name.truncate(kept);
     }
     Some(name)
@@ -418,6 +420,18 @@ mod tests {
         assert_eq!(sanitize(".. .C3A,thidden").as_deref(), Some("C3A,thidden"));
         assert_eq!(sanitize(". .profile").as_deref(), Some("profile"));
         assert_eq!(sanitize(" .\u{3000}.x. .").as_deref(), Some("x"));
+    }
+
+    /// Found by fuzzing (fuzz target `file_name`, in a CI smoke run): a name cut to 200 bytes
+    /// right after a non-ASCII space (U+202F) kept it at its end, so sanitising the result
+    /// again changed it.
+    #[test]
+    fn a_cut_name_ends_without_white_space() {
+        // 197 bytes, U+202F (3 bytes) ending at byte 200, then more.
+        let stem = format!("ab{}", "\u{fffd}".repeat(65));
+        let name = sanitize(&format!("{stem}\u{202f}.txt")).unwrap();
+        assert_eq!(name, stem);
+        assert_eq!(sanitize(&name), Some(name));
     }
 
     /// The property the `file_name` fuzz target checks names Windows' superscript-digit port
