@@ -179,7 +179,13 @@ impl Cookie {
                     // An empty Domain attribute is ignored (6265bis §5.6.3).
                     "domain" if !attr_value.is_empty() => {
                         let d = attr_value.strip_prefix('.').unwrap_or(attr_value);
-                        cookie.domain = format!(".{}", d.to_ascii_lowercase());
+                        // `Domain=.` leaves an empty domain: a host-only cookie (RFC 6265
+                        // §5.2.3, §5.3 step 6), as if the attribute were absent.
+                        cookie.domain = if d.is_empty() {
+                            String::new()
+                        } else {
+                            format!(".{}", d.to_ascii_lowercase())
+                        };
                     }
                     "path" => {
                         cookie.path = if attr_value.starts_with('/') {

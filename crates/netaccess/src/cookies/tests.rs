@@ -489,3 +489,21 @@ fn raw_form_parses_back_to_the_same_domain() {
         );
     }
 }
+
+/// Found by fuzzing (fuzz target `set_cookie`): `Domain=.` gave the domain `.` (a domain
+/// cookie with an empty name, which the jar then refused, and whose raw form `Domain=` parsed
+/// to another cookie). RFC 6265 makes it an empty Domain attribute: a host-only cookie.
+#[test]
+fn a_domain_of_a_single_dot_is_host_only() {
+    let c = Cookie::parse_set_cookie("oo=bah; Domain=.").unwrap();
+    assert_eq!(c.domain, "");
+    assert_eq!(Cookie::parse_set_cookie(&c.to_raw_form(true)).unwrap(), c);
+    // The last Domain attribute wins, also when it is empty.
+    let c = Cookie::parse_set_cookie("a=1; Domain=example.org; Domain=.").unwrap();
+    assert_eq!(c.domain, "");
+    let jar = DefaultCookieJar::new();
+    set(&jar, "http://www.example.org/", &["a=1; Domain=."]);
+    let stored = jar.all_cookies();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0].domain, "www.example.org", "host-only");
+}
