@@ -240,11 +240,12 @@ impl Cookie {
                 out.push_str("; Expires=");
                 out.push_str(&format_imf_fixdate(expires));
             }
-            // The parser drops exactly one leading dot, so a domain with more (`..x`) is
-            // written whole; otherwise without its dot (no longer than what was parsed).
+            // The parser trims white space and then drops exactly one leading dot, so a
+            // domain that would change that way (`..x`, `. x`) is written whole; otherwise
+            // without its dot (no longer than what was parsed).
             if let Some(domain) = self.domain.strip_prefix('.') {
                 out.push_str("; Domain=");
-                out.push_str(if domain.starts_with('.') {
+                out.push_str(if domain.starts_with(['.', ' ', '\t']) {
                     &self.domain
                 } else {
                     domain
