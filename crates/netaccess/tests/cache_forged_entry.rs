@@ -7,6 +7,10 @@
 //! The forgeries follow the documented format (`src/cache/format.rs`): a 40-byte header with
 //! lengths and CRC-32s, the metadata, the body. The CRC-32 is computed here.
 
+mod support;
+
+use support::TempDir;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -15,29 +19,6 @@ use netaccess::http::{HeaderMap, HeaderValue, StatusCode};
 use netaccess::url::Url;
 use netaccess::{Cache, CacheKey, CacheMetadata, DiskCache, NetworkAccessManager, Request};
 use netaccess_testserver::TestServer;
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "netaccess-forged-{name}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// CRC-32 (IEEE, reflected), as the format uses.
 fn crc32(data: &[u8]) -> u32 {

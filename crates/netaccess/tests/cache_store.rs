@@ -1,6 +1,10 @@
 //! The cache storage without sockets: `DiskCache` entries, aborts, eviction, damaged files,
 //! several caches and several processes on one directory; `MemoryCache` through the trait.
 
+mod support;
+
+use support::TempDir;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -9,30 +13,6 @@ use std::time::{Duration, Instant, SystemTime};
 use netaccess::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use netaccess::url::Url;
 use netaccess::{Cache, CacheKey, CacheMetadata, DiskCache, MemoryCache};
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "netaccess-cache-{name}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn key(path: &str) -> CacheKey {
     CacheKey::get(&Url::parse(&format!("http://cache.test{path}")).unwrap())

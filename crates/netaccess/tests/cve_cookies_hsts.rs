@@ -3,6 +3,10 @@
 //! 127.0.0.1 (host names are mapped to it with the manager's resolver hook). Also RFC 6797 §8.1
 //! (fix 10): HSTS headers are ignored on a connection whose certificate errors were ignored.
 
+mod support;
+
+use support::TempDir;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::Command;
@@ -45,29 +49,6 @@ async fn echo(reply: &Reply) -> Value {
     done(reply).await;
     assert!(reply.error().is_none(), "{:?}", reply.error());
     serde_json::from_slice(&reply.bytes().await.unwrap()).unwrap()
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "netaccess-cve-{name}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 async fn tls_server() -> TestServer {
