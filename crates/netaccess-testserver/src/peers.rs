@@ -527,6 +527,22 @@ impl Squid {
         fs::read_to_string(self.process.dir.path().join("access.log")).unwrap_or_default()
     }
 
+    /// Waits until the access log holds `needle` (squid writes a line when its transaction
+    /// ends, which may be after the client has the whole response; a tunnel's when it
+    /// closes), for at most `limit`. Returns whether it did.
+    pub async fn wait_for_log(&self, needle: &str, limit: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if self.log().contains(needle) {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// squid's own log (`cache_log`: startup, helper and error messages).
     pub fn cache_log(&self) -> String {
         fs::read_to_string(self.process.dir.path().join("cache.log")).unwrap_or_default()

@@ -41,6 +41,7 @@ mod auth;
 mod backend;
 pub mod blocking;
 mod cache;
+mod context;
 mod cookies;
 mod decode;
 mod error;

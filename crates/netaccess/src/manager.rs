@@ -13,9 +13,10 @@ use rustls_pki_types::CertificateDer;
 use tokio::runtime::{Handle, Runtime};
 use url::Url;
 
-use crate::auth::{AuthenticationRequest, CredentialCache};
+use crate::auth::AuthenticationRequest;
 use crate::backend::http::{Http2Options, HttpConn};
 use crate::cache::Cache;
+use crate::context::{Config, Context, ManagerSignals};
 use crate::cookies::{CookieJar, DefaultCookieJar};
 use crate::error::{Error, NetworkError};
 use crate::hsts::{HstsPolicy, HstsStore};
@@ -38,43 +39,6 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default connect timeout (TCP and TLS), 30 s.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The manager's signals, shared with its replies.
-pub(crate) struct ManagerSignals {
-    pub finished: Signal<Reply>,
-    pub encrypted: Signal<Reply>,
-    pub ssl_errors: Signal<(Reply, Vec<SslError>)>,
-    pub authentication_required: Signal<(Reply, AuthenticationRequest)>,
-    pub proxy_authentication_required: Signal<(Proxy, AuthenticationRequest)>,
-}
-
-/// The immutable configuration.
-pub(crate) struct Config {
-    pub max_connections_per_host: usize,
-    pub transfer_timeout: Option<Duration>,
-    pub connect_timeout: Duration,
-    /// HTTP/2 keep-alive (see [`ManagerBuilder::http2_keep_alive`]).
-    pub http2: Http2Options,
-    pub tls: TlsConfig,
-    pub resolve: ResolveOverrides,
-    pub redirect_policy: RedirectPolicy,
-    pub cookie_jar: Arc<dyn CookieJar>,
-    pub hsts: Arc<HstsStore>,
-    pub hsts_enabled: bool,
-    pub cache: Option<Arc<dyn Cache>>,
-    pub proxy: Option<Arc<dyn ProxyFactory>>,
-    /// The default for [`Request::max_body_size`].
-    pub max_body_size: Option<u64>,
-}
-
-pub(crate) struct ManagerInner {
-    pub config: Config,
-    /// Credentials that worked, per protection space (cleared by `clear_access_cache`).
-    pub credentials: std::sync::Mutex<CredentialCache>,
-    pub pool: Pool<HttpConn>,
-    pub signals: Arc<ManagerSignals>,
-    pub(crate) runtime: Handle,
-}
-
 /// Qt's `QNetworkAccessManager`: sends requests and returns [`Reply`]s at once; the work is
 /// queued per origin (6 connections by default) and runs in the background.
 ///
@@ -90,7 +54,7 @@ pub(crate) struct ManagerInner {
 #[doc(alias = "QNetworkAccessManager")]
 #[derive(Clone)]
 pub struct NetworkAccessManager {
-    inner: Arc<ManagerInner>,
+    inner: Arc<Context>,
 }
 
 impl std::fmt::Debug for NetworkAccessManager {
@@ -397,7 +361,7 @@ impl ManagerBuilder {
         let pool = Pool::new(self.max_connections_per_host, self.idle_timeout);
         spawn_idle_sweeper(&runtime, &pool);
         NetworkAccessManager {
-            inner: Arc::new(ManagerInner {
+            inner: Arc::new(Context {
                 credentials: std::sync::Mutex::default(),
                 config: Config {
                     max_connections_per_host: self.max_connections_per_host,
@@ -426,13 +390,7 @@ impl ManagerBuilder {
                     max_body_size: self.max_body_size,
                 },
                 pool,
-                signals: Arc::new(ManagerSignals {
-                    finished: Signal::new(),
-                    encrypted: Signal::new(),
-                    ssl_errors: Signal::new(),
-                    authentication_required: Signal::new(),
-                    proxy_authentication_required: Signal::new(),
-                }),
+                signals: Arc::new(ManagerSignals::new()),
                 runtime,
             }),
         }
@@ -630,7 +588,7 @@ impl NetworkAccessManager {
             (request.priority(), request.max_connections_per_host())
         };
         let queued = pipeline::QueuedRequest {
-            mgr: self.inner.clone(),
+            ctx: self.inner.clone(),
             reply: shared.clone(),
             body: Some(body),
         };
@@ -685,11 +643,7 @@ impl NetworkAccessManager {
     #[doc(alias = "clearAccessCache")]
     pub fn clear_access_cache(&self) {
         self.clear_connection_cache();
-        self.inner
-            .credentials
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.inner.credentials().clear();
     }
 
     /// The URL schemes this manager handles (Qt's `supportedSchemes`).

@@ -382,6 +382,23 @@ impl ProxyFactory for Proxy {
     }
 }
 
+/// The proxy a request to `url` goes through: the first proxy `factory` lists that can carry
+/// it, `None` for a direct connection (no factory, an empty list, `NoProxy` or `DefaultProxy`
+/// first, or a Unix-socket URL). A caching proxy that cannot carry the scheme is skipped.
+pub(crate) fn choose(factory: Option<&dyn ProxyFactory>, url: &Url) -> Option<Proxy> {
+    if matches!(url.scheme(), "unix+http" | "local+http") {
+        return None;
+    }
+    factory?
+        .query(url)
+        .into_iter()
+        .find_map(|proxy| match proxy.kind() {
+            ProxyKind::NoProxy | ProxyKind::DefaultProxy => Some(None),
+            ProxyKind::HttpCachingProxy if !proxy.can_carry(url) => None,
+            _ => Some(Some(proxy)),
+        })?
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Rule {
     /// A host name and its subdomains; lowercase, no leading or trailing dot.

@@ -161,6 +161,38 @@ pub(crate) fn describe_url_error(text: &str, e: url::ParseError) -> String {
     }
 }
 
+/// The application's headers for the next hop, from `from` to `to`: credentials, cookies and
+/// `Host` never cross to another origin (the jar adds the cookies that belong to `to`), and a
+/// request whose method became GET (`drop_body`) loses its body's fields.
+pub(crate) fn headers_for_next_hop(
+    mut headers: http::HeaderMap,
+    from: &Url,
+    to: &Url,
+    drop_body: bool,
+) -> http::HeaderMap {
+    use http::header;
+    if !same_origin(from, to) {
+        for name in [
+            header::AUTHORIZATION,
+            header::COOKIE,
+            header::PROXY_AUTHORIZATION,
+            header::HOST,
+        ] {
+            headers.remove(name);
+        }
+    }
+    if drop_body {
+        for name in [
+            header::CONTENT_TYPE,
+            header::CONTENT_LENGTH,
+            header::CONTENT_ENCODING,
+        ] {
+            headers.remove(name);
+        }
+    }
+    headers
+}
+
 /// Scheme, host and port equal.
 pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
@@ -171,6 +203,48 @@ pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sample_headers() -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        for (name, value) in [
+            ("authorization", "Basic dTpw"),
+            ("cookie", "a=1"),
+            ("proxy-authorization", "Basic cDpw"),
+            ("host", "a.test"),
+            ("content-type", "text/plain"),
+            ("content-length", "3"),
+            ("x-custom", "kept"),
+        ] {
+            h.insert(name, http::HeaderValue::from_static(value));
+        }
+        h
+    }
+
+    #[test]
+    fn credentials_cookies_and_host_never_cross_origins() {
+        let from = Url::parse("http://a.test/x").unwrap();
+        for to in ["http://b.test/", "https://a.test/", "http://a.test:81/"] {
+            let to = Url::parse(to).unwrap();
+            let h = headers_for_next_hop(sample_headers(), &from, &to, false);
+            for gone in ["authorization", "cookie", "proxy-authorization", "host"] {
+                assert!(!h.contains_key(gone), "{gone} crossed to {to}");
+            }
+            assert_eq!(h["x-custom"], "kept");
+            assert_eq!(h["content-type"], "text/plain");
+        }
+    }
+
+    #[test]
+    fn the_same_origin_keeps_credentials_and_a_get_loses_the_body_fields() {
+        let from = Url::parse("http://a.test/x").unwrap();
+        let to = Url::parse("http://a.test:80/y").unwrap();
+        let h = headers_for_next_hop(sample_headers(), &from, &to, true);
+        assert_eq!(h["authorization"], "Basic dTpw");
+        assert_eq!(h["cookie"], "a=1");
+        for gone in ["content-type", "content-length"] {
+            assert!(!h.contains_key(gone));
+        }
+    }
 
     fn hop(
         policy: RedirectPolicy,

@@ -49,7 +49,7 @@ async fn plain_http_through_squid_uses_absolute_form() {
         );
     }
     assert!(
-        squid.log().contains("/hello"),
+        squid.wait_for_log("/hello", Duration::from_secs(10)).await,
         "squid saw the requests: {}",
         squid.log()
     );
@@ -81,14 +81,7 @@ async fn https_with_http2_through_a_squid_connect_tunnel() {
     // squid logs a tunnel when it closes.
     manager.clear_connection_cache();
     drop(replies);
-    let mut logged = false;
-    for _ in 0..50 {
-        if squid.log().contains("CONNECT") {
-            logged = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let logged = squid.wait_for_log("CONNECT", Duration::from_secs(5)).await;
     assert!(logged, "the tunnel went through squid: {}", squid.log());
 }
 
@@ -341,7 +334,8 @@ async fn a_caching_proxy_carries_http_only() {
             .unwrap(),
         "hello"
     );
-    assert!(squid.log().contains("/hello"), "{}", squid.log());
+    let logged = squid.wait_for_log("/hello", Duration::from_secs(10)).await;
+    assert!(logged, "{}", squid.log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

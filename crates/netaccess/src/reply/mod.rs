@@ -23,8 +23,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use crate::context::ManagerSignals;
 use crate::error::{Error, NetworkError};
-use crate::manager::ManagerSignals;
 use crate::request::{Operation, Request};
 use crate::signal::{ReplaySource, Signal};
 use crate::transport::tls::{IgnoreSsl, SslError};

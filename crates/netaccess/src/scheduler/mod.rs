@@ -25,6 +25,8 @@ use tokio::sync::oneshot;
 
 use crate::request::Priority;
 
+mod origin;
+
 /// A connection the pool can hold.
 pub(crate) trait PoolConn: Send + Sized + 'static {
     /// False once the peer closed it or it failed.

@@ -4,6 +4,7 @@
 //! Speaks no HTTP: that is [`crate::backend`] ([`framing`] only watches HTTP/1 response heads
 //! for ambiguous framing).
 
+pub(crate) mod connect;
 pub(crate) mod framing;
 pub(crate) mod proxy;
 pub(crate) mod tls;

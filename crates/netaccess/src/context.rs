@@ -1,0 +1,95 @@
+//! [`Context`]: what a request sees of its manager (the configuration, the connection pool,
+//! the credential cache, the manager's signals and the runtime), and the manager's signals.
+//!
+//! It sits below the manager: the pipeline, the scheduler and the replies take a `Context`
+//! and never import `manager.rs`, which keeps only the public façade and its builder.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use url::Url;
+
+use crate::auth::{AuthenticationRequest, CredentialCache};
+use crate::backend::http::{Http2Options, HttpConn};
+use crate::cache::Cache;
+use crate::cookies::CookieJar;
+use crate::hsts::HstsStore;
+use crate::proxy::{Proxy, ProxyFactory};
+use crate::redirect::RedirectPolicy;
+use crate::reply::Reply;
+use crate::scheduler::Pool;
+use crate::signal::Signal;
+use crate::transport::tls::{SslError, TlsConfig};
+use crate::transport::ResolveOverrides;
+
+/// The manager's signals, shared with its replies.
+pub(crate) struct ManagerSignals {
+    pub finished: Signal<Reply>,
+    pub encrypted: Signal<Reply>,
+    pub ssl_errors: Signal<(Reply, Vec<SslError>)>,
+    pub authentication_required: Signal<(Reply, AuthenticationRequest)>,
+    pub proxy_authentication_required: Signal<(Proxy, AuthenticationRequest)>,
+}
+
+impl ManagerSignals {
+    pub(crate) fn new() -> Self {
+        ManagerSignals {
+            finished: Signal::new(),
+            encrypted: Signal::new(),
+            ssl_errors: Signal::new(),
+            authentication_required: Signal::new(),
+            proxy_authentication_required: Signal::new(),
+        }
+    }
+}
+
+/// The configuration a manager was built with.
+pub(crate) struct Config {
+    pub max_connections_per_host: usize,
+    pub transfer_timeout: Option<Duration>,
+    pub connect_timeout: Duration,
+    /// HTTP/2 settings and keep-alive (see `ManagerBuilder::http2_keep_alive`).
+    pub http2: Http2Options,
+    pub tls: TlsConfig,
+    pub resolve: ResolveOverrides,
+    pub redirect_policy: RedirectPolicy,
+    pub cookie_jar: Arc<dyn CookieJar>,
+    pub hsts: Arc<HstsStore>,
+    pub hsts_enabled: bool,
+    pub cache: Option<Arc<dyn Cache>>,
+    pub proxy: Option<Arc<dyn ProxyFactory>>,
+    /// The default for `Request::max_body_size`.
+    pub max_body_size: Option<u64>,
+}
+
+/// What every request of one manager shares.
+pub(crate) struct Context {
+    pub config: Config,
+    /// Credentials that worked, per protection space (cleared by `clear_access_cache`).
+    pub credentials: std::sync::Mutex<CredentialCache>,
+    pub pool: Pool<HttpConn>,
+    pub signals: Arc<ManagerSignals>,
+    pub runtime: Handle,
+}
+
+impl Context {
+    /// The proxy for `url` from the manager's proxy factory: `None` for a direct connection.
+    pub(crate) fn proxy_for(&self, url: &Url) -> Option<Proxy> {
+        crate::proxy::choose(self.config.proxy.as_deref(), url)
+    }
+
+    /// The credential cache, even if a thread panicked while holding it.
+    pub(crate) fn credentials(&self) -> std::sync::MutexGuard<'_, CredentialCache> {
+        self.credentials.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `url` upgraded to https when HSTS is on and a policy covers its host.
+    pub(crate) fn hsts_upgrade(&self, url: &Url) -> Option<Url> {
+        if self.config.hsts_enabled {
+            self.config.hsts.upgrade(url)
+        } else {
+            None
+        }
+    }
+}
