@@ -432,6 +432,18 @@ fn spawn_idle_sweeper(runtime: &Handle, pool: &Pool<HttpConn>) {
 }
 
 impl NetworkAccessManager {
+    /// What the manager's requests share (for the pipeline's unit tests).
+    #[cfg(test)]
+    pub(crate) fn context(&self) -> &Arc<Context> {
+        &self.inner
+    }
+
+    /// A reply for `request` that is not started (for the pipeline's unit tests).
+    #[cfg(test)]
+    pub(crate) fn unstarted_reply(&self, request: Request, operation: Operation) -> Reply {
+        self.new_reply(request, operation)
+    }
+
     /// A manager with the default configuration.
     pub fn new() -> Self {
         ManagerBuilder::default().build()

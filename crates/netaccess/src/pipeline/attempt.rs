@@ -68,7 +68,7 @@ pub(crate) struct Redirect {
 }
 
 /// What lasts across the attempts of one request.
-struct Journey {
+pub(super) struct Journey {
     followed: u32,
     timeout: Option<Duration>,
     policy: RedirectPolicy,
@@ -168,7 +168,7 @@ impl Journey {
     }
 
     /// The redirect stage: deliver, follow, or fail (policy, limit, bad target).
-    fn redirect(&self, request: &Request, attempt: &Attempt, head: Head<'_>) -> Step {
+    pub(super) fn redirect(&self, request: &Request, attempt: &Attempt, head: Head<'_>) -> Step {
         let location = head
             .headers
             .get(header::LOCATION)
@@ -212,7 +212,7 @@ impl Journey {
 
     /// Takes a redirect: the `redirected` signal, the application's permission when the
     /// policy asks for it, the reply's new URL, a fresh start for authentication.
-    async fn follow(&mut self, reply: &ReplyShared, redirect: Redirect) -> Target {
+    pub(super) async fn follow(&mut self, reply: &ReplyShared, redirect: Redirect) -> Target {
         self.followed += 1;
         let next = redirect.target;
         reply.signals.redirected.emit(&next.url);
@@ -296,5 +296,16 @@ pub(crate) fn check_http_url(url: &Url) -> Result<(), Error> {
                 url_for_message(url)
             ),
         )),
+    }
+}
+
+/// What the stage tests need of the loop's private state.
+#[cfg(test)]
+pub(super) mod tests_support {
+    use super::*;
+
+    /// A journey for `request`, with no slot granted.
+    pub(crate) fn journey(ctx: &Context, request: &Request) -> Journey {
+        Journey::new(ctx, request, None)
     }
 }

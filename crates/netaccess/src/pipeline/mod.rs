@@ -19,6 +19,8 @@ mod cache;
 mod deliver;
 mod exchange;
 mod session;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 use std::sync::Arc;
