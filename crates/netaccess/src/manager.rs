@@ -1,9 +1,13 @@
-//! [`NetworkAccessManager`] (Qt's `QNetworkAccessManager`): the shared configuration, the
-//! connection pool, the standard functions (`get`, `post`, ...) and the manager's signals.
+//! [`NetworkAccessManager`] (Qt's `QNetworkAccessManager`), the façade: the standard
+//! functions (`get`, `post`, ...), the manager's signals and getters, and [`ManagerBuilder`].
 //!
-//! The manager is `Clone + Send + Sync`. Its configuration is built once by
-//! [`ManagerBuilder`]; each request runs as a task on the runtime the manager was created in
-//! (or, created outside any tokio runtime, on a small runtime the crate owns).
+//! What requests share (configuration, connection pool, credential cache) is a `Context`
+//! (`context.rs`), which the pipeline takes; nothing below the manager imports this file.
+//! The manager is `Clone + Send + Sync`. A new HTTP request waits in its origin's queue as
+//! data until the scheduler grants it a connection, and then runs as a task on the runtime
+//! the manager was created in (or, created outside any tokio runtime, on a small runtime the
+//! crate owns); `data:` and `file:` requests, and requests that consult a cache first, run as
+//! a task at once.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

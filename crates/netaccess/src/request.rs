@@ -1,5 +1,5 @@
 //! [`Request`] (Qt's `QNetworkRequest`): the URL, headers, priority and per-request options of
-//! one operation, plus [`Priority`], [`Operation`] and the upload [`Body`].
+//! one operation, plus [`Priority`] and [`Operation`]. The upload body is `upload.rs`'s `Body`.
 //!
 //! A request never panics on bad input: an unparsable URL or an invalid header is remembered
 //! and the reply built from it finishes with a clear error.
