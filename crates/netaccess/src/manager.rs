@@ -10,6 +10,8 @@
 //! a task at once.
 
 use std::sync::{Arc, OnceLock};
+
+use arc_swap::ArcSwap;
 use std::time::Duration;
 
 use rustls_pki_types::pem::PemObject;
@@ -58,7 +60,9 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 #[doc(alias = "QNetworkAccessManager")]
 #[derive(Clone)]
 pub struct NetworkAccessManager {
-    inner: Arc<Context>,
+    /// The current context; each request takes a snapshot of it when it starts.
+    current: Arc<ArcSwap<Context>>,
+    signals: Arc<ManagerSignals>,
 }
 
 impl std::fmt::Debug for NetworkAccessManager {
@@ -66,7 +70,7 @@ impl std::fmt::Debug for NetworkAccessManager {
         f.debug_struct("NetworkAccessManager")
             .field(
                 "max_connections_per_host",
-                &self.inner.config.max_connections_per_host,
+                &self.current.load().config.max_connections_per_host,
             )
             .finish_non_exhaustive()
     }
@@ -97,6 +101,7 @@ pub struct ManagerBuilder {
     hsts_enabled: bool,
     cache: Option<Arc<dyn Cache>>,
     proxy: Option<Arc<dyn ProxyFactory>>,
+    fixed_proxy: Option<Proxy>,
     pins: std::collections::HashMap<String, Vec<[u8; 32]>>,
     client_identity: Option<ClientIdentity>,
     max_body_size: Option<u64>,
@@ -134,6 +139,7 @@ impl Default for ManagerBuilder {
             hsts_enabled: false,
             cache: None,
             proxy: None,
+            fixed_proxy: None,
             pins: Default::default(),
             client_identity: None,
             max_body_size: None,
@@ -158,7 +164,7 @@ impl ManagerBuilder {
     /// Transfer timeout for every request that sets none (Qt's `setTransferTimeout`):
     /// a reply fails with `TimeoutError` when no byte moves for this long. Default: none.
     pub fn transfer_timeout(mut self, timeout: Duration) -> Self {
-        self.transfer_timeout = Some(timeout);
+        self.transfer_timeout = (!timeout.is_zero()).then_some(timeout);
         self
     }
 
@@ -260,7 +266,8 @@ impl ManagerBuilder {
     /// One proxy for every request (Qt's `setProxy`); [`Proxy::no_proxy`] for none.
     #[doc(alias = "setProxy")]
     pub fn proxy(mut self, proxy: Proxy) -> Self {
-        self.proxy = Some(Arc::new(proxy));
+        self.proxy = Some(Arc::new(proxy.clone()));
+        self.fixed_proxy = Some(proxy);
         self
     }
 
@@ -269,6 +276,7 @@ impl ManagerBuilder {
     #[doc(alias = "setProxyFactory")]
     pub fn proxy_factory(mut self, factory: Arc<dyn ProxyFactory>) -> Self {
         self.proxy = Some(factory);
+        self.fixed_proxy = None;
         self
     }
 
@@ -364,39 +372,44 @@ impl ManagerBuilder {
             .unwrap_or_else(|| own_runtime().handle().clone());
         let pool = Pool::new(self.max_connections_per_host, self.idle_timeout);
         spawn_idle_sweeper(&runtime, &pool);
+        let fixed_proxy = self.fixed_proxy;
+        let config = Config {
+            max_connections_per_host: self.max_connections_per_host,
+            transfer_timeout: self.transfer_timeout,
+            connect_timeout: self.connect_timeout,
+            http2: Http2Options {
+                settings_timeout: self.connect_timeout,
+                ..self.http2
+            },
+            tls: Arc::new(TlsConfig::new(
+                &self.extra_roots,
+                self.system_roots,
+                self.ignore_tls_errors,
+                self.pins,
+                self.client_identity,
+            )),
+            resolve: self.resolve,
+            redirect_policy: self.redirect_policy,
+            cookie_jar: self
+                .cookie_jar
+                .unwrap_or_else(|| Arc::new(DefaultCookieJar::new())),
+            hsts: self.hsts.unwrap_or_default(),
+            hsts_enabled: self.hsts_enabled,
+            cache: self.cache,
+            proxy: self.proxy,
+            fixed_proxy,
+            max_body_size: self.max_body_size,
+        };
+        let signals = Arc::new(ManagerSignals::new());
+        let context = Context {
+            config: Arc::new(config),
+            credentials: Arc::default(),
+            pool,
+            runtime,
+        };
         NetworkAccessManager {
-            inner: Arc::new(Context {
-                credentials: std::sync::Mutex::default(),
-                config: Config {
-                    max_connections_per_host: self.max_connections_per_host,
-                    transfer_timeout: self.transfer_timeout,
-                    connect_timeout: self.connect_timeout,
-                    http2: Http2Options {
-                        settings_timeout: self.connect_timeout,
-                        ..self.http2
-                    },
-                    tls: TlsConfig::new(
-                        &self.extra_roots,
-                        self.system_roots,
-                        self.ignore_tls_errors,
-                        self.pins,
-                        self.client_identity,
-                    ),
-                    resolve: self.resolve,
-                    redirect_policy: self.redirect_policy,
-                    cookie_jar: self
-                        .cookie_jar
-                        .unwrap_or_else(|| Arc::new(DefaultCookieJar::new())),
-                    hsts: self.hsts.unwrap_or_default(),
-                    hsts_enabled: self.hsts_enabled,
-                    cache: self.cache,
-                    proxy: self.proxy,
-                    max_body_size: self.max_body_size,
-                },
-                pool,
-                signals: Arc::new(ManagerSignals::new()),
-                runtime,
-            }),
+            current: Arc::new(ArcSwap::from_pointee(context)),
+            signals,
         }
     }
 }
@@ -438,14 +451,14 @@ fn spawn_idle_sweeper(runtime: &Handle, pool: &Pool<HttpConn>) {
 impl NetworkAccessManager {
     /// What the manager's requests share (for the pipeline's unit tests).
     #[cfg(test)]
-    pub(crate) fn context(&self) -> &Arc<Context> {
-        &self.inner
+    pub(crate) fn context(&self) -> Arc<Context> {
+        self.current.load_full()
     }
 
     /// A reply for `request` that is not started (for the pipeline's unit tests).
     #[cfg(test)]
     pub(crate) fn unstarted_reply(&self, request: Request, operation: Operation) -> Reply {
-        self.new_reply(request, operation)
+        self.new_reply(&self.current.load(), request, operation)
     }
 
     /// A manager with the default configuration.
@@ -526,20 +539,20 @@ impl NetworkAccessManager {
 
     /// A reply that finishes with `error` without doing anything.
     fn failed(&self, request: Request, operation: Operation, error: Error) -> Reply {
-        let reply = self.new_reply(request, operation);
+        let ctx = self.current.load_full();
+        let reply = self.new_reply(&ctx, request, operation);
         let shared = reply.shared().clone();
-        self.inner
-            .runtime
+        ctx.runtime
             .spawn(async move { shared.finish(Some(error), true) });
         reply
     }
 
-    fn new_reply(&self, mut request: Request, operation: Operation) -> Reply {
-        if let (None, Some(max)) = (request.max_body_size(), self.inner.config.max_body_size) {
+    fn new_reply(&self, ctx: &Context, mut request: Request, operation: Operation) -> Reply {
+        if let (None, Some(max)) = (request.max_body_size(), ctx.config.max_body_size) {
             request = request.with_max_body_size(max);
         }
         let url = request.url().cloned().unwrap_or_else(invalid_url);
-        Reply::new(request, operation, url, self.inner.signals.clone())
+        Reply::new(request, operation, url, self.signals.clone())
     }
 
     /// Like [`get`](Self::get), but runs `setup` on the reply before the request starts, so
@@ -583,33 +596,36 @@ impl NetworkAccessManager {
         body: Body,
         setup: impl FnOnce(&Reply),
     ) -> Reply {
-        let reply = self.new_reply(request, operation);
+        // The request keeps this snapshot of the settings, whatever setters do meanwhile.
+        let ctx = self.current.load_full();
+        let reply = self.new_reply(&ctx, request, operation);
         setup(&reply);
         let shared = reply.shared().clone();
-        match pipeline::queue_origin(&self.inner, &shared) {
+        match pipeline::queue_origin(&ctx, &shared) {
             // Waits in its origin's queue as data; its task starts when a slot is granted.
-            Some(origin) => self.enqueue(origin, shared, body),
+            Some(origin) => Self::enqueue(ctx, origin, shared, body),
             None => {
-                let inner = self.inner.clone();
-                self.inner.runtime.spawn(pipeline::run(inner, shared, body));
+                let runtime = ctx.runtime.clone();
+                runtime.spawn(pipeline::run(ctx, shared, body));
             }
         }
         reply
     }
 
     /// Queues a request as data in `origin`'s queue (a task is spawned when it is granted).
-    fn enqueue(&self, origin: Origin, shared: Arc<ReplyShared>, body: Body) {
+    fn enqueue(ctx: Arc<Context>, origin: Origin, shared: Arc<ReplyShared>, body: Body) {
         let (priority, limit) = {
             let request = shared.request();
             (request.priority(), request.max_connections_per_host())
         };
+        let pool = ctx.pool.clone();
         let queued = pipeline::QueuedRequest {
-            ctx: self.inner.clone(),
+            ctx,
             reply: shared.clone(),
             body: Some(body),
         };
         let start: Start<HttpConn> = Box::new(move |origin, granted| queued.start(origin, granted));
-        if let Some(ticket) = self.inner.pool.enqueue(&origin, priority, limit, start) {
+        if let Some(ticket) = pool.enqueue(&origin, priority, limit, start) {
             shared.set_dequeue(Some(Box::new(move || {
                 Pool::dequeue(ticket);
             })));
@@ -636,14 +652,12 @@ impl NetworkAccessManager {
         } else {
             host.to_owned()
         };
-        let reply = self.new_reply(
-            Request::new(format!("{scheme}://{host}:{port}/")),
-            Operation::Head,
-        );
+        let ctx = self.current.load_full();
+        let request = Request::new(format!("{scheme}://{host}:{port}/"));
+        let reply = self.new_reply(&ctx, request, Operation::Head);
         let shared = reply.shared().clone();
-        self.inner
-            .runtime
-            .spawn(pipeline::preconnect(self.inner.clone(), shared));
+        let runtime = ctx.runtime.clone();
+        runtime.spawn(pipeline::preconnect(ctx, shared));
         reply
     }
 
@@ -651,7 +665,7 @@ impl NetworkAccessManager {
     /// `clearConnectionCache`).
     #[doc(alias = "clearConnectionCache")]
     pub fn clear_connection_cache(&self) {
-        self.inner.pool.clear_idle();
+        self.current.load().pool.clear_idle();
     }
 
     /// Qt's `clearAccessCache`: the connection cache, and cached credentials once
@@ -659,7 +673,7 @@ impl NetworkAccessManager {
     #[doc(alias = "clearAccessCache")]
     pub fn clear_access_cache(&self) {
         self.clear_connection_cache();
-        self.inner.credentials().clear();
+        self.current.load().credentials().clear();
     }
 
     /// The URL schemes this manager handles (Qt's `supportedSchemes`).
@@ -670,29 +684,110 @@ impl NetworkAccessManager {
 
     /// The per-origin connection limit of this manager.
     pub fn max_connections_per_host(&self) -> usize {
-        self.inner.config.max_connections_per_host
+        self.current.load().config.max_connections_per_host
     }
 
     /// The HTTP cache, if any (Qt's `cache`).
-    pub fn cache(&self) -> Option<&Arc<dyn Cache>> {
-        self.inner.config.cache.as_ref()
+    pub fn cache(&self) -> Option<Arc<dyn Cache>> {
+        self.current.load().config.cache.clone()
+    }
+
+    /// Sets or removes the HTTP cache (Qt's `setCache`). Requests already running keep the
+    /// cache they started with.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use netaccess::{MemoryCache, NetworkAccessManager};
+    /// let manager = NetworkAccessManager::new();
+    /// manager.set_cache(Some(Arc::new(MemoryCache::new(1 << 20))));
+    /// assert!(manager.cache().is_some());
+    /// manager.set_cache(None);
+    /// assert!(manager.cache().is_none());
+    /// ```
+    #[doc(alias = "setCache")]
+    pub fn set_cache(&self, cache: Option<Arc<dyn Cache>>) {
+        self.update(|config| config.cache = cache.clone());
     }
 
     /// The cookie jar (Qt's `cookieJar`).
     #[doc(alias = "cookieJar")]
-    pub fn cookie_jar(&self) -> &Arc<dyn CookieJar> {
-        &self.inner.config.cookie_jar
+    pub fn cookie_jar(&self) -> Arc<dyn CookieJar> {
+        self.current.load().config.cookie_jar.clone()
+    }
+
+    /// Replaces the cookie jar (Qt's `setCookieJar`); requests already running keep theirs.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use netaccess::{DefaultCookieJar, NetworkAccessManager};
+    /// let manager = NetworkAccessManager::new();
+    /// manager.set_cookie_jar(Arc::new(DefaultCookieJar::new()));
+    /// ```
+    #[doc(alias = "setCookieJar")]
+    pub fn set_cookie_jar(&self, jar: Arc<dyn CookieJar>) {
+        self.update(|config| config.cookie_jar = jar.clone());
+    }
+
+    /// The one proxy set by [`ManagerBuilder::proxy`] or [`set_proxy`](Self::set_proxy) (Qt's
+    /// `proxy`); `None` with no proxy or a proxy factory.
+    ///
+    /// ```
+    /// use netaccess::{NetworkAccessManager, Proxy};
+    /// let manager = NetworkAccessManager::new();
+    /// manager.set_proxy(Proxy::http("127.0.0.1", 3128));
+    /// assert_eq!(manager.proxy().unwrap().port(), 3128);
+    /// ```
+    pub fn proxy(&self) -> Option<Proxy> {
+        self.current.load().config.fixed_proxy.clone()
+    }
+
+    /// One proxy for every later request (Qt's `setProxy`); [`Proxy::no_proxy`] for none.
+    #[doc(alias = "setProxy")]
+    pub fn set_proxy(&self, proxy: Proxy) {
+        self.update(|config| {
+            config.proxy = Some(Arc::new(proxy.clone()));
+            config.fixed_proxy = Some(proxy.clone());
+        });
+    }
+
+    /// The proxy factory later requests use (Qt's `proxyFactory`), if any.
+    #[doc(alias = "proxyFactory")]
+    pub fn proxy_factory(&self) -> Option<Arc<dyn ProxyFactory>> {
+        self.current.load().config.proxy.clone()
+    }
+
+    /// A proxy chosen per request from now on (Qt's `setProxyFactory`); `None` for direct
+    /// connections.
+    #[doc(alias = "setProxyFactory")]
+    pub fn set_proxy_factory(&self, factory: Option<Arc<dyn ProxyFactory>>) {
+        self.update(|config| {
+            config.proxy = factory.clone();
+            config.fixed_proxy = None;
+        });
     }
 
     /// The HSTS store, whether or not HSTS is enabled.
-    pub fn hsts_store(&self) -> &Arc<HstsStore> {
-        &self.inner.config.hsts
+    pub fn hsts_store(&self) -> Arc<HstsStore> {
+        self.current.load().config.hsts.clone()
     }
 
     /// Qt's `isStrictTransportSecurityEnabled`.
     #[doc(alias = "isStrictTransportSecurityEnabled")]
     pub fn is_strict_transport_security_enabled(&self) -> bool {
-        self.inner.config.hsts_enabled
+        self.current.load().config.hsts_enabled
+    }
+
+    /// Turns HSTS on or off for later requests (Qt's `setStrictTransportSecurityEnabled`).
+    ///
+    /// ```
+    /// use netaccess::NetworkAccessManager;
+    /// let manager = NetworkAccessManager::new();
+    /// manager.set_strict_transport_security_enabled(true);
+    /// assert!(manager.is_strict_transport_security_enabled());
+    /// ```
+    #[doc(alias = "setStrictTransportSecurityEnabled")]
+    pub fn set_strict_transport_security_enabled(&self, enabled: bool) {
+        self.update(|config| config.hsts_enabled = enabled);
     }
 
     /// Qt's `addStrictTransportSecurityHosts`.
@@ -701,23 +796,69 @@ impl NetworkAccessManager {
         &self,
         policies: impl IntoIterator<Item = HstsPolicy>,
     ) {
-        self.inner.config.hsts.add_policies(policies);
+        self.current.load().config.hsts.add_policies(policies);
     }
 
     /// Qt's `strictTransportSecurityHosts`: the known, unexpired policies.
     #[doc(alias = "strictTransportSecurityHosts")]
     pub fn strict_transport_security_hosts(&self) -> Vec<HstsPolicy> {
-        self.inner.config.hsts.policies()
+        self.current.load().config.hsts.policies()
     }
 
     /// The manager's redirect policy.
     pub fn redirect_policy(&self) -> RedirectPolicy {
-        self.inner.config.redirect_policy
+        self.current.load().config.redirect_policy
     }
 
-    /// The manager's transfer timeout.
+    /// The redirect policy of later requests that set none themselves (Qt's
+    /// `setRedirectPolicy`).
+    ///
+    /// ```
+    /// use netaccess::{NetworkAccessManager, RedirectPolicy};
+    /// let manager = NetworkAccessManager::new();
+    /// manager.set_redirect_policy(RedirectPolicy::Manual);
+    /// assert_eq!(manager.redirect_policy(), RedirectPolicy::Manual);
+    /// ```
+    #[doc(alias = "setRedirectPolicy")]
+    pub fn set_redirect_policy(&self, policy: RedirectPolicy) {
+        self.update(|config| config.redirect_policy = policy);
+    }
+
+    /// The manager's transfer timeout; `None`: none.
     pub fn transfer_timeout(&self) -> Option<Duration> {
-        self.inner.config.transfer_timeout
+        self.current.load().config.transfer_timeout
+    }
+
+    /// The transfer timeout of later requests that set none themselves (Qt's
+    /// `setTransferTimeout`): a transfer with no data moving for this long fails with
+    /// `TimeoutError`. `Duration::ZERO` turns it off, as in Qt.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use netaccess::NetworkAccessManager;
+    /// let manager = NetworkAccessManager::new();
+    /// manager.set_transfer_timeout(Duration::from_secs(30));
+    /// assert_eq!(manager.transfer_timeout(), Some(Duration::from_secs(30)));
+    /// manager.set_transfer_timeout(Duration::ZERO);
+    /// assert_eq!(manager.transfer_timeout(), None);
+    /// ```
+    #[doc(alias = "setTransferTimeout")]
+    pub fn set_transfer_timeout(&self, timeout: Duration) {
+        let timeout = (!timeout.is_zero()).then_some(timeout);
+        self.update(|config| config.transfer_timeout = timeout);
+    }
+
+    /// Swaps in a context whose configuration `change` made; requests already running keep
+    /// the snapshot they took.
+    fn update(&self, change: impl Fn(&mut Config)) {
+        self.current.rcu(|ctx| {
+            let mut config = Config::clone(&ctx.config);
+            change(&mut config);
+            Context {
+                config: Arc::new(config),
+                ..Context::clone(ctx)
+            }
+        });
     }
 
     /// Qt's `authenticationRequired`: a server asks for credentials the manager does not have
@@ -726,7 +867,7 @@ impl NetworkAccessManager {
     /// reply ends with `AuthenticationRequiredError`. Connect before making the request.
     #[doc(alias = "authenticationRequired")]
     pub fn authentication_required(&self) -> &Signal<(Reply, AuthenticationRequest)> {
-        &self.inner.signals.authentication_required
+        &self.signals.authentication_required
     }
 
     /// Qt's `proxyAuthenticationRequired`: a proxy asks for credentials that its
@@ -735,23 +876,23 @@ impl NetworkAccessManager {
     /// ends with `ProxyAuthenticationRequiredError`.
     #[doc(alias = "proxyAuthenticationRequired")]
     pub fn proxy_authentication_required(&self) -> &Signal<(Proxy, AuthenticationRequest)> {
-        &self.inner.signals.proxy_authentication_required
+        &self.signals.proxy_authentication_required
     }
 
     /// Emitted for every reply when it finishes.
     pub fn finished(&self) -> &Signal<Reply> {
-        &self.inner.signals.finished
+        &self.signals.finished
     }
 
     /// Emitted for every reply whose connection is encrypted, before its request is sent.
     pub fn encrypted(&self) -> &Signal<Reply> {
-        &self.inner.signals.encrypted
+        &self.signals.encrypted
     }
 
     /// Emitted when a TLS handshake for a reply meets certificate errors (after the reply's own
     /// `ssl_errors`). Call [`Reply::ignore_ssl_errors`] in a slot to go on.
     #[doc(alias = "sslErrors")]
     pub fn ssl_errors(&self) -> &Signal<(Reply, Vec<SslError>)> {
-        &self.inner.signals.ssl_errors
+        &self.signals.ssl_errors
     }
 }

@@ -50,7 +50,7 @@ fn attempt(u: &str) -> Attempt {
 /// A context and an unstarted reply for `request`.
 fn setup(manager: &NetworkAccessManager, request: Request) -> (Arc<Context>, Arc<ReplyShared>) {
     let reply = manager.unstarted_reply(request, Operation::Get);
-    (manager.context().clone(), reply.shared().clone())
+    (manager.context(), reply.shared().clone())
 }
 
 fn head(status: u16, h: &HeaderMap) -> Head<'_> {
@@ -276,7 +276,7 @@ fn hsts_is_learned_only_over_a_secure_channel() {
     let manager = NetworkAccessManager::builder()
         .strict_transport_security(true)
         .build();
-    let ctx = manager.context();
+    let ctx = &manager.context();
     let request = Request::new("https://a.test/");
     let sts = headers(&[("strict-transport-security", "max-age=600")]);
     session::remember(ctx, &request, &url("https://a.test/"), &sts, false);

@@ -1,0 +1,78 @@
+//! Settings that change at run time, as in Qt (`set_proxy`, `set_redirect_policy`,
+//! `set_cache`, ...): later requests see the change, a request already started keeps what
+//! it started with.
+
+mod support;
+
+use std::sync::Arc;
+
+use netaccess::{MemoryCache, NetworkAccessManager, Proxy, RedirectPolicy, Request};
+use netaccess_testserver::TestServer;
+use support::{done, LIMIT};
+
+#[tokio::test]
+async fn a_queued_request_keeps_the_redirect_policy_it_started_with() {
+    let server = TestServer::http1().await;
+    let manager = NetworkAccessManager::builder()
+        .max_connections_per_host(1)
+        .build();
+    // The only connection is taken: the next request waits in the queue.
+    let blocker = manager.get(Request::new(server.url("/never-respond")));
+    let queued = manager.get(Request::new(server.url("/redirect/1")));
+    manager.set_redirect_policy(RedirectPolicy::Manual);
+    blocker.abort();
+    let body = tokio::time::timeout(LIMIT, queued.bytes()).await.unwrap();
+    assert_eq!(body.unwrap(), "hello", "followed, as when it was made");
+    // A request made after the change delivers the redirect itself.
+    let later = manager.get(Request::new(server.url("/redirect/1")));
+    done(&later).await;
+    assert_eq!(later.status().map(|s| s.as_u16()), Some(302));
+}
+
+#[tokio::test]
+async fn set_proxy_sends_later_requests_through_the_proxy() {
+    let origin = TestServer::http1().await;
+    let proxy = TestServer::http1().await;
+    let manager = NetworkAccessManager::new();
+    assert!(manager.proxy().is_none());
+    let direct = manager.get(Request::new(origin.url("/hello")));
+    assert_eq!(direct.text().await.unwrap(), "hello");
+    manager.set_proxy(Proxy::http("127.0.0.1", proxy.port()));
+    assert_eq!(manager.proxy().unwrap().port(), proxy.port());
+    let proxied = manager.get(Request::new(origin.url("/hello")));
+    assert_eq!(proxied.text().await.unwrap(), "hello");
+    assert_eq!(
+        origin.requests_for("/hello"),
+        1,
+        "the second went to the proxy"
+    );
+    assert_eq!(proxy.requests_for("/hello"), 1, "in absolute form");
+    manager.set_proxy_factory(None);
+    assert!(manager.proxy().is_none());
+    let direct = manager.get(Request::new(origin.url("/hello")));
+    assert_eq!(direct.text().await.unwrap(), "hello");
+    assert_eq!(origin.requests_for("/hello"), 2);
+}
+
+#[tokio::test]
+async fn set_cache_stores_later_responses_and_none_removes_it() {
+    let server = TestServer::http1().await;
+    let manager = NetworkAccessManager::new();
+    let cache = Arc::new(MemoryCache::new(1 << 20));
+    manager.set_cache(Some(cache.clone()));
+    let url = server.url("/bytes/100?cache_control=max-age%3D600");
+    for _ in 0..2 {
+        let reply = manager.get(Request::new(url.clone()));
+        assert_eq!(reply.bytes().await.unwrap().len(), 100);
+    }
+    assert_eq!(
+        server.requests_for("/bytes/100"),
+        1,
+        "the second came from the cache"
+    );
+    manager.set_cache(None);
+    let reply = manager.get(Request::new(url));
+    assert_eq!(reply.bytes().await.unwrap().len(), 100);
+    assert!(!reply.source_is_from_cache());
+    assert_eq!(server.requests_for("/bytes/100"), 2);
+}
