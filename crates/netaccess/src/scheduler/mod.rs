@@ -2,7 +2,8 @@
 //!
 //! The decisions are taken by a synchronous state machine, [`core`] (see its docs for the
 //! rules: priority order, the limit per origin and the optional global one, HTTP/2 streams, one
-//! connection alone while ALPN decides the protocol, idle expiry). This module is its async
+//! connection alone while ALPN decides the protocol, idle expiry), with one origin's state in
+//! `origin`. This module is its async
 //! shell: a lock around the core, the handles requests hold ([`Grant`], [`Permit`],
 //! [`Checkout`]: dropping one reports it), carrying out the core's decisions once the lock is
 //! released (a oneshot send to a waiting task, or the start function of a request queued as
@@ -76,7 +77,7 @@ impl fmt::Display for Origin {
 pub(crate) type Start<C> = Box<dyn FnOnce(&Origin, Grant<C>) + Send>;
 
 /// A queued request: a task waiting for its grant, or a request with no task yet.
-pub(crate) enum Waiting<C: PoolConn> {
+enum Waiting<C: PoolConn> {
     Task(oneshot::Sender<Grant<C>>),
     Data(Start<C>),
 }
@@ -378,6 +379,11 @@ impl<C: PoolConn> Drop for Waiter<'_, C> {
     fn drop(&mut self) {
         let removed = self.pool.lock().remove_waiter(self.origin, self.key);
         drop(removed);
+        // A grant sent before the waiter went: the connection goes back to the pool as it
+        // came (a healthy one is not closed), a permit's slot is freed.
+        if let Ok(grant) = self.rx.try_recv() {
+            grant.give_back();
+        }
     }
 }
 
@@ -474,7 +480,7 @@ impl<C: PoolConn> Drop for Checkout<C> {
 }
 
 /// The idle sweeper's clock and timer: tokio's in the manager, a hand-driven one in tests.
-pub(crate) trait Timer: Send + 'static {
+trait Timer: Send + 'static {
     fn now(&self) -> Instant;
     /// Completes at `deadline`; never for `None`.
     fn sleep_until(&self, deadline: Option<Instant>) -> impl Future<Output = ()> + Send;
@@ -498,11 +504,7 @@ impl Timer for TokioTimer {
 
 /// The idle sweeper: expires idle connections, then sleeps until the next expiry the core
 /// reports (or until the pool goes). It holds the pool only while it sweeps.
-pub(crate) async fn sweep<C: PoolConn, T: Timer>(
-    pool: Weak<PoolInner<C>>,
-    gone: Arc<Notify>,
-    timer: T,
-) {
+async fn sweep<C: PoolConn, T: Timer>(pool: Weak<PoolInner<C>>, gone: Arc<Notify>, timer: T) {
     loop {
         let next = {
             let Some(inner) = pool.upgrade() else {

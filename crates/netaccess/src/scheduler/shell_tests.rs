@@ -61,6 +61,28 @@ async fn a_dropped_waiter_leaves_the_queue() {
 }
 
 #[tokio::test]
+async fn a_waiter_gone_after_its_grant_was_sent_gives_the_connection_back() {
+    let pool: Pool<FakeConn> = Pool::new(1, Duration::from_secs(60));
+    let o = origin("a", Mode::Http1);
+    let conn = FakeConn::h1(1);
+    let open = conn.open.clone();
+    let checkout = permit(now(&pool, &o)).connected(conn);
+    {
+        let mut waiting = pin!(pool.acquire(&o, Priority::Normal, None));
+        assert!(waiting.as_mut().now_or_never().is_none());
+        checkout.release(true); // sent to the waiter, which never looks again
+        assert_eq!(pool.stats(&o).queued, 0);
+    }
+    let stats = pool.stats(&o);
+    assert_eq!(
+        (stats.idle, stats.sockets),
+        (1, 1),
+        "idle again, not closed"
+    );
+    assert_eq!(Arc::strong_count(&open), 2);
+}
+
+#[tokio::test]
 async fn an_http2_connection_serves_the_tasks_that_waited_for_its_protocol() {
     let pool: Pool<FakeConn> = Pool::new(6, Duration::from_secs(60));
     let o = origin("a", Mode::Negotiate);
