@@ -243,11 +243,13 @@ impl<C: PoolConn, W> Core<C, W> {
         }
         self.dispatch(origin, now, out);
         // A connection that expires at once (a zero idle timeout) is not kept.
-        if let Some(os) = self.origins.get_mut(origin) {
-            let closed = os.prune(now, self.idle_timeout, out);
-            self.total = self.total.saturating_sub(closed);
+        if self.idle_timeout.is_zero() {
+            if let Some(os) = self.origins.get_mut(origin) {
+                let closed = os.prune(now, self.idle_timeout, out);
+                self.total = self.total.saturating_sub(closed);
+            }
+            self.forget_if_empty(origin);
         }
-        self.forget_if_empty(origin);
     }
 
     /// A request on the shared HTTP/2 connection `stream` (its id) ended, and its handle was

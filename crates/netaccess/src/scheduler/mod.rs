@@ -3,12 +3,12 @@
 //! The decisions are taken by a synchronous state machine, [`core`] (see its docs for the
 //! rules: priority order, the limit per origin and the optional global one, HTTP/2 streams, one
 //! connection alone while ALPN decides the protocol, idle expiry), with one origin's state in
-//! `origin`. This module is its async
-//! shell: a lock around the core, the handles requests hold ([`Grant`], [`Permit`],
-//! [`Checkout`]: dropping one reports it), carrying out the core's decisions once the lock is
-//! released (a oneshot send to a waiting task, or the start function of a request queued as
-//! data, which spawns its task: OkHttp's `readyAsyncCalls` and `promoteAndExecute`; closing
-//! connections), and the idle sweeper, which sleeps until the next expiry the core reports.
+//! `origin`. This module is its async shell: a lock around the core; the handles requests hold
+//! ([`Grant`], [`Permit`], [`Checkout`]: dropping one reports it); carrying out the core's
+//! decisions once the lock is released (a oneshot send to a waiting task, or the start function
+//! of a request queued as data, which spawns its task: OkHttp's `readyAsyncCalls` and
+//! `promoteAndExecute`; closing connections); and the idle sweeper, which sleeps until the next
+//! expiry the core reports.
 //!
 //! The pool is generic over the connection type: it never connects or speaks HTTP itself.
 
