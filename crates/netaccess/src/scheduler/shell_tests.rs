@@ -251,7 +251,11 @@ async fn the_sweeper_sleeps_until_the_next_expiry_and_ends_with_the_pool() {
     let timeout = Duration::from_secs(60);
     let pool: Pool<FakeConn> = Pool::new(6, timeout);
     let o = origin("a", Mode::Http1);
-    let t0 = Instant::now();
+    // The hand clock starts a moment before the pool's idle times (the wall clock), so the
+    // connection released below expires strictly after the sweeper's first deadline.
+    let t0 = Instant::now()
+        .checked_sub(Duration::from_millis(1))
+        .unwrap();
     let clock = Arc::new(Mutex::new(t0));
     let fire = Arc::new(Notify::new());
     let (asked, mut deadlines) = mpsc::unbounded_channel();
