@@ -86,6 +86,7 @@ impl Default for NetworkAccessManager {
 #[must_use = "a builder does nothing until build() is called"]
 pub struct ManagerBuilder {
     max_connections_per_host: usize,
+    max_connections_total: Option<usize>,
     idle_timeout: Duration,
     transfer_timeout: Option<Duration>,
     connect_timeout: Duration,
@@ -124,6 +125,7 @@ impl Default for ManagerBuilder {
     fn default() -> Self {
         ManagerBuilder {
             max_connections_per_host: DEFAULT_MAX_CONNECTIONS_PER_HOST,
+            max_connections_total: None,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             transfer_timeout: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
@@ -152,6 +154,20 @@ impl ManagerBuilder {
     /// `QHttp1Configuration::setNumberOfConnectionsPerHost`; default 6).
     pub fn max_connections_per_host(mut self, n: usize) -> Self {
         self.max_connections_per_host = n.max(1);
+        self
+    }
+
+    /// At most `n` open connections across all origins (none by default; 0 counts as 1).
+    /// At the limit, a request that needs a new connection first closes an idle connection
+    /// of another origin; with none idle it waits, and freed room goes to the waiting
+    /// requests of all origins in priority order.
+    ///
+    /// ```
+    /// use netaccess::NetworkAccessManager;
+    /// let manager = NetworkAccessManager::builder().max_connections_total(16).build();
+    /// ```
+    pub fn max_connections_total(mut self, n: usize) -> Self {
+        self.max_connections_total = Some(n);
         self
     }
 
@@ -370,8 +386,9 @@ impl ManagerBuilder {
             .runtime
             .or_else(|| Handle::try_current().ok())
             .unwrap_or_else(|| own_runtime().handle().clone());
-        let pool = Pool::new(self.max_connections_per_host, self.idle_timeout);
-        spawn_idle_sweeper(&runtime, &pool);
+        let pool = Pool::new(self.max_connections_per_host, self.idle_timeout)
+            .with_max_total(self.max_connections_total);
+        pool.spawn_sweeper(&runtime);
         let fixed_proxy = self.fixed_proxy;
         let config = Config {
             max_connections_per_host: self.max_connections_per_host,
@@ -433,19 +450,6 @@ fn own_runtime() -> &'static Runtime {
             .build()
             .expect("netaccess could not start its runtime")
     })
-}
-
-fn spawn_idle_sweeper(runtime: &Handle, pool: &Pool<HttpConn>) {
-    let weak = pool.downgrade();
-    let period =
-        (pool.idle_timeout() / 4).clamp(Duration::from_millis(50), Duration::from_secs(15));
-    runtime.spawn(async move {
-        loop {
-            tokio::time::sleep(period).await;
-            let Some(inner) = weak.upgrade() else { break };
-            Pool::from_inner(inner).expire_idle();
-        }
-    });
 }
 
 impl NetworkAccessManager {

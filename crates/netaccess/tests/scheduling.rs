@@ -339,3 +339,51 @@ async fn abort_of_a_running_request_finishes_it_once() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(server.stats().connections_open, 0);
 }
+
+/// A manager whose hosts `a.test` and `b.test` are both `server` (two origins, one socket
+/// count), with at most `total` connections over all origins.
+fn two_origins(total: usize) -> NetworkAccessManager {
+    let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
+    NetworkAccessManager::builder()
+        .resolve("a.test", [loopback])
+        .resolve("b.test", [loopback])
+        .max_connections_total(total)
+        .build()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_global_limit_bounds_sockets_across_origins() {
+    let server = TestServer::http1().await;
+    let manager = two_origins(3);
+    let port = server.port();
+    let replies: Vec<_> = (0..20)
+        .map(|i| {
+            let host = if i % 2 == 0 { "a.test" } else { "b.test" };
+            manager.get(Request::new(format!("http://{host}:{port}/delay/30")))
+        })
+        .collect();
+    finish_all(&replies).await;
+    for reply in &replies {
+        assert!(reply.error().is_none(), "{:?}", reply.error());
+    }
+    let stats = server.stats();
+    assert!(
+        stats.peak_connections_open <= 3,
+        "at most 3 sockets over both origins: {stats:?}"
+    );
+    assert_eq!(stats.requests_total, 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_global_limit_an_idle_connection_of_another_origin_makes_room() {
+    let server = TestServer::http1().await;
+    let manager = two_origins(1);
+    let port = server.port();
+    let a = manager.get(Request::new(format!("http://a.test:{port}/hello")));
+    assert_eq!(a.text().await.unwrap(), "hello");
+    // a.test's connection is idle; b.test needs the one slot.
+    let b = manager.get(Request::new(format!("http://b.test:{port}/hello")));
+    let body = tokio::time::timeout(LIMIT, b.text()).await.unwrap();
+    assert_eq!(body.unwrap(), "hello");
+    assert_eq!(server.stats().connections_accepted, 2);
+}
