@@ -63,6 +63,8 @@ pub(crate) struct Config {
     pub proxy: Option<Arc<dyn ProxyFactory>>,
     /// The one proxy of `ManagerBuilder::proxy` / `set_proxy`, for the `proxy()` getter.
     pub fixed_proxy: Option<Proxy>,
+    /// The `User-Agent` of requests that set none (`None`: send none).
+    pub user_agent: Option<http::HeaderValue>,
     /// The default for `Request::max_body_size`.
     pub max_body_size: Option<u64>,
 }

@@ -81,7 +81,7 @@ pub use bytes;
 pub use http;
 pub use manager::{
     ManagerBuilder, NetworkAccessManager, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS_PER_HOST,
+    DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_USER_AGENT,
 };
 pub use multipart::{MultiPart, MultiPartKind, Part};
 pub use proxy::{

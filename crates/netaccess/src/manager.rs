@@ -40,6 +40,10 @@ use crate::upload::Body;
 
 /// Qt's default: at most 6 parallel HTTP/1.1 connections per origin.
 pub const DEFAULT_MAX_CONNECTIONS_PER_HOST: usize = 6;
+/// The `User-Agent` sent by requests that set none: `netaccess/<version>`. Qt sends
+/// `Mozilla/5.0`, which claims to be a browser; this names the client honestly, as curl and
+/// wget do. Change it with [`ManagerBuilder::user_agent`].
+pub const DEFAULT_USER_AGENT: &str = concat!("netaccess/", env!("CARGO_PKG_VERSION"));
 /// Idle keep-alive connections close after this long (Qt's 120 s).
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default connect timeout (TCP and TLS), 30 s.
@@ -106,6 +110,7 @@ pub struct ManagerBuilder {
     pins: std::collections::HashMap<String, Vec<[u8; 32]>>,
     client_identity: Option<ClientIdentity>,
     max_body_size: Option<u64>,
+    user_agent: Option<http::HeaderValue>,
 }
 
 impl std::fmt::Debug for ManagerBuilder {
@@ -145,6 +150,7 @@ impl Default for ManagerBuilder {
             pins: Default::default(),
             client_identity: None,
             max_body_size: None,
+            user_agent: Some(http::HeaderValue::from_static(DEFAULT_USER_AGENT)),
         }
     }
 }
@@ -154,6 +160,21 @@ impl ManagerBuilder {
     /// `QHttp1Configuration::setNumberOfConnectionsPerHost`; default 6).
     pub fn max_connections_per_host(mut self, n: usize) -> Self {
         self.max_connections_per_host = n.max(1);
+        self
+    }
+
+    /// The `User-Agent` of requests that set none (default [`DEFAULT_USER_AGENT`]); `None`
+    /// sends none. A value that is not a valid header value is refused when the manager is
+    /// built.
+    ///
+    /// ```
+    /// use netaccess::NetworkAccessManager;
+    /// let manager = NetworkAccessManager::builder()
+    ///     .user_agent(Some("MyOwnBrowser 1.0"))
+    ///     .build();
+    /// ```
+    pub fn user_agent(mut self, agent: Option<&str>) -> Self {
+        self.user_agent = agent.and_then(|a| http::HeaderValue::from_str(a).ok());
         self
     }
 
@@ -416,6 +437,7 @@ impl ManagerBuilder {
             proxy: self.proxy,
             fixed_proxy,
             max_body_size: self.max_body_size,
+            user_agent: self.user_agent,
         };
         let signals = Arc::new(ManagerSignals::new());
         let context = Context {

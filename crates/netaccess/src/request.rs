@@ -446,7 +446,7 @@ impl Request {
         self.transfer_timeout
     }
 
-    /// Builder: sets the transfer timeout.
+    /// Builder: sets the transfer timeout. `Duration::ZERO` means the manager's, as in Qt.
     pub fn with_transfer_timeout(mut self, timeout: Duration) -> Self {
         self.transfer_timeout = Some(timeout);
         self

@@ -76,3 +76,45 @@ async fn set_cache_stores_later_responses_and_none_removes_it() {
     assert!(!reply.source_is_from_cache());
     assert_eq!(server.requests_for("/bytes/100"), 2);
 }
+
+/// The `User-Agent` the server saw for one request.
+async fn user_agent_seen(manager: &NetworkAccessManager, request: Request) -> serde_json::Value {
+    let reply = manager.get(request);
+    let echo: serde_json::Value = serde_json::from_slice(&reply.bytes().await.unwrap()).unwrap();
+    echo["headers"]["user-agent"].clone()
+}
+
+#[tokio::test]
+async fn a_user_agent_is_sent_by_default_and_can_be_changed_or_removed() {
+    let server = TestServer::http1().await;
+    let default = NetworkAccessManager::new();
+    let seen = user_agent_seen(&default, Request::new(server.url("/echo"))).await;
+    assert_eq!(seen, netaccess::DEFAULT_USER_AGENT);
+    assert!(netaccess::DEFAULT_USER_AGENT.starts_with("netaccess/"));
+    let own = Request::new(server.url("/echo")).with_header("User-Agent", "MyOwnBrowser 1.0");
+    assert_eq!(user_agent_seen(&default, own).await, "MyOwnBrowser 1.0");
+    let custom = NetworkAccessManager::builder()
+        .user_agent(Some("Custom/2"))
+        .build();
+    let seen = user_agent_seen(&custom, Request::new(server.url("/echo"))).await;
+    assert_eq!(seen, "Custom/2");
+    let none = NetworkAccessManager::builder().user_agent(None).build();
+    let seen = user_agent_seen(&none, Request::new(server.url("/echo"))).await;
+    assert!(seen.is_null(), "no User-Agent: {seen}");
+}
+
+#[tokio::test]
+async fn a_zero_transfer_timeout_on_a_request_means_the_managers() {
+    let server = TestServer::http1().await;
+    let manager = NetworkAccessManager::builder()
+        .transfer_timeout(std::time::Duration::from_millis(200))
+        .build();
+    let request =
+        Request::new(server.url("/never-respond")).with_transfer_timeout(std::time::Duration::ZERO);
+    let reply = manager.get(request);
+    support::done(&reply).await;
+    assert_eq!(
+        support::kind(&reply),
+        Some(netaccess::NetworkError::TimeoutError)
+    );
+}

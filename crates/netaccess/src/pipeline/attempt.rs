@@ -88,7 +88,7 @@ pub(super) async fn run(
     loop {
         target = upgrade(ctx, reply, target);
         let cookies = session::cookies(ctx, request, &target.url);
-        let attempt = Attempt::new(target, cookies)?;
+        let attempt = Attempt::new(target, cookies, ctx.config.user_agent.as_ref())?;
         let (attempt, revalidating) = match cache::before(ctx, reply, attempt).await? {
             cache::Before::Hit(stored) => return Box::pin(stored.deliver(reply, true)).await,
             cache::Before::Send(attempt, revalidating) => (attempt, revalidating),
@@ -138,7 +138,10 @@ impl Journey {
     fn new(ctx: &Context, request: &Request, granted: Option<Granted>) -> Self {
         Journey {
             followed: 0,
-            timeout: request.transfer_timeout().or(ctx.config.transfer_timeout),
+            timeout: request
+                .transfer_timeout()
+                .filter(|t| !t.is_zero())
+                .or(ctx.config.transfer_timeout),
             policy: request
                 .redirect_policy()
                 .unwrap_or(ctx.config.redirect_policy),
@@ -226,10 +229,19 @@ impl Journey {
 }
 
 impl Attempt {
-    /// The attempt for `target`: its headers with the jar's `cookies` merged into `Cookie`
-    /// and the default `Accept-Encoding`.
-    pub(crate) fn new(target: Target, cookies: Option<String>) -> Result<Attempt, Error> {
+    /// The attempt for `target`: its headers with the jar's `cookies` merged into `Cookie`,
+    /// and the default `Accept-Encoding` and `User-Agent` unless the application set its own.
+    pub(crate) fn new(
+        target: Target,
+        cookies: Option<String>,
+        user_agent: Option<&HeaderValue>,
+    ) -> Result<Attempt, Error> {
         let mut headers = target.headers.clone();
+        if let Some(agent) = user_agent {
+            if !headers.contains_key(header::USER_AGENT) {
+                headers.insert(header::USER_AGENT, agent.clone());
+            }
+        }
         if let Some(jar) = cookies {
             let merged = merge_cookie_header(headers.get(header::COOKIE), &jar);
             let value = HeaderValue::from_bytes(&merged).map_err(|e| {

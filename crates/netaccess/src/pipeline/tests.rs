@@ -44,7 +44,7 @@ fn target(u: &str, operation: Operation) -> Target {
 }
 
 fn attempt(u: &str) -> Attempt {
-    Attempt::new(target(u, Operation::Get), None).unwrap()
+    Attempt::new(target(u, Operation::Get), None, None).unwrap()
 }
 
 /// A context and an unstarted reply for `request`.
@@ -64,7 +64,9 @@ fn head(status: u16, h: &HeaderMap) -> Head<'_> {
 fn an_attempt_merges_the_jar_cookies_and_offers_the_codings() {
     let mut t = target("http://a.test/", Operation::Get);
     t.headers = headers(&[("cookie", "own=1")]);
-    let a = Attempt::new(t, Some("jar=2".into())).unwrap();
+    let agent = HeaderValue::from_static("netaccess/test");
+    let a = Attempt::new(t, Some("jar=2".into()), Some(&agent)).unwrap();
+    assert_eq!(a.headers["user-agent"], "netaccess/test");
     assert_eq!(a.headers["cookie"], "own=1; jar=2");
     assert_eq!(a.headers["accept-encoding"], crate::decode::ACCEPT_ENCODING);
     let bad = Attempt::new(
@@ -137,7 +139,7 @@ async fn the_redirect_stage_follows_and_strips_what_must_not_cross() {
     let mut t = target("http://a.test/form", Operation::Post);
     t.headers = headers(&[("authorization", "Basic x"), ("content-type", "text/plain")]);
     t.body = Body::from("abc");
-    let a = Attempt::new(t, None).unwrap();
+    let a = Attempt::new(t, None, None).unwrap();
     let location = headers(&[("location", "http://b.test/done")]);
     let mut journey = super::attempt::tests_support::journey(&ctx, &request);
     let Step::Follow(redirect) = journey.redirect(&request, &a, head(302, &location)) else {
@@ -262,7 +264,7 @@ async fn an_unsafe_method_invalidates_the_stored_response() {
     let cache = cache_with("http://a.test/r", &[("cache-control", "max-age=600")]).await;
     let manager = NetworkAccessManager::builder().cache(cache.clone()).build();
     let (ctx, _reply) = setup(&manager, Request::new("http://a.test/r"));
-    let post = Attempt::new(target("http://a.test/r", Operation::Post), None).unwrap();
+    let post = Attempt::new(target("http://a.test/r", Operation::Post), None, None).unwrap();
     let ok = HeaderMap::new();
     let step = cache::after(&ctx, &post, head(200, &ok), None, SystemTime::now()).await;
     assert!(step.is_none());
