@@ -72,6 +72,7 @@ fn an_attempt_merges_the_jar_cookies_and_offers_the_codings() {
     let bad = Attempt::new(
         target("http://a.test/", Operation::Get),
         Some("a=\n".into()),
+        None,
     );
     let e = bad.err().unwrap();
     assert_eq!(e.kind(), NetworkError::ProtocolInvalidOperationError);
