@@ -54,6 +54,7 @@ mod proxy;
 mod redirect;
 mod reply;
 mod request;
+mod rest;
 mod scheduler;
 mod signal;
 mod transport;
@@ -91,6 +92,7 @@ pub use proxy::{
 pub use redirect::RedirectPolicy;
 pub use reply::{BodyReader, BodyStream, Meta, Reply, DEFAULT_STREAM_READ_BUFFER};
 pub use request::{CookieControl, Operation, Priority, Request};
+pub use rest::RequestFactory;
 pub use signal::{Connection, NextEmission, Signal, SignalStream};
 pub use transport::tls::{SslError, SslErrorKind};
 pub use upload::Body;

@@ -512,6 +512,20 @@ impl NetworkAccessManager {
         self.start(request, Operation::Post, body.into())
     }
 
+    /// PATCH with a body (Qt 6.7's `QRestAccessManager::patch`).
+    ///
+    /// ```no_run
+    /// # use netaccess::{Body, NetworkAccessManager, Request};
+    /// let manager = NetworkAccessManager::new();
+    /// let reply = manager.patch(
+    ///     Request::new("http://127.0.0.1:8080/items/7").with_header("Content-Type", "application/json"),
+    ///     Body::json(&serde_json::json!({ "name": "renamed" })).unwrap(),
+    /// );
+    /// ```
+    pub fn patch(&self, request: Request, body: impl Into<Body>) -> Reply {
+        self.start(request, Operation::Custom(http::Method::PATCH), body.into())
+    }
+
     /// PUT with a body (Qt's `put`).
     pub fn put(&self, request: Request, body: impl Into<Body>) -> Reply {
         self.start(request, Operation::Put, body.into())
