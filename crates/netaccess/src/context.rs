@@ -63,6 +63,8 @@ pub(crate) struct Config {
     pub proxy: Option<Arc<dyn ProxyFactory>>,
     /// The one proxy of `ManagerBuilder::proxy` / `set_proxy`, for the `proxy()` getter.
     pub fixed_proxy: Option<Proxy>,
+    /// The interceptors, in the order they run.
+    pub interceptors: Arc<[Arc<dyn crate::interceptor::Interceptor>]>,
     /// The `User-Agent` of requests that set none (`None`: send none).
     pub user_agent: Option<http::HeaderValue>,
     /// The default for `Request::max_body_size`.

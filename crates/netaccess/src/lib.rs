@@ -46,6 +46,7 @@ mod cookies;
 mod decode;
 mod error;
 mod hsts;
+mod interceptor;
 mod manager;
 mod multipart;
 mod persist;
@@ -76,6 +77,10 @@ pub use decode::{
 };
 pub use error::{display_url, Error, NetworkError, Result};
 pub use hsts::{HstsPolicy, HstsStore};
+pub use interceptor::{
+    AfterHead, BeforeSend, BoxFuture, InterceptedRequest, InterceptedResponse, Interceptor,
+    SyntheticResponse, MAX_INTERCEPTOR_RETRIES,
+};
 
 // The crates whose types appear in this API, so users need not pin matching versions.
 pub use bytes;

@@ -26,6 +26,7 @@ use crate::context::{Config, Context, ManagerSignals};
 use crate::cookies::{CookieJar, DefaultCookieJar};
 use crate::error::{Error, NetworkError};
 use crate::hsts::{HstsPolicy, HstsStore};
+use crate::interceptor::Interceptor;
 use crate::multipart::MultiPart;
 use crate::pipeline;
 use crate::proxy::{Proxy, ProxyFactory};
@@ -111,6 +112,7 @@ pub struct ManagerBuilder {
     client_identity: Option<ClientIdentity>,
     max_body_size: Option<u64>,
     user_agent: Option<http::HeaderValue>,
+    interceptors: Vec<Arc<dyn Interceptor>>,
 }
 
 impl std::fmt::Debug for ManagerBuilder {
@@ -151,6 +153,7 @@ impl Default for ManagerBuilder {
             client_identity: None,
             max_body_size: None,
             user_agent: Some(http::HeaderValue::from_static(DEFAULT_USER_AGENT)),
+            interceptors: Vec::new(),
         }
     }
 }
@@ -175,6 +178,13 @@ impl ManagerBuilder {
     /// ```
     pub fn user_agent(mut self, agent: Option<&str>) -> Self {
         self.user_agent = agent.and_then(|a| http::HeaderValue::from_str(a).ok());
+        self
+    }
+
+    /// Adds an interceptor: its hooks run on every attempt of every request, after those
+    /// added before it (see [`Interceptor`]).
+    pub fn interceptor(mut self, interceptor: Arc<dyn Interceptor>) -> Self {
+        self.interceptors.push(interceptor);
         self
     }
 
@@ -438,6 +448,7 @@ impl ManagerBuilder {
             fixed_proxy,
             max_body_size: self.max_body_size,
             user_agent: self.user_agent,
+            interceptors: self.interceptors.into(),
         };
         let signals = Arc::new(ManagerSignals::new());
         let context = Context {

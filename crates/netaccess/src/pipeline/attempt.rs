@@ -13,7 +13,7 @@ use http::StatusCode;
 use url::Url;
 
 use super::exchange::{self, Exchange};
-use super::{auth, cache, deliver, session, Granted};
+use super::{auth, cache, deliver, intercept, session, Granted};
 use crate::context::Context;
 use crate::decode;
 use crate::error::{url_for_message, Error, NetworkError};
@@ -74,6 +74,10 @@ pub(super) struct Journey {
     policy: RedirectPolicy,
     auth: auth::Progress,
     link: exchange::Link,
+    /// Attempts made so far (the interceptors see the number).
+    attempts: u32,
+    /// Retries the interceptors asked for.
+    interceptor_retries: u32,
 }
 
 /// Runs an HTTP request through as many attempts as its follow-ups need.
@@ -94,6 +98,13 @@ pub(super) async fn run(
             cache::Before::Send(attempt, revalidating) => (attempt, revalidating),
         };
         let attempt = journey.auth.before(ctx, reply, attempt);
+        journey.attempts += 1;
+        let attempt = match intercept::before(ctx, attempt, journey.attempts).await {
+            intercept::Before::Send(attempt) => attempt,
+            intercept::Before::Respond(answer, url) => {
+                return intercept::respond(reply, &url, answer).await;
+            }
+        };
         let exchange = exchange::send(ctx, reply, &attempt, journey.timeout, &mut journey.link);
         let exchange = exchange.await?;
         let head = exchange.head();
@@ -147,6 +158,8 @@ impl Journey {
                 .unwrap_or(ctx.config.redirect_policy),
             auth: auth::Progress::default(),
             link: exchange::Link::new(granted),
+            attempts: 0,
+            interceptor_retries: 0,
         }
     }
 
@@ -160,6 +173,10 @@ impl Journey {
         revalidating: Option<crate::cache::CachedEntry>,
     ) -> Result<Step, Error> {
         let head = exchange.head();
+        let (number, retries) = (self.attempts, &mut self.interceptor_retries);
+        if let Some(step) = intercept::after(ctx, attempt, head, number, retries).await {
+            return Ok(step);
+        }
         if let Some(step) = self.auth.after(ctx, reply, attempt, head).await {
             return Ok(step);
         }

@@ -10,6 +10,7 @@
 //! - [`cache`]: a stored answer or validators before, a 304 or a stale fallback after;
 //! - [`auth`]: credentials before, a 401 or 407 answered after, proxy credentials for both
 //!   absolute-form requests and CONNECT;
+//! - [`intercept`]: the manager's interceptors, before each attempt and after each head;
 //! - [`exchange`]: a connection slot, the connector, sending, and the retries that are safe;
 //! - [`deliver`]: the one way bodies (network, cached, local) reach the reply.
 
@@ -18,6 +19,7 @@ mod auth;
 mod cache;
 mod deliver;
 mod exchange;
+mod intercept;
 mod session;
 #[cfg(test)]
 mod tests;
