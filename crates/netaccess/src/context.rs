@@ -63,6 +63,8 @@ pub(crate) struct Config {
     pub proxy: Option<Arc<dyn ProxyFactory>>,
     /// The one proxy of `ManagerBuilder::proxy` / `set_proxy`, for the `proxy()` getter.
     pub fixed_proxy: Option<Proxy>,
+    /// Which failed attempts are sent again.
+    pub retry_policy: crate::retry::RetryPolicy,
     /// The interceptors, in the order they run.
     pub interceptors: Arc<[Arc<dyn crate::interceptor::Interceptor>]>,
     /// The `User-Agent` of requests that set none (`None`: send none).
@@ -78,6 +80,8 @@ pub(crate) struct Context {
     pub config: Arc<Config>,
     /// Credentials that worked, per protection space (cleared by `clear_access_cache`).
     pub credentials: Arc<std::sync::Mutex<CredentialCache>>,
+    /// The retry budget of each origin.
+    pub retry_budgets: Arc<crate::retry::RetryBudgets>,
     pub pool: Pool<HttpConn>,
     pub runtime: Handle,
 }

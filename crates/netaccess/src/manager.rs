@@ -33,6 +33,7 @@ use crate::proxy::{Proxy, ProxyFactory};
 use crate::redirect::RedirectPolicy;
 use crate::reply::{Reply, ReplyShared};
 use crate::request::{Operation, Request};
+use crate::retry::RetryPolicy;
 use crate::scheduler::{Origin, Pool, Start};
 use crate::signal::Signal;
 use crate::transport::tls::{ClientIdentity, SslError, TlsConfig};
@@ -113,6 +114,7 @@ pub struct ManagerBuilder {
     max_body_size: Option<u64>,
     user_agent: Option<http::HeaderValue>,
     interceptors: Vec<Arc<dyn Interceptor>>,
+    retry_policy: RetryPolicy,
 }
 
 impl std::fmt::Debug for ManagerBuilder {
@@ -154,6 +156,7 @@ impl Default for ManagerBuilder {
             max_body_size: None,
             user_agent: Some(http::HeaderValue::from_static(DEFAULT_USER_AGENT)),
             interceptors: Vec::new(),
+            retry_policy: RetryPolicy::none(),
         }
     }
 }
@@ -185,6 +188,13 @@ impl ManagerBuilder {
     /// added before it (see [`Interceptor`]).
     pub fn interceptor(mut self, interceptor: Arc<dyn Interceptor>) -> Self {
         self.interceptors.push(interceptor);
+        self
+    }
+
+    /// Which failed attempts are sent again, how often and after how long (none by
+    /// default; see [`RetryPolicy`]).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry_policy = policy;
         self
     }
 
@@ -449,11 +459,13 @@ impl ManagerBuilder {
             max_body_size: self.max_body_size,
             user_agent: self.user_agent,
             interceptors: self.interceptors.into(),
+            retry_policy: self.retry_policy,
         };
         let signals = Arc::new(ManagerSignals::new());
         let context = Context {
             config: Arc::new(config),
             credentials: Arc::default(),
+            retry_budgets: Arc::default(),
             pool,
             runtime,
         };

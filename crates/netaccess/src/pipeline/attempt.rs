@@ -13,7 +13,7 @@ use http::StatusCode;
 use url::Url;
 
 use super::exchange::{self, Exchange};
-use super::{auth, cache, deliver, intercept, session, Granted};
+use super::{auth, cache, deliver, intercept, retry, session, Granted};
 use crate::context::Context;
 use crate::decode;
 use crate::error::{url_for_message, Error, NetworkError};
@@ -52,6 +52,8 @@ pub(crate) enum Step {
     Deliver,
     /// Send the same target again (an answered challenge, a validator the cache lost).
     Retry,
+    /// Send the same target again after this wait (a retryable status).
+    Wait(Duration),
     /// Follow a redirect.
     Follow(Redirect),
     /// Answer with a stored response (a 304, or a stale one instead of a 5xx).
@@ -78,6 +80,7 @@ pub(super) struct Journey {
     attempts: u32,
     /// Retries the interceptors asked for.
     interceptor_retries: u32,
+    retries: retry::Retries,
 }
 
 /// Runs an HTTP request through as many attempts as its follow-ups need.
@@ -105,8 +108,19 @@ pub(super) async fn run(
                 return intercept::respond(reply, &url, answer).await;
             }
         };
+        if journey.attempts == 1 {
+            journey.retries.first_attempt(ctx, &attempt);
+        }
         let exchange = exchange::send(ctx, reply, &attempt, journey.timeout, &mut journey.link);
-        let exchange = exchange.await?;
+        let exchange = match exchange.await {
+            Ok(exchange) => exchange,
+            Err(error) => {
+                let wait = journey.retries.after_failure(ctx, &attempt, error)?;
+                tokio::time::sleep(wait).await;
+                target = attempt.target;
+                continue;
+            }
+        };
         let head = exchange.head();
         let secure = exchange.secure_channel;
         session::remember(ctx, request, &attempt.target.url, head.headers, secure);
@@ -124,6 +138,11 @@ pub(super) async fn run(
             }
             Step::Retry => {
                 exchange.discard(timeout).await;
+                attempt.target
+            }
+            Step::Wait(wait) => {
+                exchange.discard(timeout).await;
+                tokio::time::sleep(wait).await;
                 attempt.target
             }
             Step::Follow(redirect) => {
@@ -160,10 +179,12 @@ impl Journey {
             link: exchange::Link::new(granted),
             attempts: 0,
             interceptor_retries: 0,
+            retries: retry::Retries::default(),
         }
     }
 
-    /// The stages after a response head, in order: authentication, the cache, redirects.
+    /// The stages after a response head, in order: interceptors, retries, authentication,
+    /// the cache, redirects.
     async fn decide(
         &mut self,
         ctx: &Context,
@@ -175,6 +196,9 @@ impl Journey {
         let head = exchange.head();
         let (number, retries) = (self.attempts, &mut self.interceptor_retries);
         if let Some(step) = intercept::after(ctx, attempt, head, number, retries).await {
+            return Ok(step);
+        }
+        if let Some(step) = self.retries.after_head(ctx, attempt, head) {
             return Ok(step);
         }
         if let Some(step) = self.auth.after(ctx, reply, attempt, head).await {
