@@ -155,11 +155,17 @@ pub const RETRY_BUDGET_RESERVE: f64 = 10.0;
 /// The most a budget saves up: a long quiet success streak does not allow a later storm.
 const RETRY_BUDGET_CAP: f64 = 100.0;
 
-/// The retry budgets of one manager, per origin (`scheme://host:port`).
+/// The retry budgets of one manager, per origin (`scheme://host:port`), in thousandths of a
+/// retry (so that five requests at 20 % make exactly one).
 #[derive(Debug, Default)]
 pub(crate) struct RetryBudgets {
-    balances: Mutex<HashMap<String, f64>>,
+    balances: Mutex<HashMap<String, u64>>,
 }
+
+/// One retry, in budget units.
+const ONE: u64 = 1000;
+const RESERVE: u64 = RETRY_BUDGET_RESERVE as u64 * ONE;
+const CAP: u64 = RETRY_BUDGET_CAP as u64 * ONE;
 
 impl RetryBudgets {
     /// Most origins a manager keeps a budget for; past it, the fullest ones are forgotten
@@ -170,22 +176,19 @@ impl RetryBudgets {
     pub(crate) fn deposit(&self, origin: &str, ratio: f64) {
         let mut balances = self.balances.lock().unwrap_or_else(|e| e.into_inner());
         if balances.len() >= Self::MAX_ORIGINS && !balances.contains_key(origin) {
-            balances.retain(|_, b| *b < RETRY_BUDGET_RESERVE);
+            balances.retain(|_, b| *b < RESERVE);
         }
-        let balance = balances
-            .entry(origin.to_owned())
-            .or_insert(RETRY_BUDGET_RESERVE);
-        *balance = (*balance + ratio).min(RETRY_BUDGET_CAP);
+        let balance = balances.entry(origin.to_owned()).or_insert(RESERVE);
+        let share = (ratio * ONE as f64).round() as u64;
+        *balance = balance.saturating_add(share).min(CAP);
     }
 
     /// A retry to `origin`: allowed while its budget holds one.
     pub(crate) fn withdraw(&self, origin: &str) -> bool {
         let mut balances = self.balances.lock().unwrap_or_else(|e| e.into_inner());
-        let balance = balances
-            .entry(origin.to_owned())
-            .or_insert(RETRY_BUDGET_RESERVE);
-        if *balance >= 1.0 {
-            *balance -= 1.0;
+        let balance = balances.entry(origin.to_owned()).or_insert(RESERVE);
+        if *balance >= ONE {
+            *balance -= ONE;
             true
         } else {
             false
