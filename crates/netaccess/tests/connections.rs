@@ -140,3 +140,39 @@ async fn a_tls_handshake_that_never_ends_hits_the_connect_timeout() {
     );
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+/// Happy Eyeballs through the manager: a host whose first address never answers a SYN (a
+/// loopback listener whose accept queue is full) and whose second one serves. The request
+/// succeeds well inside the connect timeout instead of spending it on the first address.
+#[tokio::test]
+async fn a_black_holed_first_address_is_raced_by_the_next_one() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let hole = tokio::net::TcpSocket::new_v4().unwrap();
+    hole.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let hole = hole.listen(0).unwrap();
+    let port = hole.local_addr().unwrap().port();
+    let _filler = std::net::TcpStream::connect(("127.0.0.2", port)).unwrap();
+    let good = tokio::net::TcpListener::bind(("127.0.0.3", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = good.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+                let answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    let manager = NetworkAccessManager::builder()
+        .resolve(
+            "dual.test",
+            ["127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap()],
+        )
+        .connect_timeout(Duration::from_secs(20))
+        .build();
+    let reply = manager.get(Request::new(format!("http://dual.test:{port}/")));
+    assert_eq!(reply.text().await.unwrap(), "ok");
+    drop(hole);
+}
