@@ -345,7 +345,7 @@ impl ManagerBuilder {
     }
 
     /// The largest response body accepted by requests that set no limit of their own
-    /// ([`Request::with_max_body_size`]); default: no limit (as curl). A reply whose body is
+    /// ([`Request::with_max_body_size`](crate::Request::with_max_body_size)); default: no limit (as curl). A reply whose body is
     /// larger fails with `UnknownContentError` at the first byte past the limit, or before the
     /// body when `Content-Length` announces it.
     ///
