@@ -37,7 +37,7 @@
 //!
 //! let manager = NetworkAccessManager::builder()
 //!     .interceptor(Arc::new(Token(Mutex::new("stale".into()))))
-//!     .build();
+//!     .build().unwrap();
 //! ```
 
 use std::future::Future;

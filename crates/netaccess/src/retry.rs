@@ -28,7 +28,7 @@ use std::time::{Duration, SystemTime};
 ///             .with_backoff(Duration::from_millis(100), Duration::from_secs(5))
 ///             .with_statuses([429, 503]),
 ///     )
-///     .build();
+///     .build().unwrap();
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {

@@ -37,8 +37,8 @@ async fn connect_to_host_encrypted_gets_the_h2_connection_ready() {
     let server = TestServer::tls().await;
     let manager = NetworkAccessManager::builder()
         .add_root_certificate_pem(server.ca_cert_pem().unwrap().as_bytes())
-        .unwrap()
-        .build();
+        .build()
+        .unwrap();
     let ready = manager.connect_to_host_encrypted("127.0.0.1", server.port());
     done(&ready).await;
     assert_eq!(ready.error().map(|e| e.to_string()), None);
@@ -125,7 +125,8 @@ async fn a_tls_handshake_that_never_ends_hits_the_connect_timeout() {
         .await;
     let manager = NetworkAccessManager::builder()
         .connect_timeout(Duration::from_millis(300))
-        .build();
+        .build()
+        .unwrap();
     let started = std::time::Instant::now();
     let reply = manager.get(Request::new(format!(
         "https://127.0.0.1:{}/",
@@ -171,7 +172,8 @@ async fn a_black_holed_first_address_is_raced_by_the_next_one() {
             ["127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap()],
         )
         .connect_timeout(Duration::from_secs(20))
-        .build();
+        .build()
+        .unwrap();
     let reply = manager.get(Request::new(format!("http://dual.test:{port}/")));
     assert_eq!(reply.text().await.unwrap(), "ok");
     drop(hole);

@@ -33,7 +33,8 @@ async fn an_interceptor_signs_every_attempt_redirects_included() {
     let signer = Arc::new(Signer(Mutex::new(Vec::new())));
     let manager = NetworkAccessManager::builder()
         .interceptor(signer.clone())
-        .build();
+        .build()
+        .unwrap();
     let reply = manager.get(Request::new(server.url("/redirect-to?url=/echo")));
     let echo: serde_json::Value = reply.json().await.unwrap();
     assert_eq!(echo["headers"]["x-signed"], "GET /echo");
@@ -81,7 +82,8 @@ async fn an_interceptor_refreshes_a_token_after_a_401_and_retries() {
     });
     let manager = NetworkAccessManager::builder()
         .interceptor(refresher.clone())
-        .build();
+        .build()
+        .unwrap();
     let reply = manager.get(Request::new(server.url("/basic-auth/user/pass")));
     done(&reply).await;
     assert_eq!(
@@ -116,7 +118,8 @@ async fn an_interceptor_answers_without_a_socket() {
     let server = TestServer::http1().await;
     let manager = NetworkAccessManager::builder()
         .interceptor(Arc::new(Mock))
-        .build();
+        .build()
+        .unwrap();
     let ok = manager.get(Request::new(server.url("/mock/ok")));
     assert_eq!(ok.text().await.unwrap(), "mocked");
     assert_eq!(ok.header("x-mock").unwrap(), "1");
@@ -186,7 +189,8 @@ async fn interceptors_run_in_order_and_their_retries_are_bounded() {
     let manager = NetworkAccessManager::builder()
         .interceptor(named("a", false))
         .interceptor(named("b", false))
-        .build();
+        .build()
+        .unwrap();
     let reply = manager.get(Request::new(server.url("/hello")));
     assert_eq!(reply.text().await.unwrap(), "hello");
     assert_eq!(
@@ -196,7 +200,8 @@ async fn interceptors_run_in_order_and_their_retries_are_bounded() {
 
     let looping = NetworkAccessManager::builder()
         .interceptor(named("always", true))
-        .build();
+        .build()
+        .unwrap();
     let reply = looping.get(Request::new(server.url("/status/500")));
     done(&reply).await;
     let limit = netaccess::MAX_INTERCEPTOR_RETRIES as u64;

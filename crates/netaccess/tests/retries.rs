@@ -16,6 +16,7 @@ fn retrying(n: u32) -> NetworkAccessManager {
             RetryPolicy::new(n).with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
         )
         .build()
+        .unwrap()
 }
 
 /// Answers 503 to the first `failures` connections, then 200 "ok".
@@ -90,7 +91,8 @@ async fn post_is_retried_only_by_opt_in_and_a_stream_body_never() {
                 .with_backoff(Duration::from_millis(1), Duration::from_millis(1))
                 .with_non_idempotent(true),
         )
-        .build();
+        .build()
+        .unwrap();
     let reply = opted.post(Request::new(server.url("/")), "data");
     assert_eq!(reply.text().await.unwrap(), "ok");
     assert_eq!(server.connections(), 2);
@@ -125,7 +127,8 @@ async fn a_refused_connection_is_retried_and_the_error_stays_clear() {
     let chunks = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from("x"))]);
     let opted = NetworkAccessManager::builder()
         .retry_policy(RetryPolicy::new(2).with_non_idempotent(true))
-        .build();
+        .build()
+        .unwrap();
     let reply = opted.post(
         Request::new(url.as_str()),
         Body::from_stream(chunks, Some(1)),

@@ -61,7 +61,8 @@ async fn configured_limit_of_two_is_respected() {
     let server = TestServer::http1().await;
     let manager = NetworkAccessManager::builder()
         .max_connections_per_host(2)
-        .build();
+        .build()
+        .unwrap();
     assert_eq!(manager.max_connections_per_host(), 2);
     let replies: Vec<_> = (0..20)
         .map(|_| manager.get(Request::new(server.url("/slow/50"))))
@@ -96,7 +97,8 @@ async fn high_priority_requests_queued_after_low_ones_start_first() {
     let server = TestServer::http1().await;
     let manager = NetworkAccessManager::builder()
         .max_connections_per_host(1)
-        .build();
+        .build()
+        .unwrap();
     let order = Arc::new(Mutex::new(Vec::new()));
     let log = order.clone();
     manager.finished().connect(move |r| {
@@ -225,7 +227,8 @@ async fn idle_connections_expire() {
     let server = TestServer::http1().await;
     let manager = NetworkAccessManager::builder()
         .idle_timeout(Duration::from_millis(100))
-        .build();
+        .build()
+        .unwrap();
     manager
         .get(Request::new(server.url("/hello")))
         .bytes()
@@ -287,7 +290,8 @@ async fn abort_of_a_queued_request_removes_it_from_the_queue() {
     let server = TestServer::http1().await;
     let manager = NetworkAccessManager::builder()
         .max_connections_per_host(1)
-        .build();
+        .build()
+        .unwrap();
     let running = manager.get(Request::new(server.url("/delay/300")));
     let queued = manager.get(Request::new(server.url("/hello")));
     let finished_count = Arc::new(Mutex::new(0));
@@ -349,6 +353,7 @@ fn two_origins(total: usize) -> NetworkAccessManager {
         .resolve("b.test", [loopback])
         .max_connections_total(total)
         .build()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -366,11 +371,15 @@ async fn the_global_limit_bounds_sockets_across_origins() {
     for reply in &replies {
         assert!(reply.error().is_none(), "{:?}", reply.error());
     }
+    // The server sees a socket the client closed (to make room for the other origin) until
+    // it reads the end of it, so its open count can lag; the requests it serves at once
+    // cannot: at most 3, one per socket the client may have.
     let stats = server.stats();
-    assert!(
-        stats.peak_connections_open <= 3,
-        "at most 3 sockets over both origins: {stats:?}"
+    assert_eq!(
+        stats.peak_in_flight, 3,
+        "3 at once over both origins: {stats:?}"
     );
+    assert!(stats.connections_open <= 3, "{stats:?}");
     assert_eq!(stats.requests_total, 20);
 }
 

@@ -15,7 +15,8 @@ async fn a_queued_request_keeps_the_redirect_policy_it_started_with() {
     let server = TestServer::http1().await;
     let manager = NetworkAccessManager::builder()
         .max_connections_per_host(1)
-        .build();
+        .build()
+        .unwrap();
     // The only connection is taken: the next request waits in the queue.
     let blocker = manager.get(Request::new(server.url("/never-respond")));
     let queued = manager.get(Request::new(server.url("/redirect/1")));
@@ -95,10 +96,14 @@ async fn a_user_agent_is_sent_by_default_and_can_be_changed_or_removed() {
     assert_eq!(user_agent_seen(&default, own).await, "MyOwnBrowser 1.0");
     let custom = NetworkAccessManager::builder()
         .user_agent(Some("Custom/2"))
-        .build();
+        .build()
+        .unwrap();
     let seen = user_agent_seen(&custom, Request::new(server.url("/echo"))).await;
     assert_eq!(seen, "Custom/2");
-    let none = NetworkAccessManager::builder().user_agent(None).build();
+    let none = NetworkAccessManager::builder()
+        .user_agent(None)
+        .build()
+        .unwrap();
     let seen = user_agent_seen(&none, Request::new(server.url("/echo"))).await;
     assert!(seen.is_null(), "no User-Agent: {seen}");
 }
@@ -108,7 +113,8 @@ async fn a_zero_transfer_timeout_on_a_request_means_the_managers() {
     let server = TestServer::http1().await;
     let manager = NetworkAccessManager::builder()
         .transfer_timeout(std::time::Duration::from_millis(200))
-        .build();
+        .build()
+        .unwrap();
     let request =
         Request::new(server.url("/never-respond")).with_transfer_timeout(std::time::Duration::ZERO);
     let reply = manager.get(request);

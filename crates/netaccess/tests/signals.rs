@@ -245,7 +245,8 @@ async fn manager_is_usable_from_other_threads() {
 async fn unknown_host_is_host_not_found() {
     let manager = NetworkAccessManager::builder()
         .resolve("nowhere.test", [])
-        .build();
+        .build()
+        .unwrap();
     let reply = manager.get(Request::new("http://nowhere.test/"));
     finished(&reply).await;
     assert_eq!(kind(&reply), Some(NetworkError::HostNotFoundError));
@@ -259,10 +260,10 @@ async fn certificate_for_another_name_is_a_host_name_mismatch() {
     let pem = server.ca_cert_pem().unwrap();
     let manager = NetworkAccessManager::builder()
         .add_root_certificate_pem(pem.as_bytes())
-        .unwrap()
         .resolve("example.test", [ip])
         .resolve("wrong.test", [ip])
-        .build();
+        .build()
+        .unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
     manager

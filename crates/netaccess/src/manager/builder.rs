@@ -54,6 +54,8 @@ pub struct ManagerBuilder {
     user_agent: Option<http::HeaderValue>,
     interceptors: Vec<Arc<dyn Interceptor>>,
     retry_policy: RetryPolicy,
+    /// The first error a setting met, for `build()`.
+    error: Option<Error>,
 }
 
 impl std::fmt::Debug for ManagerBuilder {
@@ -96,6 +98,7 @@ impl Default for ManagerBuilder {
             user_agent: Some(http::HeaderValue::from_static(DEFAULT_USER_AGENT)),
             interceptors: Vec::new(),
             retry_policy: RetryPolicy::none(),
+            error: None,
         }
     }
 }
@@ -119,7 +122,16 @@ impl ManagerBuilder {
     ///     .build();
     /// ```
     pub fn user_agent(mut self, agent: Option<&str>) -> Self {
-        self.user_agent = agent.and_then(|a| http::HeaderValue::from_str(a).ok());
+        match agent.map(http::HeaderValue::from_str) {
+            None => self.user_agent = None,
+            Some(Ok(value)) => self.user_agent = Some(value),
+            Some(Err(_)) => {
+                return self.fail(Error::new(
+                    NetworkError::ProtocolInvalidOperationError,
+                    format!("Invalid User-Agent {agent:?}: not a valid header value"),
+                ))
+            }
+        }
         self
     }
 
@@ -171,25 +183,35 @@ impl ManagerBuilder {
     }
 
     /// Trusts the CA certificates in `pem` (one or more PEM blocks) besides the system's.
-    pub fn add_root_certificate_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
-        let mut found = 0;
+    /// PEM data without a valid certificate makes [`build`](Self::build) fail with
+    /// `SslHandshakeFailedError`.
+    pub fn add_root_certificate_pem(mut self, pem: &[u8]) -> Self {
+        let mut found = Vec::new();
         for cert in CertificateDer::pem_slice_iter(pem) {
-            let cert = cert.map_err(|e| {
-                Error::new(
-                    NetworkError::SslHandshakeFailedError,
-                    format!("Invalid PEM certificate: {e}"),
-                )
-            })?;
-            self.extra_roots.push(cert);
-            found += 1;
+            match cert {
+                Ok(cert) => found.push(cert),
+                Err(e) => {
+                    return self.fail(Error::new(
+                        NetworkError::SslHandshakeFailedError,
+                        format!("Invalid PEM certificate: {e}"),
+                    ))
+                }
+            }
         }
-        if found == 0 {
-            return Err(Error::new(
+        if found.is_empty() {
+            return self.fail(Error::new(
                 NetworkError::SslHandshakeFailedError,
                 "No certificate in the PEM data",
             ));
         }
-        Ok(self)
+        self.extra_roots.extend(found);
+        self
+    }
+
+    /// Records the first error a setting met; [`build`](Self::build) reports it.
+    fn fail(mut self, error: Error) -> Self {
+        self.error.get_or_insert(error);
+        self
     }
 
     /// Trusts one DER-encoded CA certificate besides the system's.
@@ -279,11 +301,8 @@ impl ManagerBuilder {
     /// A client certificate (PEM chain, leaf first) and its private key (PEM, PKCS#8, PKCS#1
     /// or SEC1), presented to servers that ask for one (Qt's `QSslConfiguration::setLocalCertificate`
     /// and `setPrivateKey`).
-    pub fn client_certificate_pem(
-        mut self,
-        chain_pem: &[u8],
-        key_pem: &[u8],
-    ) -> Result<Self, Error> {
+    /// Invalid PEM data makes [`build`](Self::build) fail with `SslHandshakeFailedError`.
+    pub fn client_certificate_pem(mut self, chain_pem: &[u8], key_pem: &[u8]) -> Self {
         use rustls_pki_types::PrivateKeyDer;
         let bad = |what: &str, e: &dyn std::fmt::Display| {
             Error::new(
@@ -291,15 +310,18 @@ impl ManagerBuilder {
                 format!("Invalid client {what}: {e}"),
             )
         };
-        let chain = CertificateDer::pem_slice_iter(chain_pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad("certificate", &e))?;
-        if chain.is_empty() {
-            return Err(bad("certificate", &"no certificate in the PEM data"));
+        let chain = match CertificateDer::pem_slice_iter(chain_pem).collect::<Result<Vec<_>, _>>() {
+            Ok(chain) if chain.is_empty() => {
+                return self.fail(bad("certificate", &"no certificate in the PEM data"))
+            }
+            Ok(chain) => chain,
+            Err(e) => return self.fail(bad("certificate", &e)),
+        };
+        match PrivateKeyDer::from_pem_slice(key_pem) {
+            Ok(key) => self.client_identity = Some(ClientIdentity { chain, key }),
+            Err(e) => return self.fail(bad("key", &e)),
         }
-        let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| bad("key", &e))?;
-        self.client_identity = Some(ClientIdentity { chain, key });
-        Ok(self)
+        self
     }
 
     /// Pins `host`'s certificate: its TLS handshakes accept only certificates whose SHA-256
@@ -361,7 +383,25 @@ impl ManagerBuilder {
     }
 
     /// Builds the manager.
-    pub fn build(self) -> NetworkAccessManager {
+    ///
+    /// Fails with the first error a setting met (invalid PEM data, an invalid `User-Agent`).
+    ///
+    /// ```
+    /// use netaccess::{NetworkAccessManager, NetworkError};
+    /// let bad = NetworkAccessManager::builder()
+    ///     .add_root_certificate_pem(b"not a certificate")
+    ///     .build();
+    /// assert_eq!(bad.unwrap_err().kind(), NetworkError::SslHandshakeFailedError);
+    /// ```
+    pub fn build(self) -> Result<NetworkAccessManager, Error> {
+        match self.error {
+            Some(error) => Err(error),
+            None => Ok(self.build_checked()),
+        }
+    }
+
+    /// Builds a manager from settings without an error.
+    pub(crate) fn build_checked(self) -> NetworkAccessManager {
         let runtime = self
             .runtime
             .or_else(|| Handle::try_current().ok())

@@ -106,7 +106,7 @@ impl NetworkAccessManager {
 
     /// A manager with the default configuration.
     pub fn new() -> Self {
-        ManagerBuilder::default().build()
+        ManagerBuilder::default().build_checked()
     }
 
     /// A builder for a configured manager.

@@ -172,7 +172,8 @@ fn redirect_to(target: Target) -> Redirect {
 async fn the_redirect_stage_delivers_under_manual_and_fails_past_the_limit() {
     let manager = NetworkAccessManager::builder()
         .redirect_policy(RedirectPolicy::Manual)
-        .build();
+        .build()
+        .unwrap();
     let request = Request::new("http://a.test/");
     let (ctx, _reply) = setup(&manager, request.clone());
     let location = headers(&[("location", "/next")]);
@@ -207,7 +208,10 @@ async fn cache_with(u: &str, response: &[(&str, &str)]) -> Arc<MemoryCache> {
 #[tokio::test]
 async fn the_cache_stage_answers_fresh_and_revalidates_stale() {
     let fresh = cache_with("http://a.test/f", &[("cache-control", "max-age=600")]).await;
-    let manager = NetworkAccessManager::builder().cache(fresh).build();
+    let manager = NetworkAccessManager::builder()
+        .cache(fresh)
+        .build()
+        .unwrap();
     let (ctx, reply) = setup(&manager, Request::new("http://a.test/f"));
     let before = cache::before(&ctx, &reply, attempt("http://a.test/f"))
         .await
@@ -219,7 +223,10 @@ async fn the_cache_stage_answers_fresh_and_revalidates_stale() {
         &[("cache-control", "max-age=0"), ("etag", "\"v1\"")],
     )
     .await;
-    let manager = NetworkAccessManager::builder().cache(stale).build();
+    let manager = NetworkAccessManager::builder()
+        .cache(stale)
+        .build()
+        .unwrap();
     let (ctx, reply) = setup(&manager, Request::new("http://a.test/s"));
     let before = cache::before(&ctx, &reply, attempt("http://a.test/s"))
         .await
@@ -240,7 +247,10 @@ async fn the_cache_stage_answers_fresh_and_revalidates_stale() {
 #[tokio::test]
 async fn always_network_asks_caches_not_to_answer_and_always_cache_never_sends() {
     let cache = cache_with("http://a.test/f", &[("cache-control", "max-age=600")]).await;
-    let manager = NetworkAccessManager::builder().cache(cache).build();
+    let manager = NetworkAccessManager::builder()
+        .cache(cache)
+        .build()
+        .unwrap();
     let request =
         Request::new("http://a.test/f").with_cache_load_control(CacheLoadControl::AlwaysNetwork);
     let (ctx, reply) = setup(&manager, request);
@@ -263,7 +273,10 @@ async fn always_network_asks_caches_not_to_answer_and_always_cache_never_sends()
 #[tokio::test]
 async fn an_unsafe_method_invalidates_the_stored_response() {
     let cache = cache_with("http://a.test/r", &[("cache-control", "max-age=600")]).await;
-    let manager = NetworkAccessManager::builder().cache(cache.clone()).build();
+    let manager = NetworkAccessManager::builder()
+        .cache(cache.clone())
+        .build()
+        .unwrap();
     let (ctx, _reply) = setup(&manager, Request::new("http://a.test/r"));
     let post = Attempt::new(target("http://a.test/r", Operation::Post), None, None).unwrap();
     let ok = HeaderMap::new();
@@ -278,7 +291,8 @@ async fn an_unsafe_method_invalidates_the_stored_response() {
 fn hsts_is_learned_only_over_a_secure_channel() {
     let manager = NetworkAccessManager::builder()
         .strict_transport_security(true)
-        .build();
+        .build()
+        .unwrap();
     let ctx = &manager.context();
     let request = Request::new("https://a.test/");
     let sts = headers(&[("strict-transport-security", "max-age=600")]);
