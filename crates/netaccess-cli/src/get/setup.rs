@@ -219,6 +219,15 @@ pub(super) fn build_manager(
     if let Some(secs) = args.timeout {
         builder = builder.transfer_timeout(seconds(secs, "--timeout")?);
     }
+    if let Some(secs) = args.connect_timeout {
+        builder = builder.connect_timeout(seconds(secs, "--connect-timeout")?);
+    }
+    if args.retry > 0 {
+        builder = builder.retry_policy(netaccess::RetryPolicy::new(args.retry));
+    }
+    if args.verbose {
+        builder = builder.interceptor(std::sync::Arc::new(super::verbose::Verbose));
+    }
     // The only setting here that can fail is the CA file's content.
     builder.build().map_err(|e| match &args.cacert {
         Some(path) => format!("{}: {}", path.display(), e.message()),
