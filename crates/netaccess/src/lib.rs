@@ -101,6 +101,7 @@ pub use request::{CookieControl, Operation, Priority, Request};
 pub use rest::RequestFactory;
 pub use retry::{RetryPolicy, DEFAULT_RETRY_STATUSES, RETRY_BUDGET_RESERVE};
 pub use signal::{Connection, NextEmission, Signal, SignalStream};
+pub use transport::dns::{Resolve, SystemResolver, DEFAULT_DNS_CACHE_TTL, DNS_CACHE_MAX_NAMES};
 pub use transport::tls::{SslError, SslErrorKind};
 pub use upload::Body;
 pub use url;

@@ -178,3 +178,58 @@ async fn a_black_holed_first_address_is_raced_by_the_next_one() {
     assert_eq!(reply.text().await.unwrap(), "ok");
     drop(hole);
 }
+
+/// A resolver that answers loopback for every name and counts the questions.
+struct Counting(std::sync::atomic::AtomicUsize);
+
+impl netaccess::Resolve for Counting {
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> netaccess::BoxFuture<'a, std::io::Result<Vec<std::net::IpAddr>>> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            if host == "missing.test" {
+                return Ok(Vec::new());
+            }
+            Ok(vec![std::net::IpAddr::from([127, 0, 0, 1])])
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_custom_resolver_is_asked_once_per_name_within_the_cache_ttl() {
+    let server = TestServer::http1().await;
+    let port = server.port();
+    let resolver = std::sync::Arc::new(Counting(Default::default()));
+    let manager = NetworkAccessManager::builder()
+        .resolver(resolver.clone())
+        .build()
+        .unwrap();
+    for path in ["/hello", "/bytes/10"] {
+        let url = format!("http://named.test:{port}{path}");
+        let reply = manager.get(Request::new(url).with_http2_allowed(false));
+        reply.bytes().await.unwrap();
+        manager.clear_connection_cache(); // the next request opens a connection again
+    }
+    assert_eq!(resolver.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    let uncached = NetworkAccessManager::builder()
+        .resolver(resolver.clone())
+        .dns_cache_ttl(Duration::ZERO)
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        let reply = uncached.get(Request::new(format!("http://named.test:{port}/hello")));
+        reply.bytes().await.unwrap();
+        uncached.clear_connection_cache();
+    }
+    assert_eq!(resolver.0.load(std::sync::atomic::Ordering::SeqCst), 3);
+
+    let reply = manager.get(Request::new(format!("http://missing.test:{port}/")));
+    done(&reply).await;
+    assert_eq!(
+        reply.error().map(|e| e.kind()),
+        Some(NetworkError::HostNotFoundError)
+    );
+}

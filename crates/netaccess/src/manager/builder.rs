@@ -84,7 +84,7 @@ impl Default for ManagerBuilder {
             system_roots: true,
             ignore_tls_errors: false,
             runtime: None,
-            resolve: ResolveOverrides::new(),
+            resolve: ResolveOverrides::default(),
             redirect_policy: RedirectPolicy::default(),
             cookie_jar: None,
             hsts: None,
@@ -243,6 +243,22 @@ impl ManagerBuilder {
     ) -> Self {
         self.resolve
             .insert(host.to_ascii_lowercase(), addrs.into_iter().collect());
+        self
+    }
+
+    /// Resolves host names with `resolver` instead of the system's (`getaddrinfo`); names
+    /// given to [`resolve`](Self::resolve) still win.
+    pub fn resolver(mut self, resolver: Arc<dyn crate::transport::dns::Resolve>) -> Self {
+        self.resolve.set_resolver(resolver);
+        self
+    }
+
+    /// How long a resolved name's addresses are reused (default
+    /// [`DEFAULT_DNS_CACHE_TTL`](crate::DEFAULT_DNS_CACHE_TTL), 60 s; at most
+    /// [`DNS_CACHE_MAX_NAMES`](crate::DNS_CACHE_MAX_NAMES) names). `Duration::ZERO` asks the
+    /// resolver every time a connection is opened.
+    pub fn dns_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.resolve.set_ttl(ttl);
         self
     }
 

@@ -7,15 +7,14 @@
 //! for ambiguous framing).
 
 pub(crate) mod connect;
+pub(crate) mod dns;
 pub(crate) mod framing;
 pub(crate) use tcp::connect_tcp;
 pub(crate) mod proxy;
 pub(crate) mod tcp;
 pub(crate) mod tls;
 
-use std::collections::HashMap;
 use std::io;
-use std::net::IpAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -97,9 +96,8 @@ impl AsyncWrite for Io {
     }
 }
 
-/// Host names resolved by the application instead of the system (curl's `--resolve`); an
-/// empty list makes the host unknown.
-pub(crate) type ResolveOverrides = HashMap<String, Vec<IpAddr>>;
+/// A manager's name resolution (fixed addresses, cache, resolver): see [`dns`].
+pub(crate) type ResolveOverrides = dns::Dns;
 
 /// Connects to the Unix domain socket at `path` within `timeout`.
 pub(crate) async fn connect_unix(

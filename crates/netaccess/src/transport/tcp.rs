@@ -1,10 +1,10 @@
-//! TCP connections to a host name: resolution (or the application's fixed addresses), then
+//! TCP connections to a host name: resolution ([`super::dns`]), then
 //! Happy Eyeballs v2 (RFC 8305): the addresses interleaved by family, a new attempt started
 //! every [`ATTEMPT_DELAY`] while earlier ones are still pending (at once when one fails), the
 //! first connection wins and the others are dropped (closed). One overall timeout covers it.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -25,16 +25,7 @@ pub(crate) async fn connect_tcp(
     overrides: &ResolveOverrides,
 ) -> Result<TcpStream, Error> {
     let attempt = async {
-        let addrs = match overrides.get(host) {
-            Some(ips) if ips.is_empty() => {
-                return Err(Error::new(
-                    NetworkError::HostNotFoundError,
-                    format!("Host {host} not found"),
-                ));
-            }
-            Some(ips) => ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect(),
-            None => resolve(host, port).await?,
-        };
+        let addrs = overrides.lookup(host, port).await?;
         race(interleave(addrs), ATTEMPT_DELAY)
             .await
             .map_err(|e| connect_error(host, &e).with_source(e))
@@ -103,31 +94,6 @@ async fn race(addrs: Vec<SocketAddr>, delay: Duration) -> io::Result<TcpStream> 
             },
             _ = tokio::time::sleep_until(next_start) => {}
         }
-    }
-}
-
-async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = bare.parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, port)]);
-    }
-    match tokio::net::lookup_host((bare, port)).await {
-        Ok(addrs) => {
-            let addrs: Vec<_> = addrs.collect();
-            if addrs.is_empty() {
-                Err(Error::new(
-                    NetworkError::HostNotFoundError,
-                    format!("Host {host} not found"),
-                ))
-            } else {
-                Ok(addrs)
-            }
-        }
-        Err(e) => Err(Error::new(
-            NetworkError::HostNotFoundError,
-            format!("Host {host} not found"),
-        )
-        .with_source(e)),
     }
 }
 
