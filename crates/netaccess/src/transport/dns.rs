@@ -52,13 +52,16 @@ pub const DEFAULT_DNS_CACHE_TTL: Duration = Duration::from_secs(60);
 /// The most host names a manager's DNS cache holds.
 pub const DNS_CACHE_MAX_NAMES: usize = 1024;
 
+/// Cached answers: the addresses of each name and when they expire.
+type Answers = HashMap<String, (Arc<[IpAddr]>, Instant)>;
+
 /// The resolution settings and cache of one manager.
 #[derive(Clone)]
 pub(crate) struct Dns {
     overrides: HashMap<String, Vec<IpAddr>>,
     resolver: Arc<dyn Resolve>,
     ttl: Duration,
-    cache: Arc<Mutex<HashMap<String, (Arc<[IpAddr]>, Instant)>>>,
+    cache: Arc<Mutex<Answers>>,
 }
 
 impl Default for Dns {
@@ -125,7 +128,7 @@ impl Dns {
         Ok(with_port(&ips))
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Arc<[IpAddr]>, Instant)>> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, Answers> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
