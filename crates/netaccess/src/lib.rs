@@ -27,6 +27,31 @@
 //!
 //! The mapping of every Qt class, function, signal, attribute and error code is in
 //! `docs/qt-mapping.md`.
+//!
+//! # Cargo features
+//!
+//! All on by default; each one can be left out to build less. HTTP/1.1, HTTP/2, TLS, gzip and
+//! deflate, proxies over HTTP, authentication, the [`Cache`] trait and [`MemoryCache`], the
+//! in-memory [`DefaultCookieJar`] and [`HstsStore`] are always there.
+//!
+//! | feature | gives | brings | without it |
+//! |---|---|---|---|
+//! | `brotli` | `br` response bodies decoded | `brotli`, `brotli-decompressor` | `br` is not offered in `Accept-Encoding`; a `br` response fails with `ProtocolFailure` naming the feature |
+//! | `zstd` | `zstd` response bodies decoded | `zstd`, `zstd-safe`, `zstd-sys` (the zstd C library, built with the C compiler: the slowest part of a build) | as `brotli`, for `zstd` |
+//! | `socks` | SOCKS5 proxies ([`ProxyKind::Socks5Proxy`], `socks5://`, `socks5h://`) | `tokio-socks` (with `thiserror` 1, `either`) | a request through a SOCKS5 proxy fails with `UnknownProxyError` naming the feature, before anything is connected |
+//! | `disk-cache` | `DiskCache` (`QNetworkDiskCache`), `cache::DEFAULT_DISK_CACHE_SIZE` | `crc32fast` | no disk cache; [`MemoryCache`] or an own [`Cache`] |
+//! | `cookies` | `DefaultCookieJar::save`, `load`, `load_or_new`; Mozilla's public-suffix list for `Domain` | `psl`, `serde`, `serde_json` | the jar is in memory only, and a `Domain` cookie is kept to the host that set it (no cookie is shared across hosts without the list) |
+//! | `hsts` | `HstsStore::save`, `load`, `load_or_new`, `load_preload_list` | `serde`, `serde_json` | the store is in memory only (headers, `add_policies`) |
+//! | `blocking` | `netaccess::blocking`, the blocking facade | nothing | no blocking facade |
+//! | `fuzzing` (off) | entry points for `fuzz/` | nothing | (not an API) |
+//!
+//! ```toml
+//! [dependencies]
+//! netaccess = { version = "0.1", default-features = false, features = ["cookies"] }
+//! ```
+//!
+//! `docs/dependencies.md` lists every dependency, why it is there, and the build time and
+//! dependency count of the default build against `--no-default-features`.
 
 #![warn(missing_docs)]
 // Nothing derived from input may panic: every `unwrap`/`expect` left is an invariant, allowed
@@ -39,6 +64,7 @@
 pub mod __fuzz;
 mod auth;
 mod backend;
+#[cfg(feature = "blocking")]
 pub mod blocking;
 mod cache;
 mod context;
@@ -48,6 +74,7 @@ mod error;
 mod hsts;
 mod manager;
 mod multipart;
+#[cfg(any(feature = "cookies", feature = "hsts", feature = "disk-cache"))]
 mod persist;
 mod pipeline;
 mod proxy;
@@ -66,9 +93,11 @@ pub use auth::{
 };
 pub use cache::{
     policy as cache_policy, vary_matches, Cache, CacheFuture, CacheKey, CacheLoadControl,
-    CacheMetadata, CacheWriter, CachedBody, CachedBodyStream, CachedEntry, DiskCache, MemoryCache,
-    DEFAULT_CACHE_SAVE_CONTROL, DEFAULT_DISK_CACHE_SIZE, DEFAULT_MEMORY_CACHE_SIZE,
+    CacheMetadata, CacheWriter, CachedBody, CachedBodyStream, CachedEntry, MemoryCache,
+    DEFAULT_CACHE_SAVE_CONTROL, DEFAULT_MEMORY_CACHE_SIZE,
 };
+#[cfg(feature = "disk-cache")]
+pub use cache::{DiskCache, DEFAULT_DISK_CACHE_SIZE};
 pub use cookies::{Cookie, CookieJar, CookieParseError, DefaultCookieJar, SameSite};
 pub use decode::{
     DEFAULT_DECOMPRESSED_SAFETY_CHECK_THRESHOLD, DEFAULT_MAX_DECODED_SIZE, MAX_CODINGS,

@@ -6,6 +6,7 @@
 //!
 //! The forgeries follow the documented format (`src/cache/format.rs`): a 40-byte header with
 //! lengths and CRC-32s, the metadata, the body. The CRC-32 is computed here.
+#![cfg(feature = "disk-cache")]
 
 mod support;
 

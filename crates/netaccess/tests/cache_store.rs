@@ -1,5 +1,6 @@
 //! The cache storage without sockets: `DiskCache` entries, aborts, eviction, damaged files,
 //! several caches and several processes on one directory; `MemoryCache` through the trait.
+#![cfg(feature = "disk-cache")]
 
 mod support;
 

@@ -8,6 +8,7 @@
 mod cookie;
 mod date;
 mod jar;
+#[cfg(feature = "cookies")]
 mod persist;
 #[cfg(test)]
 mod tests;
