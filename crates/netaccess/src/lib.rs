@@ -62,22 +62,23 @@
 #[doc(hidden)]
 #[path = "fuzzing.rs"]
 pub mod __fuzz;
-mod auth;
+pub mod auth;
 mod backend;
 #[cfg(feature = "blocking")]
 pub mod blocking;
-mod cache;
+pub mod cache;
 mod context;
-mod cookies;
+pub mod cookies;
 mod decode;
 mod error;
 mod hsts;
+pub mod limits;
 mod manager;
 mod multipart;
 #[cfg(any(feature = "cookies", feature = "hsts", feature = "disk-cache"))]
 mod persist;
 mod pipeline;
-mod proxy;
+pub mod proxy;
 mod redirect;
 mod reply;
 mod request;
@@ -86,41 +87,26 @@ mod signal;
 mod transport;
 mod upload;
 
-pub use auth::{
-    parse_challenge_str, parse_challenges, respond, select_challenge, AuthResponse, AuthScheme,
-    AuthState, AuthTarget, AuthenticationRequest, Authenticator, CachedCredentials, Challenge,
-    CredentialCache, DigestAlgorithm, ProtectionSpace,
-};
-pub use cache::{
-    policy as cache_policy, vary_matches, Cache, CacheFuture, CacheKey, CacheLoadControl,
-    CacheMetadata, CacheWriter, CachedBody, CachedBodyStream, CachedEntry, MemoryCache,
-    DEFAULT_CACHE_SAVE_CONTROL, DEFAULT_MEMORY_CACHE_SIZE,
-};
+// The Qt-named types; the machinery behind them (challenge parsing and answers, the cache
+// rules and storage types, proxy rules, limits) stays in its module.
+pub use auth::{AuthenticationRequest, Authenticator};
 #[cfg(feature = "disk-cache")]
-pub use cache::{DiskCache, DEFAULT_DISK_CACHE_SIZE};
-pub use cookies::{Cookie, CookieJar, CookieParseError, DefaultCookieJar, SameSite};
-pub use decode::{
-    DEFAULT_DECOMPRESSED_SAFETY_CHECK_THRESHOLD, DEFAULT_MAX_DECODED_SIZE, MAX_CODINGS,
-};
+pub use cache::DiskCache;
+pub use cache::{Cache, CacheLoadControl, MemoryCache};
+pub use cookies::{Cookie, CookieJar, DefaultCookieJar, SameSite};
 pub use error::{display_url, Error, NetworkError, Result};
 pub use hsts::{HstsPolicy, HstsStore};
-
-// The crates whose types appear in this API, so users need not pin matching versions.
-pub use bytes;
-pub use http;
-pub use manager::{
-    ManagerBuilder, NetworkAccessManager, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS_PER_HOST,
-};
+pub use manager::{ManagerBuilder, NetworkAccessManager};
 pub use multipart::{MultiPart, MultiPartKind, Part};
-pub use proxy::{
-    EnvProxyFactory, NoProxyRules, Proxy, ProxyFactory, ProxyKind, ProxyParseError,
-    DEFAULT_HTTP_PROXY_PORT, DEFAULT_SOCKS5_PORT,
-};
+pub use proxy::{EnvProxyFactory, Proxy, ProxyFactory, ProxyKind};
 pub use redirect::RedirectPolicy;
-pub use reply::{BodyReader, BodyStream, Meta, Reply, DEFAULT_STREAM_READ_BUFFER};
+pub use reply::{BodyReader, BodyStream, Meta, Reply};
 pub use request::{CookieControl, Operation, Priority, Request};
 pub use signal::{Connection, NextEmission, Signal, SignalStream};
 pub use transport::tls::{SslError, SslErrorKind};
 pub use upload::Body;
+
+// The crates whose types appear in this API, so users need not pin matching versions.
+pub use bytes;
+pub use http;
 pub use url;

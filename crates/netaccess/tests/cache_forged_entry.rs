@@ -16,9 +16,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use netaccess::cache::{CacheKey, CacheMetadata};
 use netaccess::http::{HeaderMap, HeaderValue, StatusCode};
 use netaccess::url::Url;
-use netaccess::{Cache, CacheKey, CacheMetadata, DiskCache, NetworkAccessManager, Request};
+use netaccess::{Cache, DiskCache, NetworkAccessManager, Request};
 use netaccess_testserver::TestServer;
 
 /// CRC-32 (IEEE, reflected), as the format uses.

@@ -21,11 +21,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use netaccess::cache::CacheKey;
 #[cfg(feature = "disk-cache")]
 use netaccess::DiskCache;
 use netaccess::{
-    Cache, CacheKey, DefaultCookieJar, HstsPolicy, HstsStore, MemoryCache, NetworkAccessManager,
-    Reply, Request,
+    Cache, DefaultCookieJar, HstsPolicy, HstsStore, MemoryCache, NetworkAccessManager, Reply,
+    Request,
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -339,7 +340,7 @@ async fn a_cache_directory_from_before_the_key_is_purged_on_open() {
         "cache-control",
         netaccess::http::HeaderValue::from_static("max-age=60"),
     );
-    let meta = netaccess::CacheMetadata::new(
+    let meta = netaccess::cache::CacheMetadata::new(
         netaccess::http::StatusCode::OK,
         &response,
         &netaccess::http::HeaderMap::new(),

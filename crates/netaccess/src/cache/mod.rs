@@ -11,13 +11,40 @@
 //!
 //! Secrets are never stored in the clear (in memory or on disk): a key holds no user info (a
 //! URL with some gets a keyed hash of it as a partition), and the values of credential-bearing
-//! request headers a `Vary` names ([`CREDENTIAL_HEADERS`]) are kept as keyed hashes (HMAC-SHA256
-//! with a per-cache random key) and compared as such; a lookup returns the entry with the new
-//! request's own values in their place.
+//! request headers a `Vary` names (`Authorization`, `Proxy-Authorization`, `Cookie`) are kept
+//! as keyed hashes (HMAC-SHA256 with a per-cache random key) and compared as such; a lookup
+//! returns the entry with the new request's own values in their place.
 //!
 //! Only the storage and the rules live here; the request path asks [`policy::storable`],
 //! [`policy::freshness`], [`policy::merge_304`], [`policy::invalidated_urls`] and
 //! [`policy::may_serve_stale_on_error`].
+//!
+//! [`Cache`], [`MemoryCache`], `DiskCache` and [`CacheLoadControl`] are also at the crate root;
+//! the entry types and the rules are here, for writing a [`Cache`] or deciding as the manager
+//! does.
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//! use netaccess::cache::policy::{self, CacheRequest, Freshness};
+//! use netaccess::cache::{CacheKey, CacheMetadata};
+//! use netaccess::http::{HeaderMap, HeaderValue, Method, StatusCode};
+//! use netaccess::url::Url;
+//!
+//! let url = Url::parse("https://example.org/page#top").unwrap();
+//! assert_eq!(CacheKey::get(&url).as_str(), "GET https://example.org/page");
+//!
+//! let mut response = HeaderMap::new();
+//! response.insert("cache-control", HeaderValue::from_static("max-age=60"));
+//! let no_headers = HeaderMap::new();
+//! let request = CacheRequest::new(&Method::GET, &url, &no_headers);
+//! assert!(policy::storable(&request, StatusCode::OK, &response));
+//!
+//! let stored = SystemTime::now();
+//! let entry = CacheMetadata::new(StatusCode::OK, &response, &no_headers, stored, stored);
+//! assert_eq!(policy::freshness(&entry, &request, stored), Freshness::Fresh);
+//! let later = stored + Duration::from_secs(120);
+//! assert!(matches!(policy::freshness(&entry, &request, later), Freshness::Stale { .. }));
+//! ```
 
 #[cfg(feature = "disk-cache")]
 mod disk;
