@@ -36,7 +36,8 @@ fn peak_rss_kib() -> Option<u64> {
 async fn small_gets(server: &TestServer) -> Result<(), String> {
     let manager = NetworkAccessManager::builder()
         .max_connections_per_host(6)
-        .build();
+        .build()
+        .unwrap();
     let url = server.url("/bytes/1024");
     server.reset_stats();
     let start = Instant::now();
@@ -158,7 +159,10 @@ async fn cache_hits(server: &TestServer) -> Result<(), String> {
     ];
     println!("cache hits (sequential, one reply at a time):");
     for (name, cache) in caches {
-        let manager = NetworkAccessManager::builder().cache(cache).build();
+        let manager = NetworkAccessManager::builder()
+            .cache(cache)
+            .build()
+            .unwrap();
         for (size, count) in [(1024usize, 2000usize), (1 << 20, 200)] {
             let url = server.url(&format!("/bytes/{size}?cache_control=max-age%3D3600"));
             timed_gets(&manager, &url, CacheLoadControl::PreferNetwork, 1, size).await?; // store it

@@ -199,7 +199,8 @@ fn main() -> ExitCode {
         let manager = NetworkAccessManager::builder()
             .max_connections_per_host(args.per_host)
             .danger_ignore_tls_errors(args.insecure)
-            .build();
+            .build()
+            .unwrap();
         let requests: Vec<Request> = args
             .urls
             .iter()

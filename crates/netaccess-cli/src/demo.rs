@@ -47,8 +47,9 @@ pub async fn run(args: DemoArgs) -> i32 {
     let manager = match NetworkAccessManager::builder()
         .cache(Arc::new(netaccess::MemoryCache::default()))
         .add_root_certificate_pem(tls.ca_cert_pem().unwrap_or_default().as_bytes())
+        .build()
     {
-        Ok(b) => b.build(),
+        Ok(manager) => manager,
         Err(e) => {
             eprintln!("demo: {e}");
             return 1;

@@ -1150,6 +1150,9 @@ fn help_documents_every_flag_with_examples() {
         "--redirect-policy",
         "--max-redirects",
         "--timeout",
+        "--connect-timeout",
+        "--retry",
+        "--verbose",
         "--cacert",
         "--insecure",
         "--json",
@@ -1505,4 +1508,39 @@ async fn stdout_mode_never_holds_a_later_body_in_memory() {
         peak_kib < 64 * 1024,
         "peak RSS {peak_kib} KiB with 256 MiB behind a slow URL"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verbose_shows_each_head_and_never_a_credential() {
+    let server = TestServer::http1().await;
+    let url = server.url("/basic-auth/user/s3cret");
+    let out = run(&["get", "-v", "-u", "user:s3cret", &url]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("> GET /basic-auth/user/s3cret"), "{err}");
+    assert!(
+        err.contains("attempt 2"),
+        "the answered challenge shows too: {err}"
+    );
+    assert!(err.contains("< 401") && err.contains("< 200"), "{err}");
+    assert!(err.contains("authorization: [redacted]"), "{err}");
+    // The password is in the URL path here, never in a header value.
+    let encoded = "dXNlcjpzM2NyZXQ="; // base64 of user:s3cret
+    assert!(!err.contains(encoded), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_sends_a_failed_request_again_and_connect_timeout_is_checked() {
+    let server = TestServer::http1().await;
+    let url = server.url("/status/503");
+    let out = run(&["get", "--retry", "2", "--json", &url]).await;
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        server.requests_for("/status/503"),
+        3,
+        "one try and two retries"
+    );
+    let out = run(&["get", "--connect-timeout", "0", &url]).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("--connect-timeout"));
 }

@@ -21,11 +21,12 @@ async fn main() {
     let mut builder = NetworkAccessManager::builder();
     if let Some(ca) = args.next() {
         let pem = std::fs::read(&ca).unwrap_or_else(|e| panic!("cannot read {ca}: {e}"));
-        builder = builder
-            .add_root_certificate_pem(&pem)
-            .expect("a PEM certificate");
+        builder = builder.add_root_certificate_pem(&pem);
     }
-    let manager = builder.build();
+    let manager = builder.build().unwrap_or_else(|e| {
+        eprintln!("involved: {e}");
+        std::process::exit(2);
+    });
 
     let request = Request::new(url).with_header("User-Agent", "MyOwnBrowser 1.0");
 

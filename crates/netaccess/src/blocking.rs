@@ -70,19 +70,33 @@ impl Default for NetworkAccessManager {
 impl NetworkAccessManager {
     /// A manager with the default configuration, on a runtime of its own.
     pub fn new() -> Self {
-        Self::with_builder(crate::NetworkAccessManager::builder())
+        let runtime = Self::runtime();
+        let inner = crate::NetworkAccessManager::builder()
+            .runtime(runtime.handle().clone())
+            .build_checked();
+        Self::on(inner, runtime)
     }
 
-    /// A manager configured by `builder` (its `runtime` setting is replaced by this manager's).
+    /// A manager configured by `builder` (its `runtime` setting is replaced by this manager's);
+    /// fails as [`ManagerBuilder::build`] does.
+    pub fn with_builder(builder: ManagerBuilder) -> Result<Self, crate::Error> {
+        let runtime = Self::runtime();
+        let inner = builder.runtime(runtime.handle().clone()).build()?;
+        Ok(Self::on(inner, runtime))
+    }
+
+    /// The runtime a blocking manager owns.
     #[allow(clippy::expect_used)] // without threads there is nothing to run requests on
-    pub fn with_builder(builder: ManagerBuilder) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("netaccess-blocking")
             .enable_all()
             .build()
-            .expect("netaccess could not start its runtime");
-        let inner = builder.runtime(runtime.handle().clone()).build();
+            .expect("netaccess could not start its runtime")
+    }
+
+    fn on(inner: crate::NetworkAccessManager, runtime: tokio::runtime::Runtime) -> Self {
         NetworkAccessManager {
             inner,
             runtime: Arc::new(OwnedRuntime(Some(runtime))),

@@ -1,5 +1,5 @@
 //! [`Context`]: what a request sees of its manager (the configuration, the connection pool,
-//! the credential cache, the manager's signals and the runtime), and the manager's signals.
+//! the credential cache and the runtime), and the manager's signals, which replies share.
 //!
 //! It sits below the manager: the pipeline, the scheduler and the replies take a `Context`
 //! and never import `manager.rs`, which keeps only the public façade and its builder.
@@ -44,14 +44,16 @@ impl ManagerSignals {
     }
 }
 
-/// The configuration a manager was built with.
+/// The configuration of a manager. Its setters (`set_proxy`, `set_cache`, ...) make a new one;
+/// a request keeps the one it started with.
+#[derive(Clone)]
 pub(crate) struct Config {
     pub max_connections_per_host: usize,
     pub transfer_timeout: Option<Duration>,
     pub connect_timeout: Duration,
     /// HTTP/2 settings and keep-alive (see `ManagerBuilder::http2_keep_alive`).
     pub http2: Http2Options,
-    pub tls: TlsConfig,
+    pub tls: Arc<TlsConfig>,
     pub resolve: ResolveOverrides,
     pub redirect_policy: RedirectPolicy,
     pub cookie_jar: Arc<dyn CookieJar>,
@@ -59,17 +61,28 @@ pub(crate) struct Config {
     pub hsts_enabled: bool,
     pub cache: Option<Arc<dyn Cache>>,
     pub proxy: Option<Arc<dyn ProxyFactory>>,
+    /// The one proxy of `ManagerBuilder::proxy` / `set_proxy`, for the `proxy()` getter.
+    pub fixed_proxy: Option<Proxy>,
+    /// Which failed attempts are sent again.
+    pub retry_policy: crate::retry::RetryPolicy,
+    /// The interceptors, in the order they run.
+    pub interceptors: Arc<[Arc<dyn crate::interceptor::Interceptor>]>,
+    /// The `User-Agent` of requests that set none (`None`: send none).
+    pub user_agent: Option<http::HeaderValue>,
     /// The default for `Request::max_body_size`.
     pub max_body_size: Option<u64>,
 }
 
-/// What every request of one manager shares.
+/// What a request sees of its manager: a snapshot taken when the request starts. Cheap to
+/// clone (shared parts are behind `Arc`s); a setter swaps in a new one with a new `config`.
+#[derive(Clone)]
 pub(crate) struct Context {
-    pub config: Config,
+    pub config: Arc<Config>,
     /// Credentials that worked, per protection space (cleared by `clear_access_cache`).
-    pub credentials: std::sync::Mutex<CredentialCache>,
+    pub credentials: Arc<std::sync::Mutex<CredentialCache>>,
+    /// The retry budget of each origin.
+    pub retry_budgets: Arc<crate::retry::RetryBudgets>,
     pub pool: Pool<HttpConn>,
-    pub signals: Arc<ManagerSignals>,
     pub runtime: Handle,
 }
 

@@ -43,6 +43,7 @@
 //! | `cookies` | `DefaultCookieJar::save`, `load`, `load_or_new`; Mozilla's public-suffix list for `Domain` | `psl`, `serde`, `serde_json` | the jar is in memory only, and a `Domain` cookie is kept to the host that set it (no cookie is shared across hosts without the list) |
 //! | `hsts` | `HstsStore::save`, `load`, `load_or_new`, `load_preload_list` | `serde`, `serde_json` | the store is in memory only (headers, `add_policies`) |
 //! | `blocking` | `netaccess::blocking`, the blocking facade | nothing | no blocking facade |
+//! | `json` | `Body::json`, `Reply::json` | `serde`, `serde_json` | JSON bodies are serialised by the application ([`RequestFactory`] stays) |
 //! | `fuzzing` (off) | entry points for `fuzz/` | nothing | (not an API) |
 //!
 //! ```toml
@@ -72,6 +73,7 @@ pub mod cookies;
 mod decode;
 mod error;
 mod hsts;
+mod interceptor;
 pub mod limits;
 mod manager;
 mod multipart;
@@ -82,6 +84,8 @@ pub mod proxy;
 mod redirect;
 mod reply;
 mod request;
+mod rest;
+mod retry;
 mod scheduler;
 mod signal;
 mod transport;
@@ -96,12 +100,18 @@ pub use cache::{Cache, CacheLoadControl, MemoryCache};
 pub use cookies::{Cookie, CookieJar, DefaultCookieJar, SameSite};
 pub use error::{display_url, Error, NetworkError, Result};
 pub use hsts::{HstsPolicy, HstsStore};
+pub use interceptor::{
+    AfterHead, BeforeSend, BoxFuture, InterceptedRequest, InterceptedResponse, Interceptor,
+    SyntheticResponse,
+};
 pub use manager::{ManagerBuilder, NetworkAccessManager};
 pub use multipart::{MultiPart, MultiPartKind, Part};
 pub use proxy::{EnvProxyFactory, Proxy, ProxyFactory, ProxyKind};
 pub use redirect::RedirectPolicy;
 pub use reply::{BodyReader, BodyStream, Meta, Reply};
 pub use request::{CookieControl, Operation, Priority, Request};
+pub use rest::RequestFactory;
+pub use retry::RetryPolicy;
 pub use signal::{Connection, NextEmission, Signal, SignalStream};
 pub use transport::tls::{SslError, SslErrorKind};
 pub use upload::Body;

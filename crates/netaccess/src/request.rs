@@ -1,5 +1,5 @@
 //! [`Request`] (Qt's `QNetworkRequest`): the URL, headers, priority and per-request options of
-//! one operation, plus [`Priority`], [`Operation`] and the upload [`Body`].
+//! one operation, plus [`Priority`] and [`Operation`]. The upload body is `upload.rs`'s `Body`.
 //!
 //! A request never panics on bad input: an unparsable URL or an invalid header is remembered
 //! and the reply built from it finishes with a clear error.
@@ -446,7 +446,7 @@ impl Request {
         self.transfer_timeout
     }
 
-    /// Builder: sets the transfer timeout.
+    /// Builder: sets the transfer timeout. `Duration::ZERO` means the manager's, as in Qt.
     pub fn with_transfer_timeout(mut self, timeout: Duration) -> Self {
         self.transfer_timeout = Some(timeout);
         self

@@ -16,7 +16,10 @@ use netaccess_testserver::{expected_bytes, TestServer};
 fn cached_manager() -> (NetworkAccessManager, Arc<MemoryCache>) {
     let cache = Arc::new(MemoryCache::default());
     (
-        NetworkAccessManager::builder().cache(cache.clone()).build(),
+        NetworkAccessManager::builder()
+            .cache(cache.clone())
+            .build()
+            .unwrap(),
         cache,
     )
 }
@@ -195,7 +198,10 @@ async fn encoded_bodies_are_stored_encoded_and_decoded_on_a_hit() {
     let server = TestServer::http1().await;
     let dir = std::env::temp_dir().join(format!("netaccess-cache-{}", std::process::id()));
     let disk = Arc::new(DiskCache::new(&dir).unwrap());
-    let manager = NetworkAccessManager::builder().cache(disk.clone()).build();
+    let manager = NetworkAccessManager::builder()
+        .cache(disk.clone())
+        .build()
+        .unwrap();
     let url = server.url(&format!("/gzip/200000?cache_control={}", enc("max-age=60")));
     let first = manager.get(Request::new(&url));
     assert_eq!(

@@ -253,7 +253,10 @@ async fn a_forged_entry_sends_the_request_to_the_network() {
     let dir = TempDir::new("manager");
     let root = dir.0.join("cache");
     let disk = Arc::new(DiskCache::new(&root).unwrap());
-    let manager = NetworkAccessManager::builder().cache(disk.clone()).build();
+    let manager = NetworkAccessManager::builder()
+        .cache(disk.clone())
+        .build()
+        .unwrap();
     let url = server.url("/bytes/100?cache_control=max-age%3D3600");
     let first = manager.get(Request::new(&url));
     assert_eq!(first.bytes().await.unwrap().len(), 100);

@@ -37,8 +37,8 @@ async fn connect_to_host_encrypted_gets_the_h2_connection_ready() {
     let server = TestServer::tls().await;
     let manager = NetworkAccessManager::builder()
         .add_root_certificate_pem(server.ca_cert_pem().unwrap().as_bytes())
-        .unwrap()
-        .build();
+        .build()
+        .unwrap();
     let ready = manager.connect_to_host_encrypted("127.0.0.1", server.port());
     done(&ready).await;
     assert_eq!(ready.error().map(|e| e.to_string()), None);
@@ -125,7 +125,8 @@ async fn a_tls_handshake_that_never_ends_hits_the_connect_timeout() {
         .await;
     let manager = NetworkAccessManager::builder()
         .connect_timeout(Duration::from_millis(300))
-        .build();
+        .build()
+        .unwrap();
     let started = std::time::Instant::now();
     let reply = manager.get(Request::new(format!(
         "https://127.0.0.1:{}/",
@@ -139,4 +140,41 @@ async fn a_tls_handshake_that_never_ends_hits_the_connect_timeout() {
         "{error}"
     );
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// Happy Eyeballs through the manager: a host whose first address never answers a SYN (a
+/// loopback listener whose accept queue is full) and whose second one serves. The request
+/// succeeds well inside the connect timeout instead of spending it on the first address.
+#[tokio::test]
+async fn a_black_holed_first_address_is_raced_by_the_next_one() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let hole = tokio::net::TcpSocket::new_v4().unwrap();
+    hole.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let hole = hole.listen(0).unwrap();
+    let port = hole.local_addr().unwrap().port();
+    let _filler = std::net::TcpStream::connect(("127.0.0.2", port)).unwrap();
+    let good = tokio::net::TcpListener::bind(("127.0.0.3", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = good.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+                let answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    let manager = NetworkAccessManager::builder()
+        .resolve(
+            "dual.test",
+            ["127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap()],
+        )
+        .connect_timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let reply = manager.get(Request::new(format!("http://dual.test:{port}/")));
+    assert_eq!(reply.text().await.unwrap(), "ok");
+    drop(hole);
 }

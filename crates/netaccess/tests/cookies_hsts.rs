@@ -33,7 +33,6 @@ async fn tls_server() -> TestServer {
 fn builder_for(tls: &TestServer) -> netaccess::ManagerBuilder {
     NetworkAccessManager::builder()
         .add_root_certificate_pem(tls.ca_cert_pem().unwrap().as_bytes())
-        .unwrap()
         .resolve("example.test", [LOCAL])
         .resolve("sub.example.test", [LOCAL])
         .resolve("other.test", [LOCAL])
@@ -67,7 +66,8 @@ async fn jar_cookies_follow_their_host_not_the_redirect() {
     let b = TestServer::http1().await;
     let manager = NetworkAccessManager::builder()
         .resolve("other.test", [LOCAL])
-        .build();
+        .build()
+        .unwrap();
     // Set on 127.0.0.1 (host-only), then redirected to other.test: not sent there.
     let target = format!("http://other.test:{}/echo", b.port());
     let url = a.url(&format!(
@@ -113,7 +113,7 @@ async fn manual_load_and_save_controls_leave_the_jar_alone() {
 async fn secure_cookies_are_not_sent_over_http() {
     let tls = tls_server().await;
     let plain = TestServer::http1().await;
-    let manager = builder_for(&tls).build();
+    let manager = builder_for(&tls).build().unwrap();
     let set = format!(
         "https://example.test:{}/header?Set-Cookie={}",
         tls.port(),
@@ -139,7 +139,8 @@ async fn a_saved_jar_serves_a_new_manager() {
     let jar = Arc::new(DefaultCookieJar::new());
     let manager = NetworkAccessManager::builder()
         .cookie_jar(jar.clone())
-        .build();
+        .build()
+        .unwrap();
     let set = server.url(&format!(
         "/header?Set-Cookie={}",
         enc("kept=yes; Max-Age=3600")
@@ -148,7 +149,10 @@ async fn a_saved_jar_serves_a_new_manager() {
     let path = std::env::temp_dir().join(format!("netaccess-jar-{}.json", std::process::id()));
     jar.save(&path, false).unwrap();
     let loaded = Arc::new(DefaultCookieJar::load(&path).unwrap());
-    let fresh = NetworkAccessManager::builder().cookie_jar(loaded).build();
+    let fresh = NetworkAccessManager::builder()
+        .cookie_jar(loaded)
+        .build()
+        .unwrap();
     assert_eq!(
         echo(&fresh.get(Request::new(server.url("/echo")))).await["headers"]["cookie"],
         "kept=yes"
@@ -169,7 +173,10 @@ fn sts(tls: &TestServer, host: &str, value: &str) -> String {
 #[tokio::test]
 async fn a_policy_learned_over_https_upgrades_later_http_requests() {
     let tls = tls_server().await;
-    let manager = builder_for(&tls).strict_transport_security(true).build();
+    let manager = builder_for(&tls)
+        .strict_transport_security(true)
+        .build()
+        .unwrap();
     assert!(manager.is_strict_transport_security_enabled());
     manager
         .get(Request::new(sts(&tls, "example.test", "max-age=1000")))
@@ -211,7 +218,10 @@ async fn a_policy_learned_over_https_upgrades_later_http_requests() {
 async fn include_subdomains_and_redirect_targets_are_upgraded() {
     let tls = tls_server().await;
     let plain = TestServer::http1().await;
-    let manager = builder_for(&tls).strict_transport_security(true).build();
+    let manager = builder_for(&tls)
+        .strict_transport_security(true)
+        .build()
+        .unwrap();
     manager
         .get(Request::new(sts(
             &tls,
@@ -240,7 +250,10 @@ async fn include_subdomains_and_redirect_targets_are_upgraded() {
 async fn headers_that_must_be_ignored_are_ignored() {
     let tls = tls_server().await;
     let plain = TestServer::http1().await;
-    let manager = builder_for(&tls).strict_transport_security(true).build();
+    let manager = builder_for(&tls)
+        .strict_transport_security(true)
+        .build()
+        .unwrap();
     // Over http, from an IP literal, or without max-age: ignored.
     let over_http = format!(
         "http://example.test:{}/header?Strict-Transport-Security=max-age%3D1000",
@@ -259,7 +272,7 @@ async fn headers_that_must_be_ignored_are_ignored() {
         .unwrap();
     assert!(manager.strict_transport_security_hosts().is_empty());
     // Off by default, as Qt.
-    let off = builder_for(&tls).build();
+    let off = builder_for(&tls).build().unwrap();
     off.get(Request::new(sts(&tls, "example.test", "max-age=1000")))
         .bytes()
         .await
@@ -271,7 +284,10 @@ async fn headers_that_must_be_ignored_are_ignored() {
 async fn max_age_zero_deletes_and_policies_expire() {
     let tls = tls_server().await;
     let plain = TestServer::http1().await;
-    let manager = builder_for(&tls).strict_transport_security(true).build();
+    let manager = builder_for(&tls)
+        .strict_transport_security(true)
+        .build()
+        .unwrap();
     manager
         .get(Request::new(sts(&tls, "example.test", "max-age=1000")))
         .bytes()

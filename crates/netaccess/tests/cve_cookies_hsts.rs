@@ -68,7 +68,6 @@ async fn tls_server() -> TestServer {
 fn hsts_manager(tls: &TestServer, store: Arc<HstsStore>) -> NetworkAccessManager {
     NetworkAccessManager::builder()
         .add_root_certificate_pem(tls.ca_cert_pem().unwrap().as_bytes())
-        .unwrap()
         .resolve("example.test", [LOCAL])
         .resolve("example.test.", [LOCAL])
         .resolve("sub.example.test", [LOCAL])
@@ -76,6 +75,7 @@ fn hsts_manager(tls: &TestServer, store: Arc<HstsStore>) -> NetworkAccessManager
         .strict_transport_security(true)
         .hsts_store(store)
         .build()
+        .unwrap()
 }
 
 /// An https URL on `tls` answering with a `Strict-Transport-Security: value` header.
@@ -403,6 +403,7 @@ fn untrusting_manager(store: Arc<HstsStore>, insecure: bool) -> NetworkAccessMan
         .hsts_store(store)
         .danger_ignore_tls_errors(insecure)
         .build()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -483,7 +484,8 @@ async fn cve_2013_1944_cookie_domains_match_only_at_a_dot() {
     let manager = NetworkAccessManager::builder()
         .resolve("example.test", [LOCAL])
         .resolve("badexample.test", [LOCAL])
-        .build();
+        .build()
+        .unwrap();
     let set = format!(
         "http://example.test:{}/header?Set-Cookie={}&Set-Cookie={}",
         server.port(),
@@ -668,7 +670,8 @@ async fn cve_2022_32205_a_cookie_bomb_is_capped() {
         .resolve("bomb.test", [LOCAL])
         .resolve("a.bomb.test", [LOCAL])
         .resolve("b.bomb.test", [LOCAL])
-        .build();
+        .build()
+        .unwrap();
     // Two subdomains each set 40 cookies of 4,000 bytes for the parent domain (and the
     // parent 40 of its own): 120 cookies, 480 KB, all due on every request to bomb.test.
     let value = "v".repeat(3990);

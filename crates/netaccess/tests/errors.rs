@@ -56,7 +56,8 @@ async fn an_untrusted_certificate_is_a_tls_error() {
     let server = TestServer::tls().await;
     let manager = NetworkAccessManager::builder()
         .use_system_roots(false)
-        .build();
+        .build()
+        .unwrap();
     let reply = manager.get(Request::new(server.url("/hello")));
     done(&reply).await;
     let e = reply.error().unwrap();
@@ -67,7 +68,10 @@ async fn an_untrusted_certificate_is_a_tls_error() {
 #[tokio::test]
 async fn a_refused_proxy_is_a_proxy_error() {
     let proxy = Proxy::parse(&format!("http://127.0.0.1:{}", closed_port())).unwrap();
-    let manager = NetworkAccessManager::builder().proxy(proxy).build();
+    let manager = NetworkAccessManager::builder()
+        .proxy(proxy)
+        .build()
+        .unwrap();
     let reply = manager.get(Request::new("http://127.0.0.1:9/x"));
     done(&reply).await;
     let e = reply.error().unwrap();

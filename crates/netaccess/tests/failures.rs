@@ -70,7 +70,8 @@ async fn manager_transfer_timeout_applies_when_the_request_sets_none() {
     let server = TestServer::http1().await;
     let manager = NetworkAccessManager::builder()
         .transfer_timeout(Duration::from_millis(200))
-        .build();
+        .build()
+        .unwrap();
     let reply = manager.get(Request::new(server.url("/never-respond")));
     finished(&reply).await;
     assert_eq!(kind(&reply), Some(NetworkError::TimeoutError));
@@ -149,7 +150,8 @@ async fn untrusted_certificate_fails_the_handshake_with_ssl_errors() {
     let server = TestServer::tls().await;
     let manager = NetworkAccessManager::builder()
         .use_system_roots(false)
-        .build();
+        .build()
+        .unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
     manager
@@ -169,7 +171,8 @@ async fn ignoring_ssl_errors_in_the_slot_lets_the_request_go_on() {
     let server = TestServer::tls().await;
     let manager = NetworkAccessManager::builder()
         .use_system_roots(false)
-        .build();
+        .build()
+        .unwrap();
     let reply = manager.get_with(Request::new(server.url("/hello")), |r| {
         r.ssl_errors()
             .connect(|(reply, _errors)| reply.ignore_ssl_errors());

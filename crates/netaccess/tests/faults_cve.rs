@@ -83,8 +83,8 @@ async fn cve_2022_27776_application_headers_and_user_info_stay_on_their_port() {
         let origin = ScriptServer::start(vec![vec![Step::Read, redirect_to(&to)]]).await;
         let manager = NetworkAccessManager::builder()
             .add_root_certificate_pem(target.ca_cert_pem().as_bytes())
-            .unwrap()
-            .build();
+            .build()
+            .unwrap();
         let start = format!("http://alice:s3cret@127.0.0.1:{}/start", origin.port());
         let request = Request::new(start)
             .with_header("Authorization", "Bearer app-token")
@@ -125,8 +125,8 @@ async fn cve_2022_27776_credentials_stay_on_their_scheme_on_the_same_port() {
     .await;
     let manager = NetworkAccessManager::builder()
         .add_root_certificate_pem(server.ca_cert_pem().as_bytes())
-        .unwrap()
-        .build();
+        .build()
+        .unwrap();
     let start = format!("http://alice:s3cret@127.0.0.1:{}/start", server.port());
     let request = Request::new(start)
         .with_header("Authorization", "Bearer app-token")
@@ -285,9 +285,9 @@ async fn cve_2021_22924_connections_are_not_shared_across_proxy_credentials() {
         };
         let manager = NetworkAccessManager::builder()
             .add_root_certificate_pem(proxy.ca_cert_pem().as_bytes())
-            .unwrap()
             .proxy_factory(std::sync::Arc::new(factory))
-            .build();
+            .build()
+            .unwrap();
         let scheme = if https { "https" } else { "http" };
         for path in ["/alice/1", "/alice/2", "/bob/1"] {
             let reply = manager.get(Request::new(format!("{scheme}://example.test{path}")));

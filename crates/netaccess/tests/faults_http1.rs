@@ -575,8 +575,8 @@ async fn redirects_to_file_data_and_unix_http_are_refused() {
         };
         let manager = NetworkAccessManager::builder()
             .add_root_certificate_pem(server.ca_cert_pem().as_bytes())
-            .unwrap()
-            .build();
+            .build()
+            .unwrap();
         for to in targets {
             let url = if tls {
                 server.https_url("/go")

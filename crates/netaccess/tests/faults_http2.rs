@@ -35,7 +35,8 @@ async fn http2_keep_alive_ping_fails_a_request_on_a_dead_connection() {
     let server = H2ScriptServer::start(H2Script::SilentAfterRequest).await;
     let manager = NetworkAccessManager::builder()
         .http2_keep_alive(Duration::from_millis(200), Duration::from_millis(300))
-        .build();
+        .build()
+        .unwrap();
     let started = Instant::now();
     let reply = manager.get(h2(server.url("/silent")));
     done(&reply).await;
@@ -63,7 +64,8 @@ async fn http2_keep_alive_durations_are_clamped_to_10_ms_and_24_h() {
     let server = TestServer::h2c().await;
     let huge = NetworkAccessManager::builder()
         .http2_keep_alive(Duration::MAX, Duration::MAX)
-        .build();
+        .build()
+        .unwrap();
     let reply = huge.get(h2(server.url("/hello")));
     assert_eq!(reply.text().await.unwrap(), "hello");
     assert!(reply.http2_was_used());
@@ -71,7 +73,8 @@ async fn http2_keep_alive_durations_are_clamped_to_10_ms_and_24_h() {
     let silent = H2ScriptServer::start(H2Script::SilentAfterRequest).await;
     let tiny = NetworkAccessManager::builder()
         .http2_keep_alive(Duration::ZERO, Duration::ZERO)
-        .build();
+        .build()
+        .unwrap();
     let started = Instant::now();
     let reply = tiny.get(h2(silent.url("/silent")));
     done(&reply).await;
@@ -93,7 +96,8 @@ async fn http2_keep_alive_ping_fails_a_body_stalled_on_a_dead_connection() {
     .await;
     let manager = NetworkAccessManager::builder()
         .http2_keep_alive(Duration::from_millis(200), Duration::from_millis(300))
-        .build();
+        .build()
+        .unwrap();
     let started = Instant::now();
     let reply = manager.get(h2(server.url("/stalled")));
     done(&reply).await;
@@ -120,7 +124,8 @@ async fn a_server_that_never_sends_http2_settings_fails_within_the_connect_timeo
         .await;
     let manager = NetworkAccessManager::builder()
         .connect_timeout(Duration::from_millis(300))
-        .build();
+        .build()
+        .unwrap();
     let started = Instant::now();
     let reply = manager.get(h2(server.url("/")));
     done(&reply).await;
@@ -164,7 +169,8 @@ async fn http2_keep_alive_off_leaves_the_transfer_timeout_in_charge() {
     let manager = NetworkAccessManager::builder()
         .http2_keep_alive_off()
         .transfer_timeout(Duration::from_millis(500))
-        .build();
+        .build()
+        .unwrap();
     let reply = manager.get(h2(server.url("/silent")));
     done(&reply).await;
     assert_eq!(
@@ -250,8 +256,8 @@ async fn three_unread_tls_h2_replies_do_not_freeze_a_fourth_stream() {
     let server = TestServer::tls().await;
     let manager = NetworkAccessManager::builder()
         .add_root_certificate_pem(server.ca_cert_pem().unwrap().as_bytes())
-        .unwrap()
-        .build();
+        .build()
+        .unwrap();
     unread_replies_do_not_stall_the_connection(server, manager).await;
 }
 
@@ -549,7 +555,8 @@ async fn a_peer_that_stops_reading_an_upload_hits_the_transfer_timeout() {
     let server = H2ScriptServer::start(H2Script::StopReadingUploads).await;
     let manager = NetworkAccessManager::builder()
         .transfer_timeout(Duration::from_millis(500))
-        .build();
+        .build()
+        .unwrap();
     let started = Instant::now();
     let reply = manager.post(h2(server.url("/upload")), vec![7u8; 1024 * 1024]);
     done(&reply).await;

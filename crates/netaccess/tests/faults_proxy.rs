@@ -36,10 +36,10 @@ fn through(proxy: &ScriptServer, credentials: Option<(&str, &str)>) -> NetworkAc
     }
     NetworkAccessManager::builder()
         .add_root_certificate_pem(proxy.ca_cert_pem().as_bytes())
-        .expect("the test CA parses")
         .connect_timeout(Duration::from_secs(5))
         .proxy(p)
         .build()
+        .unwrap()
 }
 
 const ESTABLISHED: &str = "HTTP/1.1 200 Connection established\r\n\r\n";

@@ -26,8 +26,8 @@ async fn done(reply: &Reply) {
 fn trusting(server: &ScriptServer) -> NetworkAccessManager {
     NetworkAccessManager::builder()
         .add_root_certificate_pem(server.ca_cert_pem().as_bytes())
-        .expect("the test CA parses")
         .build()
+        .unwrap()
 }
 
 /// A fatal `handshake_failure` alert record, as a peer would put it on the wire unencrypted.

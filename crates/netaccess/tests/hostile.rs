@@ -145,7 +145,8 @@ async fn through_a_proxy_in_absolute_form_a_bad_host_is_refused() {
     let proxy = ScriptedServer::start(|_, _| response("200 OK", &[], b"proxied")).await;
     let manager = NetworkAccessManager::builder()
         .proxy(netaccess::Proxy::parse(&format!("http://127.0.0.1:{}", proxy.port)).unwrap())
-        .build();
+        .build()
+        .unwrap();
     let reply = manager.get(Request::new("http://a{b}c/"));
     done(&reply).await;
     let error = reply.error().expect("refused");
@@ -185,7 +186,8 @@ async fn a_reply_finishes_when_its_runtime_shuts_down() {
             .unwrap();
         let manager = NetworkAccessManager::builder()
             .runtime(runtime.handle().clone())
-            .build();
+            .build()
+            .unwrap();
         let reply = runtime.block_on(async {
             let reply = manager.get(Request::new(url));
             // Let the request reach the server.
@@ -225,7 +227,8 @@ async fn max_body_size_stops_a_chunked_body_at_the_limit() {
     let server = TestServer::http1().await;
     let manager = NetworkAccessManager::builder()
         .max_body_size(50_000)
-        .build();
+        .build()
+        .unwrap();
     let reply = manager.get(Request::new(server.url("/bytes/300000?chunked=1")));
     done(&reply).await;
     let error = reply.error().expect("too large");
@@ -371,7 +374,8 @@ async fn huge_freshness_numbers_from_a_server_do_not_overflow() {
     .await;
     let manager = NetworkAccessManager::builder()
         .cache(Arc::new(netaccess::MemoryCache::default()))
-        .build();
+        .build()
+        .unwrap();
     for path in ["/age", "/max-age", "/expires", "/retry-after"] {
         for _ in 0..2 {
             let reply = manager.get(Request::new(server.url(path)));

@@ -40,7 +40,8 @@ async fn plain_http_through_squid_uses_absolute_form() {
     let squid = squid(None);
     let manager = NetworkAccessManager::builder()
         .proxy(proxy_url(&squid.url()))
-        .build();
+        .build()
+        .unwrap();
     for _ in 0..3 {
         let reply = manager.get(Request::new(server.url("/hello")));
         assert_eq!(
@@ -65,9 +66,9 @@ async fn https_with_http2_through_a_squid_connect_tunnel() {
     let squid = squid(None);
     let manager = NetworkAccessManager::builder()
         .add_root_certificate_pem(tls.ca_cert_pem().unwrap().as_bytes())
-        .unwrap()
         .proxy(proxy_url(&squid.url()))
-        .build();
+        .build()
+        .unwrap();
     let replies: Vec<_> = (0..5)
         .map(|_| manager.get(Request::new(tls.url("/hello"))))
         .collect();
@@ -96,9 +97,9 @@ async fn squid_basic_proxy_auth_from_the_proxy_and_from_the_signal() {
     // Credentials in the proxy configuration.
     let with_creds = NetworkAccessManager::builder()
         .add_root_certificate_pem(tls.ca_cert_pem().unwrap().as_bytes())
-        .unwrap()
         .proxy(proxy_url(&url).with_credentials("pxuser", "pxpass"))
-        .build();
+        .build()
+        .unwrap();
     assert_eq!(
         with_creds
             .get(Request::new(server.url("/hello")))
@@ -120,9 +121,9 @@ async fn squid_basic_proxy_auth_from_the_proxy_and_from_the_signal() {
     let count = asked.clone();
     let manager = NetworkAccessManager::builder()
         .add_root_certificate_pem(tls.ca_cert_pem().unwrap().as_bytes())
-        .unwrap()
         .proxy(proxy_url(&url))
-        .build();
+        .build()
+        .unwrap();
     manager
         .proxy_authentication_required()
         .connect(move |(proxy, request)| {
@@ -150,9 +151,9 @@ async fn squid_basic_proxy_auth_from_the_proxy_and_from_the_signal() {
     // Nobody answers: ProxyAuthenticationRequiredError, for both kinds.
     let refused = NetworkAccessManager::builder()
         .add_root_certificate_pem(tls.ca_cert_pem().unwrap().as_bytes())
-        .unwrap()
         .proxy(proxy_url(&url))
-        .build();
+        .build()
+        .unwrap();
     for target in [server.url("/hello"), tls.url("/hello")] {
         let reply = refused.get(Request::new(&target));
         done(&reply).await;
@@ -172,9 +173,9 @@ async fn socks5_through_microsocks_with_and_without_a_password() {
     let open = Microsocks::start(None).unwrap_or_else(|e| panic!("{e}"));
     let manager = NetworkAccessManager::builder()
         .add_root_certificate_pem(tls.ca_cert_pem().unwrap().as_bytes())
-        .unwrap()
         .proxy(proxy_url(&open.url()))
-        .build();
+        .build()
+        .unwrap();
     assert_eq!(
         manager
             .get(Request::new(server.url("/hello")))
@@ -190,7 +191,8 @@ async fn socks5_through_microsocks_with_and_without_a_password() {
     let locked = Microsocks::start(Some(("sock", "s3cret"))).unwrap_or_else(|e| panic!("{e}"));
     let good = NetworkAccessManager::builder()
         .proxy(proxy_url(&locked.url()).with_credentials("sock", "s3cret"))
-        .build();
+        .build()
+        .unwrap();
     assert_eq!(
         good.get(Request::new(server.url("/hello")))
             .text()
@@ -200,7 +202,8 @@ async fn socks5_through_microsocks_with_and_without_a_password() {
     );
     let bad = NetworkAccessManager::builder()
         .proxy(proxy_url(&locked.url()).with_credentials("sock", "wrong"))
-        .build();
+        .build()
+        .unwrap();
     let reply = bad.get(Request::new(server.url("/hello")));
     done(&reply).await;
     assert_eq!(
@@ -212,7 +215,8 @@ async fn socks5_through_microsocks_with_and_without_a_password() {
     // socks5h: the proxy resolves the name (localhost here).
     let remote = NetworkAccessManager::builder()
         .proxy(proxy_url(&open.url().replace("socks5://", "socks5h://")))
-        .build();
+        .build()
+        .unwrap();
     let reply = remote.get(Request::new(format!(
         "http://localhost:{}/hello",
         server.port()
@@ -235,7 +239,8 @@ async fn proxy_errors_are_qt_codes() {
     ] {
         let manager = NetworkAccessManager::builder()
             .proxy(proxy_url(&proxy))
-            .build();
+            .build()
+            .unwrap();
         let reply = manager.get(Request::new(server.url("/hello")));
         done(&reply).await;
         assert_eq!(
@@ -247,7 +252,8 @@ async fn proxy_errors_are_qt_codes() {
     let manager = NetworkAccessManager::builder()
         .resolve("noproxy.test", [])
         .proxy(proxy_url("http://noproxy.test:3128"))
-        .build();
+        .build()
+        .unwrap();
     let reply = manager.get(Request::new(server.url("/hello")));
     done(&reply).await;
     assert_eq!(kind(&reply), Some(NetworkError::ProxyNotFoundError));
@@ -258,7 +264,8 @@ async fn proxy_errors_are_qt_codes() {
         .await;
     let manager = NetworkAccessManager::builder()
         .proxy(proxy_url(&closing.base_url()))
-        .build();
+        .build()
+        .unwrap();
     let reply = manager.get(Request::new("https://127.0.0.1:9/"));
     done(&reply).await;
     assert_eq!(
@@ -329,7 +336,10 @@ async fn a_caching_proxy_carries_http_only() {
         "127.0.0.1",
         squid.port(),
     );
-    let manager = NetworkAccessManager::builder().proxy(caching).build();
+    let manager = NetworkAccessManager::builder()
+        .proxy(caching)
+        .build()
+        .unwrap();
     assert_eq!(
         manager
             .get(Request::new(server.url("/hello")))
@@ -351,7 +361,8 @@ async fn a_silent_proxy_is_a_proxy_timeout() {
     let manager = NetworkAccessManager::builder()
         .connect_timeout(Duration::from_millis(300))
         .proxy(proxy_url(&silent.base_url()))
-        .build();
+        .build()
+        .unwrap();
     let reply = manager.get(Request::new("https://127.0.0.1:9/"));
     done(&reply).await;
     assert_eq!(

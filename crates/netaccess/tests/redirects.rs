@@ -70,7 +70,8 @@ async fn manual_policy_delivers_the_3xx() {
     let server = TestServer::http1().await;
     let manager = NetworkAccessManager::builder()
         .redirect_policy(RedirectPolicy::Manual)
-        .build();
+        .build()
+        .unwrap();
     let reply = manager.get(Request::new(server.url("/redirect/2")));
     done(&reply).await;
     assert_eq!(reply.status_code(), Some(302));
@@ -146,8 +147,8 @@ async fn https_to_http_is_refused_by_default() {
     let plain = TestServer::http1().await;
     let manager = NetworkAccessManager::builder()
         .add_root_certificate_pem(tls.ca_cert_pem().unwrap().as_bytes())
-        .unwrap()
-        .build();
+        .build()
+        .unwrap();
     let url = tls.url(&format!(
         "/redirect-to?url={}",
         encode(&plain.url("/hello"))
@@ -164,7 +165,8 @@ async fn same_origin_policy_refuses_other_origins() {
     let b = TestServer::http1().await;
     let manager = NetworkAccessManager::builder()
         .redirect_policy(RedirectPolicy::SameOrigin)
-        .build();
+        .build()
+        .unwrap();
     let reply = manager.get(Request::new(
         a.url(&format!("/redirect-to?url={}", encode(&b.url("/hello")))),
     ));
@@ -179,7 +181,8 @@ async fn user_verified_waits_for_permission() {
     let server = TestServer::http1().await;
     let manager = NetworkAccessManager::builder()
         .redirect_policy(RedirectPolicy::UserVerified)
-        .build();
+        .build()
+        .unwrap();
     let reply = manager.get_with(Request::new(server.url("/redirect/1")), |reply| {
         let handle = reply.clone();
         reply.redirected().connect(move |url| {

@@ -61,7 +61,8 @@ async fn configured_limit_of_two_is_respected() {
     let server = TestServer::http1().await;
     let manager = NetworkAccessManager::builder()
         .max_connections_per_host(2)
-        .build();
+        .build()
+        .unwrap();
     assert_eq!(manager.max_connections_per_host(), 2);
     let replies: Vec<_> = (0..20)
         .map(|_| manager.get(Request::new(server.url("/slow/50"))))
@@ -96,7 +97,8 @@ async fn high_priority_requests_queued_after_low_ones_start_first() {
     let server = TestServer::http1().await;
     let manager = NetworkAccessManager::builder()
         .max_connections_per_host(1)
-        .build();
+        .build()
+        .unwrap();
     let order = Arc::new(Mutex::new(Vec::new()));
     let log = order.clone();
     manager.finished().connect(move |r| {
@@ -225,7 +227,8 @@ async fn idle_connections_expire() {
     let server = TestServer::http1().await;
     let manager = NetworkAccessManager::builder()
         .idle_timeout(Duration::from_millis(100))
-        .build();
+        .build()
+        .unwrap();
     manager
         .get(Request::new(server.url("/hello")))
         .bytes()
@@ -287,7 +290,8 @@ async fn abort_of_a_queued_request_removes_it_from_the_queue() {
     let server = TestServer::http1().await;
     let manager = NetworkAccessManager::builder()
         .max_connections_per_host(1)
-        .build();
+        .build()
+        .unwrap();
     let running = manager.get(Request::new(server.url("/delay/300")));
     let queued = manager.get(Request::new(server.url("/hello")));
     let finished_count = Arc::new(Mutex::new(0));
@@ -338,4 +342,57 @@ async fn abort_of_a_running_request_finishes_it_once() {
     // The aborted connection is closed, not reused.
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(server.stats().connections_open, 0);
+}
+
+/// A manager whose hosts `a.test` and `b.test` are both `server` (two origins, one socket
+/// count), with at most `total` connections over all origins.
+fn two_origins(total: usize) -> NetworkAccessManager {
+    let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
+    NetworkAccessManager::builder()
+        .resolve("a.test", [loopback])
+        .resolve("b.test", [loopback])
+        .max_connections_total(total)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_global_limit_bounds_sockets_across_origins() {
+    let server = TestServer::http1().await;
+    let manager = two_origins(3);
+    let port = server.port();
+    let replies: Vec<_> = (0..20)
+        .map(|i| {
+            let host = if i % 2 == 0 { "a.test" } else { "b.test" };
+            manager.get(Request::new(format!("http://{host}:{port}/delay/30")))
+        })
+        .collect();
+    finish_all(&replies).await;
+    for reply in &replies {
+        assert!(reply.error().is_none(), "{:?}", reply.error());
+    }
+    // The server sees a socket the client closed (to make room for the other origin) until
+    // it reads the end of it, so its open count can lag; the requests it serves at once
+    // cannot: at most 3, one per socket the client may have.
+    let stats = server.stats();
+    assert_eq!(
+        stats.peak_in_flight, 3,
+        "3 at once over both origins: {stats:?}"
+    );
+    assert!(stats.connections_open <= 3, "{stats:?}");
+    assert_eq!(stats.requests_total, 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_global_limit_an_idle_connection_of_another_origin_makes_room() {
+    let server = TestServer::http1().await;
+    let manager = two_origins(1);
+    let port = server.port();
+    let a = manager.get(Request::new(format!("http://a.test:{port}/hello")));
+    assert_eq!(a.text().await.unwrap(), "hello");
+    // a.test's connection is idle; b.test needs the one slot.
+    let b = manager.get(Request::new(format!("http://b.test:{port}/hello")));
+    let body = tokio::time::timeout(LIMIT, b.text()).await.unwrap();
+    assert_eq!(body.unwrap(), "hello");
+    assert_eq!(server.stats().connections_accepted, 2);
 }

@@ -191,7 +191,10 @@ async fn origin() -> Origin {
 
 async fn vary_cookie_never_serves_one_users_page_to_the_next(cache: Arc<dyn Cache>) {
     let server = origin().await;
-    let manager = NetworkAccessManager::builder().cache(cache).build();
+    let manager = NetworkAccessManager::builder()
+        .cache(cache)
+        .build()
+        .unwrap();
     let page = server.url("/page");
     assert_eq!(
         text(&manager.get(Request::new(&page))).await,
@@ -246,7 +249,10 @@ async fn vary_authorization_stores_a_keyed_hash_not_the_credential() {
     let server = origin().await;
     let dir = TempDir::new("vary-auth");
     let disk = Arc::new(DiskCache::new(dir.0.join("cache")).unwrap());
-    let manager = NetworkAccessManager::builder().cache(disk.clone()).build();
+    let manager = NetworkAccessManager::builder()
+        .cache(disk.clone())
+        .build()
+        .unwrap();
     let url = server.url("/vary-auth");
     let alice = "Basic YWxpY2U6czNjcmV0"; // alice:s3cret
     let bob = "Basic Ym9iOmh1bnRlcjI="; // bob:hunter2
@@ -291,7 +297,10 @@ async fn url_passwords_never_reach_the_cache_and_users_stay_apart() {
     let server = origin().await;
     let dir = TempDir::new("userinfo");
     let disk = Arc::new(DiskCache::new(dir.0.join("cache")).unwrap());
-    let manager = NetworkAccessManager::builder().cache(disk.clone()).build();
+    let manager = NetworkAccessManager::builder()
+        .cache(disk.clone())
+        .build()
+        .unwrap();
     let carol = format!("http://carol:pw4cache99@127.0.0.1:{}/private", server.port);
     assert_eq!(
         text(&manager.get(Request::new(&carol))).await,
@@ -304,7 +313,10 @@ async fn url_passwords_never_reach_the_cache_and_users_stay_apart() {
     assert_eq!(any_file_contains(&dir.0, b"carol"), None);
     // Carol's entry is not served to a request without her user info (a new manager on the
     // same cache: this one would reuse her credentials for the origin, as Qt does).
-    let manager = NetworkAccessManager::builder().cache(disk.clone()).build();
+    let manager = NetworkAccessManager::builder()
+        .cache(disk.clone())
+        .build()
+        .unwrap();
     let anonymous = manager.get(Request::new(server.url("/private")));
     done(&anonymous).await;
     assert!(!anonymous.source_is_from_cache());
@@ -368,7 +380,7 @@ async fn disk_cache_folders_are_0700_and_files_0600() {
     let dir = TempDir::new("cache-modes");
     let root = dir.0.join("cache");
     let disk = Arc::new(DiskCache::new(&root).unwrap());
-    let manager = NetworkAccessManager::builder().cache(disk).build();
+    let manager = NetworkAccessManager::builder().cache(disk).build().unwrap();
     text(&manager.get(Request::new(server.url("/page")))).await;
     text(&manager.get(Request::new(server.url("/vary-auth")))).await;
     assert_eq!(mode(&root), 0o700);

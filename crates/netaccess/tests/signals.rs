@@ -245,7 +245,8 @@ async fn manager_is_usable_from_other_threads() {
 async fn unknown_host_is_host_not_found() {
     let manager = NetworkAccessManager::builder()
         .resolve("nowhere.test", [])
-        .build();
+        .build()
+        .unwrap();
     let reply = manager.get(Request::new("http://nowhere.test/"));
     finished(&reply).await;
     assert_eq!(kind(&reply), Some(NetworkError::HostNotFoundError));
@@ -259,10 +260,10 @@ async fn certificate_for_another_name_is_a_host_name_mismatch() {
     let pem = server.ca_cert_pem().unwrap();
     let manager = NetworkAccessManager::builder()
         .add_root_certificate_pem(pem.as_bytes())
-        .unwrap()
         .resolve("example.test", [ip])
         .resolve("wrong.test", [ip])
-        .build();
+        .build()
+        .unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
     manager
@@ -320,4 +321,64 @@ async fn range_requests_get_partial_content() {
         manager.get(Request::new(server.url("/bytes/1000")).with_header("Range", "bytes=1000-"));
     finished(&beyond).await;
     assert_eq!(beyond.status_code(), Some(416));
+}
+
+/// A server that reads one request (head and `body_len` body bytes), then answers only once
+/// `go` fires.
+async fn answer_when_told(body_len: usize) -> (u16, tokio::sync::oneshot::Sender<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (go, told) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the client closed before sending the request");
+            seen.extend_from_slice(&buf[..n]);
+            if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                if seen.len() >= end + 4 + body_len {
+                    break;
+                }
+            }
+        }
+        let _ = told.await;
+        let _ = socket
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .await;
+    });
+    (port, go)
+}
+
+#[tokio::test]
+async fn request_sent_fires_when_the_request_is_written_not_when_the_answer_comes() {
+    for body in [None, Some("x".repeat(100_000))] {
+        let (port, go) = answer_when_told(body.as_ref().map_or(0, String::len)).await;
+        let manager = NetworkAccessManager::new();
+        let request = Request::new(format!("http://127.0.0.1:{port}/"));
+        let (sent_tx, sent_rx) = tokio::sync::oneshot::channel::<bool>();
+        let sent_tx = Mutex::new(Some(sent_tx));
+        let setup = |reply: &Reply| {
+            reply.request_sent().connect(move |reply| {
+                // No response head yet: the server has not answered.
+                let head_seen = reply.status().is_some();
+                if let Some(tx) = sent_tx.lock().unwrap().take() {
+                    let _ = tx.send(head_seen);
+                }
+            });
+        };
+        let reply = match &body {
+            None => manager.get_with(request, setup),
+            Some(body) => manager.send_with(request, "POST", body.clone(), setup),
+        };
+        let head_seen = tokio::time::timeout(LIMIT, sent_rx)
+            .await
+            .expect("request_sent fired while the server held its answer")
+            .unwrap();
+        assert!(!head_seen, "request_sent came after the response head");
+        go.send(()).unwrap();
+        assert_eq!(reply.bytes().await.unwrap(), "ok");
+    }
 }

@@ -15,7 +15,6 @@ fn trusting(server: &TestServer) -> netaccess::ManagerBuilder {
     NetworkAccessManager::builder()
         .use_system_roots(false)
         .add_root_certificate_pem(server.ca_cert_pem().unwrap().as_bytes())
-        .unwrap()
 }
 
 /// The kinds reported by `ssl_errors` for one request, and the reply.
@@ -34,7 +33,8 @@ async fn errors_of(manager: &NetworkAccessManager, url: String) -> (Vec<SslError
 #[tokio::test]
 async fn each_certificate_problem_is_named() {
     let expired = TestServer::builder().tls().tls_expired().start().await;
-    let (kinds, reply) = errors_of(&trusting(&expired).build(), expired.url("/hello")).await;
+    let (kinds, reply) =
+        errors_of(&trusting(&expired).build().unwrap(), expired.url("/hello")).await;
     assert_eq!(kinds, [SslErrorKind::CertificateExpired]);
     assert_eq!(
         reply.error().map(|e| e.kind()),
@@ -46,20 +46,22 @@ async fn each_certificate_problem_is_named() {
         .tls_not_yet_valid()
         .start()
         .await;
-    let (kinds, _) = errors_of(&trusting(&future).build(), future.url("/hello")).await;
+    let (kinds, _) = errors_of(&trusting(&future).build().unwrap(), future.url("/hello")).await;
     assert_eq!(kinds, [SslErrorKind::CertificateNotYetValid]);
 
     let unknown = TestServer::tls().await;
     let manager = NetworkAccessManager::builder()
         .use_system_roots(false)
-        .build();
+        .build()
+        .unwrap();
     let (kinds, _) = errors_of(&manager, unknown.url("/hello")).await;
     assert_eq!(kinds, [SslErrorKind::UnableToGetLocalIssuerCertificate]);
 
     let (kinds, _) = errors_of(
         &trusting(&unknown)
             .resolve("elsewhere.test", [std::net::Ipv4Addr::LOCALHOST.into()])
-            .build(),
+            .build()
+            .unwrap(),
         format!("https://elsewhere.test:{}/hello", unknown.port()),
     )
     .await;
@@ -69,7 +71,7 @@ async fn each_certificate_problem_is_named() {
 #[tokio::test]
 async fn ignoring_a_list_accepts_only_those_errors() {
     let expired = TestServer::builder().tls().tls_expired().start().await;
-    let manager = trusting(&expired).build();
+    let manager = trusting(&expired).build().unwrap();
     // The slot ignores exactly what it was shown: the request goes on.
     let reply = manager.get_with(Request::new(expired.url("/hello")), |r| {
         r.ssl_errors()
@@ -101,7 +103,8 @@ async fn pinned_certificates() {
     let digest: [u8; 32] = sha2::Sha256::digest(server.leaf_cert_der().unwrap()).into();
     let pinned = trusting(&server)
         .pin_certificate_sha256("127.0.0.1", digest)
-        .build();
+        .build()
+        .unwrap();
     assert_eq!(
         pinned
             .get(Request::new(server.url("/hello")))
@@ -113,7 +116,8 @@ async fn pinned_certificates() {
 
     let other = trusting(&server)
         .pin_certificate_sha256("127.0.0.1", [7; 32])
-        .build();
+        .build()
+        .unwrap();
     let (kinds, reply) = errors_of(&other, server.url("/hello")).await;
     assert_eq!(kinds, [SslErrorKind::CertificateNotPinned]);
     assert_eq!(
@@ -125,7 +129,7 @@ async fn pinned_certificates() {
 #[tokio::test]
 async fn version_and_cipher_are_visible() {
     let server = TestServer::tls().await;
-    let manager = trusting(&server).build();
+    let manager = trusting(&server).build().unwrap();
     let reply = manager.get(Request::new(server.url("/hello")));
     reply.bytes().await.unwrap();
     assert_eq!(reply.tls_version().as_deref(), Some("TLSv1.3"));
@@ -150,8 +154,8 @@ async fn client_certificates_are_presented_when_the_server_asks() {
     let (cert, key) = server.client_identity_pem().unwrap();
     let with_identity = trusting(&server)
         .client_certificate_pem(cert.as_bytes(), key.as_bytes())
-        .unwrap()
-        .build();
+        .build()
+        .unwrap();
     assert_eq!(
         with_identity
             .get(Request::new(server.url("/hello")))
@@ -161,7 +165,7 @@ async fn client_certificates_are_presented_when_the_server_asks() {
         "hello"
     );
     // Without one, the server ends the handshake.
-    let without = trusting(&server).build();
+    let without = trusting(&server).build().unwrap();
     let reply = without.get(Request::new(server.url("/hello")));
     done(&reply).await;
     assert!(reply.error().is_some());
@@ -169,5 +173,6 @@ async fn client_certificates_are_presented_when_the_server_asks() {
     // Bad PEM is refused when the manager is built.
     assert!(NetworkAccessManager::builder()
         .client_certificate_pem(b"nope", b"nope")
+        .build()
         .is_err());
 }

@@ -38,6 +38,12 @@ Credentials:
   given with, never from a redirect target: a target that asks makes that URL fail. Passwords
   (of -u, --proxy-user and URLs) never appear in messages, progress lines or --json.
 
+Retries and verbose output:
+  --retry N sends a failed request again up to N times, after an exponential backoff with
+  jitter (100 ms doubling, at most 10 s) or the Retry-After the server asked for (60 s at
+  most; a longer one is not waited for). -v prints every request and response head on stderr,
+  redirects and retries included, with credential and cookie values shown as [redacted].
+
 Proxies:
   --proxy, else the environment (http_proxy, https_proxy, all_proxy and their upper-case
   forms, with no_proxy exceptions); --no-proxy ignores both.
@@ -54,6 +60,7 @@ Examples:
   netaccess get -X PUT -d @body.json -H 'Content-Type: application/json' URL
   netaccess get -F name=value -F upload=@photo.jpg URL           # multipart/form-data POST
   netaccess get --json --max-per-host 2 --timeout 10 URL...
+  netaccess get -v --retry 3 --connect-timeout 5 URL
   netaccess get --cacert ca.pem https://127.0.0.1:8443/   (or --insecure)
   netaccess get --redirect-policy same-origin --max-redirects 5 URL";
 
@@ -152,6 +159,17 @@ pub struct GetArgs {
     /// Transfer timeout in seconds: abort when no byte moves for that long
     #[arg(long, value_name = "SECONDS")]
     pub(super) timeout: Option<f64>,
+    /// Connect timeout in seconds, TCP and TLS together (default 30)
+    #[arg(long, value_name = "SECONDS")]
+    pub(super) connect_timeout: Option<f64>,
+    /// Retry a failed request up to N times: connection failures before any response, and
+    /// 408, 429, 500, 502, 503, 504 (waiting Retry-After, up to 60 s); GET, HEAD, PUT and
+    /// DELETE only, and never a body read from stdin
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(super) retry: u32,
+    /// Print each request and response head on stderr (credentials shown as [redacted])
+    #[arg(short = 'v', long)]
+    pub(super) verbose: bool,
     /// Extra trusted CA certificate (PEM)
     #[arg(long, value_name = "FILE")]
     pub(super) cacert: Option<PathBuf>,

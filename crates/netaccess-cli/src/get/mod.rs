@@ -14,6 +14,7 @@
 mod args;
 mod save;
 mod setup;
+mod verbose;
 
 use std::io::Write;
 use std::path::PathBuf;

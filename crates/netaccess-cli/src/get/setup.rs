@@ -214,14 +214,25 @@ pub(super) fn build_manager(
     if let Some(path) = &args.cacert {
         let pem =
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        builder = builder
-            .add_root_certificate_pem(&pem)
-            .map_err(|e| format!("{}: {}", path.display(), e.message()))?;
+        builder = builder.add_root_certificate_pem(&pem);
     }
     if let Some(secs) = args.timeout {
         builder = builder.transfer_timeout(seconds(secs, "--timeout")?);
     }
-    Ok(builder.build())
+    if let Some(secs) = args.connect_timeout {
+        builder = builder.connect_timeout(seconds(secs, "--connect-timeout")?);
+    }
+    if args.retry > 0 {
+        builder = builder.retry_policy(netaccess::RetryPolicy::new(args.retry));
+    }
+    if args.verbose {
+        builder = builder.interceptor(std::sync::Arc::new(super::verbose::Verbose));
+    }
+    // The only setting here that can fail is the CA file's content.
+    builder.build().map_err(|e| match &args.cacert {
+        Some(path) => format!("{}: {}", path.display(), e.message()),
+        None => e.message().to_owned(),
+    })
 }
 
 /// A duration flag: a positive, finite number of seconds that a `Duration` can hold.

@@ -13,7 +13,7 @@ use http::StatusCode;
 use url::Url;
 
 use super::exchange::{self, Exchange};
-use super::{auth, cache, deliver, session, Granted};
+use super::{auth, cache, deliver, intercept, retry, session, Granted};
 use crate::context::Context;
 use crate::decode;
 use crate::error::{url_for_message, Error, NetworkError};
@@ -52,6 +52,8 @@ pub(crate) enum Step {
     Deliver,
     /// Send the same target again (an answered challenge, a validator the cache lost).
     Retry,
+    /// Send the same target again after this wait (a retryable status).
+    Wait(Duration),
     /// Follow a redirect.
     Follow(Redirect),
     /// Answer with a stored response (a 304, or a stale one instead of a 5xx).
@@ -68,12 +70,17 @@ pub(crate) struct Redirect {
 }
 
 /// What lasts across the attempts of one request.
-struct Journey {
+pub(super) struct Journey {
     followed: u32,
     timeout: Option<Duration>,
     policy: RedirectPolicy,
     auth: auth::Progress,
     link: exchange::Link,
+    /// Attempts made so far (the interceptors see the number).
+    attempts: u32,
+    /// Retries the interceptors asked for.
+    interceptor_retries: u32,
+    retries: retry::Retries,
 }
 
 /// Runs an HTTP request through as many attempts as its follow-ups need.
@@ -88,14 +95,32 @@ pub(super) async fn run(
     loop {
         target = upgrade(ctx, reply, target);
         let cookies = session::cookies(ctx, request, &target.url);
-        let attempt = Attempt::new(target, cookies)?;
+        let attempt = Attempt::new(target, cookies, ctx.config.user_agent.as_ref())?;
         let (attempt, revalidating) = match cache::before(ctx, reply, attempt).await? {
             cache::Before::Hit(stored) => return Box::pin(stored.deliver(reply, true)).await,
             cache::Before::Send(attempt, revalidating) => (attempt, revalidating),
         };
         let attempt = journey.auth.before(ctx, reply, attempt);
+        journey.attempts += 1;
+        let attempt = match intercept::before(ctx, attempt, journey.attempts).await {
+            intercept::Before::Send(attempt) => attempt,
+            intercept::Before::Respond(answer, url) => {
+                return intercept::respond(reply, &url, answer).await;
+            }
+        };
+        if journey.attempts == 1 {
+            journey.retries.first_attempt(ctx, &attempt);
+        }
         let exchange = exchange::send(ctx, reply, &attempt, journey.timeout, &mut journey.link);
-        let exchange = exchange.await?;
+        let exchange = match exchange.await {
+            Ok(exchange) => exchange,
+            Err(error) => {
+                let wait = journey.retries.after_failure(ctx, &attempt, error)?;
+                tokio::time::sleep(wait).await;
+                target = attempt.target;
+                continue;
+            }
+        };
         let head = exchange.head();
         let secure = exchange.secure_channel;
         session::remember(ctx, request, &attempt.target.url, head.headers, secure);
@@ -113,6 +138,11 @@ pub(super) async fn run(
             }
             Step::Retry => {
                 exchange.discard(timeout).await;
+                attempt.target
+            }
+            Step::Wait(wait) => {
+                exchange.discard(timeout).await;
+                tokio::time::sleep(wait).await;
                 attempt.target
             }
             Step::Follow(redirect) => {
@@ -138,16 +168,23 @@ impl Journey {
     fn new(ctx: &Context, request: &Request, granted: Option<Granted>) -> Self {
         Journey {
             followed: 0,
-            timeout: request.transfer_timeout().or(ctx.config.transfer_timeout),
+            timeout: request
+                .transfer_timeout()
+                .filter(|t| !t.is_zero())
+                .or(ctx.config.transfer_timeout),
             policy: request
                 .redirect_policy()
                 .unwrap_or(ctx.config.redirect_policy),
             auth: auth::Progress::default(),
             link: exchange::Link::new(granted),
+            attempts: 0,
+            interceptor_retries: 0,
+            retries: retry::Retries::default(),
         }
     }
 
-    /// The stages after a response head, in order: authentication, the cache, redirects.
+    /// The stages after a response head, in order: interceptors, retries, authentication,
+    /// the cache, redirects.
     async fn decide(
         &mut self,
         ctx: &Context,
@@ -157,6 +194,13 @@ impl Journey {
         revalidating: Option<crate::cache::CachedEntry>,
     ) -> Result<Step, Error> {
         let head = exchange.head();
+        let (number, retries) = (self.attempts, &mut self.interceptor_retries);
+        if let Some(step) = intercept::after(ctx, attempt, head, number, retries).await {
+            return Ok(step);
+        }
+        if let Some(step) = self.retries.after_head(ctx, attempt, head) {
+            return Ok(step);
+        }
         if let Some(step) = self.auth.after(ctx, reply, attempt, head).await {
             return Ok(step);
         }
@@ -168,7 +212,7 @@ impl Journey {
     }
 
     /// The redirect stage: deliver, follow, or fail (policy, limit, bad target).
-    fn redirect(&self, request: &Request, attempt: &Attempt, head: Head<'_>) -> Step {
+    pub(super) fn redirect(&self, request: &Request, attempt: &Attempt, head: Head<'_>) -> Step {
         let location = head
             .headers
             .get(header::LOCATION)
@@ -212,7 +256,7 @@ impl Journey {
 
     /// Takes a redirect: the `redirected` signal, the application's permission when the
     /// policy asks for it, the reply's new URL, a fresh start for authentication.
-    async fn follow(&mut self, reply: &ReplyShared, redirect: Redirect) -> Target {
+    pub(super) async fn follow(&mut self, reply: &ReplyShared, redirect: Redirect) -> Target {
         self.followed += 1;
         let next = redirect.target;
         reply.signals.redirected.emit(&next.url);
@@ -226,10 +270,19 @@ impl Journey {
 }
 
 impl Attempt {
-    /// The attempt for `target`: its headers with the jar's `cookies` merged into `Cookie`
-    /// and the default `Accept-Encoding`.
-    pub(crate) fn new(target: Target, cookies: Option<String>) -> Result<Attempt, Error> {
+    /// The attempt for `target`: its headers with the jar's `cookies` merged into `Cookie`,
+    /// and the default `Accept-Encoding` and `User-Agent` unless the application set its own.
+    pub(crate) fn new(
+        target: Target,
+        cookies: Option<String>,
+        user_agent: Option<&HeaderValue>,
+    ) -> Result<Attempt, Error> {
         let mut headers = target.headers.clone();
+        if let Some(agent) = user_agent {
+            if !headers.contains_key(header::USER_AGENT) {
+                headers.insert(header::USER_AGENT, agent.clone());
+            }
+        }
         if let Some(jar) = cookies {
             let merged = merge_cookie_header(headers.get(header::COOKIE), &jar);
             let value = HeaderValue::from_bytes(&merged).map_err(|e| {
@@ -296,5 +349,16 @@ pub(crate) fn check_http_url(url: &Url) -> Result<(), Error> {
                 url_for_message(url)
             ),
         )),
+    }
+}
+
+/// What the stage tests need of the loop's private state.
+#[cfg(test)]
+pub(super) mod tests_support {
+    use super::*;
+
+    /// A journey for `request`, with no slot granted.
+    pub(crate) fn journey(ctx: &Context, request: &Request) -> Journey {
+        Journey::new(ctx, request, None)
     }
 }

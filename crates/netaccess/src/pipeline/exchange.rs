@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 
 use super::attempt::{Attempt, Head};
 use super::{auth, Granted};
-use crate::backend::http::{self as wire, HttpConn, Outgoing, Unprocessed};
+use crate::backend::http::{self as wire, HttpConn, OnSent, Outgoing, Unprocessed};
 use crate::context::Context;
 use crate::error::{Error, NetworkError, ShownUrl};
 use crate::proxy::Proxy;
@@ -140,7 +140,8 @@ pub(super) async fn send(
             body: &attempt.target.body,
             absolute_form: origin.absolute_form(),
         };
-        let built = outgoing.build(http2, upload_progress(reply), activity.clone())?;
+        let progress = upload_progress(reply);
+        let built = outgoing.build(http2, progress, activity.clone(), Some(on_sent(reply)))?;
         let sending = checkout.conn().send(built);
         let sent = Box::pin(wire::while_active(timeout, &activity, sending)).await?;
         let response = match sent {
@@ -185,7 +186,6 @@ pub(super) async fn send(
         if let Some(refused) = wire::refused_response(&response) {
             return Err(refused); // dropping the checkout closes the connection
         }
-        reply.signals.request_sent.emit(&reply.handle());
         let tls_session = checkout.conn().tls_session.clone();
         let secure_channel = encrypted && !checkout.conn().certificate_errors_ignored;
         return Ok(Exchange {
@@ -198,6 +198,16 @@ pub(super) async fn send(
             sent_at,
         });
     }
+}
+
+/// Emits the reply's `request_sent` once the connection has taken the whole request.
+fn on_sent(reply: &Arc<ReplyShared>) -> OnSent {
+    let weak = Arc::downgrade(reply);
+    Box::new(move || {
+        if let Some(reply) = weak.upgrade() {
+            reply.signals.request_sent.emit(&reply.handle());
+        }
+    })
 }
 
 /// Upload progress reports for the reply, when a slot listens for them.

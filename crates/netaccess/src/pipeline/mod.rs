@@ -10,6 +10,8 @@
 //! - [`cache`]: a stored answer or validators before, a 304 or a stale fallback after;
 //! - [`auth`]: credentials before, a 401 or 407 answered after, proxy credentials for both
 //!   absolute-form requests and CONNECT;
+//! - [`intercept`]: the manager's interceptors, before each attempt and after each head;
+//! - [`retry`]: a failed attempt sent again after a wait, under the retry policy;
 //! - [`exchange`]: a connection slot, the connector, sending, and the retries that are safe;
 //! - [`deliver`]: the one way bodies (network, cached, local) reach the reply.
 
@@ -18,7 +20,11 @@ mod auth;
 mod cache;
 mod deliver;
 mod exchange;
+mod intercept;
+mod retry;
 mod session;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -493,7 +493,8 @@ impl Reply {
         &self.shared.signals.socket_started_connecting
     }
 
-    /// Emitted when the request (headers and body) was written.
+    /// Emitted once the connection has taken the whole request (head and body), before the
+    /// response is awaited; again for each request a redirect or an authentication round sends.
     #[doc(alias = "requestSent")]
     pub fn request_sent(&self) -> &Signal<Reply> {
         &self.shared.signals.request_sent

@@ -1,31 +1,33 @@
-//! The per-origin scheduler: connection slots, queues, the idle pool. No crate does this.
+//! The scheduler: connection slots, queues and the idle pool of every origin. No crate does this.
 //!
-//! For each [`Origin`] (scheme, host, port, proxy, protocol mode) it keeps a queue of waiting
-//! requests ordered by (priority, arrival), the idle HTTP/1.1 connections, the count of open
-//! sockets (idle + busy + connecting) and at most one multiplexed (HTTP/2) connection.
+//! The decisions are taken by a synchronous state machine, [`core`] (see its docs for the
+//! rules: priority order, the limit per origin and the optional global one, HTTP/2 streams, one
+//! connection alone while ALPN decides the protocol, idle expiry), with one origin's state in
+//! `origin`. This module is its async shell: a lock around the core; the handles requests hold
+//! ([`Grant`], [`Permit`], [`Checkout`]: dropping one reports it); carrying out the core's
+//! decisions once the lock is released (a oneshot send to a waiting task, or the start function
+//! of a request queued as data, which spawns its task: OkHttp's `readyAsyncCalls` and
+//! `promoteAndExecute`; closing connections); and the idle sweeper, which sleeps until the next
+//! expiry the core reports.
 //!
-//! [`Pool::acquire`] returns a [`Grant`]: a connection to reuse, or a permit to open a new one.
-//! [`Pool::enqueue`] is the same for a request that has no task yet: the request waits in the
-//! queue as data (a boxed start function), and its task is spawned only when it is granted
-//! (OkHttp's `readyAsyncCalls` and `promoteAndExecute`).
-//! A permit is only handed out while fewer than `limit` sockets are open, so the limit holds at
-//! the socket level. A released reusable connection goes straight to the next waiter. For an
-//! origin whose protocol is decided by ALPN, the first connection is opened alone and the others
-//! wait until it is known: an HTTP/2 server gets one connection, not six.
-//!
-//! The pool is generic over the connection type, so it is tested here as a state machine
-//! without sockets; it never connects or speaks HTTP itself.
+//! The pool is generic over the connection type: it never connects or speaks HTTP itself.
 
-use std::collections::{BTreeMap, HashMap};
+pub(crate) mod core;
+mod key;
+mod origin;
+
 use std::fmt;
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 
+use self::core::{Core, Decision, Handout, Lease, QueueKey};
 use crate::request::Priority;
 
-mod origin;
+#[cfg(test)]
+pub(crate) use self::core::OriginStats;
 
 /// A connection the pool can hold.
 pub(crate) trait PoolConn: Send + Sized + 'static {
@@ -71,30 +73,6 @@ impl fmt::Display for Origin {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Protocol {
-    Unknown,
-    Http1,
-    Http2,
-}
-
-struct OriginState<C: PoolConn> {
-    limit: usize,
-    /// Sockets open or connecting, idle ones included (the shared h2 connection counts one).
-    sockets: usize,
-    idle: Vec<(C, Instant)>,
-    shared: Option<C>,
-    protocol: Protocol,
-    /// A connection whose protocol will decide the others is being opened.
-    probing: bool,
-    queue: BTreeMap<(Priority, u64), Waiting<C>>,
-    /// Requests granted under the lock, started by the caller once it is released.
-    ready: Vec<(Start<C>, Grant<C>)>,
-    /// Peak of `sockets`, for statistics and tests.
-    peak_sockets: usize,
-    opened: u64,
-}
-
 /// What starts a request queued as data when it is granted (it spawns the request's task).
 /// It gets the origin it waited for (the queue's key, so the request need not keep a copy).
 pub(crate) type Start<C> = Box<dyn FnOnce(&Origin, Grant<C>) + Send>;
@@ -105,25 +83,25 @@ enum Waiting<C: PoolConn> {
     Data(Start<C>),
 }
 
-/// A queued request's key: (priority, arrival), unique in the pool.
-type QueueKey = (Priority, u64);
+type Decisions<C> = Vec<Decision<C, Waiting<C>>>;
 
 /// Where a request queued as data waits, to take it out again ([`Pool::dequeue`]).
 /// The key is unique in the pool, so no copy of the origin is needed.
 pub(crate) struct QueueTicket<C: PoolConn> {
     pool: Weak<PoolInner<C>>,
-    key: (Priority, u64),
-}
-
-struct PoolState<C: PoolConn> {
-    origins: HashMap<Origin, OriginState<C>>,
-    seq: u64,
+    key: QueueKey,
 }
 
 pub(crate) struct PoolInner<C: PoolConn> {
-    state: Mutex<PoolState<C>>,
-    default_limit: usize,
-    idle_timeout: Duration,
+    core: Mutex<Core<C, Waiting<C>>>,
+    /// Wakes the idle sweeper when the pool goes, so that it ends.
+    gone: Arc<Notify>,
+}
+
+impl<C: PoolConn> Drop for PoolInner<C> {
+    fn drop(&mut self) {
+        self.gone.notify_one();
+    }
 }
 
 /// The pool: cheap to clone.
@@ -161,37 +139,30 @@ pub(crate) struct Checkout<C: PoolConn> {
     pool: Weak<PoolInner<C>>,
     origin: Origin,
     conn: Option<C>,
-    multiplexed: bool,
+    /// On the shared HTTP/2 connection: the core's id for it.
+    stream: Option<u64>,
     reused: bool,
 }
 
-/// Counters of one origin, for tests.
-#[cfg(test)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct OriginStats {
-    pub sockets: usize,
-    pub peak_sockets: usize,
-    pub idle: usize,
-    pub queued: usize,
-    pub opened: u64,
-}
-
 impl<C: PoolConn> Pool<C> {
+    /// `default_limit` sockets per origin (unless an origin's first request sets its own);
+    /// idle connections close after `idle_timeout`. No global limit: see
+    /// [`with_max_total`](Self::with_max_total).
     pub(crate) fn new(default_limit: usize, idle_timeout: Duration) -> Self {
         Pool {
             inner: Arc::new(PoolInner {
-                state: Mutex::new(PoolState {
-                    origins: HashMap::new(),
-                    seq: 0,
-                }),
-                default_limit: default_limit.max(1),
-                idle_timeout,
+                core: Mutex::new(Core::new(default_limit, idle_timeout)),
+                gone: Arc::new(Notify::new()),
             }),
         }
     }
 
-    pub(crate) fn from_inner(inner: Arc<PoolInner<C>>) -> Self {
-        Pool { inner }
+    /// Limits the open sockets over all origins to `max` (at least 1; `None`: no limit, the
+    /// default). At the limit, a request that needs a new connection closes an idle connection
+    /// of another origin, or waits; room goes to waiters in priority order across origins.
+    pub(crate) fn with_max_total(self, max: Option<usize>) -> Self {
+        self.inner.lock().set_max_total(max);
+        self
     }
 
     pub(crate) fn downgrade(&self) -> Weak<PoolInner<C>> {
@@ -208,12 +179,17 @@ impl<C: PoolConn> Pool<C> {
         limit: Option<usize>,
     ) -> Grant<C> {
         loop {
-            let queued = self.grant_or_queue(origin, priority, limit, (), |()| {
+            let queued = self.inner.run(|core, now, out| {
+                let key = match core.try_acquire(origin, priority, limit, now, out) {
+                    Ok(handout) => return Ok(handout),
+                    Err(key) => key,
+                };
                 let (tx, rx) = oneshot::channel();
-                (Waiting::Task(tx), rx)
+                core.queue(origin, key, Waiting::Task(tx));
+                Err((key, rx))
             });
             let (key, rx) = match queued {
-                Ok((grant, ())) => return grant,
+                Ok(handout) => return self.inner.grant(origin.clone(), handout),
                 Err(queued) => queued,
             };
             let waiter = Waiter {
@@ -238,46 +214,25 @@ impl<C: PoolConn> Pool<C> {
         limit: Option<usize>,
         start: Start<C>,
     ) -> Option<QueueTicket<C>> {
-        let queued = self.grant_or_queue(origin, priority, limit, start, |start| {
-            (Waiting::Data(start), ())
-        });
-        let (granted, start) = match queued {
-            Ok(granted) => granted,
-            Err((key, ())) => {
-                return Some(QueueTicket {
-                    pool: Arc::downgrade(&self.inner),
-                    key,
-                })
+        let queued = self.inner.run(|core, now, out| {
+            match core.try_acquire(origin, priority, limit, now, out) {
+                Ok(handout) => Ok((handout, start)),
+                Err(key) => {
+                    core.queue(origin, key, Waiting::Data(start));
+                    Err(key)
+                }
             }
-        };
-        start(origin, granted);
-        None
-    }
-
-    /// Under the lock: a grant for `origin` now (with `request` given back), or `request`
-    /// queued as the [`Waiting`] that `queue` makes of it, with its queue key. `limit` applies
-    /// when this request creates the origin's entry.
-    fn grant_or_queue<W, R>(
-        &self,
-        origin: &Origin,
-        priority: Priority,
-        limit: Option<usize>,
-        request: W,
-        queue: impl FnOnce(W) -> (Waiting<C>, R),
-    ) -> Result<(Grant<C>, W), (QueueKey, R)> {
-        let mut st = self.inner.lock();
-        let seq = st.seq;
-        st.seq += 1;
-        let os = st
-            .origins
-            .entry(origin.clone())
-            .or_insert_with(|| OriginState::new(limit.unwrap_or(self.inner.default_limit)));
-        if let Some(grant) = self.inner.try_grant(origin, os) {
-            return Ok((grant, request));
+        });
+        match queued {
+            Ok((handout, start)) => {
+                start(origin, self.inner.grant(origin.clone(), handout));
+                None
+            }
+            Err(key) => Some(QueueTicket {
+                pool: Arc::downgrade(&self.inner),
+                key,
+            }),
         }
-        let (entry, extra) = queue(request);
-        os.queue.insert((priority, seq), entry);
-        Err(((priority, seq), extra))
     }
 
     /// Takes a request queued as data out of the queue (an abort); false if it was started
@@ -286,219 +241,112 @@ impl<C: PoolConn> Pool<C> {
         let Some(pool) = ticket.pool.upgrade() else {
             return false;
         };
-        let removed = {
-            let mut st = pool.lock();
-            st.origins
-                .values_mut()
-                .find_map(|os| os.queue.remove(&ticket.key))
-        };
+        let removed = pool.lock().dequeue(ticket.key);
         removed.is_some()
     }
 
     /// Closes every idle connection and forgets the multiplexed ones (running requests keep
     /// theirs until they finish).
     pub(crate) fn clear_idle(&self) {
-        let dropped: Vec<C> = {
-            let mut st = self.inner.lock();
-            let mut dropped = Vec::new();
-            for os in st.origins.values_mut() {
-                os.sockets -= os.idle.len();
-                dropped.extend(os.idle.drain(..).map(|(c, _)| c));
-                if let Some(shared) = os.shared.take() {
-                    os.sockets -= 1;
-                    os.protocol = Protocol::Unknown;
-                    dropped.push(shared);
-                }
-            }
-            dropped
-        };
-        drop(dropped);
+        self.inner.run(|core, now, out| core.clear_idle(now, out));
     }
 
-    /// Closes idle connections past the idle timeout or closed by the peer, and forgets origins
-    /// with nothing left.
-    pub(crate) fn expire_idle(&self) {
-        let now = Instant::now();
-        let mut dropped = Vec::new();
-        {
-            let mut st = self.inner.lock();
-            for os in st.origins.values_mut() {
-                prune_idle(os, now, self.inner.idle_timeout, &mut dropped);
-            }
-            st.origins
-                .retain(|_, os| os.sockets > 0 || !os.queue.is_empty());
-        }
-        drop(dropped);
+    /// Starts the idle sweeper on `runtime`: a task that closes idle connections when they
+    /// expire, sleeping until the next expiry the core reports. It holds the pool weakly and
+    /// ends when the pool goes.
+    pub(crate) fn spawn_sweeper(&self, runtime: &tokio::runtime::Handle) {
+        runtime.spawn(sweep(self.downgrade(), self.inner.gone.clone(), TokioTimer));
     }
 
     #[cfg(test)]
     pub(crate) fn stats(&self, origin: &Origin) -> OriginStats {
-        let st = self.inner.lock();
-        st.origins
-            .get(origin)
-            .map_or_else(OriginStats::default, |os| OriginStats {
-                sockets: os.sockets,
-                peak_sockets: os.peak_sockets,
-                idle: os.idle.len(),
-                queued: os.queue.len(),
-                opened: os.opened,
-            })
-    }
-
-    pub(crate) fn idle_timeout(&self) -> Duration {
-        self.inner.idle_timeout
-    }
-}
-
-fn prune_idle<C: PoolConn>(
-    os: &mut OriginState<C>,
-    now: Instant,
-    timeout: Duration,
-    dropped: &mut Vec<C>,
-) {
-    let before = os.idle.len();
-    let mut kept = Vec::with_capacity(before);
-    for (conn, since) in os.idle.drain(..) {
-        if conn.is_open() && now.duration_since(since) < timeout {
-            kept.push((conn, since));
-        } else {
-            dropped.push(conn);
-        }
-    }
-    os.sockets -= before - kept.len();
-    os.idle = kept;
-    if os.shared.as_ref().is_some_and(|c| !c.is_open()) {
-        dropped.extend(os.shared.take());
-        os.sockets -= 1;
-        os.protocol = Protocol::Unknown;
-    }
-}
-
-impl<C: PoolConn> OriginState<C> {
-    fn new(limit: usize) -> Self {
-        OriginState {
-            limit: limit.max(1),
-            sockets: 0,
-            idle: Vec::new(),
-            shared: None,
-            protocol: Protocol::Unknown,
-            probing: false,
-            queue: BTreeMap::new(),
-            ready: Vec::new(),
-            peak_sockets: 0,
-            opened: 0,
-        }
+        self.inner.lock().stats(origin)
     }
 }
 
 impl<C: PoolConn> PoolInner<C> {
-    fn lock(&self) -> MutexGuard<'_, PoolState<C>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Core<C, Waiting<C>>> {
+        self.core.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The grant for the next request of `origin`, if one can be given now. Connections found
-    /// closed are dropped after the lock is released by the caller's scope (they are plain
-    /// connections, never guards, so dropping them under the lock is safe).
-    fn try_grant(self: &Arc<Self>, origin: &Origin, os: &mut OriginState<C>) -> Option<Grant<C>> {
-        let mut dead = Vec::new();
-        prune_idle(os, Instant::now(), self.idle_timeout, &mut dead);
-        if let Some(shared) = &os.shared {
-            if !shared.has_stream_capacity() {
-                return None; // a released stream dispatches the queue
-            }
-            if let Some(handle) = shared.share() {
-                return Some(Grant::Reuse(self.checkout(origin, handle, true, true)));
-            }
-        }
-        if let Some((conn, _)) = os.idle.pop() {
-            return Some(Grant::Reuse(self.checkout(origin, conn, false, true)));
-        }
-        let multiplexing_possible = origin.mode != Mode::Http1 && os.protocol != Protocol::Http1;
-        if multiplexing_possible && os.probing {
-            return None; // wait for the first connection's protocol
-        }
-        if os.sockets < os.limit {
-            os.sockets += 1;
-            os.opened += 1;
-            os.peak_sockets = os.peak_sockets.max(os.sockets);
-            if multiplexing_possible {
-                os.probing = true;
-            }
-            return Some(Grant::Connect(Permit {
-                pool: Arc::downgrade(self),
-                origin: origin.clone(),
-                armed: true,
-            }));
-        }
-        None
-    }
-
-    fn checkout(
+    /// Runs one event on the core under the lock, then carries out its decisions.
+    fn run<R>(
         self: &Arc<Self>,
-        origin: &Origin,
-        conn: C,
-        multiplexed: bool,
-        reused: bool,
-    ) -> Checkout<C> {
-        Checkout {
-            pool: Arc::downgrade(self),
-            origin: origin.clone(),
-            conn: Some(conn),
-            multiplexed,
-            reused,
-        }
+        event: impl FnOnce(&mut Core<C, Waiting<C>>, Instant, &mut Decisions<C>) -> R,
+    ) -> R {
+        let mut out = Vec::new();
+        let result = event(&mut self.lock(), Instant::now(), &mut out);
+        self.carry_out(out);
+        result
     }
 
-    /// Hands out grants to waiters while possible.
-    fn dispatch(self: &Arc<Self>, origin: &Origin, os: &mut OriginState<C>) {
-        while !os.queue.is_empty() {
-            let Some(grant) = self.try_grant(origin, os) else {
-                return;
-            };
-            let Some((_, waiting)) = os.queue.pop_first() else {
-                return;
-            };
-            match waiting {
-                // A queued waiter's receiver is alive: a waiter leaves the queue (under this
-                // lock) before its receiver drops. So this send cannot fail and no guard drops
-                // here.
-                Waiting::Task(tx) => {
-                    if let Err(grant) = tx.send(grant) {
-                        std::mem::forget(grant);
-                        debug_assert!(false, "a queued waiter had no receiver");
+    fn expire_at(self: &Arc<Self>, now: Instant) -> Option<Instant> {
+        let mut out = Vec::new();
+        let next = self.lock().expire(now, &mut out);
+        self.carry_out(out);
+        next
+    }
+
+    /// Carries out decisions, outside the lock: starting a waiter may re-enter the pool.
+    fn carry_out(self: &Arc<Self>, decisions: Decisions<C>) {
+        for decision in decisions {
+            match decision {
+                Decision::Start {
+                    waiter,
+                    origin,
+                    handout,
+                } => match waiter {
+                    Waiting::Task(tx) => {
+                        // A waiter that went between leaving the queue and this send: the
+                        // grant goes back (a connection to the pool, a permit's slot freed).
+                        if let Err(grant) = tx.send(self.grant(origin, handout)) {
+                            grant.give_back();
+                        }
                     }
-                }
-                // Started by `with_origin` once the lock is released.
-                Waiting::Data(start) => os.ready.push((start, grant)),
+                    Waiting::Data(start) => {
+                        let grant = self.grant(origin.clone(), handout);
+                        start(&origin, grant);
+                    }
+                },
+                Decision::Close(conn) => drop(conn),
             }
         }
     }
 
-    /// Runs `f` on the origin's state under the lock, then starts (outside the lock) the
-    /// requests queued as data that `f` granted.
-    fn with_origin(
-        self: &Arc<Self>,
-        origin: &Origin,
-        f: impl FnOnce(&Arc<Self>, &mut OriginState<C>),
-    ) {
-        let ready = {
-            let mut st = self.lock();
-            let Some(os) = st.origins.get_mut(origin) else {
-                return;
-            };
-            f(self, os);
-            std::mem::take(&mut os.ready)
-        };
-        for (start, grant) in ready {
-            start(origin, grant);
+    fn grant(self: &Arc<Self>, origin: Origin, handout: Handout<C>) -> Grant<C> {
+        let pool = Arc::downgrade(self);
+        match handout {
+            Handout::Reuse(Lease { conn, stream }) => Grant::Reuse(Checkout {
+                pool,
+                origin,
+                conn: Some(conn),
+                stream,
+                reused: true,
+            }),
+            Handout::Connect => Grant::Connect(Permit {
+                pool,
+                origin,
+                armed: true,
+            }),
         }
     }
 }
 
+impl<C: PoolConn> Grant<C> {
+    /// Returns an unused grant: a connection to the pool as reusable, a permit's slot freed.
+    fn give_back(self) {
+        match self {
+            Grant::Reuse(checkout) => checkout.release(true),
+            Grant::Connect(permit) => drop(permit),
+        }
+    }
+}
+
+/// A task's place in the queue; dropping it leaves the queue.
 struct Waiter<'a, C: PoolConn> {
     pool: &'a Arc<PoolInner<C>>,
     origin: &'a Origin,
-    key: (Priority, u64),
+    key: QueueKey,
     rx: oneshot::Receiver<Grant<C>>,
 }
 
@@ -510,10 +358,12 @@ impl<C: PoolConn> Waiter<'_, C> {
 
 impl<C: PoolConn> Drop for Waiter<'_, C> {
     fn drop(&mut self) {
-        // Leave the queue before the receiver goes (see `dispatch`).
-        let mut st = self.pool.lock();
-        if let Some(os) = st.origins.get_mut(self.origin) {
-            os.queue.remove(&self.key);
+        let removed = self.pool.lock().remove_waiter(self.origin, self.key);
+        drop(removed);
+        // A grant sent before the waiter went: the connection goes back to the pool as it
+        // came (a healthy one is not closed), a permit's slot is freed.
+        if let Ok(grant) = self.rx.try_recv() {
+            grant.give_back();
         }
     }
 }
@@ -523,27 +373,18 @@ impl<C: PoolConn> Permit<C> {
     /// serves every waiter; an HTTP/1.1 one settles the protocol so that waiters may open more.
     pub(crate) fn connected(mut self, conn: C) -> Checkout<C> {
         self.armed = false;
-        let multiplexed = conn.share().is_some();
-        let checkout = Checkout {
+        let shared = conn.share();
+        let stream = match self.pool.upgrade() {
+            Some(pool) => pool.run(|core, now, out| core.connected(&self.origin, shared, now, out)),
+            None => None,
+        };
+        Checkout {
             pool: self.pool.clone(),
             origin: self.origin.clone(),
             conn: Some(conn),
-            multiplexed,
+            stream,
             reused: false,
-        };
-        if let Some(pool) = self.pool.upgrade() {
-            pool.with_origin(&self.origin, |pool, os| {
-                os.probing = false;
-                if multiplexed {
-                    os.protocol = Protocol::Http2;
-                    os.shared = checkout.conn.as_ref().and_then(|c| c.share());
-                } else {
-                    os.protocol = Protocol::Http1;
-                }
-                pool.dispatch(&self.origin, os);
-            });
         }
-        checkout
     }
 }
 
@@ -553,11 +394,7 @@ impl<C: PoolConn> Drop for Permit<C> {
             return;
         }
         if let Some(pool) = self.pool.upgrade() {
-            pool.with_origin(&self.origin, |pool, os| {
-                os.sockets -= 1;
-                os.probing = false;
-                pool.dispatch(&self.origin, os);
-            });
+            pool.run(|core, now, out| core.connect_failed(&self.origin, now, out));
         }
     }
 }
@@ -575,14 +412,14 @@ impl<C: PoolConn> Checkout<C> {
     /// to the next waiter (a body nobody reads must not hold back the queue; the server's
     /// stream limit for bodies still in flight is enforced by the HTTP/2 layer itself).
     pub(crate) fn response_head_received(&mut self) {
-        if !self.multiplexed {
+        if self.stream.is_none() {
             return;
         }
         if let Some(conn) = self.conn.as_mut() {
             conn.end_stream_slot();
         }
         if let Some(pool) = self.pool.upgrade() {
-            pool.with_origin(&self.origin, |pool, os| pool.dispatch(&self.origin, os));
+            pool.run(|core, now, out| core.stream_slot_freed(&self.origin, now, out));
         }
     }
 
@@ -594,46 +431,75 @@ impl<C: PoolConn> Checkout<C> {
     /// Gives the connection back: `reusable` if the exchange completed and the connection
     /// can carry another request.
     pub(crate) fn release(mut self, reusable: bool) {
-        let conn = self.conn.take();
-        self.give_back(conn, reusable);
+        if let Some(conn) = self.conn.take() {
+            self.give_back(conn, reusable);
+        }
     }
 
-    fn give_back(&mut self, conn: Option<C>, reusable: bool) {
-        if self.multiplexed {
-            // The shared handle stays in the pool; this clone goes, freeing a stream for the
-            // next waiter.
-            drop(conn);
-            if let Some(pool) = self.pool.upgrade() {
-                pool.with_origin(&self.origin, |pool, os| pool.dispatch(&self.origin, os));
-            }
-            return;
-        }
+    fn give_back(&mut self, conn: C, reusable: bool) {
         let Some(pool) = self.pool.upgrade() else {
             return;
         };
-        let mut broken = None;
-        pool.with_origin(&self.origin, |pool, os| match conn {
-            Some(conn) if reusable && conn.is_open() => {
-                os.idle.push((conn, Instant::now()));
-                pool.dispatch(&self.origin, os);
+        let origin = &self.origin;
+        match self.stream {
+            // The shared handle stays in the pool; this one goes, freeing a stream.
+            Some(stream) => {
+                drop(conn);
+                pool.run(|core, now, out| core.stream_done(origin, stream, now, out));
             }
-            conn => {
-                broken = conn;
-                os.sockets -= 1;
-                pool.dispatch(&self.origin, os);
-            }
-        });
-        drop(broken);
+            None => pool.run(|core, now, out| core.release(origin, conn, reusable, now, out)),
+        }
     }
 }
 
 impl<C: PoolConn> Drop for Checkout<C> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            self.give_back(Some(conn), false);
+            self.give_back(conn, false);
         }
     }
 }
 
+/// The idle sweeper's clock and timer: tokio's in the manager, a hand-driven one in tests.
+trait Timer: Send + 'static {
+    fn now(&self) -> Instant;
+    /// Completes at `deadline`; never for `None`.
+    fn sleep_until(&self, deadline: Option<Instant>) -> impl Future<Output = ()> + Send;
+}
+
+struct TokioTimer;
+
+impl Timer for TokioTimer {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    async fn sleep_until(&self, deadline: Option<Instant>) {
+        match deadline {
+            Some(at) => tokio::time::sleep_until(at.into()).await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// The idle sweeper: expires idle connections, then sleeps until the next expiry the core
+/// reports (or until the pool goes). It holds the pool only while it sweeps.
+async fn sweep<C: PoolConn, T: Timer>(pool: Weak<PoolInner<C>>, gone: Arc<Notify>, timer: T) {
+    loop {
+        let next = {
+            let Some(inner) = pool.upgrade() else {
+                return;
+            };
+            inner.expire_at(timer.now())
+        };
+        tokio::select! {
+            () = timer.sleep_until(next) => {}
+            () = gone.notified() => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod shell_tests;
 #[cfg(test)]
 mod tests;

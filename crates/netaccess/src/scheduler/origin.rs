@@ -1,130 +1,131 @@
-//! Which origin (and so which pool and connection limit) a request belongs to: the scheme,
-//! host and port of its URL, the proxy carrying it, and how its protocol is chosen.
+//! One origin's state in the scheduler's core: its queue, idle connections, shared HTTP/2
+//! connection and socket count, with the rules that need only this origin (pruning closed and
+//! expired connections, the earliest expiry, whether a waiter needs a new connection).
 
-use url::Url;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
-use super::{Mode, Origin};
-use crate::error::{Error, NetworkError};
-use crate::proxy::{Proxy, ProxyKind};
-use crate::request::Request;
+use super::core::{Decision, QueueKey};
+use super::{Mode, Origin, PoolConn};
 
-/// Schemes of HTTP over a Unix domain socket (Qt 6.8).
-fn is_local_http(scheme: &str) -> bool {
-    matches!(scheme, "unix+http" | "local+http")
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Protocol {
+    Unknown,
+    Http1,
+    Http2,
 }
 
-impl Origin {
-    /// The origin of a request for `url` (the request may differ from the URL after a
-    /// redirect or an HSTS upgrade) sent through `proxy`.
-    pub(crate) fn for_url(
-        url: &Url,
-        request: &Request,
-        proxy: Option<Proxy>,
-    ) -> Result<Self, Error> {
-        if is_local_http(url.scheme()) {
-            let socket = request.unix_socket().ok_or_else(|| {
-                Error::new(
-                    NetworkError::ProtocolInvalidOperationError,
-                    format!(
-                        "{url}: a {} URL needs the socket path (Request::with_unix_socket)",
-                        url.scheme()
-                    ),
-                )
-            })?;
-            return Ok(Origin {
-                scheme: url.scheme().to_owned(),
-                host: socket.to_string_lossy().into_owned(),
-                port: 0,
-                proxy: None,
-                mode: Mode::Http1,
-            });
+/// The origin's HTTP/2 connection.
+pub(super) struct Shared<C> {
+    pub(super) conn: C,
+    pub(super) id: u64,
+    /// Handles handed out and not given back.
+    pub(super) streams: usize,
+    /// When `streams` last fell to 0.
+    pub(super) idle_since: Instant,
+}
+
+pub(super) struct OriginState<C, W> {
+    pub(super) limit: usize,
+    /// Sockets open or connecting, idle ones included (the shared connection counts one).
+    pub(super) sockets: usize,
+    /// Most recently idle last.
+    pub(super) idle: Vec<(C, Instant)>,
+    pub(super) shared: Option<Shared<C>>,
+    pub(super) protocol: Protocol,
+    /// A connection whose protocol decides the others' is being opened.
+    pub(super) probing: bool,
+    pub(super) queue: BTreeMap<QueueKey, W>,
+    pub(super) peak_sockets: usize,
+    pub(super) opened: u64,
+}
+
+/// When an idle connection idle since `since` expires (never, if that overflows).
+pub(super) fn expiry(since: Instant, timeout: Duration) -> Option<Instant> {
+    since.checked_add(timeout)
+}
+
+pub(super) fn expired(since: Instant, timeout: Duration, now: Instant) -> bool {
+    expiry(since, timeout).is_some_and(|at| now >= at)
+}
+
+impl<C: PoolConn, W> OriginState<C, W> {
+    pub(super) fn new(limit: usize) -> Self {
+        OriginState {
+            limit: limit.max(1),
+            sockets: 0,
+            idle: Vec::new(),
+            shared: None,
+            protocol: Protocol::Unknown,
+            probing: false,
+            queue: BTreeMap::new(),
+            peak_sockets: 0,
+            opened: 0,
         }
-        let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| {
-            Error::new(
-                NetworkError::ProtocolInvalidOperationError,
-                format!("URL {url} has no host"),
-            )
-        })?;
-        let https = url.scheme() == "https";
-        let through_http_proxy = !https
-            && proxy
-                .as_ref()
-                .is_some_and(|p| p.kind() != ProxyKind::Socks5Proxy);
-        let mode = if through_http_proxy {
-            Mode::Http1
-        } else if request.http2_direct() {
-            Mode::Http2Direct
-        } else if https && request.http2_allowed() {
-            Mode::Negotiate
-        } else {
-            Mode::Http1
+    }
+
+    /// Whether a new connection could carry the next request of `origin`, limits aside.
+    pub(super) fn multiplexing_possible(&self, origin: &Origin) -> bool {
+        origin.mode != Mode::Http1 && self.protocol != Protocol::Http1
+    }
+
+    /// The next waiter needs a new connection and this origin allows one (the global limit
+    /// aside).
+    pub(super) fn wants_connect(&self, origin: &Origin) -> bool {
+        !self.queue.is_empty()
+            && self.shared.is_none()
+            && !(self.probing && self.multiplexing_possible(origin))
+            && self.sockets < self.limit
+    }
+
+    /// Closes the idle connections that expired or were closed by the peer, and the shared one
+    /// when closed or expired. Returns the number of sockets closed.
+    pub(super) fn prune(
+        &mut self,
+        now: Instant,
+        timeout: Duration,
+        out: &mut Vec<Decision<C, W>>,
+    ) -> usize {
+        let mut closed = 0;
+        let mut i = 0;
+        while i < self.idle.len() {
+            let (conn, since) = &self.idle[i];
+            if conn.is_open() && !expired(*since, timeout, now) {
+                i += 1;
+                continue;
+            }
+            let (conn, _) = self.idle.remove(i);
+            out.push(Decision::Close(conn));
+            closed += 1;
+        }
+        let shared_gone = self.shared.as_ref().is_some_and(|s| {
+            !s.conn.is_open() || (s.streams == 0 && expired(s.idle_since, timeout, now))
+        });
+        if shared_gone {
+            closed += self.drop_shared(out);
+        }
+        self.sockets = self.sockets.saturating_sub(closed);
+        closed
+    }
+
+    /// Forgets the shared connection (its socket is no longer counted; requests on it finish).
+    pub(super) fn drop_shared(&mut self, out: &mut Vec<Decision<C, W>>) -> usize {
+        let Some(shared) = self.shared.take() else {
+            return 0;
         };
-        Ok(Origin {
-            scheme: url.scheme().to_owned(),
-            host: host.to_ascii_lowercase(),
-            port: url
-                .port_or_known_default()
-                .unwrap_or(if https { 443 } else { 80 }),
-            proxy,
-            mode,
-        })
+        self.protocol = Protocol::Unknown;
+        out.push(Decision::Close(shared.conn));
+        1
     }
 
-    /// Whether requests go to an HTTP proxy in absolute form (plain http through an HTTP
-    /// proxy; https goes through a CONNECT tunnel instead).
-    pub(crate) fn absolute_form(&self) -> bool {
-        self.scheme == "http"
-            && self.proxy.as_ref().is_some_and(|p| {
-                matches!(p.kind(), ProxyKind::HttpProxy | ProxyKind::HttpCachingProxy)
-            })
-    }
-
-    /// Whether connections reach a Unix domain socket.
-    pub(crate) fn is_local(&self) -> bool {
-        is_local_http(&self.scheme)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn origin(url: &str, request: Request, proxy: Option<Proxy>) -> Origin {
-        let url = Url::parse(url).unwrap();
-        Origin::for_url(&url, &request, proxy).unwrap()
-    }
-
-    #[test]
-    fn https_negotiates_and_plain_http_through_a_proxy_is_absolute_form() {
-        let o = origin(
-            "https://Example.ORG/x",
-            Request::new("https://example.org/"),
-            None,
-        );
-        assert_eq!(
-            (o.host.as_str(), o.port, o.mode),
-            ("example.org", 443, Mode::Negotiate)
-        );
-        assert!(!o.absolute_form());
-        let proxied = origin(
-            "http://example.org:81/",
-            Request::new("http://example.org:81/"),
-            Some(Proxy::http("127.0.0.1", 3128)),
-        );
-        assert_eq!(proxied.mode, Mode::Http1);
-        assert!(proxied.absolute_form());
-        let socks = origin(
-            "http://example.org/",
-            Request::new("http://example.org/"),
-            Some(Proxy::socks5("127.0.0.1", 1080)),
-        );
-        assert!(!socks.absolute_form());
-    }
-
-    #[test]
-    fn a_unix_socket_url_without_its_path_is_refused() {
-        let url = Url::parse("unix+http://x/").unwrap();
-        let e = Origin::for_url(&url, &Request::new("unix+http://x/"), None).unwrap_err();
-        assert_eq!(e.kind(), NetworkError::ProtocolInvalidOperationError);
+    /// The earliest expiry of this origin's idle connections.
+    pub(super) fn next_expiry(&self, timeout: Duration) -> Option<Instant> {
+        let idle = self.idle.iter().filter_map(|(_, s)| expiry(*s, timeout));
+        let shared = self
+            .shared
+            .iter()
+            .filter(|s| s.streams == 0)
+            .filter_map(|s| expiry(s.idle_since, timeout));
+        idle.chain(shared).min()
     }
 }

@@ -1,4 +1,6 @@
-//! Opening connections: name resolution, TCP connect with a timeout, and TLS ([`tls`]).
+//! Opening connections: name resolution and TCP with Happy Eyeballs ([`tcp`]), TLS
+//! ([`tls`]), proxies ([`proxy`]), Unix sockets, all put together by the connector
+//! ([`connect`]).
 //! Maps every failure to Qt's codes (refused, host not found, timeout, handshake failed).
 //!
 //! Speaks no HTTP: that is [`crate::backend`] ([`framing`] only watches HTTP/1 response heads
@@ -6,12 +8,14 @@
 
 pub(crate) mod connect;
 pub(crate) mod framing;
+pub(crate) use tcp::connect_tcp;
 pub(crate) mod proxy;
+pub(crate) mod tcp;
 pub(crate) mod tls;
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -96,71 +100,6 @@ impl AsyncWrite for Io {
 /// Host names resolved by the application instead of the system (curl's `--resolve`); an
 /// empty list makes the host unknown.
 pub(crate) type ResolveOverrides = HashMap<String, Vec<IpAddr>>;
-
-/// Resolves `host` and connects to the first address that accepts, within `timeout`.
-pub(crate) async fn connect_tcp(
-    host: &str,
-    port: u16,
-    timeout: Duration,
-    overrides: &ResolveOverrides,
-) -> Result<TcpStream, Error> {
-    let attempt = async {
-        let addrs = match overrides.get(host) {
-            Some(ips) if ips.is_empty() => {
-                return Err(Error::new(
-                    NetworkError::HostNotFoundError,
-                    format!("Host {host} not found"),
-                ));
-            }
-            Some(ips) => ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect(),
-            None => resolve(host, port).await?,
-        };
-        let mut last = None;
-        for addr in addrs {
-            match TcpStream::connect(addr).await {
-                Ok(stream) => {
-                    let _ = stream.set_nodelay(true);
-                    return Ok(stream);
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        let e = last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"));
-        Err(connect_error(host, &e).with_source(e))
-    };
-    match tokio::time::timeout(timeout, attempt).await {
-        Ok(result) => result,
-        Err(_) => Err(Error::new(
-            NetworkError::TimeoutError,
-            format!("Connecting to {host}:{port} timed out after {timeout:?}"),
-        )),
-    }
-}
-
-async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, port)]);
-    }
-    match tokio::net::lookup_host((bare, port)).await {
-        Ok(addrs) => {
-            let addrs: Vec<_> = addrs.collect();
-            if addrs.is_empty() {
-                Err(Error::new(
-                    NetworkError::HostNotFoundError,
-                    format!("Host {host} not found"),
-                ))
-            } else {
-                Ok(addrs)
-            }
-        }
-        Err(e) => Err(Error::new(
-            NetworkError::HostNotFoundError,
-            format!("Host {host} not found"),
-        )
-        .with_source(e)),
-    }
-}
 
 /// Connects to the Unix domain socket at `path` within `timeout`.
 pub(crate) async fn connect_unix(

@@ -1,5 +1,6 @@
 //! One HTTP message on the wire: the hyper request built from what the pipeline decided to
-//! send ([`Outgoing`]), the response body as a stream of data chunks ([`body_chunks`]), a
+//! send ([`Outgoing`]), its body telling when the connection took all of it
+//! ([`TrackedBody`]), the response body as a stream of data chunks ([`body_chunks`]), a
 //! body read and dropped so its connection can be reused ([`discard_body`]), and the
 //! inactivity timeouts around each step ([`within`], [`while_active`]).
 
@@ -46,6 +47,7 @@ impl Outgoing<'_> {
         http2: bool,
         progress: Option<ProgressFn>,
         activity: Arc<Activity>,
+        on_sent: Option<OnSent>,
     ) -> Result<http::Request<ReqBody>, Error> {
         let url = self.url;
         let path_and_query = &url[url::Position::BeforePath..url::Position::AfterQuery];
@@ -96,7 +98,10 @@ impl Outgoing<'_> {
             }
         }
         let body = UploadBody::new(self.body, progress, activity)?;
-        let mut request = http::Request::new(body);
+        let mut request = http::Request::new(TrackedBody {
+            inner: body,
+            on_sent,
+        });
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = uri;
         *request.version_mut() = if http2 {
@@ -106,6 +111,60 @@ impl Outgoing<'_> {
         };
         *request.headers_mut() = headers;
         Ok(request)
+    }
+}
+
+/// Runs once a request has been handed over whole (Qt's `requestSent`).
+pub(crate) type OnSent = Box<dyn FnOnce() + Send>;
+
+/// A request body that runs its [`OnSent`] when the connection has taken the last of it:
+/// after the last frame, or, for a request without a body, when the connection accepts the
+/// request ([`HttpConn::send`](super::HttpConn::send)).
+pub(crate) struct TrackedBody {
+    inner: UploadBody,
+    on_sent: Option<OnSent>,
+}
+
+impl TrackedBody {
+    /// The whole request is taken: run `on_sent` (once).
+    fn taken(&mut self) {
+        if let Some(on_sent) = self.on_sent.take() {
+            on_sent();
+        }
+    }
+
+    /// For a request without a body, accepted by the connection: it is taken.
+    pub(crate) fn taken_if_empty(&mut self) {
+        if http_body::Body::is_end_stream(&self.inner) {
+            self.taken();
+        }
+    }
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, std::io::Error>>> {
+        let this = &mut *self;
+        let polled = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(frame) = &polled {
+            if frame.is_none() || http_body::Body::is_end_stream(&this.inner) {
+                this.taken();
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

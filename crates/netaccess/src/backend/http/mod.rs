@@ -27,7 +27,7 @@ use crate::transport::Io;
 pub(crate) const MAX_RESPONSE_HEADERS: usize = 100;
 
 /// The body type sent on connections.
-pub(crate) type ReqBody = crate::upload::UploadBody;
+pub(crate) type ReqBody = message::TrackedBody;
 
 /// The receive window of one HTTP/2 stream (1 MiB). Bytes a stream received but nobody read
 /// stay counted against the connection window too, so the connection window is 16 times
@@ -279,18 +279,22 @@ impl HttpConn {
         matches!(self.sender, Sender::H2(_))
     }
 
-    /// Sends `request` and waits for the response head.
+    /// Sends `request` and waits for the response head. The body's `on_sent` runs once the
+    /// connection has taken the whole request (see `message::TrackedBody`).
     pub(crate) async fn send(
         &mut self,
         request: http::Request<ReqBody>,
     ) -> Result<http::Response<Incoming>, hyper::Error> {
+        let mut request = request;
         match &mut self.sender {
             Sender::H1(s) => {
                 s.ready().await?;
+                request.body_mut().taken_if_empty();
                 s.send_request(request).await
             }
             Sender::H2(s) => {
                 s.ready().await?;
+                request.body_mut().taken_if_empty();
                 s.send_request(request).await
             }
         }
@@ -317,4 +321,4 @@ mod errors;
 mod message;
 use errors::protocol_error;
 pub(crate) use errors::{is_stream_error, map_hyper_error, unprocessed, Unprocessed};
-pub(crate) use message::{body_chunks, discard_body, while_active, Outgoing};
+pub(crate) use message::{body_chunks, discard_body, while_active, OnSent, Outgoing};

@@ -1,0 +1,471 @@
+//! [`ManagerBuilder`]: every setting of a [`NetworkAccessManager`], checked and turned into
+//! its first `Context` by `build()`.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+use tokio::runtime::{Handle, Runtime};
+
+use super::{
+    NetworkAccessManager, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_USER_AGENT,
+};
+use crate::backend::http::Http2Options;
+use crate::cache::Cache;
+use crate::context::{Config, Context, ManagerSignals};
+use crate::cookies::{CookieJar, DefaultCookieJar};
+use crate::error::{Error, NetworkError};
+use crate::hsts::HstsStore;
+use crate::interceptor::Interceptor;
+use crate::proxy::{Proxy, ProxyFactory};
+use crate::redirect::RedirectPolicy;
+use crate::retry::RetryPolicy;
+use crate::scheduler::Pool;
+use crate::transport::tls::{ClientIdentity, TlsConfig};
+use crate::transport::ResolveOverrides;
+
+/// Builds a [`NetworkAccessManager`].
+#[must_use = "a builder does nothing until build() is called"]
+pub struct ManagerBuilder {
+    max_connections_per_host: usize,
+    max_connections_total: Option<usize>,
+    idle_timeout: Duration,
+    transfer_timeout: Option<Duration>,
+    connect_timeout: Duration,
+    http2: Http2Options,
+    extra_roots: Vec<CertificateDer<'static>>,
+    system_roots: bool,
+    ignore_tls_errors: bool,
+    runtime: Option<Handle>,
+    resolve: ResolveOverrides,
+    redirect_policy: RedirectPolicy,
+    cookie_jar: Option<Arc<dyn CookieJar>>,
+    hsts: Option<Arc<HstsStore>>,
+    hsts_enabled: bool,
+    cache: Option<Arc<dyn Cache>>,
+    proxy: Option<Arc<dyn ProxyFactory>>,
+    fixed_proxy: Option<Proxy>,
+    pins: std::collections::HashMap<String, Vec<[u8; 32]>>,
+    client_identity: Option<ClientIdentity>,
+    max_body_size: Option<u64>,
+    user_agent: Option<http::HeaderValue>,
+    interceptors: Vec<Arc<dyn Interceptor>>,
+    retry_policy: RetryPolicy,
+    /// The first error a setting met, for `build()`.
+    error: Option<Error>,
+}
+
+impl std::fmt::Debug for ManagerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagerBuilder")
+            .field("max_connections_per_host", &self.max_connections_per_host)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("transfer_timeout", &self.transfer_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("redirect_policy", &self.redirect_policy)
+            .field("hsts_enabled", &self.hsts_enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ManagerBuilder {
+    fn default() -> Self {
+        ManagerBuilder {
+            max_connections_per_host: DEFAULT_MAX_CONNECTIONS_PER_HOST,
+            max_connections_total: None,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            transfer_timeout: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            http2: Http2Options::default(),
+            extra_roots: Vec::new(),
+            system_roots: true,
+            ignore_tls_errors: false,
+            runtime: None,
+            resolve: ResolveOverrides::new(),
+            redirect_policy: RedirectPolicy::default(),
+            cookie_jar: None,
+            hsts: None,
+            hsts_enabled: false,
+            cache: None,
+            proxy: None,
+            fixed_proxy: None,
+            pins: Default::default(),
+            client_identity: None,
+            max_body_size: None,
+            user_agent: Some(http::HeaderValue::from_static(DEFAULT_USER_AGENT)),
+            interceptors: Vec::new(),
+            retry_policy: RetryPolicy::none(),
+            error: None,
+        }
+    }
+}
+
+impl ManagerBuilder {
+    /// Parallel HTTP/1.1 connections per origin (Qt's
+    /// `QHttp1Configuration::setNumberOfConnectionsPerHost`; default 6).
+    pub fn max_connections_per_host(mut self, n: usize) -> Self {
+        self.max_connections_per_host = n.max(1);
+        self
+    }
+
+    /// The `User-Agent` of requests that set none (default [`DEFAULT_USER_AGENT`]); `None`
+    /// sends none. A value that is not a valid header value is refused when the manager is
+    /// built.
+    ///
+    /// ```
+    /// use netaccess::NetworkAccessManager;
+    /// let manager = NetworkAccessManager::builder()
+    ///     .user_agent(Some("MyOwnBrowser 1.0"))
+    ///     .build();
+    /// ```
+    pub fn user_agent(mut self, agent: Option<&str>) -> Self {
+        match agent.map(http::HeaderValue::from_str) {
+            None => self.user_agent = None,
+            Some(Ok(value)) => self.user_agent = Some(value),
+            Some(Err(_)) => {
+                return self.fail(Error::new(
+                    NetworkError::ProtocolInvalidOperationError,
+                    format!("Invalid User-Agent {agent:?}: not a valid header value"),
+                ))
+            }
+        }
+        self
+    }
+
+    /// Adds an interceptor: its hooks run on every attempt of every request, after those
+    /// added before it (see [`Interceptor`]).
+    pub fn interceptor(mut self, interceptor: Arc<dyn Interceptor>) -> Self {
+        self.interceptors.push(interceptor);
+        self
+    }
+
+    /// Which failed attempts are sent again, how often and after how long (none by
+    /// default; see [`RetryPolicy`]).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry_policy = policy;
+        self
+    }
+
+    /// At most `n` open connections across all origins (none by default; 0 counts as 1).
+    /// At the limit, a request that needs a new connection first closes an idle connection
+    /// of another origin; with none idle it waits, and freed room goes to the waiting
+    /// requests of all origins in priority order.
+    ///
+    /// ```
+    /// use netaccess::NetworkAccessManager;
+    /// let manager = NetworkAccessManager::builder().max_connections_total(16).build();
+    /// ```
+    pub fn max_connections_total(mut self, n: usize) -> Self {
+        self.max_connections_total = Some(n);
+        self
+    }
+
+    /// How long an idle keep-alive connection is kept (default 120 s).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Transfer timeout for every request that sets none (Qt's `setTransferTimeout`):
+    /// a reply fails with `TimeoutError` when no byte moves for this long. Default: none.
+    pub fn transfer_timeout(mut self, timeout: Duration) -> Self {
+        self.transfer_timeout = (!timeout.is_zero()).then_some(timeout);
+        self
+    }
+
+    /// Timeout for opening a connection, TCP and TLS (default 30 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Trusts the CA certificates in `pem` (one or more PEM blocks) besides the system's.
+    /// PEM data without a valid certificate makes [`build`](Self::build) fail with
+    /// `SslHandshakeFailedError`.
+    pub fn add_root_certificate_pem(mut self, pem: &[u8]) -> Self {
+        let mut found = Vec::new();
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            match cert {
+                Ok(cert) => found.push(cert),
+                Err(e) => {
+                    return self.fail(Error::new(
+                        NetworkError::SslHandshakeFailedError,
+                        format!("Invalid PEM certificate: {e}"),
+                    ))
+                }
+            }
+        }
+        if found.is_empty() {
+            return self.fail(Error::new(
+                NetworkError::SslHandshakeFailedError,
+                "No certificate in the PEM data",
+            ));
+        }
+        self.extra_roots.extend(found);
+        self
+    }
+
+    /// Records the first error a setting met; [`build`](Self::build) reports it.
+    fn fail(mut self, error: Error) -> Self {
+        self.error.get_or_insert(error);
+        self
+    }
+
+    /// Trusts one DER-encoded CA certificate besides the system's.
+    pub fn add_root_certificate_der(mut self, der: &[u8]) -> Self {
+        self.extra_roots.push(CertificateDer::from(der.to_vec()));
+        self
+    }
+
+    /// Whether the system's trust store is used (default true).
+    pub fn use_system_roots(mut self, yes: bool) -> Self {
+        self.system_roots = yes;
+        self
+    }
+
+    /// Accepts any certificate (curl's `--insecure`). Errors are still reported by
+    /// `ssl_errors`, but the handshake goes on.
+    pub fn danger_ignore_tls_errors(mut self, yes: bool) -> Self {
+        self.ignore_tls_errors = yes;
+        self
+    }
+
+    /// Resolves `host` to `addrs` instead of asking the system (curl's `--resolve`); an empty
+    /// list makes the host unknown (`HostNotFoundError`). The URL, the `Host` header and the TLS
+    /// server name keep `host`.
+    pub fn resolve(
+        mut self,
+        host: &str,
+        addrs: impl IntoIterator<Item = std::net::IpAddr>,
+    ) -> Self {
+        self.resolve
+            .insert(host.to_ascii_lowercase(), addrs.into_iter().collect());
+        self
+    }
+
+    /// The redirect policy of requests that set none (default `NoLessSafe`, as Qt 6).
+    pub fn redirect_policy(mut self, policy: RedirectPolicy) -> Self {
+        self.redirect_policy = policy;
+        self
+    }
+
+    /// The cookie jar (Qt's `setCookieJar`). Default: an in-memory [`DefaultCookieJar`], as Qt.
+    #[doc(alias = "setCookieJar")]
+    pub fn cookie_jar(mut self, jar: Arc<dyn CookieJar>) -> Self {
+        self.cookie_jar = Some(jar);
+        self
+    }
+
+    /// Qt's `setStrictTransportSecurityEnabled`: honour `Strict-Transport-Security` headers and
+    /// upgrade requests to known hosts to https before any socket opens. Off by default, as Qt.
+    #[doc(alias = "setStrictTransportSecurityEnabled")]
+    pub fn strict_transport_security(mut self, enabled: bool) -> Self {
+        self.hsts_enabled = enabled;
+        self
+    }
+
+    /// The HSTS store (for example one loaded from a file with [`HstsStore::load`]).
+    pub fn hsts_store(mut self, store: Arc<HstsStore>) -> Self {
+        self.hsts = Some(store);
+        self
+    }
+
+    /// The HTTP cache (Qt's `setCache`): a [`MemoryCache`](crate::MemoryCache), a
+    /// [`DiskCache`](crate::DiskCache) or your own [`Cache`]. None by default, as in Qt.
+    #[doc(alias = "setCache")]
+    pub fn cache(mut self, cache: Arc<dyn Cache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// One proxy for every request (Qt's `setProxy`); [`Proxy::no_proxy`] for none.
+    #[doc(alias = "setProxy")]
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = Some(Arc::new(proxy.clone()));
+        self.fixed_proxy = Some(proxy);
+        self
+    }
+
+    /// A proxy chosen per request (Qt's `setProxyFactory`), e.g. [`EnvProxyFactory`](crate::EnvProxyFactory) for
+    /// `http_proxy`, `https_proxy`, `all_proxy` and `no_proxy`. Default: direct connections.
+    #[doc(alias = "setProxyFactory")]
+    pub fn proxy_factory(mut self, factory: Arc<dyn ProxyFactory>) -> Self {
+        self.proxy = Some(factory);
+        self.fixed_proxy = None;
+        self
+    }
+
+    /// A client certificate (PEM chain, leaf first) and its private key (PEM, PKCS#8, PKCS#1
+    /// or SEC1), presented to servers that ask for one (Qt's `QSslConfiguration::setLocalCertificate`
+    /// and `setPrivateKey`).
+    /// Invalid PEM data makes [`build`](Self::build) fail with `SslHandshakeFailedError`.
+    pub fn client_certificate_pem(mut self, chain_pem: &[u8], key_pem: &[u8]) -> Self {
+        use rustls_pki_types::PrivateKeyDer;
+        let bad = |what: &str, e: &dyn std::fmt::Display| {
+            Error::new(
+                NetworkError::SslHandshakeFailedError,
+                format!("Invalid client {what}: {e}"),
+            )
+        };
+        let chain = match CertificateDer::pem_slice_iter(chain_pem).collect::<Result<Vec<_>, _>>() {
+            Ok(chain) if chain.is_empty() => {
+                return self.fail(bad("certificate", &"no certificate in the PEM data"))
+            }
+            Ok(chain) => chain,
+            Err(e) => return self.fail(bad("certificate", &e)),
+        };
+        match PrivateKeyDer::from_pem_slice(key_pem) {
+            Ok(key) => self.client_identity = Some(ClientIdentity { chain, key }),
+            Err(e) => return self.fail(bad("key", &e)),
+        }
+        self
+    }
+
+    /// Pins `host`'s certificate: its TLS handshakes accept only certificates whose SHA-256
+    /// digest (of the DER) is one of those pinned, on top of the usual checks. Call again to
+    /// pin several (e.g. the next certificate before a rotation). A mismatch is an `SslError`
+    /// of kind `CertificateNotPinned`.
+    pub fn pin_certificate_sha256(mut self, host: &str, digest: [u8; 32]) -> Self {
+        self.pins
+            .entry(host.to_ascii_lowercase())
+            .or_default()
+            .push(digest);
+        self
+    }
+
+    /// HTTP/2 keep-alive: when no frame came from the server for `interval`, a PING is sent;
+    /// when its answer takes longer than `timeout`, the connection is dead: it is closed and
+    /// its requests fail (`TimeoutError` while waiting for the response head) instead of
+    /// hanging. Both are clamped to 10 ms ..= 24 h. Default: on, 30 s and 20 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let manager = netaccess::NetworkAccessManager::builder()
+    ///     .http2_keep_alive(Duration::from_secs(10), Duration::from_secs(5))
+    ///     .build();
+    /// # drop(manager);
+    /// ```
+    pub fn http2_keep_alive(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.http2 = Http2Options::with_keep_alive(interval, timeout);
+        self
+    }
+
+    /// No HTTP/2 keep-alive PINGs (a dead connection is then noticed only by the transfer
+    /// timeout or the operating system).
+    pub fn http2_keep_alive_off(mut self) -> Self {
+        self.http2.keep_alive = None;
+        self
+    }
+
+    /// Runs requests on this runtime instead of the current one.
+    pub fn runtime(mut self, handle: Handle) -> Self {
+        self.runtime = Some(handle);
+        self
+    }
+
+    /// The largest response body accepted by requests that set no limit of their own
+    /// ([`Request::with_max_body_size`](crate::Request::with_max_body_size)); default: no limit (as curl). A reply whose body is
+    /// larger fails with `UnknownContentError` at the first byte past the limit, or before the
+    /// body when `Content-Length` announces it.
+    ///
+    /// ```
+    /// let manager = netaccess::NetworkAccessManager::builder()
+    ///     .max_body_size(512 * 1024 * 1024)
+    ///     .build();
+    /// # drop(manager);
+    /// ```
+    pub fn max_body_size(mut self, bytes: u64) -> Self {
+        self.max_body_size = Some(bytes);
+        self
+    }
+
+    /// Builds the manager.
+    ///
+    /// Fails with the first error a setting met (invalid PEM data, an invalid `User-Agent`).
+    ///
+    /// ```
+    /// use netaccess::{NetworkAccessManager, NetworkError};
+    /// let bad = NetworkAccessManager::builder()
+    ///     .add_root_certificate_pem(b"not a certificate")
+    ///     .build();
+    /// assert_eq!(bad.unwrap_err().kind(), NetworkError::SslHandshakeFailedError);
+    /// ```
+    pub fn build(self) -> Result<NetworkAccessManager, Error> {
+        match self.error {
+            Some(error) => Err(error),
+            None => Ok(self.build_checked()),
+        }
+    }
+
+    /// Builds a manager from settings without an error.
+    pub(crate) fn build_checked(self) -> NetworkAccessManager {
+        let runtime = self
+            .runtime
+            .or_else(|| Handle::try_current().ok())
+            .unwrap_or_else(|| own_runtime().handle().clone());
+        let pool = Pool::new(self.max_connections_per_host, self.idle_timeout)
+            .with_max_total(self.max_connections_total);
+        pool.spawn_sweeper(&runtime);
+        let fixed_proxy = self.fixed_proxy;
+        let config = Config {
+            max_connections_per_host: self.max_connections_per_host,
+            transfer_timeout: self.transfer_timeout,
+            connect_timeout: self.connect_timeout,
+            http2: Http2Options {
+                settings_timeout: self.connect_timeout,
+                ..self.http2
+            },
+            tls: Arc::new(TlsConfig::new(
+                &self.extra_roots,
+                self.system_roots,
+                self.ignore_tls_errors,
+                self.pins,
+                self.client_identity,
+            )),
+            resolve: self.resolve,
+            redirect_policy: self.redirect_policy,
+            cookie_jar: self
+                .cookie_jar
+                .unwrap_or_else(|| Arc::new(DefaultCookieJar::new())),
+            hsts: self.hsts.unwrap_or_default(),
+            hsts_enabled: self.hsts_enabled,
+            cache: self.cache,
+            proxy: self.proxy,
+            fixed_proxy,
+            max_body_size: self.max_body_size,
+            user_agent: self.user_agent,
+            interceptors: self.interceptors.into(),
+            retry_policy: self.retry_policy,
+        };
+        let signals = Arc::new(ManagerSignals::new());
+        let context = Context {
+            config: Arc::new(config),
+            credentials: Arc::default(),
+            retry_budgets: Arc::default(),
+            pool,
+            runtime,
+        };
+        NetworkAccessManager {
+            current: Arc::new(ArcSwap::from_pointee(context)),
+            signals,
+        }
+    }
+}
+
+/// The runtime used by managers created outside any tokio runtime.
+// A runtime that cannot start (no threads) leaves nothing to run requests on.
+#[allow(clippy::expect_used)]
+fn own_runtime() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("netaccess")
+            .enable_all()
+            .build()
+            .expect("netaccess could not start its runtime")
+    })
+}
