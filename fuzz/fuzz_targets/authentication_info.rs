@@ -5,7 +5,8 @@
 
 use http::HeaderValue;
 use libfuzzer_sys::fuzz_target;
-use netaccess::{parse_challenge_str, parse_challenges, respond, AuthState, Authenticator};
+use netaccess::auth::{parse_challenge_str, parse_challenges, respond, AuthState};
+use netaccess::Authenticator;
 
 fuzz_target!(|data: &[u8]| {
     let (challenge, info) = netaccess_fuzz::split_at_byte(data, b'\n');

@@ -11,11 +11,11 @@ use arbitrary::Arbitrary;
 use http::header::{self, HeaderMap};
 use http::{Method, StatusCode};
 use libfuzzer_sys::fuzz_target;
-use netaccess::cache_policy::{
+use netaccess::cache::policy::{
     current_age, freshness, invalidated_urls, may_serve_stale_on_error, merge_304, served_headers,
     storable, CacheRequest, Freshness,
 };
-use netaccess::CacheMetadata;
+use netaccess::cache::CacheMetadata;
 use netaccess_fuzz::header_map;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use url::Url;

@@ -8,7 +8,8 @@
 use http::header::{HeaderMap, HeaderValue, CONTENT_ENCODING};
 use libfuzzer_sys::fuzz_target;
 use netaccess::__fuzz::content_codings;
-use netaccess::{NetworkError, MAX_CODINGS};
+use netaccess::limits::MAX_CODINGS;
+use netaccess::NetworkError;
 
 fn model(values: &[HeaderValue]) -> Result<Option<Vec<&'static str>>, ()> {
     let tokens: Vec<Vec<u8>> = values

@@ -7,10 +7,11 @@
 
 use http::HeaderValue;
 use libfuzzer_sys::fuzz_target;
-use netaccess::{
+use netaccess::auth::{
     parse_challenge_str, parse_challenges, respond, select_challenge, AuthScheme, AuthState,
-    Authenticator, Challenge,
+    Challenge,
 };
+use netaccess::Authenticator;
 
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)

@@ -8,15 +8,22 @@
 //! Besides the ratio, decoded bytes have an absolute cap ([`DEFAULT_MAX_DECODED_SIZE`] unless the
 //! request sets another), and a `Content-Encoding` list longer than [`MAX_CODINGS`] is refused
 //! before any decoder exists. Truncated or corrupt data is an error, never a silently short body.
+//!
+//! `br` and `zstd` are decoded only with the cargo features `brotli` and `zstd`. Without one,
+//! that coding is not offered in `Accept-Encoding`, and a response that uses it anyway fails
+//! with a `ProtocolFailure` naming the missing feature (a body we know to be encoded is never
+//! handed over as if it were decoded).
 
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use async_compression::tokio::bufread::{
-    BrotliDecoder, DeflateDecoder, GzipDecoder, ZlibDecoder, ZstdDecoder,
-};
+#[cfg(feature = "brotli")]
+use async_compression::tokio::bufread::BrotliDecoder;
+#[cfg(feature = "zstd")]
+use async_compression::tokio::bufread::ZstdDecoder;
+use async_compression::tokio::bufread::{DeflateDecoder, GzipDecoder, ZlibDecoder};
 use bytes::Bytes;
 use futures_core::Stream;
 use futures_util::StreamExt;
@@ -26,8 +33,13 @@ use tokio_util::io::{ReaderStream, StreamReader};
 
 use crate::error::{Error, NetworkError};
 
-/// The `Accept-Encoding` sent when the application set none.
-pub(crate) const ACCEPT_ENCODING: &str = "gzip, deflate, br, zstd";
+/// The `Accept-Encoding` sent when the application set none: the codings this build decodes.
+pub(crate) const ACCEPT_ENCODING: &str = match (cfg!(feature = "brotli"), cfg!(feature = "zstd")) {
+    (true, true) => "gzip, deflate, br, zstd",
+    (true, false) => "gzip, deflate, br",
+    (false, true) => "gzip, deflate, zstd",
+    (false, false) => "gzip, deflate",
+};
 
 /// Qt's default `decompressedSafetyCheckThreshold`: 10 MiB.
 pub const DEFAULT_DECOMPRESSED_SAFETY_CHECK_THRESHOLD: u64 = 10 * 1024 * 1024;
@@ -47,7 +59,9 @@ pub const DEFAULT_MAX_DECODED_SIZE: u64 = 1 << 30;
 pub(crate) enum Coding {
     Gzip,
     Deflate,
+    #[cfg(feature = "brotli")]
     Brotli,
+    #[cfg(feature = "zstd")]
     Zstd,
 }
 
@@ -56,14 +70,18 @@ impl Coding {
     fn max_ratio(self) -> u64 {
         match self {
             Coding::Gzip | Coding::Deflate => 40,
-            Coding::Brotli | Coding::Zstd => 100,
+            #[cfg(feature = "brotli")]
+            Coding::Brotli => 100,
+            #[cfg(feature = "zstd")]
+            Coding::Zstd => 100,
         }
     }
 }
 
 /// The codings of `Content-Encoding`, in the order they were applied. `Ok(None)` when there is
 /// nothing to decode or a coding we do not know (the body is then handed over as is); an error
-/// when the list names more than [`MAX_CODINGS`] codings (counted before anything else).
+/// when the list names more than [`MAX_CODINGS`] codings (counted before anything else), or a
+/// coding whose decoder this build leaves out (`br`, `zstd` without their cargo features).
 pub(crate) fn codings(headers: &HeaderMap) -> Result<Option<Vec<Coding>>, Error> {
     let tokens = || {
         headers
@@ -85,13 +103,28 @@ pub(crate) fn codings(headers: &HeaderMap) -> Result<Option<Vec<Coding>>, Error>
             b"identity" => continue,
             b"gzip" | b"x-gzip" => Coding::Gzip,
             b"deflate" => Coding::Deflate,
+            #[cfg(feature = "brotli")]
             b"br" => Coding::Brotli,
+            #[cfg(feature = "zstd")]
             b"zstd" => Coding::Zstd,
+            #[cfg(not(feature = "brotli"))]
+            b"br" => return Err(left_out("br", "brotli")),
+            #[cfg(not(feature = "zstd"))]
+            b"zstd" => return Err(left_out("zstd", "zstd")),
             _ => return Ok(None),
         };
         out.push(coding);
     }
     Ok((!out.is_empty()).then_some(out))
+}
+
+/// The error for a response encoded with a coding this build cannot decode.
+#[cfg(not(all(feature = "brotli", feature = "zstd")))]
+fn left_out(coding: &str, feature: &str) -> Error {
+    Error::new(
+        NetworkError::ProtocolFailure,
+        format!("Content-Encoding {coding}: this build of netaccess has no {coding} decoder (cargo feature `{feature}` is off), and {coding} was not offered in Accept-Encoding"),
+    )
 }
 
 type Reader = Pin<Box<dyn AsyncBufRead + Send>>;
@@ -138,7 +171,9 @@ impl Decoder {
                     Box::pin(BufReader::new(d))
                 }
                 Coding::Deflate => Box::pin(BufReader::new(DeflateAuto::new(reader))),
+                #[cfg(feature = "brotli")]
                 Coding::Brotli => Box::pin(BufReader::new(BrotliDecoder::new(reader))),
+                #[cfg(feature = "zstd")]
                 Coding::Zstd => Box::pin(BufReader::new(ZstdDecoder::new(reader))),
             };
         }
@@ -281,6 +316,7 @@ mod tests {
     use http::HeaderValue;
 
     #[test]
+    #[cfg(all(feature = "brotli", feature = "zstd"))]
     fn content_encoding_lists_are_read_in_order() {
         let codings = |h: &HeaderMap| super::codings(h).expect("short list");
         let mut h = HeaderMap::new();
@@ -297,6 +333,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "brotli")]
     fn content_encoding_chains_longer_than_five_are_refused() {
         let mut h = HeaderMap::new();
         h.insert(
@@ -314,6 +351,27 @@ mod tests {
         // Empty list elements (RFC 9110 5.6.1) do not count.
         h.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip,,, ,br"));
         assert_eq!(codings(&h).unwrap().map(|c| c.len()), Some(2));
+    }
+
+    #[test]
+    #[cfg(not(all(feature = "brotli", feature = "zstd")))]
+    fn codings_left_out_of_the_build_are_refused_by_name_and_not_offered() {
+        for (coding, feature) in [("br", "brotli"), ("zstd", "zstd")] {
+            let mut h = HeaderMap::new();
+            h.insert(CONTENT_ENCODING, HeaderValue::from_static(coding));
+            let built = match coding {
+                "br" => cfg!(feature = "brotli"),
+                _ => cfg!(feature = "zstd"),
+            };
+            let offered = ACCEPT_ENCODING.split(", ").any(|c| c == coding);
+            assert_eq!(offered, built, "{coding} offered only when built");
+            if built {
+                continue;
+            }
+            let e = codings(&h).expect_err("a coding left out of the build");
+            assert_eq!(e.kind(), NetworkError::ProtocolFailure);
+            assert!(e.message().contains(&format!("`{feature}` is off")), "{e}");
+        }
     }
 
     #[test]

@@ -8,9 +8,13 @@
 
 use std::time::SystemTime;
 
-use http::header::{HeaderMap, HeaderName};
+use http::header::HeaderMap;
+#[cfg(feature = "disk-cache")]
+use http::header::HeaderName;
 
+#[cfg(feature = "disk-cache")]
 use crate::cache::format::{self, FileHeader, Kind, Meta, HEADER_LEN};
+#[cfg(feature = "disk-cache")]
 use crate::cache::CacheMetadata;
 
 /// The cookie-date parser of RFC 6265 §5.1.1 (`cookies/date.rs`).
@@ -40,14 +44,17 @@ pub fn content_codings(headers: &HeaderMap) -> Result<Option<Vec<&'static str>>,
             .map(|c| match c {
                 Coding::Gzip => "gzip",
                 Coding::Deflate => "deflate",
+                #[cfg(feature = "brotli")]
                 Coding::Brotli => "br",
+                #[cfg(feature = "zstd")]
                 Coding::Zstd => "zstd",
             })
             .collect()
     }))
 }
 
-/// The disk cache's file format (`cache/format.rs`).
+/// The disk cache's file format (`cache/format.rs`; cargo feature `disk-cache`).
+#[cfg(feature = "disk-cache")]
 pub mod disk_cache {
     use super::*;
 

@@ -27,6 +27,32 @@
 //!
 //! The mapping of every Qt class, function, signal, attribute and error code is in
 //! `docs/qt-mapping.md`.
+//!
+//! # Cargo features
+//!
+//! All on by default; each one can be left out to build less. HTTP/1.1, HTTP/2, TLS, gzip and
+//! deflate, proxies over HTTP, authentication, the [`Cache`] trait and [`MemoryCache`], the
+//! in-memory [`DefaultCookieJar`] and [`HstsStore`] are always there.
+//!
+//! | feature | gives | brings | without it |
+//! |---|---|---|---|
+//! | `brotli` | `br` response bodies decoded | `brotli`, `brotli-decompressor` | `br` is not offered in `Accept-Encoding`; a `br` response fails with `ProtocolFailure` naming the feature |
+//! | `zstd` | `zstd` response bodies decoded | `zstd`, `zstd-safe`, `zstd-sys` (the zstd C library, built with the C compiler: the slowest part of a build) | as `brotli`, for `zstd` |
+//! | `socks` | SOCKS5 proxies ([`ProxyKind::Socks5Proxy`], `socks5://`, `socks5h://`) | `tokio-socks` (with `thiserror` 1, `either`) | a request through a SOCKS5 proxy fails with `UnknownProxyError` naming the feature, before anything is connected |
+//! | `disk-cache` | `DiskCache` (`QNetworkDiskCache`), `cache::DEFAULT_DISK_CACHE_SIZE` | `crc32fast` | no disk cache; [`MemoryCache`] or an own [`Cache`] |
+//! | `cookies` | `DefaultCookieJar::save`, `load`, `load_or_new`; Mozilla's public-suffix list for `Domain` | `psl`, `serde`, `serde_json` | the jar is in memory only, and a `Domain` cookie is kept to the host that set it (no cookie is shared across hosts without the list) |
+//! | `hsts` | `HstsStore::save`, `load`, `load_or_new`, `load_preload_list` | `serde`, `serde_json` | the store is in memory only (headers, `add_policies`) |
+//! | `blocking` | `netaccess::blocking`, the blocking facade | nothing | no blocking facade |
+//! | `json` | `Body::json`, `Reply::json` | `serde`, `serde_json` | JSON bodies are serialised by the application ([`RequestFactory`] stays) |
+//! | `fuzzing` (off) | entry points for `fuzz/` | nothing | (not an API) |
+//!
+//! ```toml
+//! [dependencies]
+//! netaccess = { version = "0.1", default-features = false, features = ["cookies"] }
+//! ```
+//!
+//! `docs/dependencies.md` lists every dependency, why it is there, and the build time and
+//! dependency count of the default build against `--no-default-features`.
 
 #![warn(missing_docs)]
 // Nothing derived from input may panic: every `unwrap`/`expect` left is an invariant, allowed
@@ -37,21 +63,24 @@
 #[doc(hidden)]
 #[path = "fuzzing.rs"]
 pub mod __fuzz;
-mod auth;
+pub mod auth;
 mod backend;
+#[cfg(feature = "blocking")]
 pub mod blocking;
-mod cache;
+pub mod cache;
 mod context;
-mod cookies;
+pub mod cookies;
 mod decode;
 mod error;
 mod hsts;
 mod interceptor;
+pub mod limits;
 mod manager;
 mod multipart;
+#[cfg(any(feature = "cookies", feature = "hsts", feature = "disk-cache"))]
 mod persist;
 mod pipeline;
-mod proxy;
+pub mod proxy;
 mod redirect;
 mod reply;
 mod request;
@@ -62,46 +91,33 @@ mod signal;
 mod transport;
 mod upload;
 
-pub use auth::{
-    parse_challenge_str, parse_challenges, respond, select_challenge, AuthResponse, AuthScheme,
-    AuthState, AuthTarget, AuthenticationRequest, Authenticator, CachedCredentials, Challenge,
-    CredentialCache, DigestAlgorithm, ProtectionSpace,
-};
-pub use cache::{
-    policy as cache_policy, vary_matches, Cache, CacheFuture, CacheKey, CacheLoadControl,
-    CacheMetadata, CacheWriter, CachedBody, CachedBodyStream, CachedEntry, DiskCache, MemoryCache,
-    DEFAULT_CACHE_SAVE_CONTROL, DEFAULT_DISK_CACHE_SIZE, DEFAULT_MEMORY_CACHE_SIZE,
-};
-pub use cookies::{Cookie, CookieJar, CookieParseError, DefaultCookieJar, SameSite};
-pub use decode::{
-    DEFAULT_DECOMPRESSED_SAFETY_CHECK_THRESHOLD, DEFAULT_MAX_DECODED_SIZE, MAX_CODINGS,
-};
+// The Qt-named types; the machinery behind them (challenge parsing and answers, the cache
+// rules and storage types, proxy rules, limits) stays in its module.
+pub use auth::{AuthenticationRequest, Authenticator};
+#[cfg(feature = "disk-cache")]
+pub use cache::DiskCache;
+pub use cache::{Cache, CacheLoadControl, MemoryCache};
+pub use cookies::{Cookie, CookieJar, DefaultCookieJar, SameSite};
 pub use error::{display_url, Error, NetworkError, Result};
 pub use hsts::{HstsPolicy, HstsStore};
 pub use interceptor::{
     AfterHead, BeforeSend, BoxFuture, InterceptedRequest, InterceptedResponse, Interceptor,
-    SyntheticResponse, MAX_INTERCEPTOR_RETRIES,
+    SyntheticResponse,
 };
+pub use manager::{ManagerBuilder, NetworkAccessManager};
+pub use multipart::{MultiPart, MultiPartKind, Part};
+pub use proxy::{EnvProxyFactory, Proxy, ProxyFactory, ProxyKind};
+pub use redirect::RedirectPolicy;
+pub use reply::{BodyReader, BodyStream, Meta, Reply};
+pub use request::{CookieControl, Operation, Priority, Request};
+pub use rest::RequestFactory;
+pub use retry::RetryPolicy;
+pub use signal::{Connection, NextEmission, Signal, SignalStream};
+pub use transport::dns::{Resolve, SystemResolver};
+pub use transport::tls::{SslError, SslErrorKind};
+pub use upload::Body;
 
 // The crates whose types appear in this API, so users need not pin matching versions.
 pub use bytes;
 pub use http;
-pub use manager::{
-    ManagerBuilder, NetworkAccessManager, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_USER_AGENT,
-};
-pub use multipart::{MultiPart, MultiPartKind, Part};
-pub use proxy::{
-    EnvProxyFactory, NoProxyRules, Proxy, ProxyFactory, ProxyKind, ProxyParseError,
-    DEFAULT_HTTP_PROXY_PORT, DEFAULT_SOCKS5_PORT,
-};
-pub use redirect::RedirectPolicy;
-pub use reply::{BodyReader, BodyStream, Meta, Reply, DEFAULT_STREAM_READ_BUFFER};
-pub use request::{CookieControl, Operation, Priority, Request};
-pub use rest::RequestFactory;
-pub use retry::{RetryPolicy, DEFAULT_RETRY_STATUSES, RETRY_BUDGET_RESERVE};
-pub use signal::{Connection, NextEmission, Signal, SignalStream};
-pub use transport::dns::{Resolve, SystemResolver, DEFAULT_DNS_CACHE_TTL, DNS_CACHE_MAX_NAMES};
-pub use transport::tls::{SslError, SslErrorKind};
-pub use upload::Body;
 pub use url;

@@ -3,6 +3,27 @@
 //!
 //! The environment rules, and how they differ from Qt and curl, are documented on
 //! [`EnvProxyFactory`], where rustdoc shows them.
+//!
+//! [`Proxy`], [`ProxyKind`], [`ProxyFactory`] and [`EnvProxyFactory`] are also at the crate
+//! root; the `no_proxy` rules, the parse error and the default ports are here.
+//!
+//! ```
+//! use netaccess::proxy::{NoProxyRules, ProxyParseError, DEFAULT_SOCKS5_PORT};
+//! use netaccess::{Proxy, ProxyKind};
+//!
+//! let proxy = Proxy::parse("socks5h://127.0.0.1").unwrap();
+//! assert_eq!(proxy.kind(), ProxyKind::Socks5Proxy);
+//! assert_eq!(proxy.port(), DEFAULT_SOCKS5_PORT);
+//! assert!(matches!(
+//!     Proxy::parse("ftp://127.0.0.1"),
+//!     Err(ProxyParseError::UnsupportedScheme(_))
+//! ));
+//!
+//! let direct = NoProxyRules::parse("localhost, .internal.test, 10.0.0.0/8");
+//! assert!(direct.matches_host("db.internal.test", None));
+//! assert!(direct.matches_host("10.1.2.3", Some(80)));
+//! assert!(!direct.matches_host("example.org", None));
+//! ```
 
 use std::collections::HashMap;
 use std::fmt;

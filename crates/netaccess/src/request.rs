@@ -325,7 +325,7 @@ impl Request {
 
     /// The absolute cap on the decoded bytes of a compressed body, whatever the ratio:
     /// past it decoding stops with a `ProtocolFailure`. Default
-    /// [`DEFAULT_MAX_DECODED_SIZE`](crate::DEFAULT_MAX_DECODED_SIZE) (1 GiB); `None`
+    /// [`DEFAULT_MAX_DECODED_SIZE`](crate::limits::DEFAULT_MAX_DECODED_SIZE) (1 GiB); `None`
     /// removes the cap.
     pub fn max_decoded_size(&self) -> Option<u64> {
         self.max_decoded_size

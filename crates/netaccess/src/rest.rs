@@ -31,9 +31,11 @@ use std::time::Duration;
 use base64::Engine as _;
 use url::Url;
 
+#[cfg(feature = "json")]
 use crate::error::{Error, NetworkError};
 use crate::reply::Reply;
 use crate::request::{Priority, Request};
+#[cfg(feature = "json")]
 use crate::upload::Body;
 
 /// Makes requests under one base URL with the same headers, credentials, query and options
@@ -176,6 +178,7 @@ impl RequestFactory {
     }
 }
 
+#[cfg(feature = "json")]
 impl Body {
     /// `value` as a JSON body. Send it with `Content-Type: application/json` on the request
     /// (`Request::with_header`), as JSON APIs expect.
@@ -206,6 +209,7 @@ impl Reply {
     /// # Ok(()) }
     /// ```
     #[doc(alias = "readJson")]
+    #[cfg(feature = "json")]
     pub async fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
         let bytes = self.bytes().await?;
         serde_json::from_slice(&bytes).map_err(|e| match self.error() {
@@ -291,6 +295,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "json")]
     fn json_bodies_serialize() {
         let body = Body::json(&serde_json::json!({"a": [1, 2]})).unwrap();
         assert_eq!(body.in_memory().unwrap(), r#"{"a":[1,2]}"#);

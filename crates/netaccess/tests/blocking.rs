@@ -1,5 +1,6 @@
 //! The blocking facade from plain `#[test]` functions, with no async code in the test (the test
 //! server runs on a runtime of its own thread).
+#![cfg(feature = "blocking")]
 
 use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};

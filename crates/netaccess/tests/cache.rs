@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use support::done;
 
+#[cfg(feature = "disk-cache")]
+use netaccess::DiskCache;
 use netaccess::{
-    Cache, CacheLoadControl, DiskCache, MemoryCache, NetworkAccessManager, NetworkError, Request,
+    Cache, CacheLoadControl, MemoryCache, NetworkAccessManager, NetworkError, Request,
 };
 use netaccess_testserver::{expected_bytes, TestServer};
 
@@ -190,6 +192,7 @@ async fn an_aborted_download_leaves_no_entry() {
     );
 }
 
+#[cfg(feature = "disk-cache")]
 #[tokio::test]
 async fn encoded_bodies_are_stored_encoded_and_decoded_on_a_hit() {
     let server = TestServer::http1().await;

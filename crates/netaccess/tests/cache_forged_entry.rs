@@ -6,6 +6,7 @@
 //!
 //! The forgeries follow the documented format (`src/cache/format.rs`): a 40-byte header with
 //! lengths and CRC-32s, the metadata, the body. The CRC-32 is computed here.
+#![cfg(feature = "disk-cache")]
 
 mod support;
 
@@ -15,9 +16,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use netaccess::cache::{CacheKey, CacheMetadata};
 use netaccess::http::{HeaderMap, HeaderValue, StatusCode};
 use netaccess::url::Url;
-use netaccess::{Cache, CacheKey, CacheMetadata, DiskCache, NetworkAccessManager, Request};
+use netaccess::{Cache, DiskCache, NetworkAccessManager, Request};
 use netaccess_testserver::TestServer;
 
 /// CRC-32 (IEEE, reflected), as the format uses.

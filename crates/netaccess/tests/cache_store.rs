@@ -1,5 +1,6 @@
 //! The cache storage without sockets: `DiskCache` entries, aborts, eviction, damaged files,
 //! several caches and several processes on one directory; `MemoryCache` through the trait.
+#![cfg(feature = "disk-cache")]
 
 mod support;
 
@@ -10,9 +11,10 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use netaccess::cache::{CacheKey, CacheMetadata};
 use netaccess::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use netaccess::url::Url;
-use netaccess::{Cache, CacheKey, CacheMetadata, DiskCache, MemoryCache};
+use netaccess::{Cache, DiskCache, MemoryCache};
 
 fn key(path: &str) -> CacheKey {
     CacheKey::get(&Url::parse(&format!("http://cache.test{path}")).unwrap())
@@ -422,7 +424,7 @@ async fn hammer(
 }
 
 /// An entry read back is exactly what some writer wrote for this key and variant.
-async fn check_entry(path: &str, request: &HeaderMap, entry: netaccess::CachedEntry) {
+async fn check_entry(path: &str, request: &HeaderMap, entry: netaccess::cache::CachedEntry) {
     let h = &entry.metadata.headers;
     let field = |n: &str| h.get(n).unwrap().to_str().unwrap().parse::<u64>().unwrap();
     let (seed, len) = (field("x-seed"), field("x-len"));

@@ -2,10 +2,13 @@
 //! 127.0.0.1 and the TLS test server (its certificate names example.test and sub.example.test).
 
 use std::net::{IpAddr, Ipv4Addr};
+#[cfg(feature = "cookies")]
 use std::sync::Arc;
 use std::time::Duration;
 
-use netaccess::{CookieControl, DefaultCookieJar, NetworkAccessManager, Reply, Request};
+#[cfg(feature = "cookies")]
+use netaccess::DefaultCookieJar;
+use netaccess::{CookieControl, NetworkAccessManager, Reply, Request};
 use netaccess_testserver::TestServer;
 use serde_json::Value;
 
@@ -129,6 +132,7 @@ async fn secure_cookies_are_not_sent_over_http() {
     assert_eq!(echo(&over_https).await["headers"]["cookie"], "s=1");
 }
 
+#[cfg(feature = "cookies")]
 #[tokio::test]
 async fn a_saved_jar_serves_a_new_manager() {
     let server = TestServer::http1().await;

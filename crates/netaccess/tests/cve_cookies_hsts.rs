@@ -2,6 +2,11 @@
 //! against the real jar or HSTS store and, where the CVE is about requests, a real server on
 //! 127.0.0.1 (host names are mapped to it with the manager's resolver hook). Also RFC 6797 §8.1
 //! (fix 10): HSTS headers are ignored on a connection whose certificate errors were ignored.
+// The file tests need the `cookies` and `hsts` features; without them, their helpers go unused.
+#![cfg_attr(
+    not(all(feature = "cookies", feature = "hsts")),
+    allow(unused_imports, dead_code)
+)]
 
 mod support;
 
@@ -239,6 +244,7 @@ async fn cve_2024_9681_a_subdomain_max_age_zero_keeps_the_parent_policy() {
     assert!(!store.is_known_host("sub.example.test"));
 }
 
+#[cfg(all(feature = "cookies", feature = "hsts"))] // both files: the child does either
 /// The child side of the two-process tests: saves one entry into the file named by the
 /// environment, after loading it (both children load before either saves).
 #[test]
@@ -273,6 +279,7 @@ fn cve_2023_23915_child_process() {
     }
 }
 
+#[cfg(all(feature = "cookies", feature = "hsts"))] // both files: the child does either
 /// Waits (bounded) for a file another process creates: a hang guard, not a timing guess.
 fn wait_for(path: &std::path::Path) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -282,6 +289,7 @@ fn wait_for(path: &std::path::Path) {
     }
 }
 
+#[cfg(all(feature = "cookies", feature = "hsts"))] // both files: the child does either
 /// Two processes load `file`, each adds one entry, both save: both entries survive.
 fn two_processes_save(kind: &str, file: &std::path::Path, dir: &std::path::Path) {
     let exe = std::env::current_exe().unwrap();
@@ -309,6 +317,7 @@ fn two_processes_save(kind: &str, file: &std::path::Path, dir: &std::path::Path)
     }
 }
 
+#[cfg(all(feature = "cookies", feature = "hsts"))] // both files: the child does either
 #[test]
 fn cve_2023_23915_two_processes_saving_one_hsts_file_keep_both_entries() {
     let dir = TempDir::new("hsts-two");
@@ -327,6 +336,7 @@ fn cve_2023_23915_two_processes_saving_one_hsts_file_keep_both_entries() {
     assert_eq!(hosts, ["alpha.test", "beta.test", "earlier.test"]);
 }
 
+#[cfg(all(feature = "cookies", feature = "hsts"))] // both files: the child does either
 #[test]
 fn cve_2023_23915_two_processes_saving_one_cookie_jar_keep_both_entries() {
     let dir = TempDir::new("jar-two");
@@ -338,6 +348,7 @@ fn cve_2023_23915_two_processes_saving_one_cookie_jar_keep_both_entries() {
     assert_eq!(names, ["alpha", "beta"]);
 }
 
+#[cfg(feature = "hsts")] // save and load
 #[test]
 fn cve_2023_23915_two_stores_in_one_process_merge_and_respect_removals() {
     let dir = TempDir::new("stores");
@@ -441,6 +452,7 @@ fn jar_with(url_str: &str, set_cookies: &[&str]) -> DefaultCookieJar {
     jar
 }
 
+#[cfg(feature = "cookies")] // domain cookies and the public-suffix list
 #[tokio::test]
 async fn cve_2013_1944_cookie_domains_match_only_at_a_dot() {
     let jar = jar_with(
@@ -534,6 +546,7 @@ async fn cve_2014_3613_ip_address_cookie_domains() {
     assert_eq!(json["headers"]["cookie"], "good=2");
 }
 
+#[cfg(feature = "cookies")] // domain cookies and the public-suffix list
 #[test]
 fn cve_2014_3620_cookies_for_top_level_domains_are_refused() {
     for (site, set) in [
@@ -552,6 +565,7 @@ fn cve_2014_3620_cookies_for_top_level_domains_are_refused() {
     assert_eq!(jar.cookie_header(&url("http://other.com/")), None);
 }
 
+#[cfg(feature = "cookies")] // domain cookies and the public-suffix list
 #[test]
 fn cve_2022_27779_cookies_with_a_trailing_dot_are_not_for_a_public_suffix() {
     for (site, set) in [
@@ -572,6 +586,7 @@ fn cve_2022_27779_cookies_with_a_trailing_dot_are_not_for_a_public_suffix() {
     }
 }
 
+#[cfg(feature = "cookies")] // load
 #[tokio::test]
 async fn cve_2022_35252_control_characters_never_reach_a_cookie_header() {
     // Parsed: rejected whole.
@@ -620,6 +635,7 @@ async fn cve_2022_35252_control_characters_never_reach_a_cookie_header() {
     assert_eq!(json["headers"]["cookie"], "t=a\tb");
 }
 
+#[cfg(feature = "cookies")] // domain cookies and the public-suffix list
 #[test]
 fn cve_2023_46218_mixed_case_public_suffixes_are_refused() {
     for (site, set) in [
@@ -644,6 +660,7 @@ fn cve_2023_46218_mixed_case_public_suffixes_are_refused() {
     assert_eq!(jar.cookie_header(&url("http://other.co.uk/")), None);
 }
 
+#[cfg(feature = "cookies")] // domain cookies and the public-suffix list
 #[tokio::test]
 async fn cve_2022_32205_a_cookie_bomb_is_capped() {
     const LIMIT: usize = DefaultCookieJar::MAX_COOKIE_HEADER_LEN;

@@ -1,5 +1,6 @@
 //! Content decoding through the manager: every coding, stacked codings, raw deflate, the
 //! application's own Accept-Encoding, corrupt and truncated data, and the bomb threshold.
+#![cfg(all(feature = "brotli", feature = "zstd"))]
 
 mod support;
 

@@ -12,8 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use netaccess::{NetworkAccessManager, NetworkError, Proxy, Reply, Request};
+#[cfg(feature = "socks")]
+use netaccess_testserver::peers::Microsocks;
 use netaccess_testserver::peers::{
-    Apache, ApacheOptions, Microsocks, Squid, SquidOptions, APACHE_BASIC_BODY, APACHE_DIGEST_BODY,
+    Apache, ApacheOptions, Squid, SquidOptions, APACHE_BASIC_BODY, APACHE_DIGEST_BODY,
 };
 use netaccess_testserver::TestServer;
 
@@ -163,6 +165,7 @@ async fn squid_basic_proxy_auth_from_the_proxy_and_from_the_signal() {
     }
 }
 
+#[cfg(feature = "socks")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socks5_through_microsocks_with_and_without_a_password() {
     let server = TestServer::http1().await;
@@ -221,6 +224,7 @@ async fn socks5_through_microsocks_with_and_without_a_password() {
     assert_eq!(reply.text().await.unwrap(), "hello");
 }
 
+#[cfg(feature = "socks")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_errors_are_qt_codes() {
     let server = TestServer::http1().await;

@@ -1,5 +1,6 @@
 //! The REST layer against a real server: a request factory's URLs, headers and credentials,
 //! JSON both ways, PATCH, and what `is_success` says.
+#![cfg(feature = "json")]
 
 mod support;
 

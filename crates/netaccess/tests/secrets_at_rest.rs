@@ -5,6 +5,12 @@
 //!
 //! The requests go to a small HTTP/1.1 server on 127.0.0.1 written here: its pages depend on
 //! the request's `Cookie` and `Authorization`, which the shared test server's routes do not.
+// Most tests need the `disk-cache`, `cookies` or `hsts` feature; without them, helpers and
+// imports go unused.
+#![cfg_attr(
+    not(all(feature = "disk-cache", feature = "cookies", feature = "hsts")),
+    allow(unused_imports, dead_code)
+)]
 
 mod support;
 
@@ -15,9 +21,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use netaccess::cache::CacheKey;
+#[cfg(feature = "disk-cache")]
+use netaccess::DiskCache;
 use netaccess::{
-    Cache, CacheKey, DefaultCookieJar, DiskCache, HstsPolicy, HstsStore, MemoryCache,
-    NetworkAccessManager, Reply, Request,
+    Cache, DefaultCookieJar, HstsPolicy, HstsStore, MemoryCache, NetworkAccessManager, Reply,
+    Request,
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -222,6 +231,7 @@ async fn vary_cookie_is_matched_with_the_jar_cookies_in_memory() {
     vary_cookie_never_serves_one_users_page_to_the_next(Arc::new(MemoryCache::default())).await;
 }
 
+#[cfg(feature = "disk-cache")]
 #[tokio::test]
 async fn vary_cookie_is_matched_with_the_jar_cookies_on_disk() {
     let dir = TempDir::new("vary-cookie");
@@ -233,6 +243,7 @@ async fn vary_cookie_is_matched_with_the_jar_cookies_on_disk() {
 
 // ----- no credential in a cache entry ----------------------------------------------------------
 
+#[cfg(feature = "disk-cache")]
 #[tokio::test]
 async fn vary_authorization_stores_a_keyed_hash_not_the_credential() {
     let server = origin().await;
@@ -280,6 +291,7 @@ async fn vary_authorization_stores_a_keyed_hash_not_the_credential() {
     );
 }
 
+#[cfg(feature = "disk-cache")]
 #[tokio::test]
 async fn url_passwords_never_reach_the_cache_and_users_stay_apart() {
     let server = origin().await;
@@ -316,6 +328,7 @@ async fn url_passwords_never_reach_the_cache_and_users_stay_apart() {
     assert!(!reply.source_is_from_cache());
 }
 
+#[cfg(feature = "disk-cache")]
 #[tokio::test]
 async fn a_cache_directory_from_before_the_key_is_purged_on_open() {
     // A directory as an older version left it: no key file, an entry holding a credential.
@@ -339,7 +352,7 @@ async fn a_cache_directory_from_before_the_key_is_purged_on_open() {
         "cache-control",
         netaccess::http::HeaderValue::from_static("max-age=60"),
     );
-    let meta = netaccess::CacheMetadata::new(
+    let meta = netaccess::cache::CacheMetadata::new(
         netaccess::http::StatusCode::OK,
         &response,
         &netaccess::http::HeaderMap::new(),
@@ -360,6 +373,7 @@ async fn a_cache_directory_from_before_the_key_is_purged_on_open() {
 // ----- modes -----------------------------------------------------------------------------------
 
 #[cfg(unix)]
+#[cfg(feature = "disk-cache")]
 #[tokio::test]
 async fn disk_cache_folders_are_0700_and_files_0600() {
     let server = origin().await;
@@ -385,6 +399,7 @@ async fn disk_cache_folders_are_0700_and_files_0600() {
 }
 
 #[cfg(unix)]
+#[cfg(all(feature = "cookies", feature = "hsts"))]
 #[test]
 fn jar_and_hsts_files_are_0600_and_keep_a_stricter_mode() {
     use std::os::unix::fs::PermissionsExt;
@@ -430,6 +445,7 @@ fn jar_and_hsts_files_are_0600_and_keep_a_stricter_mode() {
 }
 
 #[cfg(unix)]
+#[cfg(feature = "cookies")]
 #[test]
 fn a_symlink_planted_at_the_lock_is_not_followed() {
     let dir = TempDir::new("planted");

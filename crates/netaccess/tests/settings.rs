@@ -90,8 +90,8 @@ async fn a_user_agent_is_sent_by_default_and_can_be_changed_or_removed() {
     let server = TestServer::http1().await;
     let default = NetworkAccessManager::new();
     let seen = user_agent_seen(&default, Request::new(server.url("/echo"))).await;
-    assert_eq!(seen, netaccess::DEFAULT_USER_AGENT);
-    assert!(netaccess::DEFAULT_USER_AGENT.starts_with("netaccess/"));
+    assert_eq!(seen, netaccess::limits::DEFAULT_USER_AGENT);
+    assert!(netaccess::limits::DEFAULT_USER_AGENT.starts_with("netaccess/"));
     let own = Request::new(server.url("/echo")).with_header("User-Agent", "MyOwnBrowser 1.0");
     assert_eq!(user_agent_seen(&default, own).await, "MyOwnBrowser 1.0");
     let custom = NetworkAccessManager::builder()

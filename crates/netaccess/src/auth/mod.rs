@@ -27,6 +27,27 @@
 //! Later requests (pre-emptive credentials, Qt's AuthenticationReuse):
 //! [`CredentialCache::closest_mut`] for the URL, then [`AuthState::authorize`] on the entry's
 //! state. After a response, [`AuthState::apply_authentication_info`] takes a `nextnonce`.
+//!
+//! The manager does all of this itself; [`Authenticator`] and [`AuthenticationRequest`] are
+//! also at the crate root. The functions here are for answering challenges outside it.
+//!
+//! ```
+//! use netaccess::auth::{parse_challenge_str, respond, AuthScheme, AuthState, DigestAlgorithm};
+//! use netaccess::Authenticator;
+//!
+//! let challenges = parse_challenge_str(
+//!     r#"Basic realm="files", Digest realm="files", nonce="4ee2c4", qop="auth", algorithm=SHA-256"#,
+//! );
+//! assert_eq!(challenges.len(), 2);
+//! let credentials = Authenticator::with_credentials("alice", "s3cret");
+//! let mut state = AuthState::new(); // keep it for this protection space
+//! let answer = respond(&challenges, &credentials, "GET", "/private", Some(b""), &mut state)
+//!     .expect("a supported challenge");
+//! // The strongest offered scheme is answered.
+//! assert_eq!(answer.scheme, AuthScheme::Digest(DigestAlgorithm::Sha256));
+//! assert_eq!(answer.realm, "files");
+//! assert!(answer.header.to_str().unwrap().starts_with("Digest "));
+//! ```
 
 mod cache;
 mod challenge;

@@ -1,6 +1,7 @@
 //! The HTTP cache: Qt's `QAbstractNetworkCache` as the object-safe [`Cache`] trait, a
-//! [`MemoryCache`] and a [`DiskCache`] (`QNetworkDiskCache`), and the RFC 9111 rules in
-//! [`policy`] (a private cache: `private` responses are stored, `s-maxage` is ignored).
+//! [`MemoryCache`] and a `DiskCache` (`QNetworkDiskCache`, cargo feature `disk-cache`), and the
+//! RFC 9111 rules in [`policy`] (a private cache: `private` responses are stored, `s-maxage` is
+//! ignored).
 //!
 //! Keys: the primary key is the method and the URL without its fragment ([`CacheKey`]). The
 //! response's `Vary` makes the secondary key: an entry keeps the request headers that `Vary`
@@ -10,15 +11,44 @@
 //!
 //! Secrets are never stored in the clear (in memory or on disk): a key holds no user info (a
 //! URL with some gets a keyed hash of it as a partition), and the values of credential-bearing
-//! request headers a `Vary` names ([`CREDENTIAL_HEADERS`]) are kept as keyed hashes (HMAC-SHA256
-//! with a per-cache random key) and compared as such; a lookup returns the entry with the new
-//! request's own values in their place.
+//! request headers a `Vary` names (`Authorization`, `Proxy-Authorization`, `Cookie`) are kept
+//! as keyed hashes (HMAC-SHA256 with a per-cache random key) and compared as such; a lookup
+//! returns the entry with the new request's own values in their place.
 //!
 //! Only the storage and the rules live here; the request path asks [`policy::storable`],
 //! [`policy::freshness`], [`policy::merge_304`], [`policy::invalidated_urls`] and
 //! [`policy::may_serve_stale_on_error`].
+//!
+//! [`Cache`], [`MemoryCache`], `DiskCache` and [`CacheLoadControl`] are also at the crate root;
+//! the entry types and the rules are here, for writing a [`Cache`] or deciding as the manager
+//! does.
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//! use netaccess::cache::policy::{self, CacheRequest, Freshness};
+//! use netaccess::cache::{CacheKey, CacheMetadata};
+//! use netaccess::http::{HeaderMap, HeaderValue, Method, StatusCode};
+//! use netaccess::url::Url;
+//!
+//! let url = Url::parse("https://example.org/page#top").unwrap();
+//! assert_eq!(CacheKey::get(&url).as_str(), "GET https://example.org/page");
+//!
+//! let mut response = HeaderMap::new();
+//! response.insert("cache-control", HeaderValue::from_static("max-age=60"));
+//! let no_headers = HeaderMap::new();
+//! let request = CacheRequest::new(&Method::GET, &url, &no_headers);
+//! assert!(policy::storable(&request, StatusCode::OK, &response));
+//!
+//! let stored = SystemTime::now();
+//! let entry = CacheMetadata::new(StatusCode::OK, &response, &no_headers, stored, stored);
+//! assert_eq!(policy::freshness(&entry, &request, stored), Freshness::Fresh);
+//! let later = stored + Duration::from_secs(120);
+//! assert!(matches!(policy::freshness(&entry, &request, later), Freshness::Stale { .. }));
+//! ```
 
+#[cfg(feature = "disk-cache")]
 mod disk;
+#[cfg(feature = "disk-cache")]
 pub(crate) mod format;
 mod memory;
 pub mod policy;
@@ -36,6 +66,7 @@ use http::{Method, StatusCode};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+#[cfg(feature = "disk-cache")]
 pub use disk::{DiskCache, DEFAULT_DISK_CACHE_SIZE};
 pub use memory::{MemoryCache, DEFAULT_MEMORY_CACHE_SIZE};
 
@@ -127,6 +158,7 @@ impl CacheKey {
 }
 
 /// A stable 128-bit hash of a stored key in hex (32 characters), used for file names.
+#[cfg(feature = "disk-cache")]
 pub(crate) fn digest_hex(stored_key: &str) -> String {
     hex16(&Sha256::digest(stored_key.as_bytes())[..16])
 }
@@ -178,11 +210,13 @@ impl SecretKey {
     }
 
     /// A key read back from storage.
+    #[cfg(feature = "disk-cache")]
     pub(crate) fn from_bytes(key: [u8; Self::LEN]) -> Self {
         Self(key)
     }
 
     /// The key's bytes, to store it.
+    #[cfg(feature = "disk-cache")]
     pub(crate) fn bytes(&self) -> &[u8; Self::LEN] {
         &self.0
     }
@@ -249,6 +283,7 @@ impl SecretKey {
     /// A stored (sealed) entry's metadata when its `Vary` request headers match
     /// `new_request_headers` (credentials compared by keyed hash), with the new request's
     /// values in place of the hashes; `None` when it does not match.
+    #[cfg(feature = "disk-cache")]
     pub(crate) fn open_if_matching(
         &self,
         stored: CacheMetadata,
@@ -591,6 +626,7 @@ fn trim_ascii(b: &[u8]) -> &[u8] {
 
 /// The secondary key of a variant: a hash of the `Vary` names and the request's values for
 /// them (16 hex characters). Used by [`DiskCache`] for file names.
+#[cfg(feature = "disk-cache")]
 pub(crate) fn variant_hex(names: &[HeaderName], request_headers: &HeaderMap) -> String {
     let mut hasher = Sha256::new();
     for name in names {
@@ -634,6 +670,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "disk-cache")] // digest_hex, variant_hex, open_if_matching
     fn key_drops_fragment() {
         let url = Url::parse("http://h/p?q#frag").unwrap();
         let key = CacheKey::get(&url);
@@ -666,6 +703,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "disk-cache")] // digest_hex, variant_hex, open_if_matching
     fn credentials_are_sealed_and_matched_by_hash() {
         let secret = SecretKey::generate();
         let res = headers(&[("vary", "Authorization, Cookie, Accept-Language")]);
@@ -747,6 +785,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "disk-cache")] // digest_hex, variant_hex, open_if_matching
     fn metadata_keeps_only_vary_request_headers_and_no_cookies() {
         let res = headers(&[
             ("vary", "accept-language"),

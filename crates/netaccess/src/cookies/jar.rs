@@ -128,10 +128,12 @@ pub(crate) struct Store {
     pub(crate) seq: u64,
     /// The file this jar last loaded or saved, and the cookies it held then (the base of the
     /// three-way merge of the next save).
+    #[cfg(feature = "cookies")]
     pub(crate) synced: Option<Synced>,
 }
 
 /// The cookies of a jar file as this jar last read or wrote them.
+#[cfg(feature = "cookies")]
 #[derive(Debug)]
 pub(crate) struct Synced {
     pub(crate) path: std::path::PathBuf,
@@ -142,6 +144,7 @@ impl Store {
     /// A store of `entries` (later duplicates of an identifier replace earlier ones), in
     /// creation order, with fresh sequence numbers (ties of equal times keep the order of the
     /// entries' own counters), expired cookies dropped and the limits applied.
+    #[cfg(feature = "cookies")]
     pub(crate) fn rebuild(entries: Vec<Entry>, now: SystemTime) -> Store {
         let mut by_id: std::collections::HashMap<super::persist::CookieId, usize> =
             std::collections::HashMap::new();
@@ -269,7 +272,9 @@ impl Store {
 ///   public suffix (Mozilla's list, compiled in by the `psl` crate) unless it equals the host,
 ///   which then gets a host-only cookie (so `localhost` and other single-label hosts only get
 ///   host-only cookies). An IP-literal host accepts `Domain` only when it is that same address,
-///   and the cookie is then host-only.
+///   and the cookie is then host-only. Without the list (cargo feature `cookies` off), a
+///   `Domain` that domain-matches the host gives a host-only cookie: no cookie is shared
+///   across hosts.
 /// - Path matching (§5.1.4), expiry (`Max-Age` wins over `Expires`), the `Cookie` order of
 ///   §5.4 (longer paths first, then earlier creation).
 /// - `Secure` cookies are neither set from nor sent to an insecure URL, and an insecure
@@ -285,7 +290,7 @@ impl Store {
 ///   produces is at most [`MAX_COOKIE_HEADER_LEN`](Self::MAX_COOKIE_HEADER_LEN) bytes.
 /// - Cookies with control characters (or a `;` in the name or value, an `=` in the name) are
 ///   refused wherever they come from: a response, the API, a file.
-/// - Persistence: [`save`](Self::save) and [`load`](Self::load) (JSON; a private file,
+/// - Persistence (cargo feature `cookies`): `save` and `load` (JSON; a private file,
 ///   replaced atomically, merged with what another process saved meanwhile).
 #[derive(Debug)]
 pub struct DefaultCookieJar {
@@ -505,6 +510,8 @@ fn check_cookie(
     }
     // Domain (steps 4 to 6).
     let host_only;
+    // A `Domain` cookie kept to its host for want of the public-suffix list.
+    let mut narrowed = false;
     if cookie.domain.is_empty() {
         host_only = true;
     } else {
@@ -517,8 +524,13 @@ fn check_cookie(
             }
             host_only = true;
         } else if domain_match(host, &domain) {
-            host_only = false;
-            cookie.domain = format!(".{domain}");
+            // Without the public-suffix list (cargo feature `cookies`) nothing shows that
+            // `domain` is not one, so the cookie stays with this host.
+            narrowed = !cfg!(feature = "cookies");
+            host_only = narrowed;
+            if !host_only {
+                cookie.domain = format!(".{domain}");
+            }
         } else {
             return None;
         }
@@ -540,7 +552,9 @@ fn check_cookie(
         return None;
     }
     let lower = cookie.name.get(..7).map(str::to_ascii_lowercase);
-    if lower.as_deref() == Some("__host-") && (!cookie.secure || !host_only || cookie.path != "/") {
+    if lower.as_deref() == Some("__host-")
+        && (!cookie.secure || !host_only || narrowed || cookie.path != "/")
+    {
         return None;
     }
     // 6265bis: an insecure URL may not overwrite or shadow a Secure cookie.
@@ -597,12 +611,24 @@ fn is_loopback(url: &Url) -> bool {
 
 /// True when `domain` is a public suffix (Mozilla's list, ICANN and private sections; a name
 /// under an unlisted top-level domain counts as one, as the list's implicit `*` rule says).
+/// Without the list (cargo feature `cookies` off) only the empty name is one here, and
+/// [`check_cookie`] keeps every `Domain` cookie to its host instead.
 pub(crate) fn is_public_suffix(domain: &str) -> bool {
     let domain = domain.trim_end_matches('.');
     if domain.is_empty() {
         return true;
     }
+    is_listed_suffix(domain)
+}
+
+#[cfg(feature = "cookies")]
+fn is_listed_suffix(domain: &str) -> bool {
     psl::suffix(domain.as_bytes()).is_some_and(|s| s.as_bytes() == domain.as_bytes())
+}
+
+#[cfg(not(feature = "cookies"))]
+fn is_listed_suffix(_domain: &str) -> bool {
+    false
 }
 
 /// Domain matching (RFC 6265 §5.1.3); both strings are canonicalized.

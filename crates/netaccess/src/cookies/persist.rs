@@ -1,5 +1,6 @@
-//! Saving and loading [`DefaultCookieJar`] (JSON). The file handling (owner-only atomic
-//! writes, the lock, the read-merge-write) is [`crate::persist`]'s, shared with the HSTS store.
+//! Saving and loading [`DefaultCookieJar`] (JSON; cargo feature `cookies`). The file handling
+//! (owner-only atomic writes, the lock, the read-merge-write) is [`crate::persist`]'s, shared
+//! with the HSTS store.
 
 use std::collections::HashMap;
 use std::io;

@@ -1,9 +1,12 @@
+#[cfg(feature = "cookies")]
 use std::io;
 use std::time::{Duration, SystemTime};
 
 use url::Url;
 
-use super::jar::{default_path, domain_match, is_public_suffix, path_match};
+#[cfg(feature = "cookies")]
+use super::jar::is_public_suffix;
+use super::jar::{default_path, domain_match, path_match};
 use super::*;
 
 fn url(s: &str) -> Url {
@@ -109,6 +112,7 @@ fn loopback_counts_as_secure_unless_turned_off() {
     assert_eq!(header(&jar, "https://127.0.0.1/"), "s=2");
 }
 
+#[cfg(feature = "cookies")] // domain cookies need the public-suffix list
 #[test]
 fn host_only_and_domain_cookies() {
     let jar = DefaultCookieJar::new();
@@ -173,6 +177,7 @@ fn ip_and_single_label_hosts() {
     assert!(!domain_match("10.1.2.3", "1.2.3"));
 }
 
+#[cfg(feature = "cookies")] // the public-suffix list, save and load
 #[test]
 fn public_suffix_rejection() {
     let jar = DefaultCookieJar::new();
@@ -197,6 +202,30 @@ fn public_suffix_rejection() {
     assert!(is_public_suffix("com"));
     assert!(is_public_suffix("co.uk"));
     assert!(!is_public_suffix("example.com"));
+}
+
+#[cfg(not(feature = "cookies"))]
+#[test]
+fn without_the_public_suffix_list_domain_cookies_stay_with_their_host() {
+    let jar = DefaultCookieJar::new();
+    let https = "https://www.example.org/";
+    set(
+        &jar,
+        https,
+        &[
+            "dom=1; Domain=example.org",
+            "tld=2; Domain=org",
+            "__Host-domain=3; Secure; Path=/; Domain=www.example.org",
+            "x=4; Domain=other.org",
+        ],
+    );
+    assert_eq!(header(&jar, https), "dom=1; tld=2");
+    assert_eq!(header(&jar, "https://other.example.org/"), "");
+    assert_eq!(header(&jar, "https://a.www.example.org/"), "");
+    assert!(jar
+        .all_cookies()
+        .iter()
+        .all(|c| c.domain == "www.example.org"));
 }
 
 #[test]
@@ -352,6 +381,7 @@ fn insert_update_delete() {
     );
 }
 
+#[cfg(feature = "cookies")] // save and load
 fn temp_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "netaccess-cookies-{name}-{}-{:?}",
@@ -363,6 +393,7 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
+#[cfg(feature = "cookies")] // save and load
 #[test]
 fn persistence_round_trip() {
     let dir = temp_dir("round-trip");
@@ -428,6 +459,7 @@ fn persistence_round_trip() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[cfg(feature = "cookies")] // save and load
 #[test]
 fn corrupt_jar_file() {
     let dir = temp_dir("corrupt");

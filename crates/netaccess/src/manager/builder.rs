@@ -254,8 +254,8 @@ impl ManagerBuilder {
     }
 
     /// How long a resolved name's addresses are reused (default
-    /// [`DEFAULT_DNS_CACHE_TTL`](crate::DEFAULT_DNS_CACHE_TTL), 60 s; at most
-    /// [`DNS_CACHE_MAX_NAMES`](crate::DNS_CACHE_MAX_NAMES) names). `Duration::ZERO` asks the
+    /// [`DEFAULT_DNS_CACHE_TTL`](crate::limits::DEFAULT_DNS_CACHE_TTL), 60 s; at most
+    /// [`DNS_CACHE_MAX_NAMES`](crate::limits::DNS_CACHE_MAX_NAMES) names). `Duration::ZERO` asks the
     /// resolver every time a connection is opened.
     pub fn dns_cache_ttl(mut self, ttl: Duration) -> Self {
         self.resolve.set_ttl(ttl);

@@ -1,6 +1,7 @@
 //! Reaching an origin through a proxy: a TCP connection to an HTTP proxy (the caller then
 //! sends absolute-form requests), a CONNECT tunnel through it, or a SOCKS5 connection
-//! (username/password method; remote DNS for `socks5h`). Failures map to Qt's proxy codes.
+//! (username/password method; remote DNS for `socks5h`; cargo feature `socks`, without which a
+//! SOCKS5 proxy fails at once with `UnknownProxyError`). Failures map to Qt's proxy codes.
 
 use std::io;
 use std::time::Duration;
@@ -217,8 +218,29 @@ pub(crate) async fn read_head<R: AsyncRead + Unpin>(stream: &mut R) -> io::Resul
     Ok(head)
 }
 
+/// A build without the `socks` feature: every SOCKS5 proxy fails before anything is
+/// connected, saying why.
+#[cfg(not(feature = "socks"))]
+pub(crate) async fn connect_socks5(
+    proxy: &Proxy,
+    _host: &str,
+    _port: u16,
+    _timeout: Duration,
+    _overrides: &ResolveOverrides,
+) -> Result<TcpStream, Error> {
+    Err(Error::new(
+        NetworkError::UnknownProxyError,
+        format!(
+            "SOCKS5 proxy {}:{}: this build of netaccess has no SOCKS support (cargo feature `socks` is off)",
+            proxy.host(),
+            proxy.port()
+        ),
+    ))
+}
+
 /// Connects to `host:port` through a SOCKS5 proxy: the proxy resolves the name when
 /// `remote_dns` (socks5h), otherwise it is resolved here first.
+#[cfg(feature = "socks")]
 pub(crate) async fn connect_socks5(
     proxy: &Proxy,
     host: &str,
@@ -304,5 +326,18 @@ mod tests {
         assert!(!is_interim(b"HTTP/1.1 101 Switching\r\n\r\n"));
         assert!(!is_interim(b"HTTP/1.1 200 OK\r\n\r\n"));
         assert!(!is_interim(b"HTTP/1.1 1"));
+    }
+
+    #[cfg(not(feature = "socks"))]
+    #[tokio::test]
+    async fn socks5_without_the_socks_feature_fails_at_once_naming_it() {
+        // Port 9 on loopback: nothing is connected, so nothing needs to listen.
+        let proxy = Proxy::socks5("127.0.0.1", 9);
+        let overrides = ResolveOverrides::default();
+        let e = connect_socks5(&proxy, "127.0.0.1", 80, Duration::from_secs(5), &overrides)
+            .await
+            .expect_err("no SOCKS support in this build");
+        assert_eq!(e.kind(), NetworkError::UnknownProxyError);
+        assert!(e.message().contains("`socks` is off"), "{e}");
     }
 }

@@ -1,16 +1,6 @@
-//! State files kept across runs (the cookie jar, the HSTS store, the disk cache's key): the one
-//! place that creates private files and folders, writes them atomically, and serialises the
-//! read-merge-write of processes that save the same file.
-//!
-//! - Files are created owner-only (0600, folders 0700) with `O_EXCL` (`create_new`), so a
-//!   file planted at a temporary name (or a symlink there) is never written through. When a
-//!   state file is replaced, the new file keeps the old one's mode if that is stricter.
-//! - A save is a temporary file in the same folder, written and fsynced, renamed over the
-//!   target, then the folder fsynced: a reader sees the old or the new file, never a torn one.
-//! - [`update_locked`] takes an exclusive lock (`flock` on a `.<name>.lock` file beside the
-//!   target, kept between runs), re-reads the target, lets the caller merge, and writes, so two
-//!   processes saving one file keep each other's entries (CVE-2023-23915). [`merge3`] is the
-//!   three-way merge both stores use.
+//! The saves of the cookie jar and the HSTS store (cargo features `cookies`, `hsts`): atomic
+//! replacement, the size limit on reading, the lock and the three-way merge of
+//! [`update_locked`], and the JSON and time conversions of both file formats.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -22,46 +12,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
-/// The mode of every state file this crate creates: read and write for the owner only.
-pub(crate) const PRIVATE_FILE_MODE: u32 = 0o600;
-/// The mode of every folder this crate creates for its state (the disk cache's).
-pub(crate) const PRIVATE_DIR_MODE: u32 = 0o700;
+use super::{create_new_private, PRIVATE_FILE_MODE};
+
 /// A state file larger than this is refused (a jar at its limits is about 15 MiB of JSON).
 pub(crate) const MAX_STATE_FILE_SIZE: u64 = 64 << 20;
 /// How long a save waits for another process's lock before it fails with `WouldBlock`.
 pub(crate) const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Creates `path` (which must not exist: `O_EXCL`, no symlink followed) for writing, with
-/// `mode` on Unix.
-pub(crate) fn create_new_private(path: &Path, mode: u32) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).read(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    options.open(path)
-}
-
-/// `fs::create_dir_all` with every folder it creates owner-only (0700 on Unix). Folders that
-/// exist already are left as they are.
-pub(crate) fn create_private_dir_all(path: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(PRIVATE_DIR_MODE)
-            .create(path)
-    }
-    #[cfg(not(unix))]
-    {
-        fs::create_dir_all(path)
-    }
-}
 
 /// The mode for a file replacing `path`: owner-only, or the existing file's mode when that
 /// allows less (an existing 0400 stays 0400; an existing 0644 becomes 0600).
