@@ -23,6 +23,10 @@
 //! Readers bump a file's modification time: that is the LRU order every process shares.
 //! Eviction lists the directory, deletes the least recently used files until the total is 90%
 //! of the limit, and tolerates files vanishing under it (another process evicting too).
+//!
+//! Why one file of about 950 lines: the protocol above (temporary file, rename, checksum
+//! verified while streaming, removal only of the file that was checked, eviction) is shared
+//! by the reader, the writer and the sweeper, and is reviewed as a whole.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
