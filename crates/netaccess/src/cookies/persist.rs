@@ -146,12 +146,7 @@ impl DefaultCookieJar {
     /// gives [`io::ErrorKind::NotFound`] (see [`load_or_new`](Self::load_or_new)).
     pub fn load(path: impl AsRef<Path>) -> io::Result<DefaultCookieJar> {
         let path = path.as_ref();
-        let bytes = persist::read_limited(path)?.ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("{}: no such file", path.display()),
-            )
-        })?;
+        let bytes = persist::read_required(path)?;
         let now = SystemTime::now();
         let mut store = Store::rebuild(parse_jar(path, &bytes, now)?, now);
         store.synced = Some(Synced {

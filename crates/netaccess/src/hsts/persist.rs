@@ -119,12 +119,7 @@ impl HstsStore {
     /// not modified.
     pub fn load(path: impl AsRef<Path>) -> io::Result<HstsStore> {
         let path = path.as_ref();
-        let bytes = persist::read_limited(path)?.ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("{}: no such file", path.display()),
-            )
-        })?;
+        let bytes = persist::read_required(path)?;
         let dynamic = parse_store(path, &bytes, SystemTime::now())?;
         Ok(HstsStore {
             inner: Mutex::new(Inner {

@@ -25,7 +25,7 @@ use std::path::Path;
 
 #[cfg(any(feature = "cookies", feature = "hsts"))]
 pub(crate) use store::{
-    from_unix_millis, invalid, merge3, parse_json, read_limited, to_unix_millis, update_locked,
+    from_unix_millis, invalid, merge3, parse_json, read_required, to_unix_millis, update_locked,
 };
 
 /// The mode of every state file this crate creates: read and write for the owner only.

@@ -94,6 +94,16 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// The contents of `path`; a missing file is an [`io::ErrorKind::NotFound`] error naming it.
+pub(crate) fn read_required(path: &Path) -> io::Result<Vec<u8>> {
+    read_limited(path)?.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{}: no such file", path.display()),
+        )
+    })
+}
+
 /// The contents of `path`, `None` when it does not exist; an error for a file over
 /// [`MAX_STATE_FILE_SIZE`] (decided before reading it).
 pub(crate) fn read_limited(path: &Path) -> io::Result<Option<Vec<u8>>> {
