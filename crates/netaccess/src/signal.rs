@@ -22,7 +22,7 @@
 
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll};
 
@@ -37,9 +37,96 @@ enum Slot<T> {
     Once(oneshot::Sender<T>),
 }
 
+/// A list that holds its first element inline: most signals have one slot, and most
+/// emissions reach one receiver, so neither allocates a vector.
+#[derive(Default)]
+enum List<E> {
+    #[default]
+    Empty,
+    One(E),
+    Many(Vec<E>),
+}
+
+impl<E> List<E> {
+    fn push(&mut self, e: E) {
+        *self = match std::mem::take(self) {
+            List::Empty => List::One(e),
+            List::One(first) => List::Many(vec![first, e]),
+            List::Many(mut v) => {
+                v.push(e);
+                List::Many(v)
+            }
+        };
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            List::Empty => 0,
+            List::One(_) => 1,
+            List::Many(v) => v.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, E> {
+        match self {
+            List::Empty => [].iter(),
+            List::One(e) => std::slice::from_ref(e).iter(),
+            List::Many(v) => v.iter(),
+        }
+    }
+
+    fn retain(&mut self, keep: impl FnMut(&E) -> bool) {
+        let mut v: Vec<E> = std::mem::take(self).into_iter().collect();
+        v.retain(keep);
+        *self = List::from_vec(v);
+    }
+
+    fn from_vec(mut v: Vec<E>) -> Self {
+        match v.len() {
+            0 => List::Empty,
+            1 => v.pop().map_or(List::Empty, List::One),
+            _ => List::Many(v),
+        }
+    }
+}
+
+impl<E> IntoIterator for List<E> {
+    type Item = E;
+    type IntoIter = ListIter<E>;
+
+    fn into_iter(self) -> ListIter<E> {
+        match self {
+            List::Empty => ListIter::One(None),
+            List::One(e) => ListIter::One(Some(e)),
+            List::Many(v) => ListIter::Many(v.into_iter()),
+        }
+    }
+}
+
+enum ListIter<E> {
+    One(Option<E>),
+    Many(std::vec::IntoIter<E>),
+}
+
+impl<E> Iterator for ListIter<E> {
+    type Item = E;
+
+    fn next(&mut self) -> Option<E> {
+        match self {
+            ListIter::One(e) => e.take(),
+            ListIter::Many(it) => it.next(),
+        }
+    }
+}
+
 struct Slots<T> {
-    list: Vec<(u64, Slot<T>)>,
+    list: List<(u64, Slot<T>)>,
     latch: Option<Latch<T>>,
+    next_id: u64,
 }
 
 /// The state behind a signal, consulted when a callback connects.
@@ -55,7 +142,6 @@ struct SignalInner<T> {
     slots: Mutex<Slots<T>>,
     /// Fast path: emitting with nobody listening costs one atomic load.
     listened: AtomicBool,
-    next_id: AtomicU64,
     /// The replay source (a weak handle: no allocation, no cycle) and the selector it is given.
     replay: OnceLock<(Weak<dyn ReplaySource<T>>, u8)>,
 }
@@ -65,9 +151,9 @@ struct SignalInner<T> {
 /// awaited `finished` resolves after the `finished` slots ran), outside every lock.
 #[must_use = "nothing is delivered until deliver()"]
 pub(crate) struct Prepared<T> {
-    callbacks: Vec<Callback<T>>,
-    streams: Vec<mpsc::UnboundedSender<T>>,
-    futures: Vec<oneshot::Sender<T>>,
+    callbacks: List<Callback<T>>,
+    streams: List<mpsc::UnboundedSender<T>>,
+    futures: List<oneshot::Sender<T>>,
     /// For a latched signal: latch it once delivered, and resolve the futures that started
     /// waiting meanwhile.
     latch: Option<(Arc<SignalInner<T>>, Latch<T>)>,
@@ -198,11 +284,11 @@ impl<T: Clone + Send + 'static> Signal<T> {
         self.inner.get_or_init(|| {
             Arc::new(SignalInner {
                 slots: Mutex::new(Slots {
-                    list: Vec::new(),
+                    list: List::Empty,
                     latch: None,
+                    next_id: 1,
                 }),
                 listened: AtomicBool::new(false),
-                next_id: AtomicU64::new(1),
                 replay: OnceLock::new(),
             })
         })
@@ -210,8 +296,9 @@ impl<T: Clone + Send + 'static> Signal<T> {
 
     fn add(&self, slot: Slot<T>) -> u64 {
         let inner = self.shared();
-        let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
         let mut slots = lock(&inner.slots);
+        let id = slots.next_id;
+        slots.next_id += 1;
         slots.list.push((id, slot));
         inner.listened.store(true, Ordering::Release);
         id
@@ -272,7 +359,8 @@ impl<T: Clone + Send + 'static> Signal<T> {
         if let Some(value) = slots.latch.as_ref().and_then(|make| make()) {
             let _ = tx.send(value);
         } else {
-            let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
+            let id = slots.next_id;
+            slots.next_id += 1;
             slots.list.push((id, Slot::Once(tx)));
             inner.listened.store(true, Ordering::Release);
         }
@@ -296,9 +384,9 @@ impl<T: Clone + Send + 'static> Signal<T> {
     /// sends to streams and futures, and takes the callbacks to run once the lock is released.
     pub(crate) fn prepare(&self, _value: &T) -> Prepared<T> {
         let mut prepared = Prepared {
-            callbacks: Vec::new(),
-            streams: Vec::new(),
-            futures: Vec::new(),
+            callbacks: List::Empty,
+            streams: List::Empty,
+            futures: List::Empty,
             latch: None,
         };
         let Some(inner) = self.inner.get() else {
@@ -348,7 +436,7 @@ impl<T: Clone + Send + 'static> Signal<T> {
             return;
         };
         let mut slots = lock(&inner.slots);
-        slots.list.clear();
+        slots.list = List::Empty;
         inner.listened.store(false, Ordering::Release);
     }
 }

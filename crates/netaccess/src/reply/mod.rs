@@ -5,15 +5,20 @@
 //! application reads with [`Reply::read_all`], the body stream ([`Reply::body_stream`]), the
 //! `AsyncRead` adapter or [`Reply::bytes`]. A reply runs to its end even when every handle is
 //! dropped; only [`Reply::abort`] cancels it.
+//!
+//! A reply waiting in its origin's queue is small (issue 11): what most replies never use is
+//! allocated on first use (the rarely connected signals, the response metadata, a second URL
+//! after a redirect, the cancellation token, the `UserVerified` redirect permit, the SSL
+//! exceptions), and the first body chunk is held without a queue of its own.
 
 mod body;
+mod chunks;
 mod meta;
 
 pub use body::{BodyReader, BodyStream};
 pub use meta::Meta;
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::task::Waker;
 
 use bytes::{Bytes, BytesMut};
@@ -28,18 +33,30 @@ use crate::manager::ManagerSignals;
 use crate::request::{Operation, Request};
 use crate::signal::{ReplaySource, Signal};
 use crate::transport::tls::{IgnoreSsl, SslError};
+use chunks::Chunks;
 
 /// Read buffer used once the body is taken as a stream, when none was set (1 MiB).
 pub const DEFAULT_STREAM_READ_BUFFER: usize = 1 << 20;
 
 /// The signals of a reply. Each is a [`Signal`]; see the accessors on [`Reply`].
+///
+/// The five that most programs use are held inline; the others ([`RareSignals`]) are
+/// allocated when one of them is first reached through its accessor on [`Reply`]. Reaching
+/// them through `Deref` (`signals.request_sent.emit(..)`) never allocates: before that
+/// allocation it yields an inert, empty set, on which emitting does nothing and `receivers()`
+/// is 0. Only emit through `Deref`; connect through [`ReplySignals::rare`].
 pub(crate) struct ReplySignals {
     pub meta_data_changed: Signal<Reply>,
     pub ready_read: Signal<Reply>,
     pub download_progress: Signal<(u64, Option<u64>)>,
-    pub upload_progress: Signal<(u64, Option<u64>)>,
     pub error_occurred: Signal<(Reply, Error)>,
     pub finished: Signal<Reply>,
+    rare: OnceLock<Box<RareSignals>>,
+}
+
+/// The signals of a reply that are seldom connected, allocated on first use.
+pub(crate) struct RareSignals {
+    pub upload_progress: Signal<(u64, Option<u64>)>,
     pub encrypted: Signal<Reply>,
     pub socket_started_connecting: Signal<Reply>,
     pub request_sent: Signal<Reply>,
@@ -47,15 +64,10 @@ pub(crate) struct ReplySignals {
     pub ssl_errors: Signal<(Reply, Vec<SslError>)>,
 }
 
-impl ReplySignals {
+impl RareSignals {
     fn new() -> Self {
-        ReplySignals {
-            meta_data_changed: Signal::new(),
-            ready_read: Signal::new(),
-            download_progress: Signal::new(),
+        RareSignals {
             upload_progress: Signal::new(),
-            error_occurred: Signal::new(),
-            finished: Signal::new(),
             encrypted: Signal::new(),
             socket_started_connecting: Signal::new(),
             request_sent: Signal::new(),
@@ -65,12 +77,7 @@ impl ReplySignals {
     }
 
     fn clear(&self) {
-        self.meta_data_changed.clear();
-        self.ready_read.clear();
-        self.download_progress.clear();
         self.upload_progress.clear();
-        self.error_occurred.clear();
-        self.finished.clear();
         self.encrypted.clear();
         self.socket_started_connecting.clear();
         self.request_sent.clear();
@@ -79,18 +86,63 @@ impl ReplySignals {
     }
 }
 
+/// For emitting only: the rare signals if allocated, else an inert empty set (see
+/// [`ReplySignals`]).
+impl std::ops::Deref for ReplySignals {
+    type Target = RareSignals;
+
+    fn deref(&self) -> &RareSignals {
+        static INERT: OnceLock<RareSignals> = OnceLock::new();
+        match self.rare.get() {
+            Some(rare) => rare,
+            None => INERT.get_or_init(RareSignals::new),
+        }
+    }
+}
+
+impl ReplySignals {
+    fn new() -> Self {
+        ReplySignals {
+            meta_data_changed: Signal::new(),
+            ready_read: Signal::new(),
+            download_progress: Signal::new(),
+            error_occurred: Signal::new(),
+            finished: Signal::new(),
+            rare: OnceLock::new(),
+        }
+    }
+
+    /// The rare signals, allocated now if needed: the way to reach them to connect a slot.
+    pub(crate) fn rare(&self) -> &RareSignals {
+        self.rare.get_or_init(|| Box::new(RareSignals::new()))
+    }
+
+    fn clear(&self) {
+        self.meta_data_changed.clear();
+        self.ready_read.clear();
+        self.download_progress.clear();
+        self.error_occurred.clear();
+        self.finished.clear();
+        if let Some(rare) = self.rare.get() {
+            rare.clear();
+        }
+    }
+}
+
 pub(crate) struct ReplyState {
-    pub url: Url,
-    pub meta: Meta,
-    buffer: VecDeque<Bytes>,
+    /// The reply's URL when it is not the request's: the last redirect target followed, or
+    /// what a request whose URL did not parse shows.
+    url: Option<Box<Url>>,
+    /// `None` until the response head arrives.
+    meta: Option<Box<Meta>>,
+    buffer: Chunks,
     buffered: usize,
     read_buffer_size: usize,
-    error: Option<Error>,
+    error: Option<Box<Error>>,
     /// The body is incomplete because of `error` (transport failure or abort), as opposed to
     /// an HTTP error status whose body is whole.
     body_broken: bool,
     finished: bool,
-    ignore_ssl_errors: IgnoreSsl,
     reader: Option<Waker>,
     /// What late slots are shown (state replay): the head arrived, `encrypted` fired, and the
     /// latest progress values.
@@ -99,7 +151,27 @@ pub(crate) struct ReplyState {
     /// Takes the request out of its origin's queue while it waits there as data.
     dequeue: Option<Box<dyn FnOnce() + Send>>,
     download_progress: Option<(u64, Option<u64>)>,
+    /// What few replies use, allocated on first use.
+    rare: Option<Box<RareState>>,
+}
+
+/// The part of a reply's state that few replies use.
+#[derive(Default)]
+struct RareState {
+    ignore_ssl_errors: IgnoreSsl,
     upload_progress: Option<(u64, Option<u64>)>,
+    /// Given by `redirect_allowed()` (the `UserVerified` redirect policy).
+    redirect_permit: Option<Arc<Notify>>,
+}
+
+impl ReplyState {
+    fn rare(&mut self) -> &mut RareState {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    fn meta(&self) -> Option<&Meta> {
+        self.meta.as_deref()
+    }
 }
 
 /// The state shared by the reply handles and the request task.
@@ -109,9 +181,8 @@ pub(crate) struct ReplyShared {
     state: Mutex<ReplyState>,
     /// Wakes the request task when a reader made room in a bounded buffer.
     space: Notify,
-    /// Given by `redirect_allowed()` (the `UserVerified` redirect policy).
-    redirect_permit: Notify,
-    cancel: CancellationToken,
+    /// Made when the request task starts or the reply is aborted, whichever comes first.
+    cancel: OnceLock<CancellationToken>,
     pub(crate) signals: ReplySignals,
     manager_signals: Arc<ManagerSignals>,
     /// This reply itself, for replays (which get `&self` from a weak handle).
@@ -144,8 +215,8 @@ impl std::fmt::Debug for Reply {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let st = self.shared.lock();
         f.debug_struct("Reply")
-            .field("url", &crate::error::display_url(&st.url))
-            .field("status", &st.meta.status)
+            .field("url", &crate::error::display_url(self.shared.url(&st)))
+            .field("status", &st.meta().and_then(|m| m.status))
             .field("finished", &st.finished)
             .field("error", &st.error)
             .finish()
@@ -172,6 +243,8 @@ impl Reply {
         url: Url,
         manager_signals: Arc<ManagerSignals>,
     ) -> Reply {
+        // The request's URL is not kept twice.
+        let url = (request.url() != Some(&url)).then(|| Box::new(url));
         Reply {
             shared: Arc::new_cyclic(|this| ReplyShared {
                 this: this.clone(),
@@ -179,24 +252,22 @@ impl Reply {
                 operation,
                 state: Mutex::new(ReplyState {
                     url,
-                    meta: Meta::default(),
-                    buffer: VecDeque::new(),
+                    meta: None,
+                    buffer: Chunks::default(),
                     buffered: 0,
                     read_buffer_size: 0,
                     error: None,
                     body_broken: false,
                     finished: false,
-                    ignore_ssl_errors: IgnoreSsl::Nothing,
                     reader: None,
                     head_seen: false,
                     encrypted: false,
                     dequeue: None,
                     download_progress: None,
-                    upload_progress: None,
+                    rare: None,
                 }),
                 space: Notify::new(),
-                redirect_permit: Notify::new(),
-                cancel: CancellationToken::new(),
+                cancel: OnceLock::new(),
                 signals: ReplySignals::new(),
                 manager_signals,
             }),
@@ -211,7 +282,8 @@ impl Reply {
 
     /// The URL of the reply: the request's, or the last redirect target followed.
     pub fn url(&self) -> Url {
-        self.shared.lock().url.clone()
+        let st = self.shared.lock();
+        self.shared.url(&st).clone()
     }
 
     /// The request this reply was made for.
@@ -228,7 +300,7 @@ impl Reply {
 
     /// The HTTP status, once the response headers arrived.
     pub fn status(&self) -> Option<StatusCode> {
-        self.shared.lock().meta.status
+        self.shared.lock().meta().and_then(|m| m.status)
     }
 
     /// Qt's `HttpStatusCodeAttribute`: the status as a number.
@@ -241,18 +313,25 @@ impl Reply {
     /// standard one.
     #[doc(alias = "HttpReasonPhraseAttribute")]
     pub fn reason(&self) -> Option<String> {
-        self.shared.lock().meta.reason.clone()
+        self.shared.lock().meta().and_then(|m| m.reason.clone())
     }
 
     /// The response headers (empty before [`meta_data_changed`](Reply::meta_data_changed)).
     pub fn headers(&self) -> HeaderMap {
-        self.shared.lock().meta.headers.clone()
+        self.shared
+            .lock()
+            .meta()
+            .map(|m| m.headers.clone())
+            .unwrap_or_default()
     }
 
     /// One response header (Qt's `rawHeader`); repeated headers: the first value.
     #[doc(alias = "rawHeader")]
     pub fn header(&self, name: &str) -> Option<HeaderValue> {
-        self.shared.lock().meta.headers.get(name).cloned()
+        self.shared
+            .lock()
+            .meta()
+            .and_then(|m| m.headers.get(name).cloned())
     }
 
     /// How long the server asks the client to wait (`Retry-After` of a 429, 503 or 3xx), in
@@ -274,45 +353,51 @@ impl Reply {
 
     /// A snapshot of all metadata and attributes.
     pub fn meta(&self) -> Meta {
-        self.shared.lock().meta.clone()
+        self.shared.lock().meta().cloned().unwrap_or_default()
     }
 
     /// Qt's `ConnectionEncryptedAttribute`: the response came over TLS.
     #[doc(alias = "ConnectionEncryptedAttribute")]
     pub fn is_encrypted(&self) -> bool {
-        self.shared.lock().meta.encrypted
+        self.shared.lock().meta().is_some_and(|m| m.encrypted)
     }
 
     /// Qt's `Http2WasUsedAttribute`.
     #[doc(alias = "Http2WasUsedAttribute")]
     pub fn http2_was_used(&self) -> bool {
-        self.shared.lock().meta.http2
+        self.shared.lock().meta().is_some_and(|m| m.http2)
     }
 
     /// Qt's `SourceIsFromCacheAttribute`.
     #[doc(alias = "SourceIsFromCacheAttribute")]
     pub fn source_is_from_cache(&self) -> bool {
-        self.shared.lock().meta.from_cache
+        self.shared.lock().meta().is_some_and(|m| m.from_cache)
     }
 
     /// Qt's `RedirectionTargetAttribute`: the `Location` of a 3xx response, as sent (possibly
     /// relative).
     #[doc(alias = "RedirectionTargetAttribute")]
     pub fn redirection_target(&self) -> Option<String> {
-        self.shared.lock().meta.redirection_target.clone()
+        self.shared
+            .lock()
+            .meta()
+            .and_then(|m| m.redirection_target.clone())
     }
 
     /// Qt's `OriginalContentLengthAttribute`: the `Content-Length` the server sent.
     #[doc(alias = "OriginalContentLengthAttribute")]
     pub fn original_content_length(&self) -> Option<u64> {
-        self.shared.lock().meta.original_content_length
+        self.shared
+            .lock()
+            .meta()
+            .and_then(|m| m.original_content_length)
     }
 
     // ----- state ----------------------------------------------------------------------------
 
     /// The error, if the reply failed (transport failure, HTTP error status, abort).
     pub fn error(&self) -> Option<Error> {
-        self.shared.lock().error.clone()
+        self.shared.lock().error.as_deref().cloned()
     }
 
     /// True once `finished` was emitted.
@@ -330,7 +415,7 @@ impl Reply {
     /// `OperationCanceledError` (`error_occurred`, then `finished`); nothing happens if it had
     /// finished already.
     pub fn abort(&self) {
-        self.shared.cancel.cancel();
+        self.shared.cancel_token().cancel();
         self.shared.finish(Some(Error::canceled()), true);
         // A request still queued as data leaves its origin's queue now.
         let dequeue = self.shared.lock().dequeue.take();
@@ -467,7 +552,10 @@ impl Reply {
     /// `(sent, total)` request body bytes.
     #[doc(alias = "uploadProgress")]
     pub fn upload_progress(&self) -> &Signal<(u64, Option<u64>)> {
-        self.replaying(&self.shared.signals.upload_progress, Replay::UploadProgress)
+        self.replaying(
+            &self.shared.signals.rare().upload_progress,
+            Replay::UploadProgress,
+        )
     }
 
     /// Emitted once, before `finished`, when the reply fails.
@@ -484,19 +572,19 @@ impl Reply {
 
     /// Emitted when the connection used by this reply is encrypted (before the request is sent).
     pub fn encrypted(&self) -> &Signal<Reply> {
-        self.replaying(&self.shared.signals.encrypted, Replay::Encrypted)
+        self.replaying(&self.shared.signals.rare().encrypted, Replay::Encrypted)
     }
 
     /// Emitted when a new socket starts connecting for this reply.
     #[doc(alias = "socketStartedConnecting")]
     pub fn socket_started_connecting(&self) -> &Signal<Reply> {
-        &self.shared.signals.socket_started_connecting
+        &self.shared.signals.rare().socket_started_connecting
     }
 
     /// Emitted when the request (headers and body) was written.
     #[doc(alias = "requestSent")]
     pub fn request_sent(&self) -> &Signal<Reply> {
-        &self.shared.signals.request_sent
+        &self.shared.signals.rare().request_sent
     }
 
     /// Emitted when the TLS handshake meets certificate errors. A slot that calls
@@ -504,7 +592,7 @@ impl Reply {
     /// reply fails with `SslHandshakeFailedError`.
     #[doc(alias = "sslErrors")]
     pub fn ssl_errors(&self) -> &Signal<(Reply, Vec<SslError>)> {
-        &self.shared.signals.ssl_errors
+        &self.shared.signals.rare().ssl_errors
     }
 
     /// Qt's `ignoreSslErrors()`: certificate errors of this reply's handshake do not fail it.
@@ -512,36 +600,39 @@ impl Reply {
     /// made, is pooled like any other (as in Qt).
     #[doc(alias = "ignoreSslErrors")]
     pub fn ignore_ssl_errors(&self) {
-        self.shared.lock().ignore_ssl_errors = IgnoreSsl::All;
+        self.shared.lock().rare().ignore_ssl_errors = IgnoreSsl::All;
     }
 
     /// Qt's `ignoreSslErrors(list)`: only these certificate errors (by kind) do not fail the
     /// handshake; any other still does.
     pub fn ignore_ssl_errors_list(&self, errors: &[SslError]) {
-        self.shared.lock().ignore_ssl_errors =
+        self.shared.lock().rare().ignore_ssl_errors =
             IgnoreSsl::Kinds(errors.iter().map(|e| e.kind()).collect());
     }
 
     /// The TLS version negotiated (`"TLSv1.3"`), for a reply that came over TLS.
     pub fn tls_version(&self) -> Option<String> {
-        self.shared.lock().meta.tls_version.clone()
+        self.shared
+            .lock()
+            .meta()
+            .and_then(|m| m.tls_version.clone())
     }
 
     /// The TLS cipher suite negotiated (`"TLS13_AES_256_GCM_SHA384"`).
     pub fn tls_cipher(&self) -> Option<String> {
-        self.shared.lock().meta.tls_cipher.clone()
+        self.shared.lock().meta().and_then(|m| m.tls_cipher.clone())
     }
 
     /// Qt's `redirectAllowed()`: with the `UserVerified` policy, lets the reply follow the
     /// redirect announced by [`redirected`](Reply::redirected). (To refuse, call `abort()`.)
     #[doc(alias = "redirectAllowed")]
     pub fn redirect_allowed(&self) {
-        self.shared.redirect_permit.notify_one();
+        self.shared.redirect_permit().notify_one();
     }
 
     /// Emitted for each redirect followed, with the new URL.
     pub fn redirected(&self) -> &Signal<Url> {
-        &self.shared.signals.redirected
+        &self.shared.signals.rare().redirected
     }
 }
 
@@ -565,7 +656,24 @@ impl ReplyShared {
     }
 
     pub(crate) fn cancel_token(&self) -> &CancellationToken {
-        &self.cancel
+        self.cancel.get_or_init(CancellationToken::new)
+    }
+
+    /// The reply's URL: the last redirect target followed, else the request's.
+    fn url<'a>(&'a self, st: &'a ReplyState) -> &'a Url {
+        match (st.url.as_deref(), self.request.url()) {
+            (Some(url), _) | (None, Some(url)) => url,
+            // `Reply::new` keeps a URL of its own when the request has none.
+            (None, None) => placeholder_url(),
+        }
+    }
+
+    fn redirect_permit(&self) -> Arc<Notify> {
+        self.lock()
+            .rare()
+            .redirect_permit
+            .get_or_insert_with(Default::default)
+            .clone()
     }
 
     pub(crate) fn manager_signals(&self) -> &ManagerSignals {
@@ -590,7 +698,7 @@ impl ReplyShared {
             if st.finished {
                 return;
             }
-            st.meta = meta;
+            st.meta = Some(Box::new(meta));
             st.head_seen = true;
             self.signals.meta_data_changed.prepare(&handle)
         };
@@ -632,7 +740,7 @@ impl ReplyShared {
     pub(crate) fn report_upload_progress(&self, progress: (u64, Option<u64>)) {
         let prepared = {
             let mut st = self.lock();
-            st.upload_progress = Some(progress);
+            st.rare().upload_progress = Some(progress);
             self.signals.upload_progress.prepare(&progress)
         };
         prepared.deliver(&progress);
@@ -663,7 +771,7 @@ impl ReplyShared {
             }
             tokio::select! {
                 _ = notified => {}
-                _ = self.cancel.cancelled() => return false,
+                _ = self.cancel_token().cancelled() => return false,
             }
         };
         prepared.deliver(&handle);
@@ -671,16 +779,21 @@ impl ReplyShared {
     }
 
     pub(crate) fn set_url(&self, url: Url) {
-        self.lock().url = url;
+        self.lock().url = Some(Box::new(url));
     }
 
     /// Waits for `redirect_allowed()` (an abort cancels the request task instead).
     pub(crate) async fn redirect_permission(&self) {
-        self.redirect_permit.notified().await;
+        let permit = self.redirect_permit();
+        permit.notified().await;
     }
 
     pub(crate) fn ssl_errors_ignored(&self) -> IgnoreSsl {
-        self.lock().ignore_ssl_errors.clone()
+        let st = self.lock();
+        st.rare
+            .as_ref()
+            .map(|rare| rare.ignore_ssl_errors.clone())
+            .unwrap_or_default()
     }
 
     pub(crate) fn is_finished(&self) -> bool {
@@ -701,9 +814,9 @@ impl ReplyShared {
             }
             st.finished = true;
             if let Some(e) = error.take() {
-                let e = e.with_url(&st.url);
+                let e = e.with_url(self.url(&st));
                 error = Some(e.clone());
-                st.error = Some(e);
+                st.error = Some(Box::new(e));
                 st.body_broken = body_broken;
             }
             if let Some(w) = st.reader.take() {
@@ -735,7 +848,8 @@ impl ReplyShared {
     pub(crate) fn set_http_error(&self, error: Error) {
         let mut st = self.lock();
         if !st.finished {
-            st.error = Some(error.with_url(&st.url));
+            let error = error.with_url(self.url(&st));
+            st.error = Some(Box::new(error));
         }
     }
 
@@ -751,7 +865,7 @@ impl ReplyShared {
         if st.finished {
             if st.body_broken {
                 st.body_broken = false; // report the failure once
-                return Some(st.error.clone().map(Err));
+                return Some(st.error.as_deref().cloned().map(Err));
             }
             return Some(None);
         }
@@ -790,6 +904,14 @@ fn take_from(st: &mut ReplyState, max: usize) -> Bytes {
     }
     st.buffered -= out.len();
     out.freeze()
+}
+
+/// What a reply shows as its URL if it had none: never reached, as `Reply::new` keeps the URL
+/// it is given when the request has none.
+#[allow(clippy::expect_used)] // a constant that parses
+fn placeholder_url() -> &'static Url {
+    static INVALID: OnceLock<Url> = OnceLock::new();
+    INVALID.get_or_init(|| Url::parse("invalid:").expect("static URL"))
 }
 
 /// The error for an HTTP status, with Qt's message shape.
@@ -919,7 +1041,9 @@ impl ReplaySource<Reply> for ReplyShared {
 
 impl ReplaySource<(Reply, Error)> for ReplyShared {
     fn replay(&self, _which: u8, add: &mut dyn FnMut()) -> Option<(Reply, Error)> {
-        let error = self.replay_with(add, |st| st.error.clone().filter(|_| st.finished))?;
+        let error = self.replay_with(add, |st| {
+            st.error.as_deref().cloned().filter(|_| st.finished)
+        })?;
         Some((self.replay_handle()?, error))
     }
 }
@@ -928,8 +1052,21 @@ impl ReplaySource<(u64, Option<u64>)> for ReplyShared {
     fn replay(&self, which: u8, add: &mut dyn FnMut()) -> Option<(u64, Option<u64>)> {
         self.replay_with(add, |st| match Replay::from_u8(which)? {
             Replay::DownloadProgress => st.download_progress,
-            Replay::UploadProgress => st.upload_progress,
+            Replay::UploadProgress => st.rare.as_ref().and_then(|rare| rare.upload_progress),
             _ => None,
         })
+    }
+}
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod size_tests {
+    /// A reply waiting in its origin's queue holds its request and its shared state; both
+    /// stay small until a slot is connected or the body starts (issue 11: 100,000 queued
+    /// requests in at most 100 MiB).
+    #[test]
+    fn a_queued_reply_and_its_request_stay_small() {
+        use std::mem::size_of;
+        assert!(size_of::<crate::request::Request>() <= 112);
+        assert!(size_of::<super::ReplyShared>() <= 456);
     }
 }
