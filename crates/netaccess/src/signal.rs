@@ -4,7 +4,11 @@
 //!
 //! Slots run on the task that emits, in the order they were connected; they must not block.
 //! A signal that fires at most once (a reply's `finished`) is *latched*: awaiting it after it
-//! fired resolves at once, so `reply.finished().await` never misses the event.
+//! fired resolves at once, with the value its replay source gives ([`ReplaySource::fired`]), so
+//! `reply.finished().await` never misses the event.
+//!
+//! A signal costs 16 bytes until something connects to it or awaits it; then one allocation
+//! of under 100 bytes holds its slots, the first of them inline.
 //!
 //! A signal may have a *replay source* (a reply's state): a callback connected after an event
 //! sees the current state once, at once (a finished reply's `finished`, a head already there,
@@ -29,7 +33,6 @@ use std::task::{Context, Poll};
 use tokio::sync::{mpsc, oneshot};
 
 type Callback<T> = Arc<dyn Fn(&T) + Send + Sync + 'static>;
-type Latch<T> = Arc<dyn Fn() -> Option<T> + Send + Sync + 'static>;
 
 enum Slot<T> {
     Callback(Callback<T>),
@@ -125,8 +128,9 @@ impl<E> Iterator for ListIter<E> {
 
 struct Slots<T> {
     list: List<(u64, Slot<T>)>,
-    latch: Option<Latch<T>>,
     next_id: u64,
+    /// The replay source (a weak handle: no allocation, no cycle) and the selector it is given.
+    replay: Option<(Weak<dyn ReplaySource<T>>, u8)>,
 }
 
 /// The state behind a signal, consulted when a callback connects.
@@ -135,15 +139,24 @@ pub(crate) trait ReplaySource<T>: Send + Sync {
     /// adds the slot) unless the source will emit nothing more, and returns what the new slot
     /// must see now, if anything.
     /// `which` tells the source which of its signals asks (a source may serve several).
-    fn replay(&self, which: u8, add: &mut dyn FnMut()) -> Option<T>;
+    fn replay(self: Arc<Self>, which: u8, add: &mut dyn FnMut()) -> Option<T>;
+
+    /// For a latched signal whose emission was delivered: the value it fired with, for a
+    /// future that starts waiting now. `None` for other signals, or before. The source must
+    /// answer `Some` from before it calls [`Signal::latch`], under a lock that
+    /// [`Signal::next`]'s call here also takes.
+    fn fired(self: Arc<Self>, _which: u8) -> Option<T> {
+        None
+    }
 }
 
 struct SignalInner<T> {
     slots: Mutex<Slots<T>>,
     /// Fast path: emitting with nobody listening costs one atomic load.
     listened: AtomicBool,
-    /// The replay source (a weak handle: no allocation, no cycle) and the selector it is given.
-    replay: OnceLock<(Weak<dyn ReplaySource<T>>, u8)>,
+    /// A latched emission was delivered: a future that starts waiting now gets the value
+    /// from the replay source. Written under the slots' lock.
+    latched: AtomicBool,
 }
 
 /// An emission prepared under its source's lock ([`Signal::prepare`]): who receives it is
@@ -154,9 +167,6 @@ pub(crate) struct Prepared<T> {
     callbacks: List<Callback<T>>,
     streams: List<mpsc::UnboundedSender<T>>,
     futures: List<oneshot::Sender<T>>,
-    /// For a latched signal: latch it once delivered, and resolve the futures that started
-    /// waiting meanwhile.
-    latch: Option<(Arc<SignalInner<T>>, Latch<T>)>,
 }
 
 impl<T: Clone> Prepared<T> {
@@ -170,19 +180,6 @@ impl<T: Clone> Prepared<T> {
         }
         for tx in self.futures {
             let _ = tx.send(value.clone());
-        }
-        if let Some((inner, latch)) = self.latch {
-            let mut slots = lock(&inner.slots);
-            slots.latch = Some(latch);
-            let list = std::mem::take(&mut slots.list);
-            for (id, slot) in list {
-                match slot {
-                    Slot::Once(tx) => {
-                        let _ = tx.send(value.clone());
-                    }
-                    other => slots.list.push((id, other)),
-                }
-            }
         }
     }
 }
@@ -285,11 +282,11 @@ impl<T: Clone + Send + 'static> Signal<T> {
             Arc::new(SignalInner {
                 slots: Mutex::new(Slots {
                     list: List::Empty,
-                    latch: None,
                     next_id: 1,
+                    replay: None,
                 }),
                 listened: AtomicBool::new(false),
-                replay: OnceLock::new(),
+                latched: AtomicBool::new(false),
             })
         })
     }
@@ -313,7 +310,8 @@ impl<T: Clone + Send + 'static> Signal<T> {
     {
         let inner = self.shared();
         let weak: Weak<SignalInner<T>> = Arc::downgrade(inner);
-        let Some((source, which)) = inner.replay.get() else {
+        let replay = lock(&inner.slots).replay.clone();
+        let Some((source, which)) = replay else {
             let id = self.add(Slot::Callback(Arc::new(slot)));
             return Connection { signal: weak, id };
         };
@@ -323,7 +321,7 @@ impl<T: Clone + Send + 'static> Signal<T> {
             // The source is gone: nothing will be emitted or replayed any more.
             return Connection { signal: weak, id };
         };
-        let replayed = source.replay(*which, &mut || {
+        let replayed = source.replay(which, &mut || {
             id = self.add(Slot::Callback(slot.clone()));
         });
         if let Some(value) = replayed {
@@ -338,9 +336,9 @@ impl<T: Clone + Send + 'static> Signal<T> {
         source: impl FnOnce() -> Weak<dyn ReplaySource<T>>,
         which: u8,
     ) {
-        let inner = self.shared();
-        if inner.replay.get().is_none() {
-            let _ = inner.replay.set((source(), which));
+        let mut slots = lock(&self.shared().slots);
+        if slots.replay.is_none() {
+            slots.replay = Some((source(), which));
         }
     }
 
@@ -354,15 +352,31 @@ impl<T: Clone + Send + 'static> Signal<T> {
     /// A future of the next emission; for a latched signal that already fired, resolves at once.
     pub fn next(&self) -> NextEmission<T> {
         let (tx, rx) = oneshot::channel();
+        // Made before the source is asked: a latch from now on finds this signal, and one
+        // before it has its source answer `fired`.
         let inner = self.shared();
-        let mut slots = lock(&inner.slots);
-        if let Some(value) = slots.latch.as_ref().and_then(|make| make()) {
+        let source = lock(&inner.slots).replay.clone();
+        let fired = || {
+            let (source, which) = source.as_ref()?;
+            source.upgrade()?.fired(*which)
+        };
+        if let Some(value) = fired() {
             let _ = tx.send(value);
-        } else {
-            let id = slots.next_id;
-            slots.next_id += 1;
-            slots.list.push((id, Slot::Once(tx)));
-            inner.listened.store(true, Ordering::Release);
+            return NextEmission { rx };
+        }
+        {
+            let mut slots = lock(&inner.slots);
+            if !inner.latched.load(Ordering::Acquire) {
+                let id = slots.next_id;
+                slots.next_id += 1;
+                slots.list.push((id, Slot::Once(tx)));
+                inner.listened.store(true, Ordering::Release);
+                return NextEmission { rx };
+            }
+        }
+        // Latched since the source was asked: it has the value now.
+        if let Some(value) = fired() {
+            let _ = tx.send(value);
         }
         NextEmission { rx }
     }
@@ -387,7 +401,6 @@ impl<T: Clone + Send + 'static> Signal<T> {
             callbacks: List::Empty,
             streams: List::Empty,
             futures: List::Empty,
-            latch: None,
         };
         let Some(inner) = self.inner.get() else {
             return prepared;
@@ -418,16 +431,27 @@ impl<T: Clone + Send + 'static> Signal<T> {
         prepared
     }
 
-    /// [`prepare`](Self::prepare), latching the signal: later `next()` calls resolve with
-    /// `latch()`.
-    pub(crate) fn prepare_latched(
-        &self,
-        value: &T,
-        latch: impl Fn() -> Option<T> + Send + Sync + 'static,
-    ) -> Prepared<T> {
-        let mut prepared = self.prepare(value);
-        prepared.latch = Some((self.shared().clone(), Arc::new(latch)));
-        prepared
+    /// Latches the signal after its one emission was delivered: the futures that started
+    /// waiting meanwhile get `value`, later ones what the replay source's
+    /// [`fired`](ReplaySource::fired) gives. Allocates nothing for a signal nobody reached.
+    pub(crate) fn latch(&self, value: &T) {
+        let Some(inner) = self.inner.get() else {
+            return;
+        };
+        let mut slots = lock(&inner.slots);
+        inner.latched.store(true, Ordering::Release);
+        let list = std::mem::take(&mut slots.list);
+        for (id, slot) in list {
+            match slot {
+                Slot::Once(tx) => {
+                    let _ = tx.send(value.clone());
+                }
+                other => slots.list.push((id, other)),
+            }
+        }
+        inner
+            .listened
+            .store(!slots.list.is_empty(), Ordering::Release);
     }
 
     /// Removes every slot (after the last emission, so closures holding handles are freed).
@@ -479,5 +503,17 @@ impl<T> futures_core::Stream for SignalStream<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         self.rx.poll_recv(cx)
+    }
+}
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod size_tests {
+    /// A reply has eleven signals and most programs connect one or two: an unused signal is
+    /// 16 bytes, a connected one a single allocation that holds its first slot inline.
+    #[test]
+    fn an_unused_signal_is_16_bytes_and_a_connected_one_allocates_under_100() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<super::Signal<crate::Reply>>(), 16);
+        assert!(size_of::<super::SignalInner<crate::Reply>>() <= 88);
     }
 }

@@ -41,8 +41,9 @@ pub const DEFAULT_STREAM_READ_BUFFER: usize = 1 << 20;
 /// The signals of a reply. Each is a [`Signal`]; see the accessors on [`Reply`].
 ///
 /// The five that most programs use are held inline; the others ([`RareSignals`]) are
-/// allocated when one of them is first reached through its accessor on [`Reply`]. Reaching
-/// them through `Deref` (`signals.request_sent.emit(..)`) never allocates: before that
+/// allocated when one of them is first reached through its accessor on [`Reply`], or when the
+/// request task starts (they share one allocation with the reply's cancellation token).
+/// Reaching them through `Deref` (`signals.request_sent.emit(..)`) never allocates: before that
 /// allocation it yields an inert, empty set, on which emitting does nothing and `receivers()`
 /// is 0. Only emit through `Deref`; connect through [`ReplySignals::rare`].
 pub(crate) struct ReplySignals {
@@ -51,7 +52,14 @@ pub(crate) struct ReplySignals {
     pub download_progress: Signal<(u64, Option<u64>)>,
     pub error_occurred: Signal<(Reply, Error)>,
     pub finished: Signal<Reply>,
-    rare: OnceLock<Box<RareSignals>>,
+    started: OnceLock<Box<Started>>,
+}
+
+/// What a reply allocates when its request task starts or a rare signal is first reached.
+struct Started {
+    signals: RareSignals,
+    /// Cancels the request task (`abort`).
+    cancel: CancellationToken,
 }
 
 /// The signals of a reply that are seldom connected, allocated on first use.
@@ -93,8 +101,8 @@ impl std::ops::Deref for ReplySignals {
 
     fn deref(&self) -> &RareSignals {
         static INERT: OnceLock<RareSignals> = OnceLock::new();
-        match self.rare.get() {
-            Some(rare) => rare,
+        match self.started.get() {
+            Some(started) => &started.signals,
             None => INERT.get_or_init(RareSignals::new),
         }
     }
@@ -108,13 +116,22 @@ impl ReplySignals {
             download_progress: Signal::new(),
             error_occurred: Signal::new(),
             finished: Signal::new(),
-            rare: OnceLock::new(),
+            started: OnceLock::new(),
         }
+    }
+
+    fn started(&self) -> &Started {
+        self.started.get_or_init(|| {
+            Box::new(Started {
+                signals: RareSignals::new(),
+                cancel: CancellationToken::new(),
+            })
+        })
     }
 
     /// The rare signals, allocated now if needed: the way to reach them to connect a slot.
     pub(crate) fn rare(&self) -> &RareSignals {
-        self.rare.get_or_init(|| Box::new(RareSignals::new()))
+        &self.started().signals
     }
 
     fn clear(&self) {
@@ -123,26 +140,24 @@ impl ReplySignals {
         self.download_progress.clear();
         self.error_occurred.clear();
         self.finished.clear();
-        if let Some(rare) = self.rare.get() {
-            rare.clear();
+        if let Some(started) = self.started.get() {
+            started.signals.clear();
         }
     }
 }
 
 pub(crate) struct ReplyState {
-    /// The reply's URL when it is not the request's: the last redirect target followed, or
-    /// what a request whose URL did not parse shows.
-    url: Option<Box<Url>>,
     /// `None` until the response head arrives.
     meta: Option<Box<Meta>>,
     buffer: Chunks,
     buffered: usize,
     read_buffer_size: usize,
-    error: Option<Box<Error>>,
     /// The body is incomplete because of `error` (transport failure or abort), as opposed to
     /// an HTTP error status whose body is whole.
     body_broken: bool,
     finished: bool,
+    /// `finished` was delivered to the slots connected when it fired.
+    finished_delivered: bool,
     reader: Option<Waker>,
     /// What late slots are shown (state replay): the head arrived, `encrypted` fired, and the
     /// latest progress values.
@@ -150,7 +165,11 @@ pub(crate) struct ReplyState {
     encrypted: bool,
     /// Takes the request out of its origin's queue while it waits there as data.
     dequeue: Option<Box<dyn FnOnce() + Send>>,
-    download_progress: Option<(u64, Option<u64>)>,
+    /// The latest `(received, total)` reported, as `(received, total or 0)` and whether none,
+    /// an unknown total or a known one was reported ([`ReplyState::download_progress`]): 16
+    /// bytes and one, where `Option<(u64, Option<u64>)>` takes 24.
+    download_progress: (u64, u64),
+    download_progress_kind: ProgressKind,
     /// What few replies use, allocated on first use.
     rare: Option<Box<RareState>>,
 }
@@ -158,10 +177,17 @@ pub(crate) struct ReplyState {
 /// The part of a reply's state that few replies use.
 #[derive(Default)]
 struct RareState {
+    /// The reply's URL when it is not the request's: the last redirect target followed, or
+    /// what a request whose URL did not parse shows.
+    url: Option<Url>,
+    error: Option<Error>,
     ignore_ssl_errors: IgnoreSsl,
     upload_progress: Option<(u64, Option<u64>)>,
     /// Given by `redirect_allowed()` (the `UserVerified` redirect policy).
     redirect_permit: Option<Arc<Notify>>,
+    /// Wakes the request task when a reader made room in a full bounded buffer; made when
+    /// the buffer first fills.
+    space: Option<Arc<Notify>>,
 }
 
 impl ReplyState {
@@ -172,21 +198,83 @@ impl ReplyState {
     fn meta(&self) -> Option<&Meta> {
         self.meta.as_deref()
     }
+
+    fn error(&self) -> Option<&Error> {
+        self.rare.as_ref().and_then(|rare| rare.error.as_ref())
+    }
+
+    fn download_progress(&self) -> Option<(u64, Option<u64>)> {
+        let (received, total) = self.download_progress;
+        match self.download_progress_kind {
+            ProgressKind::None => None,
+            ProgressKind::UnknownTotal => Some((received, None)),
+            ProgressKind::Known => Some((received, Some(total))),
+        }
+    }
+
+    /// Wakes the request task if it waits for room in the buffer (or stores the wake-up for
+    /// its next wait).
+    fn wake_writer(&self) {
+        if let Some(space) = self.rare.as_ref().and_then(|rare| rare.space.as_ref()) {
+            space.notify_one();
+        }
+    }
+}
+
+/// What a reply's latest download progress report was.
+#[derive(Clone, Copy)]
+enum ProgressKind {
+    None,
+    UnknownTotal,
+    Known,
+}
+
+/// The operation of a reply: the standard ones need no storage of their own.
+enum StoredOperation {
+    Head,
+    Get,
+    Put,
+    Post,
+    Delete,
+    Custom(Box<Operation>),
+}
+
+impl StoredOperation {
+    fn new(operation: Operation) -> Self {
+        match operation {
+            Operation::Head => StoredOperation::Head,
+            Operation::Get => StoredOperation::Get,
+            Operation::Put => StoredOperation::Put,
+            Operation::Post => StoredOperation::Post,
+            Operation::Delete => StoredOperation::Delete,
+            custom => StoredOperation::Custom(Box::new(custom)),
+        }
+    }
+
+    fn get(&self) -> &Operation {
+        static HEAD: Operation = Operation::Head;
+        static GET: Operation = Operation::Get;
+        static PUT: Operation = Operation::Put;
+        static POST: Operation = Operation::Post;
+        static DELETE: Operation = Operation::Delete;
+        match self {
+            StoredOperation::Head => &HEAD,
+            StoredOperation::Get => &GET,
+            StoredOperation::Put => &PUT,
+            StoredOperation::Post => &POST,
+            StoredOperation::Delete => &DELETE,
+            StoredOperation::Custom(operation) => operation,
+        }
+    }
 }
 
 /// The state shared by the reply handles and the request task.
 pub(crate) struct ReplyShared {
     request: Request,
-    operation: Operation,
+    operation: StoredOperation,
     state: Mutex<ReplyState>,
-    /// Wakes the request task when a reader made room in a bounded buffer.
-    space: Notify,
-    /// Made when the request task starts or the reply is aborted, whichever comes first.
-    cancel: OnceLock<CancellationToken>,
     pub(crate) signals: ReplySignals,
     manager_signals: Arc<ManagerSignals>,
-    /// This reply itself, for replays (which get `&self` from a weak handle).
-    this: Weak<ReplyShared>,
 }
 
 /// Qt's `QNetworkReply`: a request in progress or done.
@@ -218,7 +306,7 @@ impl std::fmt::Debug for Reply {
             .field("url", &crate::error::display_url(self.shared.url(&st)))
             .field("status", &st.meta().and_then(|m| m.status))
             .field("finished", &st.finished)
-            .field("error", &st.error)
+            .field("error", &st.error())
             .finish()
     }
 }
@@ -244,30 +332,32 @@ impl Reply {
         manager_signals: Arc<ManagerSignals>,
     ) -> Reply {
         // The request's URL is not kept twice.
-        let url = (request.url() != Some(&url)).then(|| Box::new(url));
+        let rare = (request.url() != Some(&url)).then(|| {
+            Box::new(RareState {
+                url: Some(url),
+                ..RareState::default()
+            })
+        });
         Reply {
-            shared: Arc::new_cyclic(|this| ReplyShared {
-                this: this.clone(),
+            shared: Arc::new(ReplyShared {
                 request,
-                operation,
+                operation: StoredOperation::new(operation),
                 state: Mutex::new(ReplyState {
-                    url,
                     meta: None,
                     buffer: Chunks::default(),
                     buffered: 0,
                     read_buffer_size: 0,
-                    error: None,
                     body_broken: false,
                     finished: false,
+                    finished_delivered: false,
                     reader: None,
                     head_seen: false,
                     encrypted: false,
                     dequeue: None,
-                    download_progress: None,
-                    rare: None,
+                    download_progress: (0, 0),
+                    download_progress_kind: ProgressKind::None,
+                    rare,
                 }),
-                space: Notify::new(),
-                cancel: OnceLock::new(),
                 signals: ReplySignals::new(),
                 manager_signals,
             }),
@@ -293,7 +383,7 @@ impl Reply {
 
     /// The operation (GET, POST, ...).
     pub fn operation(&self) -> &Operation {
-        &self.shared.operation
+        self.shared.operation.get()
     }
 
     // ----- metadata and attributes ----------------------------------------------------------
@@ -397,7 +487,7 @@ impl Reply {
 
     /// The error, if the reply failed (transport failure, HTTP error status, abort).
     pub fn error(&self) -> Option<Error> {
-        self.shared.lock().error.as_deref().cloned()
+        self.shared.lock().error().cloned()
     }
 
     /// True once `finished` was emitted.
@@ -448,8 +538,9 @@ impl Reply {
     /// stream, which sets [`DEFAULT_STREAM_READ_BUFFER`] unless a size was set.
     #[doc(alias = "setReadBufferSize")]
     pub fn set_read_buffer_size(&self, size: usize) {
-        self.shared.lock().read_buffer_size = size;
-        self.shared.space.notify_one();
+        let mut st = self.shared.lock();
+        st.read_buffer_size = size;
+        st.wake_writer();
     }
 
     /// The read buffer size (0: unlimited).
@@ -652,16 +743,17 @@ impl ReplyShared {
     }
 
     pub(crate) fn operation(&self) -> &Operation {
-        &self.operation
+        self.operation.get()
     }
 
     pub(crate) fn cancel_token(&self) -> &CancellationToken {
-        self.cancel.get_or_init(CancellationToken::new)
+        &self.signals.started().cancel
     }
 
     /// The reply's URL: the last redirect target followed, else the request's.
     fn url<'a>(&'a self, st: &'a ReplyState) -> &'a Url {
-        match (st.url.as_deref(), self.request.url()) {
+        let own = st.rare.as_ref().and_then(|rare| rare.url.as_ref());
+        match (own, self.request.url()) {
             (Some(url), _) | (None, Some(url)) => url,
             // `Reply::new` keeps a URL of its own when the request has none.
             (None, None) => placeholder_url(),
@@ -683,9 +775,8 @@ impl ReplyShared {
     fn take_buffered(&self, max: usize) -> Bytes {
         let mut st = self.lock();
         let taken = take_from(&mut st, max);
-        drop(st);
         if !taken.is_empty() {
-            self.space.notify_one();
+            st.wake_writer();
         }
         taken
     }
@@ -730,7 +821,11 @@ impl ReplyShared {
     pub(crate) fn report_download_progress(&self, progress: (u64, Option<u64>)) {
         let prepared = {
             let mut st = self.lock();
-            st.download_progress = Some(progress);
+            st.download_progress = (progress.0, progress.1.unwrap_or(0));
+            st.download_progress_kind = match progress.1 {
+                Some(_) => ProgressKind::Known,
+                None => ProgressKind::UnknownTotal,
+            };
             self.signals.download_progress.prepare(&progress)
         };
         prepared.deliver(&progress);
@@ -754,8 +849,7 @@ impl ReplyShared {
         }
         let handle = self.handle();
         let prepared = loop {
-            let notified = self.space.notified();
-            {
+            let space = {
                 let mut st = self.lock();
                 if st.finished {
                     return false;
@@ -768,9 +862,11 @@ impl ReplyShared {
                     }
                     break self.signals.ready_read.prepare(&handle);
                 }
-            }
+                st.rare().space.get_or_insert_with(Default::default).clone()
+            };
+            // A reader that made room after the check above left a wake-up in `space`.
             tokio::select! {
-                _ = notified => {}
+                _ = space.notified() => {}
                 _ = self.cancel_token().cancelled() => return false,
             }
         };
@@ -779,7 +875,7 @@ impl ReplyShared {
     }
 
     pub(crate) fn set_url(&self, url: Url) {
-        self.lock().url = Some(Box::new(url));
+        self.lock().rare().url = Some(url);
     }
 
     /// Waits for `redirect_allowed()` (an abort cancels the request task instead).
@@ -804,7 +900,6 @@ impl ReplyShared {
     /// the reply and on the manager, exactly once. `body_broken` says the body is incomplete.
     pub(crate) fn finish(self: &Arc<Self>, mut error: Option<Error>, body_broken: bool) {
         let reply = self.handle();
-        let weak: Weak<ReplyShared> = Arc::downgrade(self);
         // Both emissions are prepared under the state lock, so that a slot connecting at the
         // same time sees `finished` exactly once: live here, or replayed by `connect`.
         let (failed, finished) = {
@@ -816,7 +911,7 @@ impl ReplyShared {
             if let Some(e) = error.take() {
                 let e = e.with_url(self.url(&st));
                 error = Some(e.clone());
-                st.error = Some(Box::new(e));
+                st.rare().error = Some(e);
                 st.body_broken = body_broken;
             }
             if let Some(w) = st.reader.take() {
@@ -827,18 +922,19 @@ impl ReplyShared {
                 let prepared = self.signals.error_occurred.prepare(&event);
                 (event, prepared)
             });
-            let finished = self
-                .signals
-                .finished
-                .prepare_latched(&reply, move || weak.upgrade().map(|s| Reply { shared: s }));
+            let finished = self.signals.finished.prepare(&reply);
+            st.wake_writer();
             (failed, finished)
         };
-        self.space.notify_one();
         if let Some((event, prepared)) = failed {
             tracing::debug!(url = %crate::error::ShownUrl(&reply.url()), error = %event.1, "reply failed");
             prepared.deliver(&event);
         }
         finished.deliver(&reply);
+        // From here on a future awaiting `finished` resolves at once (`fired`), after the
+        // slots above ran.
+        self.lock().finished_delivered = true;
+        self.signals.finished.latch(&reply);
         self.manager_signals.finished.emit(&reply);
         // No signal fires after finished: drop the slots so closures holding handles go.
         self.signals.clear();
@@ -849,7 +945,7 @@ impl ReplyShared {
         let mut st = self.lock();
         if !st.finished {
             let error = error.with_url(self.url(&st));
-            st.error = Some(Box::new(error));
+            st.rare().error = Some(error);
         }
     }
 
@@ -858,14 +954,13 @@ impl ReplyShared {
         let mut st = self.lock();
         if let Some(chunk) = st.buffer.pop_front() {
             st.buffered -= chunk.len();
-            drop(st);
-            self.space.notify_one();
+            st.wake_writer();
             return Some(Some(Ok(chunk)));
         }
         if st.finished {
             if st.body_broken {
                 st.body_broken = false; // report the failure once
-                return Some(st.error.as_deref().cloned().map(Err));
+                return Some(st.error().cloned().map(Err));
             }
             return Some(None);
         }
@@ -1017,15 +1112,10 @@ impl ReplyShared {
         }
         decide(&st)
     }
-
-    /// A handle, when the caller holds a strong reference (a connecting slot does).
-    fn replay_handle(&self) -> Option<Reply> {
-        self.this.upgrade().map(|shared| Reply { shared })
-    }
 }
 
 impl ReplaySource<Reply> for ReplyShared {
-    fn replay(&self, which: u8, add: &mut dyn FnMut()) -> Option<Reply> {
+    fn replay(self: Arc<Self>, which: u8, add: &mut dyn FnMut()) -> Option<Reply> {
         let now = self.replay_with(add, |st| {
             Some(match Replay::from_u8(which)? {
                 Replay::Finished => st.finished,
@@ -1035,23 +1125,27 @@ impl ReplaySource<Reply> for ReplyShared {
                 _ => false,
             })
         });
-        now.filter(|now| *now).and_then(|_| self.replay_handle())
+        now.filter(|now| *now).map(|_| Reply { shared: self })
+    }
+
+    fn fired(self: Arc<Self>, which: u8) -> Option<Reply> {
+        let delivered =
+            Replay::from_u8(which) == Some(Replay::Finished) && self.lock().finished_delivered;
+        delivered.then_some(Reply { shared: self })
     }
 }
 
 impl ReplaySource<(Reply, Error)> for ReplyShared {
-    fn replay(&self, _which: u8, add: &mut dyn FnMut()) -> Option<(Reply, Error)> {
-        let error = self.replay_with(add, |st| {
-            st.error.as_deref().cloned().filter(|_| st.finished)
-        })?;
-        Some((self.replay_handle()?, error))
+    fn replay(self: Arc<Self>, _which: u8, add: &mut dyn FnMut()) -> Option<(Reply, Error)> {
+        let error = self.replay_with(add, |st| st.error().cloned().filter(|_| st.finished))?;
+        Some((Reply { shared: self }, error))
     }
 }
 
 impl ReplaySource<(u64, Option<u64>)> for ReplyShared {
-    fn replay(&self, which: u8, add: &mut dyn FnMut()) -> Option<(u64, Option<u64>)> {
+    fn replay(self: Arc<Self>, which: u8, add: &mut dyn FnMut()) -> Option<(u64, Option<u64>)> {
         self.replay_with(add, |st| match Replay::from_u8(which)? {
-            Replay::DownloadProgress => st.download_progress,
+            Replay::DownloadProgress => st.download_progress(),
             Replay::UploadProgress => st.rare.as_ref().and_then(|rare| rare.upload_progress),
             _ => None,
         })
@@ -1067,6 +1161,6 @@ mod size_tests {
     fn a_queued_reply_and_its_request_stay_small() {
         use std::mem::size_of;
         assert!(size_of::<crate::request::Request>() <= 112);
-        assert!(size_of::<super::ReplyShared>() <= 456);
+        assert!(size_of::<super::ReplyShared>() <= 360);
     }
 }
