@@ -554,6 +554,33 @@ mod tests {
     }
 
     #[test]
+    fn options_left_at_their_defaults_and_one_changed_keep_the_others() {
+        let plain = Request::new("http://x/");
+        assert!(plain.headers().is_empty());
+        assert_eq!(plain.max_redirects(), 50);
+        assert_eq!(
+            plain.max_decoded_size(),
+            Some(crate::decode::DEFAULT_MAX_DECODED_SIZE)
+        );
+        assert!(plain.cache_save_control() && plain.authentication_reuse());
+        let changed = plain
+            .clone()
+            .with_max_redirects(3)
+            .with_header("X-A", "1")
+            .with_priority(Priority::High);
+        assert_eq!(changed.max_redirects(), 3);
+        assert_eq!(changed.headers().len(), 1);
+        assert_eq!(changed.priority(), Priority::High);
+        assert_eq!(
+            changed.decompressed_safety_check_threshold(),
+            plain.decompressed_safety_check_threshold()
+        );
+        assert_eq!(changed.max_body_size(), None);
+        assert!(changed.invalid_header().is_none());
+        assert!(plain.headers().is_empty() && plain.max_redirects() == 50);
+    }
+
+    #[test]
     fn priorities_order_high_first() {
         assert!(Priority::High < Priority::Normal && Priority::Normal < Priority::Low);
     }

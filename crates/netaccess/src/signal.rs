@@ -506,6 +506,71 @@ impl<T> futures_core::Stream for SignalStream<T> {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt;
+
+    #[test]
+    fn slots_past_the_first_keep_their_order_and_disconnect_one_by_one() {
+        let signal: Signal<u32> = Signal::new();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let connections: Vec<Connection> = (1..=3)
+            .map(|n| {
+                let seen = seen.clone();
+                signal.connect(move |v| seen.lock().unwrap().push(n * 10 + v))
+            })
+            .collect();
+        signal.emit(&1);
+        assert!(connections[1].disconnect());
+        assert!(!connections[1].disconnect());
+        assert!(connections[0].is_connected() && !connections[1].is_connected());
+        assert_eq!(signal.receivers(), 2);
+        signal.emit(&2);
+        assert!(connections[0].disconnect() && connections[2].disconnect());
+        assert_eq!(signal.receivers(), 0);
+        signal.emit(&3);
+        assert_eq!(*seen.lock().unwrap(), [11, 21, 31, 12, 32]);
+    }
+
+    /// A source that says when its one emission was delivered.
+    struct Once(Mutex<bool>);
+
+    impl ReplaySource<u32> for Once {
+        fn replay(self: Arc<Self>, _which: u8, add: &mut dyn FnMut()) -> Option<u32> {
+            add();
+            None
+        }
+
+        fn fired(self: Arc<Self>, _which: u8) -> Option<u32> {
+            lock(&self.0).then_some(7)
+        }
+    }
+
+    #[test]
+    fn a_latched_signal_resolves_waiting_and_later_futures() {
+        let source = Arc::new(Once(Mutex::new(false)));
+        let weak = Arc::downgrade(&source);
+        let signal: Signal<u32> = Signal::new();
+        signal.set_replay_source(|| weak as Weak<dyn ReplaySource<u32>>, 0);
+        let before = signal.next();
+        let prepared = signal.prepare(&7);
+        let meanwhile = signal.next();
+        prepared.deliver(&7);
+        *lock(&source.0) = true;
+        signal.latch(&7);
+        assert_eq!(before.now_or_never(), Some(7));
+        assert_eq!(meanwhile.now_or_never(), Some(7));
+        assert_eq!(signal.next().now_or_never(), Some(7));
+        // A signal nobody reached before the latch gets its value from the source too.
+        let untouched: Signal<u32> = Signal::new();
+        untouched.latch(&7);
+        let weak = Arc::downgrade(&source);
+        untouched.set_replay_source(|| weak as Weak<dyn ReplaySource<u32>>, 0);
+        assert_eq!(untouched.next().now_or_never(), Some(7));
+    }
+}
+
 #[cfg(all(test, target_pointer_width = "64"))]
 mod size_tests {
     /// A reply has eleven signals and most programs connect one or two: an unused signal is
