@@ -10,15 +10,22 @@
 //! allocated on first use (the rarely connected signals, the response metadata, a second URL
 //! after a redirect, the cancellation token, the `UserVerified` redirect permit, the SSL
 //! exceptions), and the first body chunk is held without a queue of its own.
+//!
+//! Parts: `signals` (the reply's signals, their accessors, the reply as their replay source),
+//! `state` (what the lock guards), `chunks` (the body buffer), `body` (stream and reader),
+//! `meta` ([`Meta`]). This file stays over 600 lines for `Reply`'s public API: one documented
+//! accessor per `QNetworkReply` member.
 
 mod body;
 mod chunks;
 mod meta;
+mod signals;
+mod state;
 
 pub use body::{BodyReader, BodyStream};
 pub use meta::Meta;
 
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
 
 use bytes::{Bytes, BytesMut};
@@ -31,242 +38,13 @@ use url::Url;
 use crate::error::{Error, NetworkError};
 use crate::manager::ManagerSignals;
 use crate::request::{Operation, Request};
-use crate::signal::{ReplaySource, Signal};
 use crate::transport::tls::{IgnoreSsl, SslError};
 use chunks::Chunks;
+use signals::ReplySignals;
+use state::{take_from, ProgressKind, RareState, ReplyState, StoredOperation};
 
 /// Read buffer used once the body is taken as a stream, when none was set (1 MiB).
 pub const DEFAULT_STREAM_READ_BUFFER: usize = 1 << 20;
-
-/// The signals of a reply. Each is a [`Signal`]; see the accessors on [`Reply`].
-///
-/// The five that most programs use are held inline; the others ([`RareSignals`]) are
-/// allocated when one of them is first reached through its accessor on [`Reply`], or when the
-/// request task starts (they share one allocation with the reply's cancellation token).
-/// Reaching them through `Deref` (`signals.request_sent.emit(..)`) never allocates: before that
-/// allocation it yields an inert, empty set, on which emitting does nothing and `receivers()`
-/// is 0. Only emit through `Deref`; connect through [`ReplySignals::rare`].
-pub(crate) struct ReplySignals {
-    pub meta_data_changed: Signal<Reply>,
-    pub ready_read: Signal<Reply>,
-    pub download_progress: Signal<(u64, Option<u64>)>,
-    pub error_occurred: Signal<(Reply, Error)>,
-    pub finished: Signal<Reply>,
-    started: OnceLock<Box<Started>>,
-}
-
-/// What a reply allocates when its request task starts or a rare signal is first reached.
-struct Started {
-    signals: RareSignals,
-    /// Cancels the request task (`abort`).
-    cancel: CancellationToken,
-}
-
-/// The signals of a reply that are seldom connected, allocated on first use.
-pub(crate) struct RareSignals {
-    pub upload_progress: Signal<(u64, Option<u64>)>,
-    pub encrypted: Signal<Reply>,
-    pub socket_started_connecting: Signal<Reply>,
-    pub request_sent: Signal<Reply>,
-    pub redirected: Signal<Url>,
-    pub ssl_errors: Signal<(Reply, Vec<SslError>)>,
-}
-
-impl RareSignals {
-    fn new() -> Self {
-        RareSignals {
-            upload_progress: Signal::new(),
-            encrypted: Signal::new(),
-            socket_started_connecting: Signal::new(),
-            request_sent: Signal::new(),
-            redirected: Signal::new(),
-            ssl_errors: Signal::new(),
-        }
-    }
-
-    fn clear(&self) {
-        self.upload_progress.clear();
-        self.encrypted.clear();
-        self.socket_started_connecting.clear();
-        self.request_sent.clear();
-        self.redirected.clear();
-        self.ssl_errors.clear();
-    }
-}
-
-/// For emitting only: the rare signals if allocated, else an inert empty set (see
-/// [`ReplySignals`]).
-impl std::ops::Deref for ReplySignals {
-    type Target = RareSignals;
-
-    fn deref(&self) -> &RareSignals {
-        static INERT: OnceLock<RareSignals> = OnceLock::new();
-        match self.started.get() {
-            Some(started) => &started.signals,
-            None => INERT.get_or_init(RareSignals::new),
-        }
-    }
-}
-
-impl ReplySignals {
-    fn new() -> Self {
-        ReplySignals {
-            meta_data_changed: Signal::new(),
-            ready_read: Signal::new(),
-            download_progress: Signal::new(),
-            error_occurred: Signal::new(),
-            finished: Signal::new(),
-            started: OnceLock::new(),
-        }
-    }
-
-    fn started(&self) -> &Started {
-        self.started.get_or_init(|| {
-            Box::new(Started {
-                signals: RareSignals::new(),
-                cancel: CancellationToken::new(),
-            })
-        })
-    }
-
-    /// The rare signals, allocated now if needed: the way to reach them to connect a slot.
-    pub(crate) fn rare(&self) -> &RareSignals {
-        &self.started().signals
-    }
-
-    fn clear(&self) {
-        self.meta_data_changed.clear();
-        self.ready_read.clear();
-        self.download_progress.clear();
-        self.error_occurred.clear();
-        self.finished.clear();
-        if let Some(started) = self.started.get() {
-            started.signals.clear();
-        }
-    }
-}
-
-pub(crate) struct ReplyState {
-    /// `None` until the response head arrives.
-    meta: Option<Box<Meta>>,
-    buffer: Chunks,
-    buffered: usize,
-    read_buffer_size: usize,
-    /// The body is incomplete because of `error` (transport failure or abort), as opposed to
-    /// an HTTP error status whose body is whole.
-    body_broken: bool,
-    finished: bool,
-    /// `finished` was delivered to the slots connected when it fired.
-    finished_delivered: bool,
-    reader: Option<Waker>,
-    /// What late slots are shown (state replay): the head arrived, `encrypted` fired, and the
-    /// latest progress values.
-    head_seen: bool,
-    encrypted: bool,
-    /// Takes the request out of its origin's queue while it waits there as data.
-    dequeue: Option<Box<dyn FnOnce() + Send>>,
-    /// The latest `(received, total)` reported, as `(received, total or 0)` and whether none,
-    /// an unknown total or a known one was reported ([`ReplyState::download_progress`]): 16
-    /// bytes and one, where `Option<(u64, Option<u64>)>` takes 24.
-    download_progress: (u64, u64),
-    download_progress_kind: ProgressKind,
-    /// What few replies use, allocated on first use.
-    rare: Option<Box<RareState>>,
-}
-
-/// The part of a reply's state that few replies use.
-#[derive(Default)]
-struct RareState {
-    /// The reply's URL when it is not the request's: the last redirect target followed, or
-    /// what a request whose URL did not parse shows.
-    url: Option<Url>,
-    error: Option<Error>,
-    ignore_ssl_errors: IgnoreSsl,
-    upload_progress: Option<(u64, Option<u64>)>,
-    /// Given by `redirect_allowed()` (the `UserVerified` redirect policy).
-    redirect_permit: Option<Arc<Notify>>,
-    /// Wakes the request task when a reader made room in a full bounded buffer; made when
-    /// the buffer first fills.
-    space: Option<Arc<Notify>>,
-}
-
-impl ReplyState {
-    fn rare(&mut self) -> &mut RareState {
-        self.rare.get_or_insert_with(Box::default)
-    }
-
-    fn meta(&self) -> Option<&Meta> {
-        self.meta.as_deref()
-    }
-
-    fn error(&self) -> Option<&Error> {
-        self.rare.as_ref().and_then(|rare| rare.error.as_ref())
-    }
-
-    fn download_progress(&self) -> Option<(u64, Option<u64>)> {
-        let (received, total) = self.download_progress;
-        match self.download_progress_kind {
-            ProgressKind::None => None,
-            ProgressKind::UnknownTotal => Some((received, None)),
-            ProgressKind::Known => Some((received, Some(total))),
-        }
-    }
-
-    /// Wakes the request task if it waits for room in the buffer (or stores the wake-up for
-    /// its next wait).
-    fn wake_writer(&self) {
-        if let Some(space) = self.rare.as_ref().and_then(|rare| rare.space.as_ref()) {
-            space.notify_one();
-        }
-    }
-}
-
-/// What a reply's latest download progress report was.
-#[derive(Clone, Copy)]
-enum ProgressKind {
-    None,
-    UnknownTotal,
-    Known,
-}
-
-/// The operation of a reply: the standard ones need no storage of their own.
-enum StoredOperation {
-    Head,
-    Get,
-    Put,
-    Post,
-    Delete,
-    Custom(Box<Operation>),
-}
-
-impl StoredOperation {
-    fn new(operation: Operation) -> Self {
-        match operation {
-            Operation::Head => StoredOperation::Head,
-            Operation::Get => StoredOperation::Get,
-            Operation::Put => StoredOperation::Put,
-            Operation::Post => StoredOperation::Post,
-            Operation::Delete => StoredOperation::Delete,
-            custom => StoredOperation::Custom(Box::new(custom)),
-        }
-    }
-
-    fn get(&self) -> &Operation {
-        static HEAD: Operation = Operation::Head;
-        static GET: Operation = Operation::Get;
-        static PUT: Operation = Operation::Put;
-        static POST: Operation = Operation::Post;
-        static DELETE: Operation = Operation::Delete;
-        match self {
-            StoredOperation::Head => &HEAD,
-            StoredOperation::Get => &GET,
-            StoredOperation::Put => &PUT,
-            StoredOperation::Post => &POST,
-            StoredOperation::Delete => &DELETE,
-            StoredOperation::Custom(operation) => operation,
-        }
-    }
-}
 
 /// The state shared by the reply handles and the request task.
 pub(crate) struct ReplyShared {
@@ -280,7 +58,7 @@ pub(crate) struct ReplyShared {
 /// Qt's `QNetworkReply`: a request in progress or done.
 ///
 /// A cheap handle (clone freely). Signals are reached through accessors returning
-/// [`Signal`]s; the body through [`read_all`](Reply::read_all), [`body_stream`](Reply::body_stream),
+/// [`Signal`](crate::Signal)s; the body through [`read_all`](Reply::read_all), [`body_stream`](Reply::body_stream),
 /// [`into_async_read`](Reply::into_async_read) or [`bytes`](Reply::bytes).
 ///
 /// ```no_run
@@ -593,99 +371,6 @@ impl Reply {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
-    // ----- signals --------------------------------------------------------------------------
-    //
-    // A slot connected to `finished`, `error_occurred`, `meta_data_changed`, `ready_read`,
-    // `encrypted` or a progress signal after its event sees the current state at once (state
-    // replay, see `crate::signal`): connecting right after `get()` misses nothing.
-
-    /// `signal` with its replay source installed.
-    fn replaying<'a, T>(&'a self, signal: &'a Signal<T>, which: Replay) -> &'a Signal<T>
-    where
-        T: Clone + Send + 'static,
-        ReplyShared: ReplaySource<T>,
-    {
-        signal.set_replay_source(
-            || {
-                let weak: Weak<dyn ReplaySource<T>> = Arc::downgrade(&self.shared) as Weak<_>;
-                weak
-            },
-            which as u8,
-        );
-        signal
-    }
-
-    /// Emitted when the response headers (status, headers, attributes) are known.
-    #[doc(alias = "metaDataChanged")]
-    pub fn meta_data_changed(&self) -> &Signal<Reply> {
-        self.replaying(
-            &self.shared.signals.meta_data_changed,
-            Replay::MetaDataChanged,
-        )
-    }
-
-    /// Emitted when new body bytes can be read.
-    #[doc(alias = "readyRead")]
-    pub fn ready_read(&self) -> &Signal<Reply> {
-        self.replaying(&self.shared.signals.ready_read, Replay::ReadyRead)
-    }
-
-    /// `(received, total)` body bytes, total `None` when unknown; at most every 100 ms, plus
-    /// a final emission.
-    #[doc(alias = "downloadProgress")]
-    pub fn download_progress(&self) -> &Signal<(u64, Option<u64>)> {
-        self.replaying(
-            &self.shared.signals.download_progress,
-            Replay::DownloadProgress,
-        )
-    }
-
-    /// `(sent, total)` request body bytes.
-    #[doc(alias = "uploadProgress")]
-    pub fn upload_progress(&self) -> &Signal<(u64, Option<u64>)> {
-        self.replaying(
-            &self.shared.signals.rare().upload_progress,
-            Replay::UploadProgress,
-        )
-    }
-
-    /// Emitted once, before `finished`, when the reply fails.
-    #[doc(alias = "errorOccurred")]
-    pub fn error_occurred(&self) -> &Signal<(Reply, Error)> {
-        self.replaying(&self.shared.signals.error_occurred, Replay::ErrorOccurred)
-    }
-
-    /// Emitted exactly once at the end (also after `abort`). Latched: `reply.finished().await`
-    /// resolves at once if it already fired.
-    pub fn finished(&self) -> &Signal<Reply> {
-        self.replaying(&self.shared.signals.finished, Replay::Finished)
-    }
-
-    /// Emitted when the connection used by this reply is encrypted (before the request is sent).
-    pub fn encrypted(&self) -> &Signal<Reply> {
-        self.replaying(&self.shared.signals.rare().encrypted, Replay::Encrypted)
-    }
-
-    /// Emitted when a new socket starts connecting for this reply.
-    #[doc(alias = "socketStartedConnecting")]
-    pub fn socket_started_connecting(&self) -> &Signal<Reply> {
-        &self.shared.signals.rare().socket_started_connecting
-    }
-
-    /// Emitted when the request (headers and body) was written.
-    #[doc(alias = "requestSent")]
-    pub fn request_sent(&self) -> &Signal<Reply> {
-        &self.shared.signals.rare().request_sent
-    }
-
-    /// Emitted when the TLS handshake meets certificate errors. A slot that calls
-    /// [`ignore_ssl_errors`](Reply::ignore_ssl_errors) lets the connection go on; otherwise the
-    /// reply fails with `SslHandshakeFailedError`.
-    #[doc(alias = "sslErrors")]
-    pub fn ssl_errors(&self) -> &Signal<(Reply, Vec<SslError>)> {
-        &self.shared.signals.rare().ssl_errors
-    }
-
     /// Qt's `ignoreSslErrors()`: certificate errors of this reply's handshake do not fail it.
     /// Call it before the request starts or from an `ssl_errors` slot. The connection, once
     /// made, is pooled like any other (as in Qt).
@@ -719,11 +404,6 @@ impl Reply {
     #[doc(alias = "redirectAllowed")]
     pub fn redirect_allowed(&self) {
         self.shared.redirect_permit().notify_one();
-    }
-
-    /// Emitted for each redirect followed, with the new URL.
-    pub fn redirected(&self) -> &Signal<Url> {
-        &self.shared.signals.rare().redirected
     }
 }
 
@@ -969,38 +649,6 @@ impl ReplyShared {
     }
 }
 
-fn take_from(st: &mut ReplyState, max: usize) -> Bytes {
-    if st.buffered == 0 || max == 0 {
-        return Bytes::new();
-    }
-    let single = st.buffer.len() == 1;
-    if let Some(front) = st.buffer.front_mut() {
-        if front.len() >= max || single {
-            let n = front.len().min(max);
-            let out = front.split_to(n);
-            if front.is_empty() {
-                st.buffer.pop_front();
-            }
-            st.buffered -= out.len();
-            return out;
-        }
-    }
-    let mut out = BytesMut::with_capacity(st.buffered.min(max));
-    while out.len() < max {
-        let Some(mut chunk) = st.buffer.pop_front() else {
-            break;
-        };
-        let want = max - out.len();
-        if chunk.len() > want {
-            let rest = chunk.split_off(want);
-            st.buffer.push_front(rest);
-        }
-        out.extend_from_slice(&chunk);
-    }
-    st.buffered -= out.len();
-    out.freeze()
-}
-
 /// What a reply shows as its URL if it had none: never reached, as `Reply::new` keeps the URL
 /// it is given when the request has none.
 #[allow(clippy::expect_used)] // a constant that parses
@@ -1064,91 +712,6 @@ mod retry_after_tests {
         );
         assert_eq!(retry_after("-5", now), None);
         assert_eq!(retry_after("soon", now), None);
-    }
-}
-
-/// Which reply signal a replay serves (the selector given to [`ReplaySource::replay`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-enum Replay {
-    Finished,
-    ErrorOccurred,
-    MetaDataChanged,
-    ReadyRead,
-    Encrypted,
-    DownloadProgress,
-    UploadProgress,
-}
-
-impl Replay {
-    fn from_u8(which: u8) -> Option<Replay> {
-        [
-            Replay::Finished,
-            Replay::ErrorOccurred,
-            Replay::MetaDataChanged,
-            Replay::ReadyRead,
-            Replay::Encrypted,
-            Replay::DownloadProgress,
-            Replay::UploadProgress,
-        ]
-        .into_iter()
-        .find(|r| *r as u8 == which)
-    }
-}
-
-/// The replay source of a reply's signals is the reply: its state, read under the state lock
-/// under which its emissions are prepared. Once the reply finished, slots are not kept (no
-/// signal fires any more) but still see the final state.
-impl ReplyShared {
-    /// Runs `decide` on the state under its lock, adding the slot first unless finished.
-    fn replay_with<T>(
-        &self,
-        add: &mut dyn FnMut(),
-        decide: impl FnOnce(&ReplyState) -> Option<T>,
-    ) -> Option<T> {
-        let st = self.lock();
-        if !st.finished {
-            add();
-        }
-        decide(&st)
-    }
-}
-
-impl ReplaySource<Reply> for ReplyShared {
-    fn replay(self: Arc<Self>, which: u8, add: &mut dyn FnMut()) -> Option<Reply> {
-        let now = self.replay_with(add, |st| {
-            Some(match Replay::from_u8(which)? {
-                Replay::Finished => st.finished,
-                Replay::MetaDataChanged => st.head_seen,
-                Replay::ReadyRead => st.buffered > 0,
-                Replay::Encrypted => st.encrypted,
-                _ => false,
-            })
-        });
-        now.filter(|now| *now).map(|_| Reply { shared: self })
-    }
-
-    fn fired(self: Arc<Self>, which: u8) -> Option<Reply> {
-        let delivered =
-            Replay::from_u8(which) == Some(Replay::Finished) && self.lock().finished_delivered;
-        delivered.then_some(Reply { shared: self })
-    }
-}
-
-impl ReplaySource<(Reply, Error)> for ReplyShared {
-    fn replay(self: Arc<Self>, _which: u8, add: &mut dyn FnMut()) -> Option<(Reply, Error)> {
-        let error = self.replay_with(add, |st| st.error().cloned().filter(|_| st.finished))?;
-        Some((Reply { shared: self }, error))
-    }
-}
-
-impl ReplaySource<(u64, Option<u64>)> for ReplyShared {
-    fn replay(self: Arc<Self>, which: u8, add: &mut dyn FnMut()) -> Option<(u64, Option<u64>)> {
-        self.replay_with(add, |st| match Replay::from_u8(which)? {
-            Replay::DownloadProgress => st.download_progress(),
-            Replay::UploadProgress => st.rare.as_ref().and_then(|rare| rare.upload_progress),
-            _ => None,
-        })
     }
 }
 
