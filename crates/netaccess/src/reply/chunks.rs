@@ -61,10 +61,11 @@ impl Chunks {
         }
     }
 
+    /// Takes the first chunk. An emptied one (what `split_to` leaves of a chunk read whole)
+    /// is dropped here too: it still holds the chunk's storage.
     pub(super) fn pop_front(&mut self) -> Option<Bytes> {
         match self {
-            Chunks::One(only) if only.is_empty() => None,
-            Chunks::One(only) => Some(std::mem::take(only)),
+            Chunks::One(only) => Some(std::mem::take(only)).filter(|chunk| !chunk.is_empty()),
             Chunks::Many(queue) => queue.pop_front(),
         }
     }
@@ -111,6 +112,19 @@ mod tests {
         chunks.push_front(Bytes::from("y"));
         chunks.push_front(Bytes::from("x"));
         assert_eq!(drain(&mut chunks), ["x", "y"]);
+    }
+
+    #[test]
+    fn a_chunk_read_whole_lets_go_of_its_storage() {
+        let mut chunks = Chunks::default();
+        let storage = Bytes::from(vec![7u8; 4096]);
+        chunks.push_back(storage.slice(..));
+        if let Some(front) = chunks.front_mut() {
+            let _read = front.split_to(4096); // what a reply's read leaves: an empty view
+        }
+        assert!(chunks.pop_front().is_none());
+        // Only `storage` itself still refers to the bytes.
+        assert!(storage.is_unique());
     }
 
     #[test]
