@@ -6,10 +6,15 @@
 //!
 //! Every request goes to one [`NetworkAccessManager`] at once; the manager's per-origin queue
 //! does the limiting (at most `--per-host` HTTP/1.1 connections per origin), as Qt's does. Each
-//! body is read in `ready_read` slots and dropped, as the Qt peers do (1 MiB read buffer); with
-//! `--stream`, each is read with `body_stream()` in a task of its own. Prints one JSON line on stdout:
+//! body is read in a `ready_read` slot and dropped, and replies are counted in one slot on the
+//! manager's `finished`, as the Qt peers do (1 MiB read buffer); with `--stream`, each body is
+//! read with `body_stream()` in a task of its own. Prints one JSON line on stdout:
 //! `{"requests":..,"bytes":..,"seconds":..,"errors":..}`. Exit 2 on bad arguments, 3 when the
 //! workload cannot be run.
+//!
+//! The URLs are parsed before the clock starts and each [`Request`] is made as it is handed
+//! to the manager, as the reqwest peer of the harness does (it parses every URL first, then
+//! moves each into the task that sends it): the peer holds no list of requests of its own.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +22,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::StreamExt;
+use netaccess::url::Url;
 use netaccess::{BodyStream, NetworkAccessManager, Reply, Request};
 
 const USAGE: &str =
@@ -119,48 +125,64 @@ async fn drain(reply: Reply, mut stream: BodyStream) -> (u64, bool) {
     (bytes, ok)
 }
 
-/// Reads every body in `ready_read` slots and counts replies in `finished`, as the Qt peers
-/// do: the bytes are taken on the request's own task, with no reader task per reply.
+/// The request for `url`, made when it is sent.
+fn request_for(url: Url, http2: bool) -> Request {
+    let h2c = http2 && url.scheme() == "http";
+    let request = Request::from_url(url);
+    if h2c {
+        request.with_http2_direct(true) // h2c by prior knowledge
+    } else {
+        request // https: ALPN offers h2 (HTTP/2 allowed by default)
+    }
+}
+
+/// Reads every body in a `ready_read` slot and counts replies in one slot on the manager's
+/// `finished`, as the Qt peers do: the bytes are taken on the request's own task, with no
+/// reader task per reply.
 async fn run_with_signals(
     manager: &NetworkAccessManager,
-    requests: Vec<Request>,
+    urls: Vec<Url>,
+    http2: bool,
 ) -> (u64, u64, u64) {
-    let total = requests.len() as u64;
+    let total = urls.len() as u64;
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let bytes = Arc::new(AtomicU64::new(0));
     let all_done = Arc::new(tokio::sync::Notify::new());
-    for request in requests {
+    let counting = {
         let (ok, failed, bytes, all_done) =
             (ok.clone(), failed.clone(), bytes.clone(), all_done.clone());
-        manager.get_with(request, move |reply| {
+        manager.finished().connect(move |r| {
+            bytes.fetch_add(r.read_all().len() as u64, Ordering::Relaxed);
+            let good = r.error().is_none() && matches!(r.status_code(), Some(200..=299));
+            if !good {
+                eprintln!(
+                    "netaccess-bench-peer: {}: {:?} {:?}",
+                    r.url(),
+                    r.status_code(),
+                    r.error()
+                );
+            }
+            let counter = if good { &ok } else { &failed };
+            counter.fetch_add(1, Ordering::Relaxed);
+            if ok.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) == total {
+                all_done.notify_one();
+            }
+        })
+    };
+    for url in urls {
+        let counter = bytes.clone();
+        manager.get_with(request_for(url, http2), move |reply| {
             reply.set_read_buffer_size(1 << 20);
-            let counter = bytes.clone();
             reply.ready_read().connect(move |r| {
                 counter.fetch_add(r.read_all().len() as u64, Ordering::Relaxed);
-            });
-            reply.finished().connect(move |r| {
-                bytes.fetch_add(r.read_all().len() as u64, Ordering::Relaxed);
-                let good = r.error().is_none() && matches!(r.status_code(), Some(200..=299));
-                if !good {
-                    eprintln!(
-                        "netaccess-bench-peer: {}: {:?} {:?}",
-                        r.url(),
-                        r.status_code(),
-                        r.error()
-                    );
-                }
-                let counter = if good { &ok } else { &failed };
-                counter.fetch_add(1, Ordering::Relaxed);
-                if ok.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) == total {
-                    all_done.notify_one();
-                }
             });
         });
     }
     if total > 0 {
         all_done.notified().await;
     }
+    counting.disconnect();
     (
         ok.load(Ordering::Relaxed),
         failed.load(Ordering::Relaxed),
@@ -195,33 +217,33 @@ fn main() -> ExitCode {
     // advertises (nginx: 128 concurrent streams), so --streams is accepted and not applied.
     let _ = args.streams;
     let use_stream = args.stream;
+    let http2 = args.http2;
+    // Parsed before the clock starts, as the reqwest peer does; the texts stay alive too.
+    let mut urls = Vec::with_capacity(args.urls.len());
+    for text in &args.urls {
+        match Url::parse(text) {
+            Ok(url) => urls.push(url),
+            Err(e) => {
+                eprintln!("netaccess-bench-peer: bad URL {text}: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let (requests, errors, bytes, seconds) = runtime.block_on(async move {
         let manager = NetworkAccessManager::builder()
             .max_connections_per_host(args.per_host)
             .danger_ignore_tls_errors(args.insecure)
             .build()
             .unwrap();
-        let requests: Vec<Request> = args
-            .urls
-            .iter()
-            .map(|url| {
-                let request = Request::new(url);
-                if args.http2 && url.starts_with("http://") {
-                    request.with_http2_direct(true) // h2c by prior knowledge
-                } else {
-                    request // https: ALPN offers h2 (HTTP/2 allowed by default)
-                }
-            })
-            .collect();
         let start = Instant::now();
         if !use_stream {
-            let (ok, failed, bytes) = run_with_signals(&manager, requests).await;
+            let (ok, failed, bytes) = run_with_signals(&manager, urls, http2).await;
             return (ok, failed, bytes, start.elapsed().as_secs_f64());
         }
-        let tasks: Vec<_> = requests
+        let tasks: Vec<_> = urls
             .into_iter()
-            .map(|request| {
-                let reply = manager.get(request);
+            .map(|url| {
+                let reply = manager.get(request_for(url, http2));
                 // Taken before the task runs, so the bounded stream buffer applies from the
                 // first byte.
                 let stream = reply.body_stream();

@@ -3,6 +3,10 @@
 //!
 //! A request never panics on bad input: an unparsable URL or an invalid header is remembered
 //! and the reply built from it finishes with a clear error.
+//!
+//! A request is small (it lives in its reply, also while the reply waits in a queue): the
+//! URL, the priority and the HTTP/2 flags are inline; the headers and the options left at
+//! their defaults take no allocation.
 
 use std::time::Duration;
 
@@ -110,14 +114,23 @@ impl Operation {
 #[derive(Clone)]
 #[must_use = "a request does nothing until it is given to the manager"]
 pub struct Request {
-    url: Result<Url, (String, String)>,
-    headers: HeaderMap,
-    invalid_header: Option<String>,
+    /// The URL, or the text that did not parse and why.
+    url: Result<Url, Box<(String, String)>>,
+    /// `None`: no headers.
+    headers: Option<Box<HeaderMap>>,
     priority: Priority,
-    max_redirects: u32,
-    transfer_timeout: Option<Duration>,
     http2_allowed: bool,
     http2_direct: bool,
+    /// `None`: every other option at its default.
+    options: Option<Box<Options>>,
+}
+
+/// The options of a request that are seldom changed, boxed together.
+#[derive(Clone, Debug)]
+struct Options {
+    invalid_header: Option<String>,
+    max_redirects: u32,
+    transfer_timeout: Option<Duration>,
     max_connections_per_host: Option<usize>,
     redirect_policy: Option<RedirectPolicy>,
     decompressed_safety_check_threshold: Option<u64>,
@@ -130,6 +143,26 @@ pub struct Request {
     cache_save_control: bool,
     authentication_reuse: bool,
 }
+
+/// The options of a request nobody changed.
+static DEFAULT_OPTIONS: Options = Options {
+    invalid_header: None,
+    max_redirects: 50,
+    transfer_timeout: None,
+    max_connections_per_host: None,
+    redirect_policy: None,
+    decompressed_safety_check_threshold: Some(
+        crate::decode::DEFAULT_DECOMPRESSED_SAFETY_CHECK_THRESHOLD,
+    ),
+    max_decoded_size: Some(crate::decode::DEFAULT_MAX_DECODED_SIZE),
+    max_body_size: None,
+    unix_socket: None,
+    cookie_load_control: CookieControl::Automatic,
+    cookie_save_control: CookieControl::Automatic,
+    cache_load_control: CacheLoadControl::PreferNetwork,
+    cache_save_control: true,
+    authentication_reuse: true,
+};
 
 /// Header values never printed by `Debug`: credentials and session cookies.
 const REDACTED_HEADERS: [http::header::HeaderName; 3] = [
@@ -158,16 +191,16 @@ impl std::fmt::Debug for Request {
         }
         let url = match &self.url {
             Ok(url) => crate::error::display_url(url),
-            Err((text, _)) => crate::error::redact_passwords(text).into_owned(),
+            Err(invalid) => crate::error::redact_passwords(&invalid.0).into_owned(),
         };
         f.debug_struct("Request")
             .field("url", &url)
-            .field("headers", &Headers(&self.headers))
+            .field("headers", &Headers(self.headers()))
             .field("priority", &self.priority)
-            .field("max_redirects", &self.max_redirects)
-            .field("transfer_timeout", &self.transfer_timeout)
-            .field("redirect_policy", &self.redirect_policy)
-            .field("max_body_size", &self.max_body_size)
+            .field("max_redirects", &self.max_redirects())
+            .field("transfer_timeout", &self.transfer_timeout())
+            .field("redirect_policy", &self.redirect_policy())
+            .field("max_body_size", &self.max_body_size())
             .finish_non_exhaustive()
     }
 }
@@ -177,10 +210,10 @@ impl Request {
     pub fn new(url: impl AsRef<str>) -> Self {
         let text = url.as_ref();
         let url = Url::parse(text).map_err(|e| {
-            (
+            Box::new((
                 text.to_owned(),
                 crate::redirect::describe_url_error(text, e),
-            )
+            ))
         });
         Self::with_url_result(url)
     }
@@ -190,30 +223,26 @@ impl Request {
         Self::with_url_result(Ok(url))
     }
 
-    fn with_url_result(url: Result<Url, (String, String)>) -> Self {
+    fn with_url_result(url: Result<Url, Box<(String, String)>>) -> Self {
         Request {
             url,
-            headers: HeaderMap::new(),
-            invalid_header: None,
+            headers: None,
             priority: Priority::Normal,
-            max_redirects: 50,
-            transfer_timeout: None,
             http2_allowed: true,
             http2_direct: false,
-            max_connections_per_host: None,
-            redirect_policy: None,
-            decompressed_safety_check_threshold: Some(
-                crate::decode::DEFAULT_DECOMPRESSED_SAFETY_CHECK_THRESHOLD,
-            ),
-            max_decoded_size: Some(crate::decode::DEFAULT_MAX_DECODED_SIZE),
-            max_body_size: None,
-            unix_socket: None,
-            cookie_load_control: CookieControl::Automatic,
-            cookie_save_control: CookieControl::Automatic,
-            cache_load_control: CacheLoadControl::PreferNetwork,
-            cache_save_control: true,
-            authentication_reuse: true,
+            options: None,
         }
+    }
+
+    /// The options, read.
+    fn options(&self) -> &Options {
+        self.options.as_deref().unwrap_or(&DEFAULT_OPTIONS)
+    }
+
+    /// The options, to change one (boxed on the first change).
+    fn options_mut(&mut self) -> &mut Options {
+        self.options
+            .get_or_insert_with(|| Box::new(DEFAULT_OPTIONS.clone()))
     }
 
     /// The URL, or `None` if the text given to [`Request::new`] was not a valid URL.
@@ -229,17 +258,21 @@ impl Request {
     pub(crate) fn url_result(&self) -> Result<&Url, String> {
         self.url
             .as_ref()
-            .map_err(|(text, e)| format!("Invalid URL {text:?}: {e}"))
+            .map_err(|invalid| format!("Invalid URL {:?}: {}", invalid.0, invalid.1))
     }
 
     /// The request headers.
     pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+        static NONE: std::sync::OnceLock<HeaderMap> = std::sync::OnceLock::new();
+        match &self.headers {
+            Some(headers) => headers,
+            None => NONE.get_or_init(HeaderMap::new),
+        }
     }
 
     /// The request headers, to change them.
     pub fn headers_mut(&mut self) -> &mut HeaderMap {
-        &mut self.headers
+        self.headers.get_or_insert_with(Box::default)
     }
 
     /// Sets a header (Qt's `setRawHeader`), replacing earlier values of the same name. An
@@ -252,11 +285,14 @@ impl Request {
             HeaderValue::from_str(value),
         ) {
             (Ok(n), Ok(v)) => {
-                self.headers.insert(n, v);
+                self.headers_mut().insert(n, v);
             }
-            (Err(_), _) => self.invalid_header = Some(format!("invalid header name {name:?}")),
+            (Err(_), _) => {
+                self.options_mut().invalid_header = Some(format!("invalid header name {name:?}"))
+            }
             (_, Err(_)) => {
-                self.invalid_header = Some(format!("invalid value for header {name:?}: {value:?}"))
+                self.options_mut().invalid_header =
+                    Some(format!("invalid value for header {name:?}: {value:?}"))
             }
         }
     }
@@ -268,7 +304,7 @@ impl Request {
     }
 
     pub(crate) fn invalid_header(&self) -> Option<&str> {
-        self.invalid_header.as_deref()
+        self.options().invalid_header.as_deref()
     }
 
     /// The priority in the origin's queue.
@@ -289,24 +325,24 @@ impl Request {
 
     /// The most redirects followed (default 50, as Qt).
     pub fn max_redirects(&self) -> u32 {
-        self.max_redirects
+        self.options().max_redirects
     }
 
     /// Builder: the most redirects followed.
     pub fn with_max_redirects(mut self, n: u32) -> Self {
-        self.max_redirects = n;
+        self.options_mut().max_redirects = n;
         self
     }
 
     /// The redirect policy of this request (Qt's `RedirectPolicyAttribute`); `None` uses the
     /// manager's.
     pub fn redirect_policy(&self) -> Option<RedirectPolicy> {
-        self.redirect_policy
+        self.options().redirect_policy
     }
 
     /// Builder: the redirect policy for this request.
     pub fn with_redirect_policy(mut self, policy: RedirectPolicy) -> Self {
-        self.redirect_policy = Some(policy);
+        self.options_mut().redirect_policy = Some(policy);
         self
     }
 
@@ -314,12 +350,12 @@ impl Request {
     /// decoded/encoded ratio exceeds Qt's limit (40 for gzip and deflate, 100 for br and zstd)
     /// fails as a decompression bomb. Default 10 MiB; `None` disables the check.
     pub fn decompressed_safety_check_threshold(&self) -> Option<u64> {
-        self.decompressed_safety_check_threshold
+        self.options().decompressed_safety_check_threshold
     }
 
     /// Builder: sets the decompression-bomb threshold (`None` disables the check).
     pub fn with_decompressed_safety_check_threshold(mut self, threshold: Option<u64>) -> Self {
-        self.decompressed_safety_check_threshold = threshold;
+        self.options_mut().decompressed_safety_check_threshold = threshold;
         self
     }
 
@@ -328,7 +364,7 @@ impl Request {
     /// [`DEFAULT_MAX_DECODED_SIZE`](crate::limits::DEFAULT_MAX_DECODED_SIZE) (1 GiB); `None`
     /// removes the cap.
     pub fn max_decoded_size(&self) -> Option<u64> {
-        self.max_decoded_size
+        self.options().max_decoded_size
     }
 
     /// Builder: sets the cap on decoded bytes (`None`: no cap).
@@ -339,7 +375,7 @@ impl Request {
     /// assert_eq!(request.max_decoded_size(), Some(1 << 20));
     /// ```
     pub fn with_max_decoded_size(mut self, limit: Option<u64>) -> Self {
-        self.max_decoded_size = limit;
+        self.options_mut().max_decoded_size = limit;
         self
     }
 
@@ -348,7 +384,7 @@ impl Request {
     /// and a body that grows past it fails at that byte with `UnknownContentError`. `None`:
     /// the manager's ([`ManagerBuilder::max_body_size`](crate::ManagerBuilder::max_body_size)).
     pub fn max_body_size(&self) -> Option<u64> {
-        self.max_body_size
+        self.options().max_body_size
     }
 
     /// Builder: sets the largest body accepted.
@@ -359,7 +395,7 @@ impl Request {
     /// assert_eq!(request.max_body_size(), Some(65536));
     /// ```
     pub fn with_max_body_size(mut self, bytes: u64) -> Self {
-        self.max_body_size = Some(bytes);
+        self.options_mut().max_body_size = Some(bytes);
         self
     }
 
@@ -367,12 +403,12 @@ impl Request {
     /// `local+http` URLs are sent to (the URL's host still names the `Host` header).
     #[doc(alias = "FullLocalServerNameAttribute")]
     pub fn unix_socket(&self) -> Option<&std::path::Path> {
-        self.unix_socket.as_deref()
+        self.options().unix_socket.as_deref()
     }
 
     /// Builder: the Unix domain socket for `unix+http` / `local+http` URLs.
     pub fn with_unix_socket(mut self, path: impl Into<std::path::PathBuf>) -> Self {
-        self.unix_socket = Some(path.into());
+        self.options_mut().unix_socket = Some(path.into());
         self
     }
 
@@ -380,12 +416,12 @@ impl Request {
     /// Automatic; with Manual only a `Cookie` header set on the request goes).
     #[doc(alias = "CookieLoadControlAttribute")]
     pub fn cookie_load_control(&self) -> CookieControl {
-        self.cookie_load_control
+        self.options().cookie_load_control
     }
 
     /// Builder: the cookie load control.
     pub fn with_cookie_load_control(mut self, control: CookieControl) -> Self {
-        self.cookie_load_control = control;
+        self.options_mut().cookie_load_control = control;
         self
     }
 
@@ -393,12 +429,12 @@ impl Request {
     /// (default Automatic).
     #[doc(alias = "CookieSaveControlAttribute")]
     pub fn cookie_save_control(&self) -> CookieControl {
-        self.cookie_save_control
+        self.options().cookie_save_control
     }
 
     /// Builder: the cookie save control.
     pub fn with_cookie_save_control(mut self, control: CookieControl) -> Self {
-        self.cookie_save_control = control;
+        self.options_mut().cookie_save_control = control;
         self
     }
 
@@ -406,24 +442,24 @@ impl Request {
     /// when the manager has a cache.
     #[doc(alias = "CacheLoadControlAttribute")]
     pub fn cache_load_control(&self) -> CacheLoadControl {
-        self.cache_load_control
+        self.options().cache_load_control
     }
 
     /// Builder: the cache load control.
     pub fn with_cache_load_control(mut self, control: CacheLoadControl) -> Self {
-        self.cache_load_control = control;
+        self.options_mut().cache_load_control = control;
         self
     }
 
     /// Qt's `CacheSaveControlAttribute` (default true): whether the response may be stored.
     #[doc(alias = "CacheSaveControlAttribute")]
     pub fn cache_save_control(&self) -> bool {
-        self.cache_save_control
+        self.options().cache_save_control
     }
 
     /// Builder: whether the response may be stored in the cache.
     pub fn with_cache_save_control(mut self, save: bool) -> Self {
-        self.cache_save_control = save;
+        self.options_mut().cache_save_control = save;
         self
     }
 
@@ -431,24 +467,24 @@ impl Request {
     /// protection space are sent at once, without waiting for a 401.
     #[doc(alias = "AuthenticationReuseAttribute")]
     pub fn authentication_reuse(&self) -> bool {
-        self.authentication_reuse
+        self.options().authentication_reuse
     }
 
     /// Builder: whether cached credentials are sent pre-emptively.
     pub fn with_authentication_reuse(mut self, reuse: bool) -> Self {
-        self.authentication_reuse = reuse;
+        self.options_mut().authentication_reuse = reuse;
         self
     }
 
     /// The transfer timeout: the reply fails with `TimeoutError` when no byte moves, up or
     /// down, for this long. `None` (the default) uses the manager's.
     pub fn transfer_timeout(&self) -> Option<Duration> {
-        self.transfer_timeout
+        self.options().transfer_timeout
     }
 
     /// Builder: sets the transfer timeout. `Duration::ZERO` means the manager's, as in Qt.
     pub fn with_transfer_timeout(mut self, timeout: Duration) -> Self {
-        self.transfer_timeout = Some(timeout);
+        self.options_mut().transfer_timeout = Some(timeout);
         self
     }
 
@@ -476,13 +512,13 @@ impl Request {
 
     /// The per-request connection limit (Qt's `QHttp1Configuration` set on a request), if any.
     pub fn max_connections_per_host(&self) -> Option<usize> {
-        self.max_connections_per_host
+        self.options().max_connections_per_host
     }
 
     /// Builder: limit of parallel HTTP/1.1 connections for this request's origin. As in Qt, the
     /// first request that reaches an origin fixes its limit while it has connections.
     pub fn with_max_connections_per_host(mut self, n: usize) -> Self {
-        self.max_connections_per_host = Some(n.max(1));
+        self.options_mut().max_connections_per_host = Some(n.max(1));
         self
     }
 }
@@ -515,6 +551,33 @@ mod tests {
         assert!(r.invalid_header().unwrap().contains("X-Bad"));
         let r = Request::new("http://x/").with_header("bad name", "v");
         assert!(r.invalid_header().is_some());
+    }
+
+    #[test]
+    fn options_left_at_their_defaults_and_one_changed_keep_the_others() {
+        let plain = Request::new("http://x/");
+        assert!(plain.headers().is_empty());
+        assert_eq!(plain.max_redirects(), 50);
+        assert_eq!(
+            plain.max_decoded_size(),
+            Some(crate::decode::DEFAULT_MAX_DECODED_SIZE)
+        );
+        assert!(plain.cache_save_control() && plain.authentication_reuse());
+        let changed = plain
+            .clone()
+            .with_max_redirects(3)
+            .with_header("X-A", "1")
+            .with_priority(Priority::High);
+        assert_eq!(changed.max_redirects(), 3);
+        assert_eq!(changed.headers().len(), 1);
+        assert_eq!(changed.priority(), Priority::High);
+        assert_eq!(
+            changed.decompressed_safety_check_threshold(),
+            plain.decompressed_safety_check_threshold()
+        );
+        assert_eq!(changed.max_body_size(), None);
+        assert!(changed.invalid_header().is_none());
+        assert!(plain.headers().is_empty() && plain.max_redirects() == 50);
     }
 
     #[test]

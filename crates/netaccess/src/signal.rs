@@ -4,7 +4,11 @@
 //!
 //! Slots run on the task that emits, in the order they were connected; they must not block.
 //! A signal that fires at most once (a reply's `finished`) is *latched*: awaiting it after it
-//! fired resolves at once, so `reply.finished().await` never misses the event.
+//! fired resolves at once, with the value its replay source gives ([`ReplaySource::fired`]), so
+//! `reply.finished().await` never misses the event.
+//!
+//! A signal costs 16 bytes until something connects to it or awaits it; then one allocation
+//! of under 100 bytes holds its slots, the first of them inline.
 //!
 //! A signal may have a *replay source* (a reply's state): a callback connected after an event
 //! sees the current state once, at once (a finished reply's `finished`, a head already there,
@@ -22,14 +26,13 @@
 
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll};
 
 use tokio::sync::{mpsc, oneshot};
 
 type Callback<T> = Arc<dyn Fn(&T) + Send + Sync + 'static>;
-type Latch<T> = Arc<dyn Fn() -> Option<T> + Send + Sync + 'static>;
 
 enum Slot<T> {
     Callback(Callback<T>),
@@ -37,9 +40,97 @@ enum Slot<T> {
     Once(oneshot::Sender<T>),
 }
 
+/// A list that holds its first element inline: most signals have one slot, and most
+/// emissions reach one receiver, so neither allocates a vector.
+#[derive(Default)]
+enum List<E> {
+    #[default]
+    Empty,
+    One(E),
+    Many(Vec<E>),
+}
+
+impl<E> List<E> {
+    fn push(&mut self, e: E) {
+        *self = match std::mem::take(self) {
+            List::Empty => List::One(e),
+            List::One(first) => List::Many(vec![first, e]),
+            List::Many(mut v) => {
+                v.push(e);
+                List::Many(v)
+            }
+        };
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            List::Empty => 0,
+            List::One(_) => 1,
+            List::Many(v) => v.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, E> {
+        match self {
+            List::Empty => [].iter(),
+            List::One(e) => std::slice::from_ref(e).iter(),
+            List::Many(v) => v.iter(),
+        }
+    }
+
+    fn retain(&mut self, keep: impl FnMut(&E) -> bool) {
+        let mut v: Vec<E> = std::mem::take(self).into_iter().collect();
+        v.retain(keep);
+        *self = List::from_vec(v);
+    }
+
+    fn from_vec(mut v: Vec<E>) -> Self {
+        match v.len() {
+            0 => List::Empty,
+            1 => v.pop().map_or(List::Empty, List::One),
+            _ => List::Many(v),
+        }
+    }
+}
+
+impl<E> IntoIterator for List<E> {
+    type Item = E;
+    type IntoIter = ListIter<E>;
+
+    fn into_iter(self) -> ListIter<E> {
+        match self {
+            List::Empty => ListIter::One(None),
+            List::One(e) => ListIter::One(Some(e)),
+            List::Many(v) => ListIter::Many(v.into_iter()),
+        }
+    }
+}
+
+enum ListIter<E> {
+    One(Option<E>),
+    Many(std::vec::IntoIter<E>),
+}
+
+impl<E> Iterator for ListIter<E> {
+    type Item = E;
+
+    fn next(&mut self) -> Option<E> {
+        match self {
+            ListIter::One(e) => e.take(),
+            ListIter::Many(it) => it.next(),
+        }
+    }
+}
+
 struct Slots<T> {
-    list: Vec<(u64, Slot<T>)>,
-    latch: Option<Latch<T>>,
+    list: List<(u64, Slot<T>)>,
+    next_id: u64,
+    /// The replay source (a weak handle: no allocation, no cycle) and the selector it is given.
+    replay: Option<(Weak<dyn ReplaySource<T>>, u8)>,
 }
 
 /// The state behind a signal, consulted when a callback connects.
@@ -48,16 +139,24 @@ pub(crate) trait ReplaySource<T>: Send + Sync {
     /// adds the slot) unless the source will emit nothing more, and returns what the new slot
     /// must see now, if anything.
     /// `which` tells the source which of its signals asks (a source may serve several).
-    fn replay(&self, which: u8, add: &mut dyn FnMut()) -> Option<T>;
+    fn replay(self: Arc<Self>, which: u8, add: &mut dyn FnMut()) -> Option<T>;
+
+    /// For a latched signal whose emission was delivered: the value it fired with, for a
+    /// future that starts waiting now. `None` for other signals, or before. The source must
+    /// answer `Some` from before it calls [`Signal::latch`], under a lock that
+    /// [`Signal::next`]'s call here also takes.
+    fn fired(self: Arc<Self>, _which: u8) -> Option<T> {
+        None
+    }
 }
 
 struct SignalInner<T> {
     slots: Mutex<Slots<T>>,
     /// Fast path: emitting with nobody listening costs one atomic load.
     listened: AtomicBool,
-    next_id: AtomicU64,
-    /// The replay source (a weak handle: no allocation, no cycle) and the selector it is given.
-    replay: OnceLock<(Weak<dyn ReplaySource<T>>, u8)>,
+    /// A latched emission was delivered: a future that starts waiting now gets the value
+    /// from the replay source. Written under the slots' lock.
+    latched: AtomicBool,
 }
 
 /// An emission prepared under its source's lock ([`Signal::prepare`]): who receives it is
@@ -65,12 +164,9 @@ struct SignalInner<T> {
 /// awaited `finished` resolves after the `finished` slots ran), outside every lock.
 #[must_use = "nothing is delivered until deliver()"]
 pub(crate) struct Prepared<T> {
-    callbacks: Vec<Callback<T>>,
-    streams: Vec<mpsc::UnboundedSender<T>>,
-    futures: Vec<oneshot::Sender<T>>,
-    /// For a latched signal: latch it once delivered, and resolve the futures that started
-    /// waiting meanwhile.
-    latch: Option<(Arc<SignalInner<T>>, Latch<T>)>,
+    callbacks: List<Callback<T>>,
+    streams: List<mpsc::UnboundedSender<T>>,
+    futures: List<oneshot::Sender<T>>,
 }
 
 impl<T: Clone> Prepared<T> {
@@ -84,19 +180,6 @@ impl<T: Clone> Prepared<T> {
         }
         for tx in self.futures {
             let _ = tx.send(value.clone());
-        }
-        if let Some((inner, latch)) = self.latch {
-            let mut slots = lock(&inner.slots);
-            slots.latch = Some(latch);
-            let list = std::mem::take(&mut slots.list);
-            for (id, slot) in list {
-                match slot {
-                    Slot::Once(tx) => {
-                        let _ = tx.send(value.clone());
-                    }
-                    other => slots.list.push((id, other)),
-                }
-            }
         }
     }
 }
@@ -198,20 +281,21 @@ impl<T: Clone + Send + 'static> Signal<T> {
         self.inner.get_or_init(|| {
             Arc::new(SignalInner {
                 slots: Mutex::new(Slots {
-                    list: Vec::new(),
-                    latch: None,
+                    list: List::Empty,
+                    next_id: 1,
+                    replay: None,
                 }),
                 listened: AtomicBool::new(false),
-                next_id: AtomicU64::new(1),
-                replay: OnceLock::new(),
+                latched: AtomicBool::new(false),
             })
         })
     }
 
     fn add(&self, slot: Slot<T>) -> u64 {
         let inner = self.shared();
-        let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
         let mut slots = lock(&inner.slots);
+        let id = slots.next_id;
+        slots.next_id += 1;
         slots.list.push((id, slot));
         inner.listened.store(true, Ordering::Release);
         id
@@ -226,7 +310,8 @@ impl<T: Clone + Send + 'static> Signal<T> {
     {
         let inner = self.shared();
         let weak: Weak<SignalInner<T>> = Arc::downgrade(inner);
-        let Some((source, which)) = inner.replay.get() else {
+        let replay = lock(&inner.slots).replay.clone();
+        let Some((source, which)) = replay else {
             let id = self.add(Slot::Callback(Arc::new(slot)));
             return Connection { signal: weak, id };
         };
@@ -236,7 +321,7 @@ impl<T: Clone + Send + 'static> Signal<T> {
             // The source is gone: nothing will be emitted or replayed any more.
             return Connection { signal: weak, id };
         };
-        let replayed = source.replay(*which, &mut || {
+        let replayed = source.replay(which, &mut || {
             id = self.add(Slot::Callback(slot.clone()));
         });
         if let Some(value) = replayed {
@@ -251,9 +336,9 @@ impl<T: Clone + Send + 'static> Signal<T> {
         source: impl FnOnce() -> Weak<dyn ReplaySource<T>>,
         which: u8,
     ) {
-        let inner = self.shared();
-        if inner.replay.get().is_none() {
-            let _ = inner.replay.set((source(), which));
+        let mut slots = lock(&self.shared().slots);
+        if slots.replay.is_none() {
+            slots.replay = Some((source(), which));
         }
     }
 
@@ -267,14 +352,31 @@ impl<T: Clone + Send + 'static> Signal<T> {
     /// A future of the next emission; for a latched signal that already fired, resolves at once.
     pub fn next(&self) -> NextEmission<T> {
         let (tx, rx) = oneshot::channel();
+        // Made before the source is asked: a latch from now on finds this signal, and one
+        // before it has its source answer `fired`.
         let inner = self.shared();
-        let mut slots = lock(&inner.slots);
-        if let Some(value) = slots.latch.as_ref().and_then(|make| make()) {
+        let source = lock(&inner.slots).replay.clone();
+        let fired = || {
+            let (source, which) = source.as_ref()?;
+            source.upgrade()?.fired(*which)
+        };
+        if let Some(value) = fired() {
             let _ = tx.send(value);
-        } else {
-            let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
-            slots.list.push((id, Slot::Once(tx)));
-            inner.listened.store(true, Ordering::Release);
+            return NextEmission { rx };
+        }
+        {
+            let mut slots = lock(&inner.slots);
+            if !inner.latched.load(Ordering::Acquire) {
+                let id = slots.next_id;
+                slots.next_id += 1;
+                slots.list.push((id, Slot::Once(tx)));
+                inner.listened.store(true, Ordering::Release);
+                return NextEmission { rx };
+            }
+        }
+        // Latched since the source was asked: it has the value now.
+        if let Some(value) = fired() {
+            let _ = tx.send(value);
         }
         NextEmission { rx }
     }
@@ -296,10 +398,9 @@ impl<T: Clone + Send + 'static> Signal<T> {
     /// sends to streams and futures, and takes the callbacks to run once the lock is released.
     pub(crate) fn prepare(&self, _value: &T) -> Prepared<T> {
         let mut prepared = Prepared {
-            callbacks: Vec::new(),
-            streams: Vec::new(),
-            futures: Vec::new(),
-            latch: None,
+            callbacks: List::Empty,
+            streams: List::Empty,
+            futures: List::Empty,
         };
         let Some(inner) = self.inner.get() else {
             return prepared;
@@ -330,16 +431,27 @@ impl<T: Clone + Send + 'static> Signal<T> {
         prepared
     }
 
-    /// [`prepare`](Self::prepare), latching the signal: later `next()` calls resolve with
-    /// `latch()`.
-    pub(crate) fn prepare_latched(
-        &self,
-        value: &T,
-        latch: impl Fn() -> Option<T> + Send + Sync + 'static,
-    ) -> Prepared<T> {
-        let mut prepared = self.prepare(value);
-        prepared.latch = Some((self.shared().clone(), Arc::new(latch)));
-        prepared
+    /// Latches the signal after its one emission was delivered: the futures that started
+    /// waiting meanwhile get `value`, later ones what the replay source's
+    /// [`fired`](ReplaySource::fired) gives. Allocates nothing for a signal nobody reached.
+    pub(crate) fn latch(&self, value: &T) {
+        let Some(inner) = self.inner.get() else {
+            return;
+        };
+        let mut slots = lock(&inner.slots);
+        inner.latched.store(true, Ordering::Release);
+        let list = std::mem::take(&mut slots.list);
+        for (id, slot) in list {
+            match slot {
+                Slot::Once(tx) => {
+                    let _ = tx.send(value.clone());
+                }
+                other => slots.list.push((id, other)),
+            }
+        }
+        inner
+            .listened
+            .store(!slots.list.is_empty(), Ordering::Release);
     }
 
     /// Removes every slot (after the last emission, so closures holding handles are freed).
@@ -348,7 +460,7 @@ impl<T: Clone + Send + 'static> Signal<T> {
             return;
         };
         let mut slots = lock(&inner.slots);
-        slots.list.clear();
+        slots.list = List::Empty;
         inner.listened.store(false, Ordering::Release);
     }
 }
@@ -391,5 +503,82 @@ impl<T> futures_core::Stream for SignalStream<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         self.rx.poll_recv(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt;
+
+    #[test]
+    fn slots_past_the_first_keep_their_order_and_disconnect_one_by_one() {
+        let signal: Signal<u32> = Signal::new();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let connections: Vec<Connection> = (1..=3)
+            .map(|n| {
+                let seen = seen.clone();
+                signal.connect(move |v| seen.lock().unwrap().push(n * 10 + v))
+            })
+            .collect();
+        signal.emit(&1);
+        assert!(connections[1].disconnect());
+        assert!(!connections[1].disconnect());
+        assert!(connections[0].is_connected() && !connections[1].is_connected());
+        assert_eq!(signal.receivers(), 2);
+        signal.emit(&2);
+        assert!(connections[0].disconnect() && connections[2].disconnect());
+        assert_eq!(signal.receivers(), 0);
+        signal.emit(&3);
+        assert_eq!(*seen.lock().unwrap(), [11, 21, 31, 12, 32]);
+    }
+
+    /// A source that says when its one emission was delivered.
+    struct Once(Mutex<bool>);
+
+    impl ReplaySource<u32> for Once {
+        fn replay(self: Arc<Self>, _which: u8, add: &mut dyn FnMut()) -> Option<u32> {
+            add();
+            None
+        }
+
+        fn fired(self: Arc<Self>, _which: u8) -> Option<u32> {
+            lock(&self.0).then_some(7)
+        }
+    }
+
+    #[test]
+    fn a_latched_signal_resolves_waiting_and_later_futures() {
+        let source = Arc::new(Once(Mutex::new(false)));
+        let weak = Arc::downgrade(&source);
+        let signal: Signal<u32> = Signal::new();
+        signal.set_replay_source(|| weak as Weak<dyn ReplaySource<u32>>, 0);
+        let before = signal.next();
+        let prepared = signal.prepare(&7);
+        let meanwhile = signal.next();
+        prepared.deliver(&7);
+        *lock(&source.0) = true;
+        signal.latch(&7);
+        assert_eq!(before.now_or_never(), Some(7));
+        assert_eq!(meanwhile.now_or_never(), Some(7));
+        assert_eq!(signal.next().now_or_never(), Some(7));
+        // A signal nobody reached before the latch gets its value from the source too.
+        let untouched: Signal<u32> = Signal::new();
+        untouched.latch(&7);
+        let weak = Arc::downgrade(&source);
+        untouched.set_replay_source(|| weak as Weak<dyn ReplaySource<u32>>, 0);
+        assert_eq!(untouched.next().now_or_never(), Some(7));
+    }
+}
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod size_tests {
+    /// A reply has eleven signals and most programs connect one or two: an unused signal is
+    /// 16 bytes, a connected one a single allocation that holds its first slot inline.
+    #[test]
+    fn an_unused_signal_is_16_bytes_and_a_connected_one_allocates_under_100() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<super::Signal<crate::Reply>>(), 16);
+        assert!(size_of::<super::SignalInner<crate::Reply>>() <= 88);
     }
 }

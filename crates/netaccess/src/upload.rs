@@ -37,13 +37,16 @@ enum Source {
         stream: Arc<Mutex<Option<ByteStream>>>,
         len: Option<u64>,
     },
-    /// Produces the chunks anew for each send (a multipart body).
-    Generator {
-        open: Generator,
-        len: Option<u64>,
-        replayable: bool,
-        opened: Arc<std::sync::atomic::AtomicBool>,
-    },
+    /// Produces the chunks anew for each send (a multipart body). Behind one `Arc`, shared
+    /// by the clones, so that a `Body` (kept by every request queued with one) stays small.
+    Generator(Arc<GeneratedBody>),
+}
+
+struct GeneratedBody {
+    open: Generator,
+    len: Option<u64>,
+    replayable: bool,
+    opened: std::sync::atomic::AtomicBool,
 }
 
 type Generator = Arc<dyn Fn() -> Result<ByteStream, Error> + Send + Sync>;
@@ -70,7 +73,9 @@ impl fmt::Debug for Body {
             Source::Bytes(b) => write!(f, "Body({} bytes)", b.len()),
             Source::File { path, len } => write!(f, "Body(file {}, {len} bytes)", path.display()),
             Source::Stream { len, .. } => write!(f, "Body(stream, {len:?} bytes)"),
-            Source::Generator { len, .. } => write!(f, "Body(generated, {len:?} bytes)"),
+            Source::Generator(generated) => {
+                write!(f, "Body(generated, {:?} bytes)", generated.len)
+            }
         }
     }
 }
@@ -137,12 +142,12 @@ impl Body {
         open: impl Fn() -> Result<ByteStream, Error> + Send + Sync + 'static,
     ) -> Self {
         Body {
-            source: Source::Generator {
+            source: Source::Generator(Arc::new(GeneratedBody {
                 open: Arc::new(open),
                 len,
                 replayable,
-                opened: Arc::default(),
-            },
+                opened: Default::default(),
+            })),
         }
     }
 
@@ -152,7 +157,8 @@ impl Body {
             Source::Absent => Some(0),
             Source::Bytes(b) => Some(b.len() as u64),
             Source::File { len, .. } => Some(*len),
-            Source::Stream { len, .. } | Source::Generator { len, .. } => *len,
+            Source::Stream { len, .. } => *len,
+            Source::Generator(generated) => generated.len,
         }
     }
 
@@ -165,7 +171,7 @@ impl Body {
     pub fn is_replayable(&self) -> bool {
         match &self.source {
             Source::Stream { .. } => false,
-            Source::Generator { replayable, .. } => *replayable,
+            Source::Generator(generated) => generated.replayable,
             _ => true,
         }
     }
@@ -213,16 +219,11 @@ impl Body {
             Source::Absent => Opened::Empty,
             Source::Bytes(b) => Opened::Full(b.clone()),
             Source::File { path, .. } => Opened::Stream(open_file(path.clone())),
-            Source::Generator {
-                open,
-                replayable,
-                opened,
-                ..
-            } => {
-                if opened.swap(true, Ordering::Relaxed) && !replayable {
+            Source::Generator(generated) => {
+                if generated.opened.swap(true, Ordering::Relaxed) && !generated.replayable {
                     return Err(resend_error());
                 }
-                Opened::Stream(open()?)
+                Opened::Stream((generated.open)()?)
             }
             Source::Stream { stream, .. } => {
                 let taken = stream.lock().unwrap_or_else(|e| e.into_inner()).take();

@@ -5,15 +5,27 @@
 //! application reads with [`Reply::read_all`], the body stream ([`Reply::body_stream`]), the
 //! `AsyncRead` adapter or [`Reply::bytes`]. A reply runs to its end even when every handle is
 //! dropped; only [`Reply::abort`] cancels it.
+//!
+//! A reply waiting in its origin's queue is small (issue 11): what most replies never use is
+//! allocated on first use (the rarely connected signals, the response metadata, a second URL
+//! after a redirect, the cancellation token, the `UserVerified` redirect permit, the SSL
+//! exceptions), and the first body chunk is held without a queue of its own.
+//!
+//! Parts: `signals` (the reply's signals, their accessors, the reply as their replay source),
+//! `state` (what the lock guards), `chunks` (the body buffer), `body` (stream and reader),
+//! `meta` ([`Meta`]). This file stays over 600 lines for `Reply`'s public API: one documented
+//! accessor per `QNetworkReply` member.
 
 mod body;
+mod chunks;
 mod meta;
+mod signals;
+mod state;
 
 pub use body::{BodyReader, BodyStream};
 pub use meta::Meta;
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
 
 use bytes::{Bytes, BytesMut};
@@ -26,102 +38,27 @@ use url::Url;
 use crate::context::ManagerSignals;
 use crate::error::{Error, NetworkError};
 use crate::request::{Operation, Request};
-use crate::signal::{ReplaySource, Signal};
 use crate::transport::tls::{IgnoreSsl, SslError};
+use chunks::Chunks;
+use signals::ReplySignals;
+use state::{take_from, ProgressKind, RareState, ReplyState, StoredOperation};
 
 /// Read buffer used once the body is taken as a stream, when none was set (1 MiB).
 pub const DEFAULT_STREAM_READ_BUFFER: usize = 1 << 20;
 
-/// The signals of a reply. Each is a [`Signal`]; see the accessors on [`Reply`].
-pub(crate) struct ReplySignals {
-    pub meta_data_changed: Signal<Reply>,
-    pub ready_read: Signal<Reply>,
-    pub download_progress: Signal<(u64, Option<u64>)>,
-    pub upload_progress: Signal<(u64, Option<u64>)>,
-    pub error_occurred: Signal<(Reply, Error)>,
-    pub finished: Signal<Reply>,
-    pub encrypted: Signal<Reply>,
-    pub socket_started_connecting: Signal<Reply>,
-    pub request_sent: Signal<Reply>,
-    pub redirected: Signal<Url>,
-    pub ssl_errors: Signal<(Reply, Vec<SslError>)>,
-}
-
-impl ReplySignals {
-    fn new() -> Self {
-        ReplySignals {
-            meta_data_changed: Signal::new(),
-            ready_read: Signal::new(),
-            download_progress: Signal::new(),
-            upload_progress: Signal::new(),
-            error_occurred: Signal::new(),
-            finished: Signal::new(),
-            encrypted: Signal::new(),
-            socket_started_connecting: Signal::new(),
-            request_sent: Signal::new(),
-            redirected: Signal::new(),
-            ssl_errors: Signal::new(),
-        }
-    }
-
-    fn clear(&self) {
-        self.meta_data_changed.clear();
-        self.ready_read.clear();
-        self.download_progress.clear();
-        self.upload_progress.clear();
-        self.error_occurred.clear();
-        self.finished.clear();
-        self.encrypted.clear();
-        self.socket_started_connecting.clear();
-        self.request_sent.clear();
-        self.redirected.clear();
-        self.ssl_errors.clear();
-    }
-}
-
-pub(crate) struct ReplyState {
-    pub url: Url,
-    pub meta: Meta,
-    buffer: VecDeque<Bytes>,
-    buffered: usize,
-    read_buffer_size: usize,
-    error: Option<Error>,
-    /// The body is incomplete because of `error` (transport failure or abort), as opposed to
-    /// an HTTP error status whose body is whole.
-    body_broken: bool,
-    finished: bool,
-    ignore_ssl_errors: IgnoreSsl,
-    reader: Option<Waker>,
-    /// What late slots are shown (state replay): the head arrived, `encrypted` fired, and the
-    /// latest progress values.
-    head_seen: bool,
-    encrypted: bool,
-    /// Takes the request out of its origin's queue while it waits there as data.
-    dequeue: Option<Box<dyn FnOnce() + Send>>,
-    download_progress: Option<(u64, Option<u64>)>,
-    upload_progress: Option<(u64, Option<u64>)>,
-}
-
 /// The state shared by the reply handles and the request task.
 pub(crate) struct ReplyShared {
     request: Request,
-    operation: Operation,
+    operation: StoredOperation,
     state: Mutex<ReplyState>,
-    /// Wakes the request task when a reader made room in a bounded buffer.
-    space: Notify,
-    /// Given by `redirect_allowed()` (the `UserVerified` redirect policy).
-    redirect_permit: Notify,
-    cancel: CancellationToken,
     pub(crate) signals: ReplySignals,
     manager_signals: Arc<ManagerSignals>,
-    /// This reply itself, for replays (which get `&self` from a weak handle).
-    this: Weak<ReplyShared>,
 }
 
 /// Qt's `QNetworkReply`: a request in progress or done.
 ///
 /// A cheap handle (clone freely). Signals are reached through accessors returning
-/// [`Signal`]s; the body through [`read_all`](Reply::read_all), [`body_stream`](Reply::body_stream),
+/// [`Signal`](crate::Signal)s; the body through [`read_all`](Reply::read_all), [`body_stream`](Reply::body_stream),
 /// [`into_async_read`](Reply::into_async_read) or [`bytes`](Reply::bytes).
 ///
 /// ```no_run
@@ -144,10 +81,10 @@ impl std::fmt::Debug for Reply {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let st = self.shared.lock();
         f.debug_struct("Reply")
-            .field("url", &crate::error::display_url(&st.url))
-            .field("status", &st.meta.status)
+            .field("url", &crate::error::display_url(self.shared.url(&st)))
+            .field("status", &st.meta().and_then(|m| m.status))
             .field("finished", &st.finished)
-            .field("error", &st.error)
+            .field("error", &st.error())
             .finish()
     }
 }
@@ -172,31 +109,33 @@ impl Reply {
         url: Url,
         manager_signals: Arc<ManagerSignals>,
     ) -> Reply {
+        // The request's URL is not kept twice.
+        let rare = (request.url() != Some(&url)).then(|| {
+            Box::new(RareState {
+                url: Some(url),
+                ..RareState::default()
+            })
+        });
         Reply {
-            shared: Arc::new_cyclic(|this| ReplyShared {
-                this: this.clone(),
+            shared: Arc::new(ReplyShared {
                 request,
-                operation,
+                operation: StoredOperation::new(operation),
                 state: Mutex::new(ReplyState {
-                    url,
-                    meta: Meta::default(),
-                    buffer: VecDeque::new(),
+                    meta: None,
+                    buffer: Chunks::default(),
                     buffered: 0,
                     read_buffer_size: 0,
-                    error: None,
                     body_broken: false,
                     finished: false,
-                    ignore_ssl_errors: IgnoreSsl::Nothing,
+                    finished_delivered: false,
                     reader: None,
                     head_seen: false,
                     encrypted: false,
                     dequeue: None,
-                    download_progress: None,
-                    upload_progress: None,
+                    download_progress: (0, 0),
+                    download_progress_kind: ProgressKind::None,
+                    rare,
                 }),
-                space: Notify::new(),
-                redirect_permit: Notify::new(),
-                cancel: CancellationToken::new(),
                 signals: ReplySignals::new(),
                 manager_signals,
             }),
@@ -211,7 +150,8 @@ impl Reply {
 
     /// The URL of the reply: the request's, or the last redirect target followed.
     pub fn url(&self) -> Url {
-        self.shared.lock().url.clone()
+        let st = self.shared.lock();
+        self.shared.url(&st).clone()
     }
 
     /// The request this reply was made for.
@@ -221,14 +161,14 @@ impl Reply {
 
     /// The operation (GET, POST, ...).
     pub fn operation(&self) -> &Operation {
-        &self.shared.operation
+        self.shared.operation.get()
     }
 
     // ----- metadata and attributes ----------------------------------------------------------
 
     /// The HTTP status, once the response headers arrived.
     pub fn status(&self) -> Option<StatusCode> {
-        self.shared.lock().meta.status
+        self.shared.lock().meta().and_then(|m| m.status)
     }
 
     /// Qt's `HttpStatusCodeAttribute`: the status as a number.
@@ -241,18 +181,25 @@ impl Reply {
     /// standard one.
     #[doc(alias = "HttpReasonPhraseAttribute")]
     pub fn reason(&self) -> Option<String> {
-        self.shared.lock().meta.reason.clone()
+        self.shared.lock().meta().and_then(|m| m.reason.clone())
     }
 
     /// The response headers (empty before [`meta_data_changed`](Reply::meta_data_changed)).
     pub fn headers(&self) -> HeaderMap {
-        self.shared.lock().meta.headers.clone()
+        self.shared
+            .lock()
+            .meta()
+            .map(|m| m.headers.clone())
+            .unwrap_or_default()
     }
 
     /// One response header (Qt's `rawHeader`); repeated headers: the first value.
     #[doc(alias = "rawHeader")]
     pub fn header(&self, name: &str) -> Option<HeaderValue> {
-        self.shared.lock().meta.headers.get(name).cloned()
+        self.shared
+            .lock()
+            .meta()
+            .and_then(|m| m.headers.get(name).cloned())
     }
 
     /// How long the server asks the client to wait (`Retry-After` of a 429, 503 or 3xx), in
@@ -274,45 +221,51 @@ impl Reply {
 
     /// A snapshot of all metadata and attributes.
     pub fn meta(&self) -> Meta {
-        self.shared.lock().meta.clone()
+        self.shared.lock().meta().cloned().unwrap_or_default()
     }
 
     /// Qt's `ConnectionEncryptedAttribute`: the response came over TLS.
     #[doc(alias = "ConnectionEncryptedAttribute")]
     pub fn is_encrypted(&self) -> bool {
-        self.shared.lock().meta.encrypted
+        self.shared.lock().meta().is_some_and(|m| m.encrypted)
     }
 
     /// Qt's `Http2WasUsedAttribute`.
     #[doc(alias = "Http2WasUsedAttribute")]
     pub fn http2_was_used(&self) -> bool {
-        self.shared.lock().meta.http2
+        self.shared.lock().meta().is_some_and(|m| m.http2)
     }
 
     /// Qt's `SourceIsFromCacheAttribute`.
     #[doc(alias = "SourceIsFromCacheAttribute")]
     pub fn source_is_from_cache(&self) -> bool {
-        self.shared.lock().meta.from_cache
+        self.shared.lock().meta().is_some_and(|m| m.from_cache)
     }
 
     /// Qt's `RedirectionTargetAttribute`: the `Location` of a 3xx response, as sent (possibly
     /// relative).
     #[doc(alias = "RedirectionTargetAttribute")]
     pub fn redirection_target(&self) -> Option<String> {
-        self.shared.lock().meta.redirection_target.clone()
+        self.shared
+            .lock()
+            .meta()
+            .and_then(|m| m.redirection_target.clone())
     }
 
     /// Qt's `OriginalContentLengthAttribute`: the `Content-Length` the server sent.
     #[doc(alias = "OriginalContentLengthAttribute")]
     pub fn original_content_length(&self) -> Option<u64> {
-        self.shared.lock().meta.original_content_length
+        self.shared
+            .lock()
+            .meta()
+            .and_then(|m| m.original_content_length)
     }
 
     // ----- state ----------------------------------------------------------------------------
 
     /// The error, if the reply failed (transport failure, HTTP error status, abort).
     pub fn error(&self) -> Option<Error> {
-        self.shared.lock().error.clone()
+        self.shared.lock().error().cloned()
     }
 
     /// True once `finished` was emitted.
@@ -330,7 +283,7 @@ impl Reply {
     /// `OperationCanceledError` (`error_occurred`, then `finished`); nothing happens if it had
     /// finished already.
     pub fn abort(&self) {
-        self.shared.cancel.cancel();
+        self.shared.cancel_token().cancel();
         self.shared.finish(Some(Error::canceled()), true);
         // A request still queued as data leaves its origin's queue now.
         let dequeue = self.shared.lock().dequeue.take();
@@ -363,8 +316,9 @@ impl Reply {
     /// stream, which sets [`DEFAULT_STREAM_READ_BUFFER`] unless a size was set.
     #[doc(alias = "setReadBufferSize")]
     pub fn set_read_buffer_size(&self, size: usize) {
-        self.shared.lock().read_buffer_size = size;
-        self.shared.space.notify_one();
+        let mut st = self.shared.lock();
+        st.read_buffer_size = size;
+        st.wake_writer();
     }
 
     /// The read buffer size (0: unlimited).
@@ -417,132 +371,39 @@ impl Reply {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
-    // ----- signals --------------------------------------------------------------------------
-    //
-    // A slot connected to `finished`, `error_occurred`, `meta_data_changed`, `ready_read`,
-    // `encrypted` or a progress signal after its event sees the current state at once (state
-    // replay, see `crate::signal`): connecting right after `get()` misses nothing.
-
-    /// `signal` with its replay source installed.
-    fn replaying<'a, T>(&'a self, signal: &'a Signal<T>, which: Replay) -> &'a Signal<T>
-    where
-        T: Clone + Send + 'static,
-        ReplyShared: ReplaySource<T>,
-    {
-        signal.set_replay_source(
-            || {
-                let weak: Weak<dyn ReplaySource<T>> = Arc::downgrade(&self.shared) as Weak<_>;
-                weak
-            },
-            which as u8,
-        );
-        signal
-    }
-
-    /// Emitted when the response headers (status, headers, attributes) are known.
-    #[doc(alias = "metaDataChanged")]
-    pub fn meta_data_changed(&self) -> &Signal<Reply> {
-        self.replaying(
-            &self.shared.signals.meta_data_changed,
-            Replay::MetaDataChanged,
-        )
-    }
-
-    /// Emitted when new body bytes can be read.
-    #[doc(alias = "readyRead")]
-    pub fn ready_read(&self) -> &Signal<Reply> {
-        self.replaying(&self.shared.signals.ready_read, Replay::ReadyRead)
-    }
-
-    /// `(received, total)` body bytes, total `None` when unknown; at most every 100 ms, plus
-    /// a final emission.
-    #[doc(alias = "downloadProgress")]
-    pub fn download_progress(&self) -> &Signal<(u64, Option<u64>)> {
-        self.replaying(
-            &self.shared.signals.download_progress,
-            Replay::DownloadProgress,
-        )
-    }
-
-    /// `(sent, total)` request body bytes.
-    #[doc(alias = "uploadProgress")]
-    pub fn upload_progress(&self) -> &Signal<(u64, Option<u64>)> {
-        self.replaying(&self.shared.signals.upload_progress, Replay::UploadProgress)
-    }
-
-    /// Emitted once, before `finished`, when the reply fails.
-    #[doc(alias = "errorOccurred")]
-    pub fn error_occurred(&self) -> &Signal<(Reply, Error)> {
-        self.replaying(&self.shared.signals.error_occurred, Replay::ErrorOccurred)
-    }
-
-    /// Emitted exactly once at the end (also after `abort`). Latched: `reply.finished().await`
-    /// resolves at once if it already fired.
-    pub fn finished(&self) -> &Signal<Reply> {
-        self.replaying(&self.shared.signals.finished, Replay::Finished)
-    }
-
-    /// Emitted when the connection used by this reply is encrypted (before the request is sent).
-    pub fn encrypted(&self) -> &Signal<Reply> {
-        self.replaying(&self.shared.signals.encrypted, Replay::Encrypted)
-    }
-
-    /// Emitted when a new socket starts connecting for this reply.
-    #[doc(alias = "socketStartedConnecting")]
-    pub fn socket_started_connecting(&self) -> &Signal<Reply> {
-        &self.shared.signals.socket_started_connecting
-    }
-
-    /// Emitted once the connection has taken the whole request (head and body), before the
-    /// response is awaited; again for each request a redirect or an authentication round sends.
-    #[doc(alias = "requestSent")]
-    pub fn request_sent(&self) -> &Signal<Reply> {
-        &self.shared.signals.request_sent
-    }
-
-    /// Emitted when the TLS handshake meets certificate errors. A slot that calls
-    /// [`ignore_ssl_errors`](Reply::ignore_ssl_errors) lets the connection go on; otherwise the
-    /// reply fails with `SslHandshakeFailedError`.
-    #[doc(alias = "sslErrors")]
-    pub fn ssl_errors(&self) -> &Signal<(Reply, Vec<SslError>)> {
-        &self.shared.signals.ssl_errors
-    }
-
     /// Qt's `ignoreSslErrors()`: certificate errors of this reply's handshake do not fail it.
     /// Call it before the request starts or from an `ssl_errors` slot. The connection, once
     /// made, is pooled like any other (as in Qt).
     #[doc(alias = "ignoreSslErrors")]
     pub fn ignore_ssl_errors(&self) {
-        self.shared.lock().ignore_ssl_errors = IgnoreSsl::All;
+        self.shared.lock().rare().ignore_ssl_errors = IgnoreSsl::All;
     }
 
     /// Qt's `ignoreSslErrors(list)`: only these certificate errors (by kind) do not fail the
     /// handshake; any other still does.
     pub fn ignore_ssl_errors_list(&self, errors: &[SslError]) {
-        self.shared.lock().ignore_ssl_errors =
+        self.shared.lock().rare().ignore_ssl_errors =
             IgnoreSsl::Kinds(errors.iter().map(|e| e.kind()).collect());
     }
 
     /// The TLS version negotiated (`"TLSv1.3"`), for a reply that came over TLS.
     pub fn tls_version(&self) -> Option<String> {
-        self.shared.lock().meta.tls_version.clone()
+        self.shared
+            .lock()
+            .meta()
+            .and_then(|m| m.tls_version.clone())
     }
 
     /// The TLS cipher suite negotiated (`"TLS13_AES_256_GCM_SHA384"`).
     pub fn tls_cipher(&self) -> Option<String> {
-        self.shared.lock().meta.tls_cipher.clone()
+        self.shared.lock().meta().and_then(|m| m.tls_cipher.clone())
     }
 
     /// Qt's `redirectAllowed()`: with the `UserVerified` policy, lets the reply follow the
     /// redirect announced by [`redirected`](Reply::redirected). (To refuse, call `abort()`.)
     #[doc(alias = "redirectAllowed")]
     pub fn redirect_allowed(&self) {
-        self.shared.redirect_permit.notify_one();
-    }
-
-    /// Emitted for each redirect followed, with the new URL.
-    pub fn redirected(&self) -> &Signal<Url> {
-        &self.shared.signals.redirected
+        self.shared.redirect_permit().notify_one();
     }
 }
 
@@ -562,11 +423,29 @@ impl ReplyShared {
     }
 
     pub(crate) fn operation(&self) -> &Operation {
-        &self.operation
+        self.operation.get()
     }
 
     pub(crate) fn cancel_token(&self) -> &CancellationToken {
-        &self.cancel
+        &self.signals.started().cancel
+    }
+
+    /// The reply's URL: the last redirect target followed, else the request's.
+    fn url<'a>(&'a self, st: &'a ReplyState) -> &'a Url {
+        let own = st.rare.as_ref().and_then(|rare| rare.url.as_ref());
+        match (own, self.request.url()) {
+            (Some(url), _) | (None, Some(url)) => url,
+            // `Reply::new` keeps a URL of its own when the request has none.
+            (None, None) => placeholder_url(),
+        }
+    }
+
+    fn redirect_permit(&self) -> Arc<Notify> {
+        self.lock()
+            .rare()
+            .redirect_permit
+            .get_or_insert_with(Default::default)
+            .clone()
     }
 
     pub(crate) fn manager_signals(&self) -> &ManagerSignals {
@@ -576,9 +455,8 @@ impl ReplyShared {
     fn take_buffered(&self, max: usize) -> Bytes {
         let mut st = self.lock();
         let taken = take_from(&mut st, max);
-        drop(st);
         if !taken.is_empty() {
-            self.space.notify_one();
+            st.wake_writer();
         }
         taken
     }
@@ -591,7 +469,7 @@ impl ReplyShared {
             if st.finished {
                 return;
             }
-            st.meta = meta;
+            st.meta = Some(Box::new(meta));
             st.head_seen = true;
             self.signals.meta_data_changed.prepare(&handle)
         };
@@ -623,7 +501,11 @@ impl ReplyShared {
     pub(crate) fn report_download_progress(&self, progress: (u64, Option<u64>)) {
         let prepared = {
             let mut st = self.lock();
-            st.download_progress = Some(progress);
+            st.download_progress = (progress.0, progress.1.unwrap_or(0));
+            st.download_progress_kind = match progress.1 {
+                Some(_) => ProgressKind::Known,
+                None => ProgressKind::UnknownTotal,
+            };
             self.signals.download_progress.prepare(&progress)
         };
         prepared.deliver(&progress);
@@ -633,7 +515,7 @@ impl ReplyShared {
     pub(crate) fn report_upload_progress(&self, progress: (u64, Option<u64>)) {
         let prepared = {
             let mut st = self.lock();
-            st.upload_progress = Some(progress);
+            st.rare().upload_progress = Some(progress);
             self.signals.upload_progress.prepare(&progress)
         };
         prepared.deliver(&progress);
@@ -647,8 +529,7 @@ impl ReplyShared {
         }
         let handle = self.handle();
         let prepared = loop {
-            let notified = self.space.notified();
-            {
+            let space = {
                 let mut st = self.lock();
                 if st.finished {
                     return false;
@@ -661,10 +542,12 @@ impl ReplyShared {
                     }
                     break self.signals.ready_read.prepare(&handle);
                 }
-            }
+                st.rare().space.get_or_insert_with(Default::default).clone()
+            };
+            // A reader that made room after the check above left a wake-up in `space`.
             tokio::select! {
-                _ = notified => {}
-                _ = self.cancel.cancelled() => return false,
+                _ = space.notified() => {}
+                _ = self.cancel_token().cancelled() => return false,
             }
         };
         prepared.deliver(&handle);
@@ -672,16 +555,21 @@ impl ReplyShared {
     }
 
     pub(crate) fn set_url(&self, url: Url) {
-        self.lock().url = url;
+        self.lock().rare().url = Some(url);
     }
 
     /// Waits for `redirect_allowed()` (an abort cancels the request task instead).
     pub(crate) async fn redirect_permission(&self) {
-        self.redirect_permit.notified().await;
+        let permit = self.redirect_permit();
+        permit.notified().await;
     }
 
     pub(crate) fn ssl_errors_ignored(&self) -> IgnoreSsl {
-        self.lock().ignore_ssl_errors.clone()
+        let st = self.lock();
+        st.rare
+            .as_ref()
+            .map(|rare| rare.ignore_ssl_errors.clone())
+            .unwrap_or_default()
     }
 
     pub(crate) fn is_finished(&self) -> bool {
@@ -692,7 +580,6 @@ impl ReplyShared {
     /// the reply and on the manager, exactly once. `body_broken` says the body is incomplete.
     pub(crate) fn finish(self: &Arc<Self>, mut error: Option<Error>, body_broken: bool) {
         let reply = self.handle();
-        let weak: Weak<ReplyShared> = Arc::downgrade(self);
         // Both emissions are prepared under the state lock, so that a slot connecting at the
         // same time sees `finished` exactly once: live here, or replayed by `connect`.
         let (failed, finished) = {
@@ -702,9 +589,9 @@ impl ReplyShared {
             }
             st.finished = true;
             if let Some(e) = error.take() {
-                let e = e.with_url(&st.url);
+                let e = e.with_url(self.url(&st));
                 error = Some(e.clone());
-                st.error = Some(e);
+                st.rare().error = Some(e);
                 st.body_broken = body_broken;
             }
             if let Some(w) = st.reader.take() {
@@ -715,18 +602,19 @@ impl ReplyShared {
                 let prepared = self.signals.error_occurred.prepare(&event);
                 (event, prepared)
             });
-            let finished = self
-                .signals
-                .finished
-                .prepare_latched(&reply, move || weak.upgrade().map(|s| Reply { shared: s }));
+            let finished = self.signals.finished.prepare(&reply);
+            st.wake_writer();
             (failed, finished)
         };
-        self.space.notify_one();
         if let Some((event, prepared)) = failed {
             tracing::debug!(url = %crate::error::ShownUrl(&reply.url()), error = %event.1, "reply failed");
             prepared.deliver(&event);
         }
         finished.deliver(&reply);
+        // From here on a future awaiting `finished` resolves at once (`fired`), after the
+        // slots above ran.
+        self.lock().finished_delivered = true;
+        self.signals.finished.latch(&reply);
         self.manager_signals.finished.emit(&reply);
         // No signal fires after finished: drop the slots so closures holding handles go.
         self.signals.clear();
@@ -736,7 +624,8 @@ impl ReplyShared {
     pub(crate) fn set_http_error(&self, error: Error) {
         let mut st = self.lock();
         if !st.finished {
-            st.error = Some(error.with_url(&st.url));
+            let error = error.with_url(self.url(&st));
+            st.rare().error = Some(error);
         }
     }
 
@@ -745,14 +634,13 @@ impl ReplyShared {
         let mut st = self.lock();
         if let Some(chunk) = st.buffer.pop_front() {
             st.buffered -= chunk.len();
-            drop(st);
-            self.space.notify_one();
+            st.wake_writer();
             return Some(Some(Ok(chunk)));
         }
         if st.finished {
             if st.body_broken {
                 st.body_broken = false; // report the failure once
-                return Some(st.error.clone().map(Err));
+                return Some(st.error().cloned().map(Err));
             }
             return Some(None);
         }
@@ -761,36 +649,12 @@ impl ReplyShared {
     }
 }
 
-fn take_from(st: &mut ReplyState, max: usize) -> Bytes {
-    if st.buffered == 0 || max == 0 {
-        return Bytes::new();
-    }
-    let single = st.buffer.len() == 1;
-    if let Some(front) = st.buffer.front_mut() {
-        if front.len() >= max || single {
-            let n = front.len().min(max);
-            let out = front.split_to(n);
-            if front.is_empty() {
-                st.buffer.pop_front();
-            }
-            st.buffered -= out.len();
-            return out;
-        }
-    }
-    let mut out = BytesMut::with_capacity(st.buffered.min(max));
-    while out.len() < max {
-        let Some(mut chunk) = st.buffer.pop_front() else {
-            break;
-        };
-        let want = max - out.len();
-        if chunk.len() > want {
-            let rest = chunk.split_off(want);
-            st.buffer.push_front(rest);
-        }
-        out.extend_from_slice(&chunk);
-    }
-    st.buffered -= out.len();
-    out.freeze()
+/// What a reply shows as its URL if it had none: never reached, as `Reply::new` keeps the URL
+/// it is given when the request has none.
+#[allow(clippy::expect_used)] // a constant that parses
+fn placeholder_url() -> &'static Url {
+    static INVALID: OnceLock<Url> = OnceLock::new();
+    INVALID.get_or_init(|| Url::parse("invalid:").expect("static URL"))
 }
 
 /// The error for an HTTP status, with Qt's message shape.
@@ -851,86 +715,15 @@ mod retry_after_tests {
     }
 }
 
-/// Which reply signal a replay serves (the selector given to [`ReplaySource::replay`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-enum Replay {
-    Finished,
-    ErrorOccurred,
-    MetaDataChanged,
-    ReadyRead,
-    Encrypted,
-    DownloadProgress,
-    UploadProgress,
-}
-
-impl Replay {
-    fn from_u8(which: u8) -> Option<Replay> {
-        [
-            Replay::Finished,
-            Replay::ErrorOccurred,
-            Replay::MetaDataChanged,
-            Replay::ReadyRead,
-            Replay::Encrypted,
-            Replay::DownloadProgress,
-            Replay::UploadProgress,
-        ]
-        .into_iter()
-        .find(|r| *r as u8 == which)
-    }
-}
-
-/// The replay source of a reply's signals is the reply: its state, read under the state lock
-/// under which its emissions are prepared. Once the reply finished, slots are not kept (no
-/// signal fires any more) but still see the final state.
-impl ReplyShared {
-    /// Runs `decide` on the state under its lock, adding the slot first unless finished.
-    fn replay_with<T>(
-        &self,
-        add: &mut dyn FnMut(),
-        decide: impl FnOnce(&ReplyState) -> Option<T>,
-    ) -> Option<T> {
-        let st = self.lock();
-        if !st.finished {
-            add();
-        }
-        decide(&st)
-    }
-
-    /// A handle, when the caller holds a strong reference (a connecting slot does).
-    fn replay_handle(&self) -> Option<Reply> {
-        self.this.upgrade().map(|shared| Reply { shared })
-    }
-}
-
-impl ReplaySource<Reply> for ReplyShared {
-    fn replay(&self, which: u8, add: &mut dyn FnMut()) -> Option<Reply> {
-        let now = self.replay_with(add, |st| {
-            Some(match Replay::from_u8(which)? {
-                Replay::Finished => st.finished,
-                Replay::MetaDataChanged => st.head_seen,
-                Replay::ReadyRead => st.buffered > 0,
-                Replay::Encrypted => st.encrypted,
-                _ => false,
-            })
-        });
-        now.filter(|now| *now).and_then(|_| self.replay_handle())
-    }
-}
-
-impl ReplaySource<(Reply, Error)> for ReplyShared {
-    fn replay(&self, _which: u8, add: &mut dyn FnMut()) -> Option<(Reply, Error)> {
-        let error = self.replay_with(add, |st| st.error.clone().filter(|_| st.finished))?;
-        Some((self.replay_handle()?, error))
-    }
-}
-
-impl ReplaySource<(u64, Option<u64>)> for ReplyShared {
-    fn replay(&self, which: u8, add: &mut dyn FnMut()) -> Option<(u64, Option<u64>)> {
-        self.replay_with(add, |st| match Replay::from_u8(which)? {
-            Replay::DownloadProgress => st.download_progress,
-            Replay::UploadProgress => st.upload_progress,
-            _ => None,
-        })
+#[cfg(all(test, target_pointer_width = "64"))]
+mod size_tests {
+    /// A reply waiting in its origin's queue holds its request and its shared state; both
+    /// stay small until a slot is connected or the body starts (issue 11: 100,000 queued
+    /// requests in at most 100 MiB).
+    #[test]
+    fn a_queued_reply_and_its_request_stay_small() {
+        use std::mem::size_of;
+        assert!(size_of::<crate::request::Request>() <= 112);
+        assert!(size_of::<super::ReplyShared>() <= 360);
     }
 }
