@@ -1151,6 +1151,7 @@ fn help_documents_every_flag_with_examples() {
         "--max-redirects",
         "--timeout",
         "--connect-timeout",
+        "--max-time",
         "--retry",
         "--verbose",
         "--cacert",
@@ -1540,6 +1541,11 @@ async fn retry_sends_a_failed_request_again_and_connect_timeout_is_checked() {
         3,
         "one try and two retries"
     );
+    let slow = server.url("/trickle?bytes=100&interval_ms=50");
+    let out = run(&["get", "--max-time", "0.3", "--json", &slow]).await;
+    assert_eq!(code(&out), 1);
+    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["error"], "TimeoutError");
     let out = run(&["get", "--connect-timeout", "0", &url]).await;
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(stderr(&out).contains("--connect-timeout"));

@@ -142,6 +142,9 @@ struct Options {
     cache_load_control: CacheLoadControl,
     cache_save_control: bool,
     authentication_reuse: bool,
+    deadline: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    retry_policy: Option<crate::retry::RetryPolicy>,
 }
 
 /// The options of a request nobody changed.
@@ -162,6 +165,9 @@ static DEFAULT_OPTIONS: Options = Options {
     cache_load_control: CacheLoadControl::PreferNetwork,
     cache_save_control: true,
     authentication_reuse: true,
+    deadline: None,
+    connect_timeout: None,
+    retry_policy: None,
 };
 
 /// Header values never printed by `Debug`: credentials and session cookies.
@@ -485,6 +491,57 @@ impl Request {
     /// Builder: sets the transfer timeout. `Duration::ZERO` means the manager's, as in Qt.
     pub fn with_transfer_timeout(mut self, timeout: Duration) -> Self {
         self.options_mut().transfer_timeout = Some(timeout);
+        self
+    }
+
+    /// The total time the request may take, redirects, authentication rounds and retries
+    /// included, counted from when it starts running; past it the reply fails with
+    /// `TimeoutError`. `None` (the default): no deadline, only the inactivity
+    /// [`transfer_timeout`](Self::transfer_timeout).
+    pub fn deadline(&self) -> Option<Duration> {
+        self.options().deadline
+    }
+
+    /// Builder: sets the [`deadline`](Self::deadline); `Duration::ZERO` means none.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let request = netaccess::Request::new("http://127.0.0.1:8080/")
+    ///     .with_deadline(Duration::from_secs(10));
+    /// assert_eq!(request.deadline(), Some(Duration::from_secs(10)));
+    /// ```
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.options_mut().deadline = (!deadline.is_zero()).then_some(deadline);
+        self
+    }
+
+    /// The connect timeout (TCP and TLS) of connections opened for this request; `None`
+    /// (the default): the manager's.
+    pub fn connect_timeout(&self) -> Option<Duration> {
+        self.options().connect_timeout
+    }
+
+    /// Builder: sets the [`connect_timeout`](Self::connect_timeout); `Duration::ZERO` means
+    /// the manager's.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.options_mut().connect_timeout = (!timeout.is_zero()).then_some(timeout);
+        self
+    }
+
+    /// The retry policy of this request; `None` (the default): the manager's.
+    pub fn retry_policy(&self) -> Option<&crate::retry::RetryPolicy> {
+        self.options().retry_policy.as_ref()
+    }
+
+    /// Builder: sets the [`retry_policy`](Self::retry_policy).
+    ///
+    /// ```
+    /// use netaccess::{Request, RetryPolicy};
+    /// let request = Request::new("http://127.0.0.1:8080/").with_retry_policy(RetryPolicy::new(2));
+    /// assert_eq!(request.retry_policy().unwrap().max_retries(), 2);
+    /// ```
+    pub fn with_retry_policy(mut self, policy: crate::retry::RetryPolicy) -> Self {
+        self.options_mut().retry_policy = Some(policy);
         self
     }
 

@@ -155,3 +155,51 @@ async fn the_budget_stops_retries_to_an_origin_that_keeps_failing() {
         "4 first tries, 10.8 retries' worth of budget: {made}"
     );
 }
+
+#[tokio::test]
+async fn a_request_can_carry_its_own_retry_policy() {
+    let server = flaky(1, &[]).await;
+    let policy =
+        RetryPolicy::new(1).with_backoff(Duration::from_millis(1), Duration::from_millis(1));
+    let request = Request::new(server.url("/")).with_retry_policy(policy);
+    let reply = NetworkAccessManager::new().get(request);
+    assert_eq!(reply.text().await.unwrap(), "ok");
+    assert_eq!(server.connections(), 2);
+}
+
+#[tokio::test]
+async fn a_deadline_bounds_the_whole_request_retries_included() {
+    // Bytes keep coming (no inactivity timeout), but slower than the deadline allows.
+    let server = netaccess_testserver::TestServer::http1().await;
+    let slow = server.url("/trickle?bytes=100&interval_ms=50");
+    let request = Request::new(slow).with_deadline(Duration::from_millis(300));
+    let reply = NetworkAccessManager::new().get(request);
+    done(&reply).await;
+    let error = reply.error().unwrap();
+    assert_eq!(error.kind(), NetworkError::TimeoutError);
+    assert!(error.to_string().contains("deadline"), "{error}");
+
+    // A retry that would wait past the deadline does not outlive it.
+    let busy = flaky(10, &["Retry-After: 30"]).await;
+    let request = Request::new(busy.url("/")).with_deadline(Duration::from_millis(300));
+    let reply = retrying(3).get(request);
+    done(&reply).await;
+    assert_eq!(kind(&reply), Some(NetworkError::TimeoutError));
+    assert_eq!(busy.connections(), 1);
+}
+
+#[tokio::test]
+async fn a_request_connect_timeout_applies_to_its_connections() {
+    // A loopback address that never answers a SYN: a listener with a full accept queue.
+    let hole = tokio::net::TcpSocket::new_v4().unwrap();
+    hole.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let hole = hole.listen(0).unwrap();
+    let port = hole.local_addr().unwrap().port();
+    let _filler = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let request = Request::new(format!("http://127.0.0.1:{port}/"))
+        .with_connect_timeout(Duration::from_millis(200));
+    let reply = NetworkAccessManager::new().get(request);
+    done(&reply).await;
+    assert_eq!(kind(&reply), Some(NetworkError::TimeoutError));
+    drop(hole);
+}

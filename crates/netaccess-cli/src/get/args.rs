@@ -60,7 +60,7 @@ Examples:
   netaccess get -X PUT -d @body.json -H 'Content-Type: application/json' URL
   netaccess get -F name=value -F upload=@photo.jpg URL           # multipart/form-data POST
   netaccess get --json --max-per-host 2 --timeout 10 URL...
-  netaccess get -v --retry 3 --connect-timeout 5 URL
+  netaccess get -v --retry 3 --connect-timeout 5 --max-time 60 URL
   netaccess get --cacert ca.pem https://127.0.0.1:8443/   (or --insecure)
   netaccess get --redirect-policy same-origin --max-redirects 5 URL";
 
@@ -159,6 +159,9 @@ pub struct GetArgs {
     /// Transfer timeout in seconds: abort when no byte moves for that long
     #[arg(long, value_name = "SECONDS")]
     pub(super) timeout: Option<f64>,
+    /// The most seconds each URL may take in all (redirects and retries included)
+    #[arg(long, value_name = "SECONDS")]
+    pub(super) max_time: Option<f64>,
     /// Connect timeout in seconds, TCP and TLS together (default 30)
     #[arg(long, value_name = "SECONDS")]
     pub(super) connect_timeout: Option<f64>,

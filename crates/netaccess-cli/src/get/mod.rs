@@ -78,6 +78,11 @@ pub async fn run(args: GetArgs, priorities: Vec<Priority>) -> i32 {
         Ok(m) => m,
         Err(e) => return usage(&e),
     };
+    let deadline = match args.max_time.map(|secs| setup::seconds(secs, "--max-time")) {
+        None => None,
+        Some(Ok(deadline)) => Some(deadline),
+        Some(Err(e)) => return usage(&e),
+    };
     if let Some(user) = &args.user {
         let (user, password) = match credentials(user, "--user") {
             Ok(c) => c,
@@ -148,6 +153,9 @@ pub async fn run(args: GetArgs, priorities: Vec<Priority>) -> i32 {
             .with_priority(priorities.get(index).copied().unwrap_or(Priority::Normal))
             .with_max_redirects(args.max_redirects)
             .with_cache_load_control(cache_load(args.cache_load));
+        if let Some(deadline) = deadline {
+            request = request.with_deadline(deadline);
+        }
         for (n, v) in &headers {
             request.set_header(n, v);
         }

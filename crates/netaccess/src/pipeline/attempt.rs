@@ -108,14 +108,16 @@ pub(super) async fn run(
                 return intercept::respond(reply, &url, answer).await;
             }
         };
+        let retry_policy = request.retry_policy().unwrap_or(&ctx.config.retry_policy);
         if journey.attempts == 1 {
-            journey.retries.first_attempt(ctx, &attempt);
+            journey.retries.first_attempt(ctx, retry_policy, &attempt);
         }
         let exchange = exchange::send(ctx, reply, &attempt, journey.timeout, &mut journey.link);
         let exchange = match exchange.await {
             Ok(exchange) => exchange,
             Err(error) => {
-                let wait = journey.retries.after_failure(ctx, &attempt, error)?;
+                let retries = &mut journey.retries;
+                let wait = retries.after_failure(ctx, retry_policy, &attempt, error)?;
                 tokio::time::sleep(wait).await;
                 target = attempt.target;
                 continue;
@@ -198,7 +200,9 @@ impl Journey {
         if let Some(step) = intercept::after(ctx, attempt, head, number, retries).await {
             return Ok(step);
         }
-        if let Some(step) = self.retries.after_head(ctx, attempt, head) {
+        let retry_policy = reply.request().retry_policy();
+        let retry_policy = retry_policy.unwrap_or(&ctx.config.retry_policy);
+        if let Some(step) = self.retries.after_head(ctx, retry_policy, attempt, head) {
             return Ok(step);
         }
         if let Some(step) = self.auth.after(ctx, reply, attempt, head).await {

@@ -233,8 +233,9 @@ async fn open_connection(
         .socket_started_connecting
         .emit(&reply.handle());
     let config = &ctx.config;
+    let connect_timeout = reply.request().connect_timeout();
     let connector = Connector {
-        timeout: config.connect_timeout,
+        timeout: connect_timeout.unwrap_or(config.connect_timeout),
         resolve: &config.resolve,
         tls: &config.tls,
     };

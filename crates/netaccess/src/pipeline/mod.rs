@@ -208,7 +208,20 @@ async fn execute(
                 headers: request.headers().clone(),
                 body,
             };
-            attempt::run(ctx, reply, target, granted).await
+            let run = attempt::run(ctx, reply, target, granted);
+            match request.deadline() {
+                None => run.await,
+                Some(deadline) => match tokio::time::timeout(deadline, run).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(Error::new(
+                        NetworkError::TimeoutError,
+                        format!(
+                            "The request did not finish within its deadline of {:.1} s",
+                            deadline.as_secs_f64()
+                        ),
+                    )),
+                },
+            }
         }
         // Local schemes are boxed so that the task of every queued HTTP request stays small.
         "data" => Box::pin(local_data(reply, &url)).await,

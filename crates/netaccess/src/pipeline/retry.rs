@@ -1,5 +1,5 @@
 //! The retry stage: whether a failed attempt is sent again under the request's
-//! [`RetryPolicy`](crate::RetryPolicy), and after how long. A connection failure before any
+//! [`RetryPolicy`](crate::RetryPolicy) (its own, else the manager's), and after how long. A connection failure before any
 //! response byte, or a response with a retryable status, becomes a wait and another pass of
 //! the loop, within the policy's count and the origin's budget.
 
@@ -28,8 +28,7 @@ fn origin_key(attempt: &Attempt) -> String {
 
 impl Retries {
     /// A first attempt: the origin's budget grows.
-    pub(super) fn first_attempt(&self, ctx: &Context, attempt: &Attempt) {
-        let policy = &ctx.config.retry_policy;
+    pub(super) fn first_attempt(&self, ctx: &Context, policy: &RetryPolicy, attempt: &Attempt) {
         if policy.max_retries() > 0 {
             ctx.retry_budgets
                 .deposit(&origin_key(attempt), policy.budget_ratio());
@@ -54,10 +53,10 @@ impl Retries {
     pub(super) fn after_failure(
         &mut self,
         ctx: &Context,
+        policy: &RetryPolicy,
         attempt: &Attempt,
         error: Error,
     ) -> Result<Duration, Error> {
-        let policy = &ctx.config.retry_policy;
         let retryable = error.is_connect() || error.kind() == NetworkError::RemoteHostClosedError;
         if policy.max_retries() == 0 || !retryable {
             return Err(error);
@@ -82,10 +81,10 @@ impl Retries {
     pub(super) fn after_head(
         &mut self,
         ctx: &Context,
+        policy: &RetryPolicy,
         attempt: &Attempt,
         head: Head<'_>,
     ) -> Option<Step> {
-        let policy = &ctx.config.retry_policy;
         if policy.max_retries() == 0 || !policy.retries_status(head.status.as_u16()) {
             return None;
         }
