@@ -573,3 +573,24 @@ async fn a_peer_that_stops_reading_an_upload_hits_the_transfer_timeout() {
     );
     assert_eq!(server.paths(), vec!["/upload"]);
 }
+
+/// The HTTP/2 settings of `ManagerBuilder` (windows at their smallest, the adaptive window,
+/// a large frame size) all carry a 4 MiB body whole over h2c.
+#[tokio::test]
+async fn http2_window_and_frame_settings_carry_a_large_body() {
+    let server = TestServer::h2c().await;
+    let configured = [
+        NetworkAccessManager::builder().http2_windows(0, 0),
+        NetworkAccessManager::builder().http2_adaptive_window(true),
+        NetworkAccessManager::builder().http2_max_frame_size(1 << 20),
+    ];
+    for builder in configured {
+        let manager = builder.build().unwrap();
+        let request = Request::new(server.url("/bytes/4194304")).with_http2_direct(true);
+        let reply = manager.get(request);
+        let body = tokio::time::timeout(Duration::from_secs(30), reply.bytes());
+        let body = body.await.unwrap().unwrap();
+        assert_eq!(body.len(), 4 << 20);
+        assert!(reply.http2_was_used());
+    }
+}

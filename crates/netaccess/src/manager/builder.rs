@@ -365,7 +365,10 @@ impl ManagerBuilder {
     /// # drop(manager);
     /// ```
     pub fn http2_keep_alive(mut self, interval: Duration, timeout: Duration) -> Self {
-        self.http2 = Http2Options::with_keep_alive(interval, timeout);
+        self.http2 = Http2Options {
+            keep_alive: Http2Options::with_keep_alive(interval, timeout).keep_alive,
+            ..self.http2
+        };
         self
     }
 
@@ -373,6 +376,45 @@ impl ManagerBuilder {
     /// timeout or the operating system).
     pub fn http2_keep_alive_off(mut self) -> Self {
         self.http2.keep_alive = None;
+        self
+    }
+
+    /// HTTP/2 receive windows (Qt's `QHttp2Configuration::setStreamReceiveWindowSize` and
+    /// `setSessionReceiveWindowSize`): of one stream (default 1 MiB) and of the whole
+    /// connection (default 16 MiB). Both are clamped to 64 KiB ..= 2^31 - 1, and the
+    /// connection's is at least the stream's. Bytes received but not read count against both:
+    /// the default leaves room for 15 replies nobody reads before other streams stall.
+    ///
+    /// ```
+    /// let manager = netaccess::NetworkAccessManager::builder()
+    ///     .http2_windows(4 << 20, 64 << 20) // a long fat link
+    ///     .build();
+    /// # drop(manager);
+    /// ```
+    #[doc(alias = "setStreamReceiveWindowSize")]
+    #[doc(alias = "setSessionReceiveWindowSize")]
+    pub fn http2_windows(mut self, stream: u32, connection: u32) -> Self {
+        const MIN: u32 = 65_535;
+        const MAX: u32 = (1 << 31) - 1;
+        self.http2.stream_window = stream.clamp(MIN, MAX);
+        self.http2.connection_window = connection.clamp(self.http2.stream_window, MAX);
+        self
+    }
+
+    /// Sizes the HTTP/2 windows by measuring the link's bandwidth-delay product (hyper's
+    /// adaptive window) instead of [`http2_windows`](Self::http2_windows). Off by default: it
+    /// starts from 64 KiB windows that grow only as data is read, so a reply nobody reads can
+    /// stall the other streams of its connection.
+    pub fn http2_adaptive_window(mut self, enabled: bool) -> Self {
+        self.http2.adaptive_window = enabled;
+        self
+    }
+
+    /// The largest HTTP/2 frame the server may send (Qt's `setMaxFrameSize`; default 16 KiB,
+    /// clamped to 16 KiB ..= 16 MiB - 1 as RFC 9113 allows).
+    #[doc(alias = "setMaxFrameSize")]
+    pub fn http2_max_frame_size(mut self, size: u32) -> Self {
+        self.http2.max_frame_size = size.clamp(1 << 14, (1 << 24) - 1);
         self
     }
 

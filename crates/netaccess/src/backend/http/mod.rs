@@ -37,6 +37,8 @@ pub(crate) const H2_STREAM_WINDOW: u32 = 1024 * 1024;
 /// The receive window of one HTTP/2 connection (16 MiB): the most a connection buffers for
 /// streams that are not read.
 pub(crate) const H2_CONNECTION_WINDOW: u32 = 16 * H2_STREAM_WINDOW;
+/// The largest HTTP/2 frame accepted by default (RFC 9113's initial 16 KiB).
+pub(crate) const H2_DEFAULT_MAX_FRAME_SIZE: u32 = 16 * 1024;
 /// The largest HTTP/2 response header list accepted (64 KiB, decoded, as counted by RFC 9113
 /// §6.5.2); a larger one fails the request with `ProtocolFailure`.
 pub(crate) const H2_MAX_HEADER_LIST: u32 = 64 * 1024;
@@ -57,6 +59,13 @@ pub(crate) struct Http2Options {
     /// How long a new connection waits for the server's SETTINGS (its connection preface,
     /// RFC 9113 §3.4) before failing with `TimeoutError`: the manager's connect timeout.
     pub settings_timeout: Duration,
+    /// Receive windows (of one stream, of the connection) and the largest frame accepted.
+    pub stream_window: u32,
+    pub connection_window: u32,
+    pub max_frame_size: u32,
+    /// Flow-control windows sized by measuring the bandwidth-delay product (BDP) of the link,
+    /// instead of the fixed windows.
+    pub adaptive_window: bool,
 }
 
 impl Default for Http2Options {
@@ -64,6 +73,13 @@ impl Default for Http2Options {
         Http2Options {
             keep_alive: Some(H2_KEEP_ALIVE_DEFAULT),
             settings_timeout: crate::manager::DEFAULT_CONNECT_TIMEOUT,
+            stream_window: H2_STREAM_WINDOW,
+            connection_window: H2_CONNECTION_WINDOW,
+            max_frame_size: H2_DEFAULT_MAX_FRAME_SIZE,
+            // Off by default: hyper's BDP mode starts from 64 KiB windows and grows them only
+            // as data is read, so a few replies nobody reads would stall every other stream
+            // of their connection (tests/faults_http2.rs `*_unread_*`).
+            adaptive_window: false,
         }
     }
 }
@@ -185,8 +201,10 @@ impl HttpConn {
             let mut builder = http2::Builder::new(TokioExecutor::new());
             builder
                 .timer(TokioTimer::new())
-                .initial_stream_window_size(H2_STREAM_WINDOW)
-                .initial_connection_window_size(H2_CONNECTION_WINDOW)
+                .initial_stream_window_size(options.stream_window)
+                .initial_connection_window_size(options.connection_window)
+                .max_frame_size(options.max_frame_size)
+                .adaptive_window(options.adaptive_window)
                 .max_header_list_size(H2_MAX_HEADER_LIST);
             if let Some((interval, timeout)) = options.keep_alive {
                 builder
