@@ -152,6 +152,9 @@ async fn run_with_signals(
     let counting = {
         let (ok, failed, bytes, all_done) =
             (ok.clone(), failed.clone(), bytes.clone(), all_done.clone());
+        // One counter of replies seen, so that exactly the last one notifies (two replies
+        // finishing at once on two threads could each miss the other's count).
+        let seen = AtomicU64::new(0);
         manager.finished().connect(move |r| {
             bytes.fetch_add(r.read_all().len() as u64, Ordering::Relaxed);
             let good = r.error().is_none() && matches!(r.status_code(), Some(200..=299));
@@ -165,7 +168,7 @@ async fn run_with_signals(
             }
             let counter = if good { &ok } else { &failed };
             counter.fetch_add(1, Ordering::Relaxed);
-            if ok.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) == total {
+            if seen.fetch_add(1, Ordering::AcqRel) + 1 == total {
                 all_done.notify_one();
             }
         })

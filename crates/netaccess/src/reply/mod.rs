@@ -724,6 +724,6 @@ mod size_tests {
     fn a_queued_reply_and_its_request_stay_small() {
         use std::mem::size_of;
         assert!(size_of::<crate::request::Request>() <= 112);
-        assert!(size_of::<super::ReplyShared>() <= 360);
+        assert!(size_of::<super::ReplyShared>() <= 328);
     }
 }

@@ -15,7 +15,8 @@ use crate::transport::tls::SslError;
 
 /// The signals of a reply. Each is a [`Signal`]; see the accessors on [`Reply`].
 ///
-/// The five that most programs use are held inline; the others ([`RareSignals`]) are
+/// The three that most programs use (`finished`, `ready_read`, `meta_data_changed`) are held
+/// inline; the others ([`RareSignals`]) are
 /// allocated when one of them is first reached through its accessor on [`Reply`], or when the
 /// request task starts (they share one allocation with the reply's cancellation token).
 /// Reaching them through `Deref` (`signals.request_sent.emit(..)`) never allocates: before that
@@ -24,8 +25,6 @@ use crate::transport::tls::SslError;
 pub(crate) struct ReplySignals {
     pub meta_data_changed: Signal<Reply>,
     pub ready_read: Signal<Reply>,
-    pub download_progress: Signal<(u64, Option<u64>)>,
-    pub error_occurred: Signal<(Reply, Error)>,
     pub finished: Signal<Reply>,
     started: OnceLock<Box<Started>>,
 }
@@ -37,8 +36,11 @@ pub(super) struct Started {
     pub(super) cancel: CancellationToken,
 }
 
-/// The signals of a reply that are seldom connected, allocated on first use.
+/// The signals of a reply that are seldom connected, allocated on first use (or when the
+/// request starts).
 pub(crate) struct RareSignals {
+    pub download_progress: Signal<(u64, Option<u64>)>,
+    pub error_occurred: Signal<(Reply, Error)>,
     pub upload_progress: Signal<(u64, Option<u64>)>,
     pub encrypted: Signal<Reply>,
     pub socket_started_connecting: Signal<Reply>,
@@ -50,6 +52,8 @@ pub(crate) struct RareSignals {
 impl RareSignals {
     fn new() -> Self {
         RareSignals {
+            download_progress: Signal::new(),
+            error_occurred: Signal::new(),
             upload_progress: Signal::new(),
             encrypted: Signal::new(),
             socket_started_connecting: Signal::new(),
@@ -60,6 +64,8 @@ impl RareSignals {
     }
 
     fn clear(&self) {
+        self.download_progress.clear();
+        self.error_occurred.clear();
         self.upload_progress.clear();
         self.encrypted.clear();
         self.socket_started_connecting.clear();
@@ -88,8 +94,6 @@ impl ReplySignals {
         ReplySignals {
             meta_data_changed: Signal::new(),
             ready_read: Signal::new(),
-            download_progress: Signal::new(),
-            error_occurred: Signal::new(),
             finished: Signal::new(),
             started: OnceLock::new(),
         }
@@ -112,8 +116,6 @@ impl ReplySignals {
     pub(super) fn clear(&self) {
         self.meta_data_changed.clear();
         self.ready_read.clear();
-        self.download_progress.clear();
-        self.error_occurred.clear();
         self.finished.clear();
         if let Some(started) = self.started.get() {
             started.signals.clear();
@@ -164,7 +166,7 @@ impl Reply {
     #[doc(alias = "downloadProgress")]
     pub fn download_progress(&self) -> &Signal<(u64, Option<u64>)> {
         self.replaying(
-            &self.shared.signals.download_progress,
+            &self.shared.signals.rare().download_progress,
             Replay::DownloadProgress,
         )
     }
@@ -181,7 +183,10 @@ impl Reply {
     /// Emitted once, before `finished`, when the reply fails.
     #[doc(alias = "errorOccurred")]
     pub fn error_occurred(&self) -> &Signal<(Reply, Error)> {
-        self.replaying(&self.shared.signals.error_occurred, Replay::ErrorOccurred)
+        self.replaying(
+            &self.shared.signals.rare().error_occurred,
+            Replay::ErrorOccurred,
+        )
     }
 
     /// Emitted exactly once at the end (also after `abort`). Latched: `reply.finished().await`
