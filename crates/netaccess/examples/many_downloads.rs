@@ -24,7 +24,11 @@ async fn main() {
     let replies: Vec<_> = (0..count)
         .map(|i| {
             // The last ten are urgent: they overtake the Normal ones still queued.
-            let priority = if i + 10 >= count { Priority::High } else { Priority::Normal };
+            let priority = if i + 10 >= count {
+                Priority::High
+            } else {
+                Priority::Normal
+            };
             let request = Request::new(&url).with_priority(priority);
             let received = received.clone();
             manager.get_with(request, move |reply| {

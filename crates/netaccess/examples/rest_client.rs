@@ -35,7 +35,7 @@ async fn main() -> Result<(), netaccess::Error> {
         "GET {} answered for {} with a bearer token: {}",
         echo.path,
         echo.method,
-        echo.headers.get("authorization").is_some()
+        echo.headers.contains_key("authorization")
     );
 
     // POST a JSON body and read the server's answer as a JSON value.

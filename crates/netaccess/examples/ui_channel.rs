@@ -12,7 +12,11 @@ use netaccess::{NetworkAccessManager, Request};
 
 /// What the UI thread is told.
 enum UiEvent {
-    Finished { url: String, status: Option<u16>, bytes: usize },
+    Finished {
+        url: String,
+        status: Option<u16>,
+        bytes: usize,
+    },
     AllDone,
 }
 

@@ -28,6 +28,16 @@
 //! The mapping of every Qt class, function, signal, attribute and error code is in
 //! `docs/qt-mapping.md`.
 //!
+//! # Cookbook
+//!
+//! Runnable programs in `examples/`, each run by the tests against a local server:
+//! - `rest_client`: a [`RequestFactory`] with a bearer token, [`Reply::json`] and
+//!   [`Body::json`];
+//! - `many_downloads`: 1,000 downloads through one manager, with progress and priorities;
+//! - `ui_channel`: slots that hand results to a UI thread through a channel;
+//! - `retry_and_timeouts`: a [`RetryPolicy`], transfer and connect timeouts, a deadline;
+//! - `token_refresh`: an [`Interceptor`] that refreshes a token after a 401 and retries.
+//!
 //! # Cargo features
 //!
 //! All on by default; each one can be left out to build less. HTTP/1.1, HTTP/2, TLS, gzip and

@@ -56,7 +56,9 @@ pub(crate) fn run(
 ) -> impl Future<Output = ()> + Send {
     let guard = FinishGuard(reply.clone());
     async move {
-        drive(&reply, execute(&ctx, &reply, body, None), guard).await;
+        // Boxed: the spawned task stays small (tokio moves it a few times per request).
+        let work = Box::pin(execute(&ctx, &reply, body, None));
+        drive(&reply, work, guard).await;
     }
 }
 
@@ -95,7 +97,8 @@ impl QueuedRequest {
         reply.set_dequeue(None);
         let granted = (origin.clone(), granted);
         self.ctx.runtime.spawn(async move {
-            let work = execute(&ctx, &reply, body, Some(granted));
+            // Boxed: the spawned task stays small (tokio moves it a few times per request).
+            let work = Box::pin(execute(&ctx, &reply, body, Some(granted)));
             drive(&reply, work, guard).await;
         });
     }
@@ -119,7 +122,7 @@ impl Drop for QueuedRequest {
 /// (Qt's `connectToHost` / `connectToHostEncrypted`); the reply finishes when it is ready.
 pub(crate) async fn preconnect(ctx: Arc<Context>, reply: Arc<ReplyShared>) {
     let guard = FinishGuard(reply.clone());
-    drive(&reply, exchange::open_ahead(&ctx, &reply), guard).await;
+    drive(&reply, Box::pin(exchange::open_ahead(&ctx, &reply)), guard).await;
 }
 
 /// Runs `work` for `reply` and finishes the reply with its outcome, unless `abort()` ended it.
