@@ -37,16 +37,10 @@ use crate::transport::tls::SslError;
 use crate::upload::Body;
 pub use builder::ManagerBuilder;
 
-/// Qt's default: at most 6 parallel HTTP/1.1 connections per origin.
-pub const DEFAULT_MAX_CONNECTIONS_PER_HOST: usize = 6;
-/// The `User-Agent` sent by requests that set none: `netaccess/<version>`. Qt sends
-/// `Mozilla/5.0`, which claims to be a browser; this names the client honestly, as curl and
-/// wget do. Change it with [`ManagerBuilder::user_agent`].
-pub const DEFAULT_USER_AGENT: &str = concat!("netaccess/", env!("CARGO_PKG_VERSION"));
-/// Idle keep-alive connections close after this long (Qt's 120 s).
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
-/// Default connect timeout (TCP and TLS), 30 s.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+pub use crate::context::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_HOST,
+    DEFAULT_USER_AGENT,
+};
 
 /// Qt's `QNetworkAccessManager`: sends requests and returns [`Reply`]s at once; the work is
 /// queued per origin (6 connections by default) and runs in the background.

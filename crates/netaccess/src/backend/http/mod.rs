@@ -72,7 +72,7 @@ impl Default for Http2Options {
     fn default() -> Self {
         Http2Options {
             keep_alive: Some(H2_KEEP_ALIVE_DEFAULT),
-            settings_timeout: crate::manager::DEFAULT_CONNECT_TIMEOUT,
+            settings_timeout: crate::context::DEFAULT_CONNECT_TIMEOUT,
             stream_window: H2_STREAM_WINDOW,
             connection_window: H2_CONNECTION_WINDOW,
             max_frame_size: H2_DEFAULT_MAX_FRAME_SIZE,
