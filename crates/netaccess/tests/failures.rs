@@ -307,3 +307,39 @@ async fn http_error_statuses_map_to_qt_codes_and_keep_their_body() {
         }
     }
 }
+
+#[tokio::test]
+async fn repeated_headers_are_joined_and_text_follows_the_charset() {
+    // Latin-1 "café" (0xE9), a repeated header, and UTF-16LE with a BOM.
+    let server = support::ScriptedServer::start(|index, _| match index {
+        0 => support::response(
+            "200 OK",
+            &[
+                "Content-Type: text/plain; charset=\"ISO-8859-1\"",
+                "X-Tag: a",
+                "X-Tag: b",
+            ],
+            b"caf\xe9",
+        ),
+        _ => support::response(
+            "200 OK",
+            &["Content-Type: text/plain"],
+            b"\xff\xfeh\x00i\x00",
+        ),
+    })
+    .await;
+    let manager = NetworkAccessManager::new();
+    let latin1 = manager.get(Request::new(server.url("/latin1")));
+    assert_eq!(latin1.text().await.unwrap(), "café");
+    assert_eq!(
+        latin1.header("x-tag").unwrap(),
+        "a, b",
+        "joined as Qt's rawHeader"
+    );
+    let utf16 = manager.get(Request::new(server.url("/utf16")));
+    assert_eq!(
+        utf16.text().await.unwrap(),
+        "hi",
+        "the byte-order mark decides"
+    );
+}

@@ -75,7 +75,13 @@ async fn manual_policy_delivers_the_3xx() {
     let reply = manager.get(Request::new(server.url("/redirect/2")));
     done(&reply).await;
     assert_eq!(reply.status_code(), Some(302));
-    assert_eq!(reply.redirection_target().as_deref(), Some("/redirect/1"));
+    // Resolved against the reply's URL (issue 13); the text as sent stays in the metadata.
+    let target = reply.redirection_target().unwrap();
+    assert_eq!(target.as_str(), server.url("/redirect/1"));
+    assert_eq!(
+        reply.meta().redirection_target.as_deref(),
+        Some("/redirect/1")
+    );
     assert_eq!(kind(&reply), None);
     // A request may override the manager's policy.
     let reply = manager.get(

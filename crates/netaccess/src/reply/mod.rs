@@ -196,10 +196,21 @@ impl Reply {
     /// One response header (Qt's `rawHeader`); repeated headers: the first value.
     #[doc(alias = "rawHeader")]
     pub fn header(&self, name: &str) -> Option<HeaderValue> {
-        self.shared
-            .lock()
-            .meta()
-            .and_then(|m| m.headers.get(name).cloned())
+        let state = self.shared.lock();
+        let mut values = state.meta()?.headers.get_all(name).iter();
+        let first = values.next()?;
+        let mut joined = first.as_bytes().to_vec();
+        let mut repeated = false;
+        for value in values {
+            repeated = true;
+            joined.extend_from_slice(b", ");
+            joined.extend_from_slice(value.as_bytes());
+        }
+        if !repeated {
+            return Some(first.clone());
+        }
+        // Joined from valid values with ", ": still a valid value.
+        HeaderValue::from_bytes(&joined).ok()
     }
 
     /// How long the server asks the client to wait (`Retry-After` of a 429, 503 or 3xx), in
@@ -236,20 +247,35 @@ impl Reply {
         self.shared.lock().meta().is_some_and(|m| m.http2)
     }
 
-    /// Qt's `SourceIsFromCacheAttribute`.
+    /// Qt's `SourceIsFromCacheAttribute`: the reply was answered from the cache without a
+    /// request reaching the server. Unlike Qt, a reply served from the cache after a `304 Not
+    /// Modified` is `false`: the server was asked (its status and headers are the stored
+    /// ones, merged with the 304's).
     #[doc(alias = "SourceIsFromCacheAttribute")]
     pub fn source_is_from_cache(&self) -> bool {
         self.shared.lock().meta().is_some_and(|m| m.from_cache)
     }
 
-    /// Qt's `RedirectionTargetAttribute`: the `Location` of a 3xx response, as sent (possibly
-    /// relative).
+    /// Qt's `RedirectionTargetAttribute`: the `Location` of a 3xx response, resolved against
+    /// the reply's URL (`Meta::redirection_target` keeps the text as sent). `None` without a
+    /// `Location`, or with one that is not a valid URL reference.
+    ///
+    /// ```no_run
+    /// # async fn f(manager: netaccess::NetworkAccessManager) {
+    /// let reply = manager.get(
+    ///     netaccess::Request::new("http://127.0.0.1:8080/a/b")
+    ///         .with_redirect_policy(netaccess::RedirectPolicy::Manual),
+    /// );
+    /// reply.finished().await;
+    /// // `Location: ../c` is http://127.0.0.1:8080/c
+    /// println!("{:?}", reply.redirection_target());
+    /// # }
+    /// ```
     #[doc(alias = "RedirectionTargetAttribute")]
-    pub fn redirection_target(&self) -> Option<String> {
-        self.shared
-            .lock()
-            .meta()
-            .and_then(|m| m.redirection_target.clone())
+    pub fn redirection_target(&self) -> Option<url::Url> {
+        let sent = self.shared.lock().meta()?.redirection_target.clone()?;
+        let text = crate::redirect::location_text(sent.as_bytes()).into_owned();
+        self.url().join(text.trim()).ok()
     }
 
     /// Qt's `OriginalContentLengthAttribute`: the `Content-Length` the server sent.
@@ -365,10 +391,19 @@ impl Reply {
         Ok(single.unwrap_or_else(|| out.freeze()))
     }
 
-    /// [`bytes`](Reply::bytes) decoded as UTF-8 (invalid sequences replaced).
+    /// [`bytes`](Reply::bytes) decoded as text: in the `charset` of `Content-Type` (any
+    /// WHATWG encoding label: `iso-8859-1`, `shift_jis`, `utf-16le`, ...), or a byte-order
+    /// mark's, else UTF-8; invalid sequences are replaced (Qt's `QRestReply::readText`).
     pub async fn text(&self) -> Result<String, Error> {
         let bytes = self.bytes().await?;
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
+        let charset = self
+            .header("content-type")
+            .and_then(|ct| charset_of(ct.as_bytes()));
+        let encoding = charset
+            .and_then(|label| encoding_rs::Encoding::for_label(label.as_bytes()))
+            .unwrap_or(encoding_rs::UTF_8);
+        let (text, _, _) = encoding.decode(&bytes);
+        Ok(text.into_owned())
     }
 
     /// Qt's `ignoreSslErrors()`: certificate errors of this reply's handshake do not fail it.
@@ -726,4 +761,15 @@ mod size_tests {
         assert!(size_of::<crate::request::Request>() <= 112);
         assert!(size_of::<super::ReplyShared>() <= 328);
     }
+}
+
+/// The `charset` parameter of a `Content-Type` value, unquoted.
+fn charset_of(content_type: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(content_type);
+    text.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| value.trim().trim_matches('"').to_owned())
+    })
 }
