@@ -34,9 +34,21 @@ async fn flaky(failures: usize, extra: &'static [&'static str]) -> ScriptedServe
 #[tokio::test]
 async fn a_retryable_status_is_retried_until_it_succeeds() {
     let server = flaky(2, &[]).await;
-    let reply = retrying(3).get(Request::new(server.url("/")));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let reply = retrying(3).get_with(Request::new(server.url("/")), move |reply| {
+        reply
+            .retrying()
+            .connect(move |(n, wait)| record.lock().unwrap().push((*n, *wait)));
+    });
     assert_eq!(reply.text().await.unwrap(), "ok");
     assert_eq!(server.connections(), 3);
+    assert_eq!(reply.retries(), 2);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [1, 2]);
+    assert!(seen
+        .iter()
+        .all(|(_, wait)| *wait <= Duration::from_millis(5)));
 }
 
 #[tokio::test]

@@ -118,6 +118,7 @@ pub(super) async fn run(
             Err(error) => {
                 let retries = &mut journey.retries;
                 let wait = retries.after_failure(ctx, retry_policy, &attempt, error)?;
+                reply.note_retry(wait);
                 tokio::time::sleep(wait).await;
                 target = attempt.target;
                 continue;
@@ -144,6 +145,7 @@ pub(super) async fn run(
             }
             Step::Wait(wait) => {
                 exchange.discard(timeout).await;
+                reply.note_retry(wait);
                 tokio::time::sleep(wait).await;
                 attempt.target
             }

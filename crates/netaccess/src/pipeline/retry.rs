@@ -107,10 +107,4 @@ impl Retries {
         tracing::debug!(url = %ShownUrl(&attempt.target.url), status = head.status.as_u16(), retry = self.made, ?wait, "retrying after a retryable status");
         Some(Step::Wait(wait))
     }
-
-    /// Retries made so far.
-    #[allow(dead_code)] // the reply's attempt count reads it
-    pub(super) fn made(&self) -> u32 {
-        self.made
-    }
 }

@@ -599,6 +599,16 @@ impl ReplyShared {
         permit.notified().await;
     }
 
+    /// Counts a retry and announces it (`retrying`).
+    pub(crate) fn note_retry(&self, wait: std::time::Duration) {
+        let started = self.signals.started();
+        let n = started
+            .retries
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        started.signals.retrying.emit(&(n, wait));
+    }
+
     pub(crate) fn ssl_errors_ignored(&self) -> IgnoreSsl {
         let st = self.lock();
         st.rare

@@ -26,7 +26,7 @@ pub(crate) struct ReplySignals {
     pub meta_data_changed: Signal<Reply>,
     pub ready_read: Signal<Reply>,
     pub finished: Signal<Reply>,
-    started: OnceLock<Box<Started>>,
+    pub(super) started: OnceLock<Box<Started>>,
 }
 
 /// What a reply allocates when its request task starts or a rare signal is first reached.
@@ -34,6 +34,8 @@ pub(super) struct Started {
     pub(super) signals: RareSignals,
     /// Cancels the request task (`abort`).
     pub(super) cancel: CancellationToken,
+    /// Retries made under the retry policy.
+    pub(super) retries: std::sync::atomic::AtomicU32,
 }
 
 /// The signals of a reply that are seldom connected, allocated on first use (or when the
@@ -47,6 +49,8 @@ pub(crate) struct RareSignals {
     pub request_sent: Signal<Reply>,
     pub redirected: Signal<Url>,
     pub ssl_errors: Signal<(Reply, Vec<SslError>)>,
+    /// `(retry number from 1, wait before it)`.
+    pub retrying: Signal<(u32, std::time::Duration)>,
 }
 
 impl RareSignals {
@@ -60,6 +64,7 @@ impl RareSignals {
             request_sent: Signal::new(),
             redirected: Signal::new(),
             ssl_errors: Signal::new(),
+            retrying: Signal::new(),
         }
     }
 
@@ -72,6 +77,7 @@ impl RareSignals {
         self.request_sent.clear();
         self.redirected.clear();
         self.ssl_errors.clear();
+        self.retrying.clear();
     }
 }
 
@@ -104,6 +110,7 @@ impl ReplySignals {
             Box::new(Started {
                 signals: RareSignals::new(),
                 cancel: CancellationToken::new(),
+                retries: std::sync::atomic::AtomicU32::new(0),
             })
         })
     }
@@ -224,6 +231,27 @@ impl Reply {
     /// Emitted for each redirect followed, with the new URL.
     pub fn redirected(&self) -> &Signal<Url> {
         &self.shared.signals.rare().redirected
+    }
+
+    /// Emitted before each retry the [`RetryPolicy`](crate::RetryPolicy) allows, with the
+    /// retry's number (from 1) and the wait before it.
+    ///
+    /// ```no_run
+    /// # fn f(reply: netaccess::Reply) {
+    /// reply.retrying().connect(|(n, wait)| eprintln!("retry {n} in {wait:?}"));
+    /// # }
+    /// ```
+    pub fn retrying(&self) -> &Signal<(u32, std::time::Duration)> {
+        &self.shared.signals.rare().retrying
+    }
+
+    /// How many times the request was sent again under the retry policy (so far).
+    pub fn retries(&self) -> u32 {
+        self.shared
+            .signals
+            .started
+            .get()
+            .map_or(0, |s| s.retries.load(std::sync::atomic::Ordering::Relaxed))
     }
 }
 
