@@ -341,6 +341,14 @@ fn merge_cookie_header(own: Option<&HeaderValue>, jar: &str) -> Vec<u8> {
 /// the application gave it or a redirect did.
 pub(crate) fn check_http_url(url: &Url) -> Result<(), Error> {
     let host = url.host_str().unwrap_or_default();
+    // The common case needs no copy: a short URL whose host has only the characters every
+    // parser accepts (the url crate already percent-encoded its path and query).
+    let plain_host = host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    if plain_host && url.as_str().len() < 8 * 1024 {
+        return Ok(());
+    }
     let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
     let absolute = match url.port() {
         Some(port) => format!("http://{host}:{port}{target}"),
