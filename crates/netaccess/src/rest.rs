@@ -180,8 +180,8 @@ impl RequestFactory {
 
 #[cfg(feature = "json")]
 impl Body {
-    /// `value` as a JSON body. Send it with `Content-Type: application/json` on the request
-    /// (`Request::with_header`), as JSON APIs expect.
+    /// `value` as a JSON body, sent with `Content-Type: application/json` unless the request
+    /// sets a `Content-Type` of its own (Qt's `QRestAccessManager::post` with a JSON document).
     ///
     /// ```
     /// let body = netaccess::Body::json(&serde_json::json!({ "name": "new" })).unwrap();
@@ -194,7 +194,7 @@ impl Body {
                 format!("The request body cannot be written as JSON: {e}"),
             )
         })?;
-        Ok(Body::from(bytes))
+        Ok(Body::from(bytes).marked_json())
     }
 }
 

@@ -64,6 +64,9 @@ type Generator = Arc<dyn Fn() -> Result<ByteStream, Error> + Send + Sync>;
 #[derive(Clone)]
 pub struct Body {
     source: Source,
+    /// Made by `Body::json`: sent with `Content-Type: application/json` unless the request
+    /// has a `Content-Type`.
+    json: bool,
 }
 
 impl fmt::Debug for Body {
@@ -91,7 +94,21 @@ impl Body {
     pub fn empty() -> Self {
         Body {
             source: Source::Absent,
+            json: false,
         }
+    }
+
+    /// `application/json` for a body made by `Body::json`, to send as `Content-Type` when the
+    /// request has none.
+    pub(crate) fn content_type(&self) -> Option<&'static str> {
+        self.json.then_some("application/json")
+    }
+
+    /// This body, marked as JSON (see [`content_type`](Self::content_type)).
+    #[cfg_attr(not(feature = "json"), allow(dead_code))]
+    pub(crate) fn marked_json(mut self) -> Self {
+        self.json = true;
+        self
     }
 
     /// The contents of a file, streamed from disk when sent (and re-read for a resend).
@@ -110,6 +127,7 @@ impl Body {
                 path,
                 len: meta.len(),
             },
+            json: false,
         })
     }
 
@@ -123,6 +141,7 @@ impl Body {
                 stream: Arc::new(Mutex::new(Some(Box::pin(stream)))),
                 len,
             },
+            json: false,
         }
     }
 
@@ -148,6 +167,7 @@ impl Body {
                 replayable,
                 opened: Default::default(),
             })),
+            json: false,
         }
     }
 
@@ -266,6 +286,7 @@ impl From<Bytes> for Body {
     fn from(b: Bytes) -> Self {
         Body {
             source: Source::Bytes(b),
+            json: false,
         }
     }
 }

@@ -63,3 +63,21 @@ async fn a_body_that_is_not_json_is_an_error_and_an_error_page_says_its_status()
     assert_eq!(e.kind(), NetworkError::ContentNotFoundError, "{e}");
     assert!(!missing.is_success() && !missing.is_http_status_success());
 }
+
+#[tokio::test]
+async fn a_json_body_says_so_unless_the_request_says_otherwise() {
+    let server = TestServer::http1().await;
+    let manager = NetworkAccessManager::new();
+    let body = || Body::json(&serde_json::json!({"a": 1})).unwrap();
+    let reply = manager.post(api(&server).create_request("echo"), body());
+    let echo: Echo = reply.json().await.unwrap();
+    assert_eq!(echo.headers["content-type"], "application/json");
+    let own = api(&server)
+        .create_request("echo")
+        .with_header("Content-Type", "application/merge-patch+json");
+    let echo: Echo = manager.patch(own, body()).json().await.unwrap();
+    assert_eq!(echo.headers["content-type"], "application/merge-patch+json");
+    let plain = manager.post(api(&server).create_request("echo"), "x");
+    let echo: Echo = plain.json().await.unwrap();
+    assert!(!echo.headers.contains_key("content-type"));
+}

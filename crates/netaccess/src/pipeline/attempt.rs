@@ -277,7 +277,8 @@ impl Journey {
 
 impl Attempt {
     /// The attempt for `target`: its headers with the jar's `cookies` merged into `Cookie`,
-    /// and the default `Accept-Encoding` and `User-Agent` unless the application set its own.
+    /// and the default `Accept-Encoding`, `User-Agent` and the body's `Content-Type` (a JSON
+    /// body's) unless the application set its own.
     pub(crate) fn new(
         target: Target,
         cookies: Option<String>,
@@ -302,6 +303,12 @@ impl Attempt {
         if !headers.contains_key(header::ACCEPT_ENCODING) {
             let accept = HeaderValue::from_static(decode::ACCEPT_ENCODING);
             headers.insert(header::ACCEPT_ENCODING, accept);
+        }
+        if let Some(content_type) = target.body.content_type() {
+            if !headers.contains_key(header::CONTENT_TYPE) {
+                let value = HeaderValue::from_static(content_type);
+                headers.insert(header::CONTENT_TYPE, value);
+            }
         }
         Ok(Attempt { target, headers })
     }
