@@ -82,6 +82,7 @@ mod context;
 pub mod cookies;
 mod decode;
 mod error;
+pub mod events;
 mod hsts;
 mod interceptor;
 pub mod limits;

@@ -54,6 +54,7 @@ pub struct ManagerBuilder {
     user_agent: Option<http::HeaderValue>,
     interceptors: Vec<Arc<dyn Interceptor>>,
     retry_policy: RetryPolicy,
+    event_listener: Option<Arc<dyn crate::events::EventListener>>,
     /// The first error a setting met, for `build()`.
     error: Option<Error>,
 }
@@ -98,6 +99,7 @@ impl Default for ManagerBuilder {
             user_agent: Some(http::HeaderValue::from_static(DEFAULT_USER_AGENT)),
             interceptors: Vec::new(),
             retry_policy: RetryPolicy::none(),
+            event_listener: None,
             error: None,
         }
     }
@@ -440,6 +442,28 @@ impl ManagerBuilder {
         self
     }
 
+    /// Hears every request's [`Event`](crate::events::Event)s, in order, on the request's
+    /// task (OkHttp's `EventListener`). Each reply also keeps its
+    /// [`timings`](crate::Reply::timings), with or without a listener.
+    ///
+    /// ```
+    /// use netaccess::events::{Event, EventListener};
+    /// struct Log;
+    /// impl EventListener for Log {
+    ///     fn on_event(&self, reply: &netaccess::Reply, event: &Event<'_>) {
+    ///         eprintln!("{} {}", reply.url(), event.name());
+    ///     }
+    /// }
+    /// let manager = netaccess::NetworkAccessManager::builder()
+    ///     .event_listener(std::sync::Arc::new(Log))
+    ///     .build();
+    /// # drop(manager);
+    /// ```
+    pub fn event_listener(mut self, listener: Arc<dyn crate::events::EventListener>) -> Self {
+        self.event_listener = Some(listener);
+        self
+    }
+
     /// Builds the manager.
     ///
     /// Fails with the first error a setting met (invalid PEM data, an invalid `User-Agent`).
@@ -497,6 +521,7 @@ impl ManagerBuilder {
             user_agent: self.user_agent,
             interceptors: self.interceptors.into(),
             retry_policy: self.retry_policy,
+            event_listener: self.event_listener,
         };
         let signals = Arc::new(ManagerSignals::new());
         let context = Context {

@@ -241,6 +241,7 @@ pub(super) fn content_length(headers: &HeaderMap) -> Option<u64> {
 /// the cache entry committed (before `finished`, so the next request can reuse the
 /// connection at once).
 pub(super) async fn network(
+    ctx: &crate::context::Context,
     reply: &Arc<ReplyShared>,
     attempt: &Attempt,
     exchange: Exchange,
@@ -280,12 +281,15 @@ pub(super) async fn network(
         tls_version: tls_session.as_ref().map(|t| t.version.clone()),
         tls_cipher: tls_session.map(|t| t.cipher),
     };
-    // Committed only if the body arrives whole.
-    let writer = Arc::new(std::sync::Mutex::new(writer));
+    reply.with_timings(|t| t.protocol = Some(parts.version));
+    // Committed only if the body arrives whole; beside it, the bytes received.
+    let writer = Arc::new(std::sync::Mutex::new((writer, 0u64)));
     let tee = writer.clone();
     let body = body_chunks(incoming, timeout).inspect(move |chunk| {
         let Ok(chunk) = chunk else { return };
-        let mut slot = tee.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = tee.lock().unwrap_or_else(|e| e.into_inner());
+        let (slot, received) = &mut *guard;
+        *received += chunk.len() as u64;
         if let Some(w) = slot.as_mut() {
             if let Err(e) = w.write(chunk) {
                 tracing::debug!(error = %e, "cache write failed; not storing this response");
@@ -298,9 +302,14 @@ pub(super) async fn network(
     let Delivered::Complete(http_error) = delivered else {
         return Ok(None); // aborted: the reply is finished already
     };
+    let (finished_writer, bytes) = {
+        let mut guard = writer.lock().unwrap_or_else(|e| e.into_inner());
+        (guard.0.take(), guard.1)
+    };
+    ctx.event(reply, crate::events::Event::ResponseBodyEnd { bytes });
     let reusable = !checkout.conn().single_use;
     checkout.release(reusable);
-    let finished_writer = writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+    ctx.event(reply, crate::events::Event::ConnectionReleased);
     if let Some(w) = finished_writer {
         if let Err(e) = w.commit().await {
             tracing::debug!(error = %e, "cache commit failed");

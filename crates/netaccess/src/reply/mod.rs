@@ -49,6 +49,9 @@ pub const DEFAULT_STREAM_READ_BUFFER: usize = 1 << 20;
 /// The state shared by the reply handles and the request task.
 pub(crate) struct ReplyShared {
     request: Request,
+    /// When the request was handed to the manager: where [`Timings`](crate::events::Timings)
+    /// count from.
+    created: std::time::Instant,
     operation: StoredOperation,
     state: Mutex<ReplyState>,
     pub(crate) signals: ReplySignals,
@@ -119,6 +122,7 @@ impl Reply {
         Reply {
             shared: Arc::new(ReplyShared {
                 request,
+                created: std::time::Instant::now(),
                 operation: StoredOperation::new(operation),
                 state: Mutex::new(ReplyState {
                     meta: None,
@@ -165,6 +169,27 @@ impl Reply {
     }
 
     // ----- metadata and attributes ----------------------------------------------------------
+
+    /// When each phase of the request ended, counted from when it was handed to the
+    /// manager (curl's `-w` times; see [`Timings`](crate::events::Timings)). Complete once
+    /// the reply finished; all `None` for a request that never started.
+    ///
+    /// ```no_run
+    /// # async fn demo() {
+    /// let manager = netaccess::NetworkAccessManager::new();
+    /// let reply = manager.get(netaccess::Request::new("http://127.0.0.1:8080/"));
+    /// reply.finished().await;
+    /// let t = reply.timings();
+    /// println!("first byte after {:?}, total {:?}", t.first_byte, t.total);
+    /// # }
+    /// ```
+    pub fn timings(&self) -> crate::events::Timings {
+        self.shared
+            .signals
+            .started_if_any()
+            .map(|s| *s.timings.lock().unwrap_or_else(|e| e.into_inner()))
+            .unwrap_or_default()
+    }
 
     /// The HTTP status, once the response headers arrived.
     pub fn status(&self) -> Option<StatusCode> {
@@ -597,6 +622,17 @@ impl ReplyShared {
     pub(crate) async fn redirect_permission(&self) {
         let permit = self.redirect_permit();
         permit.notified().await;
+    }
+
+    /// The time since the request was handed to the manager.
+    pub(crate) fn age(&self) -> std::time::Duration {
+        self.created.elapsed()
+    }
+
+    /// Changes the reply's timings.
+    pub(crate) fn with_timings(&self, change: impl FnOnce(&mut crate::events::Timings)) {
+        let started = self.signals.started();
+        change(&mut started.timings.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
     /// Counts a retry and announces it (`retrying`).

@@ -113,6 +113,8 @@ pub(crate) struct HttpConn {
     /// The TLS handshake accepted certificate errors (ignored by the application): the
     /// connection is not a secure channel for HSTS (RFC 6797 §8.1).
     pub certificate_errors_ignored: bool,
+    /// The address the connection goes to (the proxy's, through a proxy), when known.
+    pub remote: Option<std::net::SocketAddr>,
     /// HTTP/2: one clone per handle (the pool's, and each exchange's until its response head
     /// arrives), so the count of requests waiting for a head is the clone count less one.
     streams: Option<Arc<()>>,
@@ -173,6 +175,7 @@ impl PoolConn for HttpConn {
                 tls_session: self.tls_session.clone(),
                 single_use: false,
                 certificate_errors_ignored: self.certificate_errors_ignored,
+                remote: self.remote,
                 retired: self.retired.clone(),
                 streams: self.streams.clone(),
                 peer: self.peer.clone(),
@@ -265,6 +268,7 @@ impl HttpConn {
             tls_session: None,
             single_use: false,
             certificate_errors_ignored: false,
+            remote: None,
             retired,
             streams: Some(Arc::new(())),
             peer,
