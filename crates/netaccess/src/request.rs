@@ -145,6 +145,7 @@ struct Options {
     deadline: Option<Duration>,
     connect_timeout: Option<Duration>,
     retry_policy: Option<crate::retry::RetryPolicy>,
+    resume: bool,
 }
 
 /// The options of a request nobody changed.
@@ -168,6 +169,7 @@ static DEFAULT_OPTIONS: Options = Options {
     deadline: None,
     connect_timeout: None,
     retry_policy: None,
+    resume: true,
 };
 
 /// Header values never printed by `Debug`: credentials and session cookies.
@@ -512,6 +514,26 @@ impl Request {
     /// ```
     pub fn with_deadline(mut self, deadline: Duration) -> Self {
         self.options_mut().deadline = (!deadline.is_zero()).then_some(deadline);
+        self
+    }
+
+    /// Whether a GET body that breaks off is continued where it stopped (on by default):
+    /// when the response had a strong validator, the reply sends `Range: bytes=N-` with
+    /// `If-Range`, and a `206` whose `Content-Range` starts at `N` continues the same body. A
+    /// `200` instead means the resource changed: the reply fails (unless nothing had arrived).
+    /// At most [`MAX_RESUMES`](crate::limits::MAX_RESUMES) times per reply.
+    pub fn resume(&self) -> bool {
+        self.options().resume
+    }
+
+    /// Builder: turns [`resume`](Self::resume) on or off.
+    ///
+    /// ```
+    /// let request = netaccess::Request::new("http://127.0.0.1:8080/big").with_resume(false);
+    /// assert!(!request.resume());
+    /// ```
+    pub fn with_resume(mut self, resume: bool) -> Self {
+        self.options_mut().resume = resume;
         self
     }
 

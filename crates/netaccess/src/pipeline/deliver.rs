@@ -14,6 +14,7 @@ use futures_util::StreamExt;
 
 use super::attempt::Attempt;
 use super::exchange::Exchange;
+use super::resume::{resuming, Current, Resume};
 use crate::backend::http::body_chunks;
 use crate::cache::CacheWriter;
 use crate::decode::{self, Decoder};
@@ -68,7 +69,7 @@ pub(super) async fn body_into_reply(
     reply: &Arc<ReplyShared>,
     url: &Url,
     mut meta: Meta,
-    body: impl Stream<Item = Result<bytes::Bytes, Error>> + Send + 'static,
+    body: impl Stream<Item = Result<bytes::Bytes, Error>> + Send,
     decoding: Decoding,
 ) -> Result<Delivered, Error> {
     let head = *reply.operation() == Operation::Head;
@@ -250,7 +251,7 @@ pub(super) async fn network(
 ) -> Result<Option<Error>, Error> {
     let Exchange {
         response,
-        mut checkout,
+        checkout,
         encrypted,
         http2,
         tls_session,
@@ -258,6 +259,10 @@ pub(super) async fn network(
     } = exchange;
     let (parts, incoming) = response.into_parts();
     let status = parts.status;
+    // The connection the body comes from: this one, or a resumption's.
+    let current: Current = std::sync::Mutex::new(Some(checkout));
+    let head = (status, &parts.headers);
+    let resume = Resume::new(ctx, reply, attempt, head, timeout, &current);
     let reason = parts
         .extensions
         .get::<hyper::ext::ReasonPhrase>()
@@ -285,7 +290,9 @@ pub(super) async fn network(
     // Committed only if the body arrives whole; beside it, the bytes received.
     let writer = Arc::new(std::sync::Mutex::new((writer, 0u64)));
     let tee = writer.clone();
-    let body = body_chunks(incoming, timeout).inspect(move |chunk| {
+    let chunks = |incoming, timeout| Box::pin(body_chunks(incoming, timeout));
+    let first = chunks(incoming, timeout);
+    let body = resuming(first, resume, chunks).inspect(move |chunk| {
         let Ok(chunk) = chunk else { return };
         let mut guard = tee.lock().unwrap_or_else(|e| e.into_inner());
         let (slot, received) = &mut *guard;
@@ -307,9 +314,11 @@ pub(super) async fn network(
         (guard.0.take(), guard.1)
     };
     ctx.event(reply, crate::events::Event::ResponseBodyEnd { bytes });
-    let reusable = !checkout.conn().single_use;
-    checkout.release(reusable);
-    ctx.event(reply, crate::events::Event::ConnectionReleased);
+    if let Some(mut checkout) = current.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        let reusable = !checkout.conn().single_use;
+        checkout.release(reusable);
+        ctx.event(reply, crate::events::Event::ConnectionReleased);
+    }
     if let Some(w) = finished_writer {
         if let Err(e) = w.commit().await {
             tracing::debug!(error = %e, "cache commit failed");

@@ -21,6 +21,7 @@ mod cache;
 mod deliver;
 mod exchange;
 mod intercept;
+pub(crate) mod resume;
 mod retry;
 mod session;
 #[cfg(test)]
