@@ -52,6 +52,10 @@ pub enum Event<'a> {
         host: &'a str,
         /// Its addresses, in the order they are tried.
         addrs: &'a [SocketAddr],
+        /// No resolver was asked: an IP literal, a fixed address
+        /// ([`ManagerBuilder::resolve`](crate::ManagerBuilder::resolve)), or the manager's
+        /// DNS cache answered.
+        resolver_spared: bool,
     },
     /// A TCP connection to one address started (Happy Eyeballs may start several).
     ConnectStart {
@@ -164,7 +168,11 @@ impl std::fmt::Debug for Event<'_> {
         f.write_str(self.name())?;
         match self {
             Event::DnsStart { host } => write!(f, " {host}"),
-            Event::DnsEnd { host, addrs } => write!(f, " {host} {addrs:?}"),
+            Event::DnsEnd {
+                host,
+                addrs,
+                resolver_spared,
+            } => write!(f, " {host} {addrs:?} resolver_spared={resolver_spared}"),
             Event::ConnectStart { addr } | Event::ConnectEnd { addr } => write!(f, " {addr}"),
             Event::ConnectFailed { addr, error } => write!(f, " {addr}: {error}"),
             Event::ConnectionAcquired { reused, remote } => {
@@ -256,8 +264,7 @@ pub(crate) fn record(
     listener: Option<&Arc<dyn EventListener>>,
     event: Event<'_>,
 ) {
-    let at = reply.age();
-    reply.with_timings(|t| match event {
+    let at = reply.with_timings(|at, t| match event {
         Event::Dispatched if t.queued.is_none() => t.queued = Some(at),
         Event::DnsEnd { .. } => t.dns_done = Some(at),
         Event::ConnectEnd { .. } => {

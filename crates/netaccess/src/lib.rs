@@ -54,6 +54,7 @@
 //! | `hsts` | `HstsStore::save`, `load`, `load_or_new`, `load_preload_list` | `serde`, `serde_json` | the store is in memory only (headers, `add_policies`) |
 //! | `blocking` | `netaccess::blocking`, the blocking facade | nothing | no blocking facade |
 //! | `json` | `Body::json`, `Reply::json` | `serde`, `serde_json` | JSON bodies are serialised by the application ([`RequestFactory`] stays) |
+//! | `hickory` (off) | `HickoryResolver`, an asynchronous DNS client resolver for [`ManagerBuilder::resolver`] | `hickory-resolver` (with `hickory-proto`) | the system's resolver (`getaddrinfo` on a blocking thread), or an own [`Resolve`] |
 //! | `fuzzing` (off) | entry points for `fuzz/` | nothing | (not an API) |
 //!
 //! ```toml
@@ -125,6 +126,8 @@ pub use rest::RequestFactory;
 pub use retry::RetryPolicy;
 pub use signal::{Connection, NextEmission, Signal, SignalStream};
 pub use transport::dns::{Resolve, SystemResolver};
+#[cfg(feature = "hickory")]
+pub use transport::hickory::HickoryResolver;
 pub use transport::tls::{SslError, SslErrorKind};
 pub use upload::Body;
 

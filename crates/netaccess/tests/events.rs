@@ -302,3 +302,59 @@ impl tracing::field::Visit for Text<'_> {
         self.0.push_str(&format!("{}={value:?} ", field.name()));
     }
 }
+
+/// Counts `DnsEnd` events by whether a resolver was asked.
+#[derive(Default)]
+struct DnsCount {
+    asked: std::sync::atomic::AtomicUsize,
+    spared: std::sync::atomic::AtomicUsize,
+}
+
+impl EventListener for DnsCount {
+    fn on_event(&self, _: &Reply, event: &Event<'_>) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if let Event::DnsEnd {
+            resolver_spared, ..
+        } = event
+        {
+            let counter = if *resolver_spared {
+                &self.spared
+            } else {
+                &self.asked
+            };
+            counter.fetch_add(1, SeqCst);
+        }
+    }
+}
+
+/// Every name is loopback.
+struct Loopback;
+
+impl netaccess::Resolve for Loopback {
+    fn resolve<'a>(
+        &'a self,
+        _host: &'a str,
+    ) -> netaccess::BoxFuture<'a, std::io::Result<Vec<std::net::IpAddr>>> {
+        Box::pin(async { Ok(vec![std::net::IpAddr::from([127, 0, 0, 1])]) })
+    }
+}
+
+#[tokio::test]
+async fn the_dns_cache_is_hit_and_counted() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let server = TestServer::http1().await;
+    let count = Arc::new(DnsCount::default());
+    let manager = NetworkAccessManager::builder()
+        .resolver(Arc::new(Loopback))
+        .event_listener(count.clone())
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let url = format!("http://cached.test:{}/hello", server.port());
+        let reply = manager.get(Request::new(url));
+        assert_eq!(reply.text().await.unwrap(), "hello");
+        manager.clear_connection_cache(); // the next request resolves again
+    }
+    assert_eq!(count.asked.load(SeqCst), 1);
+    assert_eq!(count.spared.load(SeqCst), 2, "two answers from the cache");
+}

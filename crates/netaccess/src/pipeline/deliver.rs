@@ -286,7 +286,7 @@ pub(super) async fn network(
         tls_version: tls_session.as_ref().map(|t| t.version.clone()),
         tls_cipher: tls_session.map(|t| t.cipher),
     };
-    reply.with_timings(|t| t.protocol = Some(parts.version));
+    reply.with_timings(|_, t| t.protocol = Some(parts.version));
     // Committed only if the body arrives whole; beside it, the bytes received.
     let writer = Arc::new(std::sync::Mutex::new((writer, 0u64)));
     let tee = writer.clone();

@@ -29,6 +29,7 @@ mod tests;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::backend;
 use crate::backend::http::HttpConn;
@@ -57,10 +58,11 @@ pub(crate) fn run(
     body: Body,
 ) -> impl Future<Output = ()> + Send {
     let guard = FinishGuard(reply.clone());
+    let created = Instant::now();
     async move {
         // Boxed: the spawned task stays small (tokio moves it a few times per request).
         let work = Box::pin(execute(&ctx, &reply, body, None));
-        drive(&ctx, &reply, work, guard).await;
+        drive(&ctx, &reply, work, guard, created).await;
     }
 }
 
@@ -88,6 +90,8 @@ pub(crate) struct QueuedRequest {
     pub(crate) ctx: Arc<Context>,
     pub(crate) reply: Arc<ReplyShared>,
     pub(crate) body: Option<Body>,
+    /// When the request was handed to the manager (its timings count from there).
+    pub(crate) created: Instant,
 }
 
 impl QueuedRequest {
@@ -98,10 +102,11 @@ impl QueuedRequest {
         let guard = FinishGuard(reply.clone());
         reply.set_dequeue(None);
         let granted = (origin.clone(), granted);
+        let created = self.created;
         self.ctx.runtime.spawn(async move {
             // Boxed: the spawned task stays small (tokio moves it a few times per request).
             let work = Box::pin(execute(&ctx, &reply, body, Some(granted)));
-            drive(&ctx, &reply, work, guard).await;
+            drive(&ctx, &reply, work, guard, created).await;
         });
     }
 }
@@ -124,13 +129,8 @@ impl Drop for QueuedRequest {
 /// (Qt's `connectToHost` / `connectToHostEncrypted`); the reply finishes when it is ready.
 pub(crate) async fn preconnect(ctx: Arc<Context>, reply: Arc<ReplyShared>) {
     let guard = FinishGuard(reply.clone());
-    drive(
-        &ctx,
-        &reply,
-        Box::pin(exchange::open_ahead(&ctx, &reply)),
-        guard,
-    )
-    .await;
+    let work = Box::pin(exchange::open_ahead(&ctx, &reply));
+    drive(&ctx, &reply, work, guard, Instant::now()).await;
 }
 
 /// Runs `work` for `reply` and finishes the reply with its outcome, unless `abort()` ended it.
@@ -144,8 +144,10 @@ async fn drive(
     reply: &Arc<ReplyShared>,
     work: impl Future<Output = Result<Option<Error>, Error>>,
     guard: FinishGuard,
+    created: Instant,
 ) {
     use futures_util::FutureExt;
+    reply.start_timings(created);
     use tracing::Instrument;
     let span = tracing::debug_span!("request", method = %reply.operation().method(), url = tracing::field::Empty);
     if !span.is_disabled() {

@@ -49,9 +49,6 @@ pub const DEFAULT_STREAM_READ_BUFFER: usize = 1 << 20;
 /// The state shared by the reply handles and the request task.
 pub(crate) struct ReplyShared {
     request: Request,
-    /// When the request was handed to the manager: where [`Timings`](crate::events::Timings)
-    /// count from.
-    created: std::time::Instant,
     operation: StoredOperation,
     state: Mutex<ReplyState>,
     pub(crate) signals: ReplySignals,
@@ -122,7 +119,6 @@ impl Reply {
         Reply {
             shared: Arc::new(ReplyShared {
                 request,
-                created: std::time::Instant::now(),
                 operation: StoredOperation::new(operation),
                 state: Mutex::new(ReplyState {
                     meta: None,
@@ -187,7 +183,7 @@ impl Reply {
         self.shared
             .signals
             .started_if_any()
-            .map(|s| *s.timings.lock().unwrap_or_else(|e| e.into_inner()))
+            .map(|s| s.timings.lock().unwrap_or_else(|e| e.into_inner()).1)
             .unwrap_or_default()
     }
 
@@ -624,15 +620,24 @@ impl ReplyShared {
         permit.notified().await;
     }
 
-    /// The time since the request was handed to the manager.
-    pub(crate) fn age(&self) -> std::time::Duration {
-        self.created.elapsed()
+    /// Sets when the request was handed to the manager: where its timings count from.
+    pub(crate) fn start_timings(&self, created: std::time::Instant) {
+        let started = self.signals.started();
+        started.timings.lock().unwrap_or_else(|e| e.into_inner()).0 = created;
     }
 
-    /// Changes the reply's timings.
-    pub(crate) fn with_timings(&self, change: impl FnOnce(&mut crate::events::Timings)) {
+    /// Changes the reply's timings; `change` gets the time since the request was handed to
+    /// the manager, which this returns.
+    pub(crate) fn with_timings(
+        &self,
+        change: impl FnOnce(std::time::Duration, &mut crate::events::Timings),
+    ) -> std::time::Duration {
         let started = self.signals.started();
-        change(&mut started.timings.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut guard = started.timings.lock().unwrap_or_else(|e| e.into_inner());
+        let (created, timings) = &mut *guard;
+        let age = created.elapsed();
+        change(age, timings);
+        age
     }
 
     /// Counts a retry and announces it (`retrying`).

@@ -36,8 +36,9 @@ pub(super) struct Started {
     pub(super) cancel: CancellationToken,
     /// Retries made under the retry policy.
     pub(super) retries: std::sync::atomic::AtomicU32,
-    /// When each phase ended ([`crate::events::record`] keeps them).
-    pub(super) timings: std::sync::Mutex<crate::events::Timings>,
+    /// When the request was handed to the manager, and when each phase ended since
+    /// ([`crate::events::record`] keeps them).
+    pub(super) timings: std::sync::Mutex<(std::time::Instant, crate::events::Timings)>,
 }
 
 /// The signals of a reply that are seldom connected, allocated on first use (or when the
@@ -113,7 +114,7 @@ impl ReplySignals {
                 signals: RareSignals::new(),
                 cancel: CancellationToken::new(),
                 retries: std::sync::atomic::AtomicU32::new(0),
-                timings: Default::default(),
+                timings: std::sync::Mutex::new((std::time::Instant::now(), Default::default())),
             })
         })
     }

@@ -9,6 +9,8 @@
 pub(crate) mod connect;
 pub(crate) mod dns;
 pub(crate) mod framing;
+#[cfg(feature = "hickory")]
+pub(crate) mod hickory;
 pub(crate) use tcp::connect_tcp;
 pub(crate) mod proxy;
 pub(crate) mod tcp;

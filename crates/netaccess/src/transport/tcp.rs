@@ -29,10 +29,12 @@ pub(crate) async fn connect_tcp(
 ) -> Result<TcpStream, Error> {
     let attempt = async {
         observe(Event::DnsStart { host });
-        let addrs = interleave(overrides.lookup(host, port).await?);
+        let (addrs, resolver_spared) = overrides.lookup(host, port).await?;
+        let addrs = interleave(addrs);
         observe(Event::DnsEnd {
             host,
             addrs: &addrs,
+            resolver_spared,
         });
         race(addrs, ATTEMPT_DELAY, observe)
             .await
