@@ -1550,3 +1550,83 @@ async fn retry_sends_a_failed_request_again_and_connect_timeout_is_checked() {
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(stderr(&out).contains("--connect-timeout"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_out_and_json_carry_the_timings() {
+    let server = TestServer::http1().await;
+    let url = server.url("/hello");
+    let template = "%{http_code} %{num_connects} %{remote_ip} %{time_namelookup} %{time_connect} %{time_starttransfer} %{time_total} %{nosuch}\\n";
+    let out = run(&["get", "-w", template, &url]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = text.strip_prefix("hello").unwrap_or(&text);
+    let fields: Vec<&str> = line.trim_end().split(' ').collect();
+    assert_eq!(fields[..3], ["200", "1", "127.0.0.1"], "{text}");
+    let times: Vec<f64> = fields[3..7].iter().map(|f| f.parse().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "monotonic: {text}");
+    assert!(
+        fields[3].contains('.') && fields[3].len() == 8,
+        "six decimals: {text}"
+    );
+    assert_eq!(fields[7], "%{nosuch}", "unknown variables stay as written");
+    assert!(text.ends_with('\n'));
+
+    let out = run(&["get", "-w", "%{json}", &url]).await;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let json: Value = serde_json::from_str(text.strip_prefix("hello").unwrap()).unwrap();
+    assert_eq!(json["http_code"], 200);
+    assert!(json["time_total"].as_f64().unwrap() > 0.0);
+
+    let out = run(&["get", "--json", &url]).await;
+    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let timings = &line["timings"];
+    let order = [
+        "time_namelookup",
+        "time_connect",
+        "time_pretransfer",
+        "time_starttransfer",
+        "time_total",
+    ];
+    let values: Vec<f64> = order.iter().map(|k| timings[k].as_f64().unwrap()).collect();
+    assert!(values.windows(2).all(|w| w[0] <= w[1]), "{timings}");
+    assert_eq!(timings["num_connects"], 1);
+    assert_eq!(timings["time_appconnect"], 0.0, "no TLS");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_time_2_ends_a_10_s_trickle_in_about_2_s() {
+    let server = TestServer::http1().await;
+    let slow = server.url("/trickle?bytes=200&interval_ms=50");
+    let started = std::time::Instant::now();
+    let out = run(&["get", "--max-time", "2", "--json", &slow]).await;
+    let took = started.elapsed();
+    assert_eq!(code(&out), 1);
+    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["error"], "TimeoutError");
+    assert!(
+        took >= std::time::Duration::from_secs(2) && took < std::time::Duration::from_secs(5),
+        "took {took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_delay_waits_between_retries() {
+    let server = TestServer::http1().await;
+    let url = server.url("/status/503");
+    let started = std::time::Instant::now();
+    let out = run(&[
+        "get",
+        "--retry",
+        "2",
+        "--retry-delay",
+        "0.4",
+        "--json",
+        &url,
+    ])
+    .await;
+    assert_eq!(code(&out), 1);
+    assert_eq!(server.requests_for("/status/503"), 3);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(800));
+    let out = run(&["get", "--retry-delay", "1", &url]).await;
+    assert_eq!(code(&out), 2, "--retry-delay needs --retry");
+}

@@ -31,7 +31,10 @@ Progress:
 JSON (--json), one object per finished reply, one per line, in the order replies finish:
   url, final_url, status, error (Qt's error name or null), error_message, headers (repeated
   ones joined with \", \"), bytes, sha256, from_cache, http_version, redirects, encrypted,
-  elapsed_ms (from the start to this reply's end), output (path or null)
+  elapsed_ms (from the start to this reply's end), output (path or null), timings (curl's
+  time_namelookup, time_connect, time_appconnect, time_pretransfer, time_starttransfer and
+  time_total in seconds from when the request was queued, 0 for a phase it skipped, as with
+  -w; time_queue, num_connects, remote_ip)
 
 Credentials:
   -u USER:PASS answers a 401 only from the origin (scheme, host and port) of the URL it was
@@ -41,8 +44,10 @@ Credentials:
 Retries and verbose output:
   --retry N sends a failed request again up to N times, after an exponential backoff with
   jitter (100 ms doubling, at most 10 s) or the Retry-After the server asked for (60 s at
-  most; a longer one is not waited for). -v prints every request and response head on stderr,
-  redirects and retries included, with credential and cookie values shown as [redacted].
+  most; a longer one is not waited for); --retry-delay SECONDS waits that long instead. -v
+  prints every request and response head on stderr, redirects and retries included, with
+  credential and cookie values shown as [redacted]. -w TEMPLATE prints curl's variables
+  after each transfer, e.g. -w '%{http_code} %{time_total}\n', or %{json}.
 
 Proxies:
   --proxy, else the environment (http_proxy, https_proxy, all_proxy and their upper-case
@@ -170,6 +175,14 @@ pub struct GetArgs {
     /// DELETE only, and never a body read from stdin
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub(super) retry: u32,
+    /// Wait this many seconds between retries instead of the exponential backoff
+    #[arg(long, value_name = "SECONDS", requires = "retry")]
+    pub(super) retry_delay: Option<f64>,
+    /// After each transfer, print TEMPLATE on stdout with curl's %{variables}
+    /// (time_namelookup, time_connect, time_appconnect, time_starttransfer, time_total,
+    /// http_code, num_connects, remote_ip, ...; %{json} for all) and \n escapes
+    #[arg(short = 'w', long = "write-out", value_name = "TEMPLATE")]
+    pub(super) write_out: Option<String>,
     /// Print each request and response head on stderr (credentials shown as [redacted])
     #[arg(short = 'v', long)]
     pub(super) verbose: bool,

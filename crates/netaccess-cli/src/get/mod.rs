@@ -15,6 +15,7 @@ mod args;
 mod save;
 mod setup;
 mod verbose;
+mod writeout;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -231,6 +232,11 @@ pub async fn run(args: GetArgs, priorities: Vec<Priority>) -> i32 {
         failed |= error.is_some() || outcome.local_error.is_some();
         t.line.finish(error_message.as_deref());
         progress.download_done();
+        let facts = writeout::Facts {
+            reply,
+            url: &t.url,
+            bytes: outcome.bytes,
+        };
         if args.json {
             let line = json!({
                 "url": t.url,
@@ -247,8 +253,13 @@ pub async fn run(args: GetArgs, priorities: Vec<Priority>) -> i32 {
                 "encrypted": reply.is_encrypted(),
                 "elapsed_ms": t.elapsed_ms(started),
                 "output": outcome.output.as_ref().map(|p| p.display().to_string()),
+                "timings": writeout::timings_json(&facts),
             });
             let _ = writeln!(stdout, "{line}");
+            let _ = stdout.flush();
+        }
+        if let Some(template) = &args.write_out {
+            let _ = write!(stdout, "{}", writeout::render(template, &facts));
             let _ = stdout.flush();
         }
         if let Some(message) = &error_message {

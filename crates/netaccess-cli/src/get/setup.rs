@@ -223,7 +223,12 @@ pub(super) fn build_manager(
         builder = builder.connect_timeout(seconds(secs, "--connect-timeout")?);
     }
     if args.retry > 0 {
-        builder = builder.retry_policy(netaccess::RetryPolicy::new(args.retry));
+        let mut policy = netaccess::RetryPolicy::new(args.retry);
+        if let Some(secs) = args.retry_delay {
+            let delay = seconds(secs, "--retry-delay")?;
+            policy = policy.with_fixed_delay(delay);
+        }
+        builder = builder.retry_policy(policy);
     }
     if args.verbose {
         builder = builder.interceptor(std::sync::Arc::new(super::verbose::Verbose));
