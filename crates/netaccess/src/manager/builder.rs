@@ -412,6 +412,23 @@ impl ManagerBuilder {
         self
     }
 
+    /// The most requests run at once on one HTTP/2 connection (Qt's
+    /// `QHttp2Configuration::setMaxConcurrentStreams`), below the server's own
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`; more wait in the origin's queue, by priority.
+    /// Default: the server's limit alone. `0` counts as 1.
+    ///
+    /// ```
+    /// let manager = netaccess::NetworkAccessManager::builder()
+    ///     .http2_max_concurrent_streams(16)
+    ///     .build();
+    /// # drop(manager);
+    /// ```
+    #[doc(alias = "setMaxConcurrentStreams")]
+    pub fn http2_max_concurrent_streams(mut self, streams: u32) -> Self {
+        self.http2.max_concurrent_streams = Some(streams.max(1));
+        self
+    }
+
     /// The largest HTTP/2 frame the server may send (Qt's `setMaxFrameSize`; default 16 KiB,
     /// clamped to 16 KiB ..= 16 MiB - 1 as RFC 9113 allows).
     #[doc(alias = "setMaxFrameSize")]

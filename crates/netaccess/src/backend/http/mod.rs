@@ -66,6 +66,9 @@ pub(crate) struct Http2Options {
     /// Flow-control windows sized by measuring the bandwidth-delay product (BDP) of the link,
     /// instead of the fixed windows.
     pub adaptive_window: bool,
+    /// The most requests this client runs at once on one HTTP/2 connection, below the
+    /// server's own limit (`None`: the server's limit alone).
+    pub max_concurrent_streams: Option<u32>,
 }
 
 impl Default for Http2Options {
@@ -80,6 +83,7 @@ impl Default for Http2Options {
             // as data is read, so a few replies nobody reads would stall every other stream
             // of their connection (tests/faults_http2.rs `*_unread_*`).
             adaptive_window: false,
+            max_concurrent_streams: None,
         }
     }
 }
@@ -120,6 +124,8 @@ pub(crate) struct HttpConn {
     streams: Option<Arc<()>>,
     /// HTTP/2: the server's SETTINGS (its stream limit).
     peer: Option<Arc<PeerSettings>>,
+    /// HTTP/2: the client's own limit of concurrent streams (`u32::MAX`: none).
+    stream_cap: u32,
     /// Set (for every handle of an HTTP/2 connection) once the server sent GOAWAY: no new
     /// request may use the connection, even before hyper notices it closing.
     retired: Arc<AtomicBool>,
@@ -157,7 +163,8 @@ impl PoolConn for HttpConn {
             return true;
         };
         // A limit of 0 ("no new streams for now") still lets one through: hyper queues it.
-        let limit = usize::try_from(peer.max_streams().max(1)).unwrap_or(usize::MAX);
+        let limit = peer.max_streams().min(self.stream_cap).max(1);
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         Arc::strong_count(streams).saturating_sub(1) < limit
     }
 
@@ -179,6 +186,7 @@ impl PoolConn for HttpConn {
                 retired: self.retired.clone(),
                 streams: self.streams.clone(),
                 peer: self.peer.clone(),
+                stream_cap: self.stream_cap,
                 _driver: None,
             }),
         }
@@ -272,6 +280,7 @@ impl HttpConn {
             retired,
             streams: Some(Arc::new(())),
             peer,
+            stream_cap: options.max_concurrent_streams.unwrap_or(u32::MAX),
             _driver: driver,
         })
     }
