@@ -98,6 +98,7 @@ mod rest;
 mod retry;
 mod scheduler;
 mod signal;
+mod tls_config;
 mod transport;
 mod upload;
 
@@ -123,6 +124,7 @@ pub use request::{CookieControl, Operation, Priority, Request};
 pub use rest::RequestFactory;
 pub use retry::RetryPolicy;
 pub use signal::{Connection, NextEmission, Signal, SignalStream};
+pub use tls_config::{Certificate, SslConfiguration, SslSession, TlsVersion, MAX_ALPN_PROTOCOLS};
 pub use transport::dns::{Resolve, SystemResolver};
 pub use transport::tls::{SslError, SslErrorKind};
 pub use upload::Body;
