@@ -6,7 +6,7 @@
 //! reply, and certificate errors reported as [`SslError`]s that the application may choose to
 //! ignore (Qt's `sslErrors` / `ignoreSslErrors` flow).
 //!
-//! Each handshake gets a verifier that records what was wrong with the peer's certificate, so
+//! Each handshake gets a verifier (`tls/verify.rs`) that records what was wrong with the peer's certificate, so
 //! a failed handshake can tell the application *why*; when the errors are ignored the same
 //! checks run but do not fail the handshake (signatures are still verified). Each distinct
 //! request configuration has its own verifier (when it adds roots) and its own session
@@ -15,73 +15,21 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::danger::ServerCertVerifier;
 use rustls::client::{ClientSessionMemoryCache, Resumption, WebPkiServerVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
-};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, RootCertStore};
+use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use crate::error::{Error, NetworkError};
 use crate::tls_config::{Certificate, SslSession, TlsSettings, TlsVersion};
 
-/// What was wrong with a peer's certificate (Qt's `QSslError::SslError`, the cases rustls
-/// reports).
-#[doc(alias = "QSslError::SslError")]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum SslErrorKind {
-    /// The issuer is not trusted (self-signed or unknown CA).
-    UnableToGetLocalIssuerCertificate,
-    /// The certificate has expired.
-    CertificateExpired,
-    /// The certificate is not yet valid.
-    CertificateNotYetValid,
-    /// The certificate does not name the host.
-    HostNameMismatch,
-    /// The certificate was revoked.
-    CertificateRevoked,
-    /// The certificate may not be used for a TLS server.
-    InvalidPurpose,
-    /// The certificate is malformed or has a bad signature.
-    CertificateSignatureFailed,
-    /// The certificate is not one of those pinned for the host
-    /// ([`ManagerBuilder::pin_certificate_sha256`](crate::ManagerBuilder::pin_certificate_sha256)).
-    CertificateNotPinned,
-    /// Another certificate problem.
-    UnspecifiedError,
-}
-
-/// Which certificate errors a handshake accepts (Qt's `ignoreSslErrors()` and
-/// `ignoreSslErrors(list)`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) enum IgnoreSsl {
-    /// None: any error fails the handshake.
-    #[default]
-    Nothing,
-    /// Every error.
-    All,
-    /// Only these kinds.
-    Kinds(Vec<SslErrorKind>),
-}
-
-impl IgnoreSsl {
-    pub(crate) fn covers(&self, kind: SslErrorKind) -> bool {
-        match self {
-            IgnoreSsl::Nothing => false,
-            IgnoreSsl::All => true,
-            IgnoreSsl::Kinds(kinds) => kinds.contains(&kind),
-        }
-    }
-
-    /// True when every error in `errors` is ignored.
-    pub(crate) fn covers_all(&self, errors: &[SslError]) -> bool {
-        errors.iter().all(|e| self.covers(e.kind))
-    }
-}
+mod verify;
+use verify::RecordingVerifier;
+pub(crate) use verify::{IgnoreSsl, Pins};
+pub use verify::{SslError, SslErrorKind};
 
 pub(crate) use crate::tls_config::ClientIdentity;
 
@@ -104,85 +52,6 @@ fn session_of(conn: &rustls::ClientConnection) -> Option<SslSession> {
         .map(|c| Certificate::from_rustls(c.clone().into_owned()))
         .collect();
     Some(SslSession::new(protocol, cipher, alpn, chain))
-}
-
-/// A certificate error of a TLS handshake (Qt's `QSslError`).
-#[doc(alias = "QSslError")]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SslError {
-    kind: SslErrorKind,
-    message: String,
-    certificate: Option<Certificate>,
-}
-
-impl SslError {
-    /// The kind of problem.
-    pub fn kind(&self) -> SslErrorKind {
-        self.kind
-    }
-
-    /// A description for humans.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-
-    /// The certificate the error is about: the server's own (Qt's `QSslError::certificate`).
-    pub fn certificate(&self) -> Option<&Certificate> {
-        self.certificate.as_ref()
-    }
-
-    fn from_rustls(e: &rustls::Error, certificate: Certificate) -> SslError {
-        let kind = match e {
-            rustls::Error::InvalidCertificate(c) => match c {
-                CertificateError::UnknownIssuer => SslErrorKind::UnableToGetLocalIssuerCertificate,
-                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                    SslErrorKind::CertificateExpired
-                }
-                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-                    SslErrorKind::CertificateNotYetValid
-                }
-                CertificateError::NotValidForName
-                | CertificateError::NotValidForNameContext { .. } => SslErrorKind::HostNameMismatch,
-                CertificateError::Revoked => SslErrorKind::CertificateRevoked,
-                CertificateError::InvalidPurpose
-                | CertificateError::InvalidPurposeContext { .. } => SslErrorKind::InvalidPurpose,
-                CertificateError::BadSignature | CertificateError::BadEncoding => {
-                    SslErrorKind::CertificateSignatureFailed
-                }
-                _ => SslErrorKind::UnspecifiedError,
-            },
-            _ => SslErrorKind::UnspecifiedError,
-        };
-        SslError {
-            kind,
-            message: e.to_string(),
-            certificate: Some(certificate),
-        }
-    }
-}
-
-impl std::fmt::Display for SslError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-/// The pins of one host: SHA-256 digests of whole certificates and of public keys
-/// (SubjectPublicKeyInfo). The server's certificate must match one of either.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Pins {
-    pub certificates: Vec<[u8; 32]>,
-    pub public_keys: Vec<[u8; 32]>,
-}
-
-impl Pins {
-    /// Whether `leaf` matches a pin.
-    fn accept(&self, leaf: &Certificate) -> bool {
-        self.certificates.contains(&leaf.sha256())
-            || leaf
-                .public_key_sha256()
-                .is_some_and(|key| self.public_keys.contains(&key))
-    }
 }
 
 /// How many requests' TLS configurations a manager keeps a verifier and a resumption cache for
@@ -508,108 +377,49 @@ fn platform_verifier(
     None
 }
 
-/// Verifies with the manager's (or the request's) verifier and records what was wrong.
-#[derive(Debug)]
-struct RecordingVerifier {
-    inner: Option<Verifier>,
-    provider: Arc<CryptoProvider>,
-    errors: Mutex<Vec<SslError>>,
-    ignore: IgnoreSsl,
-    pins: Option<Pins>,
-}
-
-impl RecordingVerifier {
-    /// Records `error`; true when it is ignored.
-    fn record(&self, error: SslError) -> bool {
-        let ignored = self.ignore.covers(error.kind);
-        if let Ok(mut errors) = self.errors.lock() {
-            errors.push(error);
-        }
-        ignored
-    }
-}
-
-impl ServerCertVerifier for RecordingVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let result = match &self.inner {
-            Some(v) => {
-                v.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-            }
-            None => Err(rustls::Error::InvalidCertificate(
-                CertificateError::UnknownIssuer,
-            )),
-        };
-        let leaf = Certificate::from_rustls(end_entity.clone().into_owned());
-        if let Err(e) = result {
-            if !self.record(SslError::from_rustls(&e, leaf.clone())) {
-                return Err(e);
-            }
-        }
-        if let Some(pins) = &self.pins {
-            if !pins.accept(&leaf) {
-                let error = SslError {
-                    kind: SslErrorKind::CertificateNotPinned,
-                    message: "Neither the server's certificate nor its public key is one of \
-                              those pinned for this host"
-                        .into(),
-                    certificate: Some(leaf),
-                };
-                if !self.record(error) {
-                    return Err(rustls::Error::InvalidCertificate(
-                        CertificateError::ApplicationVerificationFailure,
-                    ));
-                }
-            }
-        }
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
 /// rustls's *ring* provider. rustls 0.23.48 deprecates it because *ring* has no post-quantum key
 /// exchange; we keep *ring* (no C toolchain or cmake needed, unlike aws-lc-rs) until a pure-Rust
 /// post-quantum provider is available, see docs/dependencies.md.
 #[allow(deprecated)]
 fn ring_provider() -> rustls::crypto::CryptoProvider {
     rustls::crypto::ring::default_provider()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls_config::SslConfiguration;
+
+    fn options() -> TlsOptions {
+        TlsOptions {
+            extra_roots: Vec::new(),
+            use_system_roots: false,
+            platform_verifier: false,
+            ignore_all_errors: false,
+            pins: HashMap::new(),
+            client_identity: None,
+        }
+    }
+
+    fn settings(i: usize) -> Arc<TlsSettings> {
+        let config = SslConfiguration::new().with_peer_verify_name(format!("h{i}.test"));
+        TlsSettings::new(config).unwrap()
+    }
+
+    #[test]
+    fn request_configurations_kept_are_bounded_and_the_newest_stay() {
+        let tls = TlsConfig::new(options());
+        let first = tls.per_request(&settings(0));
+        assert!(Arc::ptr_eq(&first, &tls.per_request(&settings(0))));
+        for i in 1..MAX_REQUEST_CONFIGURATIONS * 3 {
+            tls.per_request(&settings(i));
+            let kept = tls.per_request.lock().unwrap().0.len();
+            assert!(kept <= MAX_REQUEST_CONFIGURATIONS, "{kept}");
+        }
+        let newest = tls.per_request(&settings(MAX_REQUEST_CONFIGURATIONS * 3 - 1));
+        let again = tls.per_request(&settings(MAX_REQUEST_CONFIGURATIONS * 3 - 1));
+        assert!(Arc::ptr_eq(&newest, &again));
+        // The first was forgotten: it is made again (a fresh resumption cache).
+        assert!(!Arc::ptr_eq(&first, &tls.per_request(&settings(0))));
+    }
 }
