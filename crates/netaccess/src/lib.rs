@@ -54,6 +54,7 @@
 //! | `hsts` | `HstsStore::save`, `load`, `load_or_new`, `load_preload_list` | `serde`, `serde_json` | the store is in memory only (headers, `add_policies`) |
 //! | `blocking` | `netaccess::blocking`, the blocking facade | nothing | no blocking facade |
 //! | `json` | `Body::json`, `Reply::json` | `serde`, `serde_json` | JSON bodies are serialised by the application ([`RequestFactory`] stays) |
+//! | `platform-verifier` (off) | `ManagerBuilder::use_platform_verifier`: the operating system verifies certificates (its trust store, revocation, user-installed CAs) | `rustls-platform-verifier` (and the platform's bindings) | webpki verifies against the system's root files and the roots added |
 //! | `fuzzing` (off) | entry points for `fuzz/` | nothing | (not an API) |
 //!
 //! ```toml
