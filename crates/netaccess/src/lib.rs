@@ -55,6 +55,7 @@
 //! | `blocking` | `netaccess::blocking`, the blocking facade | nothing | no blocking facade |
 //! | `json` | `Body::json`, `Reply::json` | `serde`, `serde_json` | JSON bodies are serialised by the application ([`RequestFactory`] stays) |
 //! | `hickory` (off) | `HickoryResolver`, an asynchronous DNS client resolver for [`ManagerBuilder::resolver`] | `hickory-resolver` (with `hickory-proto`) | the system's resolver (`getaddrinfo` on a blocking thread), or an own [`Resolve`] |
+//! | `platform-verifier` (off) | `ManagerBuilder::use_platform_verifier`: the operating system verifies certificates (its trust store, revocation, user-installed CAs) | `rustls-platform-verifier` (and the platform's bindings) | webpki verifies against the system's root files and the roots added |
 //! | `fuzzing` (off) | entry points for `fuzz/` | nothing | (not an API) |
 //!
 //! ```toml
@@ -100,6 +101,7 @@ mod rest;
 mod retry;
 mod scheduler;
 mod signal;
+mod tls_config;
 mod transport;
 mod upload;
 
@@ -125,6 +127,7 @@ pub use request::{CookieControl, Operation, Priority, Request};
 pub use rest::RequestFactory;
 pub use retry::RetryPolicy;
 pub use signal::{Connection, NextEmission, Signal, SignalStream};
+pub use tls_config::{Certificate, SslConfiguration, SslSession, TlsVersion, MAX_ALPN_PROTOCOLS};
 pub use transport::dns::{Resolve, SystemResolver};
 #[cfg(feature = "hickory")]
 pub use transport::hickory::HickoryResolver;

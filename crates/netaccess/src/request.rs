@@ -1,5 +1,6 @@
 //! [`Request`] (Qt's `QNetworkRequest`): the URL, headers, priority and per-request options of
-//! one operation, plus [`Priority`] and [`Operation`]. The upload body is `upload.rs`'s `Body`.
+//! one operation, plus [`Priority`] and [`Operation`]. The upload body is `upload.rs`'s `Body`;
+//! the TLS setters (`with_ssl_configuration`, `with_peer_verify_name`) are in `tls_config.rs`.
 //!
 //! A request never panics on bad input: an unparsable URL or an invalid header is remembered
 //! and the reply built from it finishes with a clear error.
@@ -146,6 +147,7 @@ struct Options {
     connect_timeout: Option<Duration>,
     retry_policy: Option<crate::retry::RetryPolicy>,
     resume: bool,
+    tls: Option<std::sync::Arc<crate::tls_config::TlsSettings>>,
 }
 
 /// The options of a request nobody changed.
@@ -170,6 +172,7 @@ static DEFAULT_OPTIONS: Options = Options {
     connect_timeout: None,
     retry_policy: None,
     resume: true,
+    tls: None,
 };
 
 /// Header values never printed by `Debug`: credentials and session cookies.
@@ -565,6 +568,21 @@ impl Request {
     pub fn with_retry_policy(mut self, policy: crate::retry::RetryPolicy) -> Self {
         self.options_mut().retry_policy = Some(policy);
         self
+    }
+
+    /// Sets this request's TLS settings (the public setters are in `tls_config.rs`).
+    pub(crate) fn set_tls_settings(
+        &mut self,
+        settings: Option<std::sync::Arc<crate::tls_config::TlsSettings>>,
+    ) {
+        if settings.is_some() || self.options.is_some() {
+            self.options_mut().tls = settings;
+        }
+    }
+
+    /// This request's own TLS settings; `None`: the manager's.
+    pub(crate) fn tls_settings(&self) -> Option<&std::sync::Arc<crate::tls_config::TlsSettings>> {
+        self.options().tls.as_ref()
     }
 
     /// Qt's `Http2AllowedAttribute` (default true): offer HTTP/2 by ALPN over TLS.

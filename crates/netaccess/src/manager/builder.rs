@@ -24,7 +24,7 @@ use crate::proxy::{Proxy, ProxyFactory};
 use crate::redirect::RedirectPolicy;
 use crate::retry::RetryPolicy;
 use crate::scheduler::Pool;
-use crate::transport::tls::{ClientIdentity, TlsConfig};
+use crate::transport::tls::{ClientIdentity, Pins, TlsConfig, TlsOptions};
 use crate::transport::ResolveOverrides;
 
 /// Builds a [`NetworkAccessManager`].
@@ -48,7 +48,8 @@ pub struct ManagerBuilder {
     cache: Option<Arc<dyn Cache>>,
     proxy: Option<Arc<dyn ProxyFactory>>,
     fixed_proxy: Option<Proxy>,
-    pins: std::collections::HashMap<String, Vec<[u8; 32]>>,
+    pins: std::collections::HashMap<String, Pins>,
+    platform_verifier: bool,
     client_identity: Option<ClientIdentity>,
     max_body_size: Option<u64>,
     user_agent: Option<http::HeaderValue>,
@@ -94,6 +95,7 @@ impl Default for ManagerBuilder {
             proxy: None,
             fixed_proxy: None,
             pins: Default::default(),
+            platform_verifier: false,
             client_identity: None,
             max_body_size: None,
             user_agent: Some(http::HeaderValue::from_static(DEFAULT_USER_AGENT)),
@@ -346,11 +348,52 @@ impl ManagerBuilder {
     /// digest (of the DER) is one of those pinned, on top of the usual checks. Call again to
     /// pin several (e.g. the next certificate before a rotation). A mismatch is an `SslError`
     /// of kind `CertificateNotPinned`.
+    /// [`Certificate::sha256`](crate::Certificate::sha256) gives the digest of a certificate.
     pub fn pin_certificate_sha256(mut self, host: &str, digest: [u8; 32]) -> Self {
-        self.pins
-            .entry(host.to_ascii_lowercase())
-            .or_default()
-            .push(digest);
+        let pins = self.pins.entry(host.to_ascii_lowercase()).or_default();
+        pins.certificates.push(digest);
+        self
+    }
+
+    /// Pins `host`'s public key (RFC 7469's pin: the SHA-256 digest of the server
+    /// certificate's SubjectPublicKeyInfo), which survives certificate renewals with the same
+    /// key. Its handshakes accept only a certificate whose key, or whole certificate
+    /// ([`pin_certificate_sha256`](Self::pin_certificate_sha256)), is pinned, on top of the
+    /// usual checks; a mismatch fails with `SslHandshakeFailedError` after an `SslError` of
+    /// kind `CertificateNotPinned`. Only the server's own certificate is compared, never the
+    /// CAs it sends. [`Certificate::public_key_sha256`](crate::Certificate::public_key_sha256)
+    /// gives the digest (as does `openssl x509 -pubkey | openssl pkey -pubin -outform der |
+    /// sha256sum`).
+    ///
+    /// ```
+    /// let manager = netaccess::NetworkAccessManager::builder()
+    ///     .pin_public_key_sha256("api.example.org", [0x5a; 32])
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(manager);
+    /// ```
+    pub fn pin_public_key_sha256(mut self, host: &str, digest: [u8; 32]) -> Self {
+        let pins = self.pins.entry(host.to_ascii_lowercase()).or_default();
+        pins.public_keys.push(digest);
+        self
+    }
+
+    /// Verifies server certificates with the operating system's verifier
+    /// (`rustls-platform-verifier`: its trust store, revocation checks and user-installed CAs
+    /// where the platform has them) instead of webpki with the system's roots. Roots added with
+    /// `add_root_certificate_*` or per request are trusted too; `use_system_roots` no longer
+    /// applies. Default off. Needs the `platform-verifier` feature.
+    ///
+    /// ```
+    /// let manager = netaccess::NetworkAccessManager::builder()
+    ///     .use_platform_verifier(true)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(manager);
+    /// ```
+    #[cfg(feature = "platform-verifier")]
+    pub fn use_platform_verifier(mut self, yes: bool) -> Self {
+        self.platform_verifier = yes;
         self
     }
 
@@ -517,13 +560,14 @@ impl ManagerBuilder {
                 settings_timeout: self.connect_timeout,
                 ..self.http2
             },
-            tls: Arc::new(TlsConfig::new(
-                &self.extra_roots,
-                self.system_roots,
-                self.ignore_tls_errors,
-                self.pins,
-                self.client_identity,
-            )),
+            tls: Arc::new(TlsConfig::new(TlsOptions {
+                extra_roots: self.extra_roots,
+                use_system_roots: self.system_roots,
+                platform_verifier: self.platform_verifier,
+                ignore_all_errors: self.ignore_tls_errors,
+                pins: self.pins,
+                client_identity: self.client_identity,
+            })),
             resolve: self.resolve,
             redirect_policy: self.redirect_policy,
             cookie_jar: self

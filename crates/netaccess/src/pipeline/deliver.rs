@@ -283,8 +283,9 @@ pub(super) async fn network(
         http2,
         from_cache: false,
         redirection_target,
-        tls_version: tls_session.as_ref().map(|t| t.version.clone()),
-        tls_cipher: tls_session.map(|t| t.cipher),
+        tls_version: tls_session.as_ref().map(|t| t.protocol().name().to_owned()),
+        tls_cipher: tls_session.as_ref().map(|t| t.cipher().to_owned()),
+        ssl_session: tls_session,
     };
     reply.with_timings(|_, t| t.protocol = Some(parts.version));
     // Committed only if the body arrives whole; beside it, the bytes received.

@@ -455,6 +455,25 @@ impl Reply {
         self.shared.lock().meta().and_then(|m| m.tls_cipher.clone())
     }
 
+    /// Qt's `sslConfiguration()`: what the TLS handshake of this reply's connection
+    /// negotiated (the peer's certificate chain, the ALPN protocol, the version and cipher);
+    /// `None` before the response head, and for a reply not over TLS.
+    ///
+    /// ```no_run
+    /// # async fn demo(manager: netaccess::NetworkAccessManager) {
+    /// let reply = manager.get(netaccess::Request::new("https://example.org/"));
+    /// reply.bytes().await.ok();
+    /// let alpn = reply.ssl_session().and_then(|s| s.negotiated_protocol().map(<[u8]>::to_vec));
+    /// # }
+    /// ```
+    #[doc(alias = "sslConfiguration")]
+    pub fn ssl_session(&self) -> Option<crate::SslSession> {
+        self.shared
+            .lock()
+            .meta()
+            .and_then(|m| m.ssl_session.clone())
+    }
+
     /// Qt's `redirectAllowed()`: with the `UserVerified` policy, lets the reply follow the
     /// redirect announced by [`redirected`](Reply::redirected). (To refuse, call `abort()`.)
     #[doc(alias = "redirectAllowed")]

@@ -2,7 +2,8 @@
 //! (absolute-form requests follow), a CONNECT tunnel whose `407` answers come from a
 //! credentials callback, SOCKS5, or a Unix domain socket; then TLS for https, where
 //! certificate errors are announced through a callback and the handshake is made again
-//! when the application chose to ignore them.
+//! when the application chose to ignore them. The request's own TLS settings travel in the
+//! origin (they are part of the pool key).
 //!
 //! It speaks no HTTP beyond CONNECT: the HTTP handshake on the stream is the backend's.
 
@@ -13,7 +14,7 @@ use std::time::Duration;
 use http::header::{HeaderMap, HeaderValue};
 use tokio::net::TcpStream;
 
-use super::tls::{IgnoreSsl, SslError, TlsConfig, TlsFailure, TlsSession};
+use super::tls::{Handshake, IgnoreSsl, SslError, TlsConfig, TlsFailure, TlsSession};
 use super::{proxy, Io, Observe, ResolveOverrides};
 use crate::error::{Error, NetworkError};
 use crate::events::Event;
@@ -84,9 +85,22 @@ impl Connector<'_> {
                 ..plain(Io::Unix(stream), None)
             });
         }
+        let https = origin.scheme == "https";
+        if let Some(error) = origin
+            .tls
+            .as_ref()
+            .and_then(|s| s.config.error())
+            .filter(|_| https)
+        {
+            // Nothing is connected for a request whose TLS settings are invalid.
+            return Err(Error::new(
+                NetworkError::SslHandshakeFailedError,
+                format!("Invalid TLS configuration of the request: {error}"),
+            ));
+        }
         let tcp = self.reach(origin, events).await?;
         let remote = tcp.peer_addr().ok();
-        if origin.scheme != "https" {
+        if !https {
             return Ok(plain(Io::Tcp(tcp), remote));
         }
         events.observe(Event::TlsStart);
@@ -127,9 +141,12 @@ impl Connector<'_> {
         tcp: TcpStream,
         origin: &Origin,
         ignore: IgnoreSsl,
-    ) -> Result<TlsHandshake, TlsFailure> {
+    ) -> Result<Handshake, TlsFailure> {
         let offer_h2 = origin.mode != Mode::Http1;
-        let done = self.tls.handshake(tcp, &origin.host, offer_h2, &ignore);
+        let settings = origin.tls.as_deref();
+        let done = self
+            .tls
+            .handshake(tcp, &origin.host, offer_h2, &ignore, settings);
         tokio::time::timeout(self.timeout, done)
             .await
             .unwrap_or_else(|_| {
@@ -188,12 +205,3 @@ impl Connector<'_> {
         ))
     }
 }
-
-/// A finished TLS handshake: the stream, whether h2 was negotiated, the certificate errors
-/// ignored, the session's version and cipher.
-type TlsHandshake = (
-    tokio_rustls::client::TlsStream<TcpStream>,
-    bool,
-    Vec<SslError>,
-    Option<TlsSession>,
-);
