@@ -264,6 +264,23 @@ pub(crate) fn record(
     listener: Option<&Arc<dyn EventListener>>,
     event: Event<'_>,
 ) {
+    let timed = matches!(
+        event,
+        Event::Dispatched
+            | Event::DnsEnd { .. }
+            | Event::ConnectEnd { .. }
+            | Event::TlsEnd
+            | Event::ConnectionAcquired { .. }
+            | Event::RequestBodySent
+            | Event::ResponseHeaders { .. }
+            | Event::CallEnd
+            | Event::CallFailed { .. }
+            | Event::Canceled
+    );
+    let traced = tracing::enabled!(tracing::Level::DEBUG);
+    if !timed && listener.is_none() && !traced {
+        return; // nothing to record: not even a clock read
+    }
     let at = reply.with_timings(|at, t| match event {
         Event::Dispatched if t.queued.is_none() => t.queued = Some(at),
         Event::DnsEnd { .. } => t.dns_done = Some(at),
@@ -284,7 +301,7 @@ pub(crate) fn record(
     if let Some(listener) = listener {
         listener.on_event(&reply.handle(), &event);
     }
-    if tracing::enabled!(tracing::Level::DEBUG) {
+    if traced {
         let at_us = u64::try_from(at.as_micros()).unwrap_or(u64::MAX);
         tracing::debug!(at_us, "{event:?}");
     }

@@ -184,7 +184,9 @@ where
                     let Some(r) = resume.as_mut() else {
                         return Some((Err(error), None));
                     };
-                    match r.resume(error).await {
+                    // Boxed: resuming is rare and large, and the body stream of every
+                    // response would otherwise carry its state inline.
+                    match Box::pin(r.resume(error)).await {
                         Ok(rest) => body = chunks(rest, r.timeout),
                         Err(error) => return Some((Err(error), None)),
                     }
