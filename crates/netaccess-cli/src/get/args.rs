@@ -113,14 +113,14 @@ pub enum CacheLoadArg {
 #[derive(Args, Debug)]
 #[command(after_help = AFTER_HELP)]
 pub struct GetArgs {
-    /// URLs to download, all at once through one manager
-    #[arg(required = true, value_name = "URL")]
+    /// URLs to download through one manager (see -i for a list)
+    #[arg(required_unless_present = "input", value_name = "URL")]
     pub urls: Vec<String>,
     /// Write each body to DIR (created if missing) instead of stdout
     #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
     pub(super) output_dir: Option<PathBuf>,
-    /// With -o: resume a partial file with Range and If-Range
-    #[arg(long = "continue", requires = "output_dir")]
+    /// Resume NAME.part (or an existing NAME) with Range and If-Range (needs -o or -O)
+    #[arg(long = "continue")]
     pub(super) resume: bool,
     /// Extra request header 'Name: value' (repeatable)
     #[arg(short = 'H', long = "header", value_name = "'Name: value'")]
@@ -185,11 +185,10 @@ pub struct GetArgs {
     /// No progress bars (they are drawn on stderr only when it is a terminal)
     #[arg(short = 'q', long)]
     pub(super) quiet: bool,
-    /// Disk cache directory (default: netaccess in the user's cache directory,
-    /// $XDG_CACHE_HOME or ~/.cache)
+    /// Turn the disk cache on, in DIR
     #[arg(long, value_name = "DIR")]
     pub(super) cache_dir: Option<PathBuf>,
-    /// No disk cache
+    /// No disk cache (the default; overrides nothing else)
     #[arg(long, conflicts_with = "cache_dir")]
     pub(super) no_cache: bool,
     /// Cache load control (default prefer-network)
@@ -213,6 +212,47 @@ pub struct GetArgs {
     /// Credentials USER:PASS given when a proxy asks
     #[arg(long, value_name = "USER:PASS")]
     pub(super) proxy_user: Option<String>,
+
+    // ----- download manager flags (issue 14: lists, names, integrity, interop) -----
+    /// Read URLs from FILE ('-' for stdin), one per line, with optional per-URL options
+    /// (repeatable; read as a stream after the URLs of the command line)
+    #[arg(short = 'i', long = "input-file", value_name = "FILE")]
+    pub(super) input: Vec<PathBuf>,
+    /// At most N URLs started ahead of the finished ones (requests in flight or queued, and
+    /// bodies waiting for their turn on stdout)
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub(super) max_queued: usize,
+    /// File NAME for the URL just before it (in --output-dir, else the current directory)
+    #[arg(short = 'O', long = "output", value_name = "NAME")]
+    pub(super) output: Vec<String>,
+    /// sha256=HEX the body of the URL just before it must have; a mismatch publishes nothing
+    #[arg(long, value_name = "sha256=HEX")]
+    pub(super) checksum: Vec<String>,
+    /// Keep the body of an HTTP error reply as NAME.error (never as NAME, never on stdout)
+    #[arg(long)]
+    pub(super) fail_with_body: bool,
+    /// Write every response head (redirects and retries included) to FILE
+    #[arg(short = 'D', long = "dump-header", value_name = "FILE")]
+    pub(super) dump_header: Option<PathBuf>,
+    /// The User-Agent header (default netaccess/VERSION)
+    #[arg(short = 'A', long = "user-agent", value_name = "STRING")]
+    pub(super) user_agent: Option<String>,
+    /// Turn the disk cache on, in its default directory
+    #[arg(long, conflicts_with = "no_cache")]
+    pub(super) cache: bool,
+    /// Answer a server's 401 with the credentials ~/.netrc holds for its host
+    #[arg(long)]
+    pub(super) netrc: bool,
+    /// Like --netrc, from FILE
+    #[arg(long, value_name = "FILE")]
+    pub(super) netrc_file: Option<PathBuf>,
+    /// Import cookies from a Netscape cookies.txt FILE (curl, wget and browser exports)
+    #[arg(long, value_name = "FILE")]
+    pub(super) load_cookies: Option<PathBuf>,
+    /// Export every cookie at the end to a Netscape cookies.txt FILE
+    #[arg(long, value_name = "FILE")]
+    pub(super) save_cookies: Option<PathBuf>,
+    // ----- end of download manager flags -----
 }
 
 pub(super) fn usage(message: &str) -> i32 {
