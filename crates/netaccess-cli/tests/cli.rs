@@ -812,10 +812,7 @@ async fn interrupt_keeps_the_partial_file_and_exits_130() {
     .unwrap();
     assert_eq!(code(&out), 130, "{}", stderr(&out));
     assert_eq!(json_lines(&out)[0]["error"], "OperationCanceledError");
-    assert_eq!(
-        files_in(dir.path()),
-        ["trickle.part", "trickle.part.json"]
-    );
+    assert_eq!(files_in(dir.path()), ["trickle.part", "trickle.part.json"]);
 }
 
 // ----- --continue ----------------------------------------------------------------------------
@@ -1094,6 +1091,14 @@ async fn progress_bars_in_a_pseudo_terminal() {
         assert!(line.contains("100%"), "{line:?} in {frame:#?}");
     }
     assert!(frame[3].starts_with("total 3/3"), "{frame:#?}");
+    assert!(
+        frame[3].contains("0 queued, 0 retries, 0 failed"),
+        "{frame:#?}"
+    );
+    assert!(
+        screen.contains("netaccess: 3 files, 5000020 bytes in "),
+        "the summary: {screen}"
+    );
     for (line, url) in frame.iter().zip(&urls) {
         assert!(line.contains(url.as_str()), "{url}: {frame:#?}");
         assert!(line.contains("done"), "{line}");
@@ -1162,6 +1167,22 @@ fn help_documents_every_flag_with_examples() {
         "--insecure",
         "--json",
         "--quiet",
+        "--input-file",
+        "--max-queued",
+        "--output",
+        "--checksum",
+        "--fail-with-body",
+        "--dump-header",
+        "--user-agent",
+        "--cache",
+        "--netrc",
+        "--netrc-file",
+        "--load-cookies",
+        "--save-cookies",
+        "NAME.part",
+        "NAME.error",
+        "Ctrl-C",
+        "50 MiB",
         "Examples:",
         "Exit status",
     ] {

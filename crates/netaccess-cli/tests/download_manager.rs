@@ -288,7 +288,14 @@ async fn continue_with_the_test_server_uses_its_etag() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     // The first half of a download, as a broken connection would leave it.
-    let out = run(&["get", "--json", "-o", d, &server.url("/close-mid-body?size=200000")]).await;
+    let out = run(&[
+        "get",
+        "--json",
+        "-o",
+        d,
+        &server.url("/close-mid-body?size=200000"),
+    ])
+    .await;
     assert_eq!(code(&out), 1);
     let line = &json_lines(&out)[0];
     let kept = line["kept"].as_str().expect("the partial file is kept");
@@ -328,7 +335,11 @@ async fn an_error_body_never_becomes_the_output() {
     // Files: nothing under the name.
     let out = run(&["get", "-o", d, &missing]).await;
     assert_eq!(code(&out), 1);
-    assert!(files_in(dir.path()).is_empty(), "{:?}", files_in(dir.path()));
+    assert!(
+        files_in(dir.path()).is_empty(),
+        "{:?}",
+        files_in(dir.path())
+    );
     // stdout: not a byte of it.
     let out = run(&["get", &missing]).await;
     assert_eq!(code(&out), 1);
@@ -376,7 +387,11 @@ async fn input_lists_carry_names_priorities_and_checksums() {
     assert_eq!(files_in(&out_dir), ["first file.bin", "third.bin"]);
     let mismatch = lines
         .iter()
-        .find(|l| l["url"].as_str().is_some_and(|u| u.ends_with("/bytes/2000")))
+        .find(|l| {
+            l["url"]
+                .as_str()
+                .is_some_and(|u| u.ends_with("/bytes/2000"))
+        })
         .unwrap();
     assert!(
         mismatch["error_message"]
@@ -385,9 +400,9 @@ async fn input_lists_carry_names_priorities_and_checksums() {
             .contains("sha256 mismatch"),
         "{mismatch}"
     );
-    assert!(lines
-        .iter()
-        .any(|l| l["error_message"].as_str().is_some_and(|m| m.contains("list.txt:6"))));
+    assert!(lines.iter().any(|l| l["error_message"]
+        .as_str()
+        .is_some_and(|m| m.contains("list.txt:6"))));
     let _ = d;
 }
 
@@ -479,7 +494,11 @@ async fn a_checksum_mismatch_publishes_nothing() {
     let out = run(&["get", "-o", d, &url, "--checksum", &wrong]).await;
     assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("sha256 mismatch"), "{}", stderr(&out));
-    assert!(files_in(dir.path()).is_empty(), "{:?}", files_in(dir.path()));
+    assert!(
+        files_in(dir.path()).is_empty(),
+        "{:?}",
+        files_in(dir.path())
+    );
     let out = run(&["get", "-o", d, &url, "--checksum", &right.to_uppercase()]).await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(files_in(dir.path()), ["5000"]);
@@ -640,7 +659,13 @@ async fn netrc_credentials_go_to_their_host_and_never_after_a_cross_host_redirec
     assert_eq!(out.stdout, b"ok");
     // Basic alice:pw1.
     assert_eq!(
-        direct_seen.lock().unwrap().last().cloned().flatten().as_deref(),
+        direct_seen
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .flatten()
+            .as_deref(),
         Some("Basic YWxpY2U6cHcx")
     );
     // Without the flag, no .netrc is read.
@@ -651,10 +676,7 @@ async fn netrc_credentials_go_to_their_host_and_never_after_a_cross_host_redirec
     // nothing, although the file names it.
     let server = TestServer::http1().await;
     let target = format!("{other}/secret");
-    let redirect = server.url(&format!(
-        "/redirect-to?url={}",
-        percent_encode(&target)
-    ));
+    let redirect = server.url(&format!("/redirect-to?url={}", percent_encode(&target)));
     let out = run(&["get", "--json", "--netrc-file", netrc_arg, &redirect]).await;
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert_eq!(json_lines(&out)[0]["status"], 401);
@@ -701,7 +723,10 @@ async fn netscape_cookies_are_imported_and_exported() {
     let text = String::from_utf8_lossy(&out.stdout);
     let echo: Value = serde_json::from_str(text.trim_end_matches("ok")).unwrap();
     let cookie = echo["headers"]["cookie"].as_str().unwrap();
-    assert!(cookie.contains("session=abc") && cookie.contains("lasting=xyz"), "{cookie}");
+    assert!(
+        cookie.contains("session=abc") && cookie.contains("lasting=xyz"),
+        "{cookie}"
+    );
     assert!(!cookie.contains("foreign"), "{cookie}");
     let saved = std::fs::read_to_string(&export).unwrap();
     assert!(saved.starts_with("# Netscape HTTP Cookie File"), "{saved}");

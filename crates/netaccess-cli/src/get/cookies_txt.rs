@@ -41,8 +41,7 @@ fn parse_line(line: &str) -> Option<Cookie> {
             domain.to_owned()
         },
         path: if path.is_empty() { "/" } else { path }.to_owned(),
-        expires: (expires > 0)
-            .then(|| UNIX_EPOCH + Duration::from_secs(expires.unsigned_abs())),
+        expires: (expires > 0).then(|| UNIX_EPOCH + Duration::from_secs(expires.unsigned_abs())),
         secure: flag(secure),
         http_only,
         ..Cookie::default()
@@ -87,7 +86,11 @@ fn format_line(cookie: &Cookie) -> String {
         if cookie.http_only { HTTP_ONLY } else { "" },
         cookie.domain,
         bool_text(subdomains),
-        if cookie.path.is_empty() { "/" } else { &cookie.path },
+        if cookie.path.is_empty() {
+            "/"
+        } else {
+            &cookie.path
+        },
         bool_text(cookie.secure),
         expires,
         cookie.name,

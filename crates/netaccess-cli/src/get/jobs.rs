@@ -232,10 +232,7 @@ fn read_bounded_line(
 
 /// Starts the thread that reads the `-i` lists in turn (`-` is stdin), numbering jobs from
 /// `first_index`. The channel holds one item: the thread waits while the run is full.
-pub(super) fn spawn_list_reader(
-    inputs: Vec<PathBuf>,
-    first_index: usize,
-) -> mpsc::Receiver<Item> {
+pub(super) fn spawn_list_reader(inputs: Vec<PathBuf>, first_index: usize) -> mpsc::Receiver<Item> {
     let (tx, rx) = mpsc::channel(1);
     std::thread::spawn(move || {
         let mut index = first_index;
@@ -354,9 +351,7 @@ mod tests {
     #[test]
     fn list_lines_with_options() {
         let hex = "ab".repeat(32);
-        let line = format!(
-            "  http://h/a  out=\"x y.bin\" priority=HIGH checksum=sha256={hex} "
-        );
+        let line = format!("  http://h/a  out=\"x y.bin\" priority=HIGH checksum=sha256={hex} ");
         let job = parse_line(&line, 7).unwrap().unwrap();
         assert_eq!(job.index, 7);
         assert_eq!(job.url, "http://h/a");

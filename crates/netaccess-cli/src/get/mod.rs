@@ -158,7 +158,9 @@ impl Ctx {
                 _ => {
                     return Err((
                         job.clone(),
-                        format!("-O {name:?} is not a plain file name (no directories, no leading dot)"),
+                        format!(
+                            "-O {name:?} is not a plain file name (no directories, no leading dot)"
+                        ),
                     ))
                 }
             }
@@ -167,7 +169,9 @@ impl Ctx {
         let resume = match resume {
             Some(r) => r,
             None => match (&self.resume, target) {
-                (Some(index), Target::File) => index.find(&self.dir, &job.url, job.output.as_deref()),
+                (Some(index), Target::File) => {
+                    index.find(&self.dir, &job.url, job.output.as_deref())
+                }
                 _ => None,
             },
         };
@@ -449,7 +453,13 @@ pub async fn run(args: GetArgs, matches: &ArgMatches) -> i32 {
         failed: false,
         summary: Summary::default(),
     };
-    drive(&ctx, &args, Jobs::new(command_line, args.input.clone()), &mut state).await;
+    drive(
+        &ctx,
+        &args,
+        Jobs::new(command_line, args.input.clone()),
+        &mut state,
+    )
+    .await;
     interrupt.abort();
     ctx.progress.finish();
     let _ = std::io::stdout().flush();
@@ -466,7 +476,9 @@ pub async fn run(args: GetArgs, matches: &ArgMatches) -> i32 {
     }
     state.failed |= !stores.save();
     if ctx.interrupted.load(Ordering::Relaxed) {
-        eprintln!("netaccess: interrupted; partial downloads are kept as .part files for --continue");
+        eprintln!(
+            "netaccess: interrupted; partial downloads are kept as .part files for --continue"
+        );
         return INTERRUPTED;
     }
     i32::from(state.failed)
@@ -657,7 +669,8 @@ fn report_error(ctx: &Ctx, args: &GetArgs, state: &mut RunState, job: &Job, mess
     ctx.progress.download_done(true);
     let shown = shown_url(&job.url);
     emit_json_error(args, message, Some(&shown));
-    ctx.progress.println(&format!("netaccess: {shown}: {message}"));
+    ctx.progress
+        .println(&format!("netaccess: {shown}: {message}"));
 }
 
 /// Reports a finished reply: its progress line, its JSON line, a message on stderr.

@@ -73,25 +73,26 @@ impl Netrc {
         let mut netrc = Netrc::default();
         // (machine or None for default, login, password) being read.
         let mut current: Option<(Option<String>, String, String)> = None;
-        let flush = |netrc: &mut Netrc, entry: Option<(Option<String>, String, String)>| {
-            match entry {
-                Some((Some(host), login, password)) => {
-                    netrc
-                        .machines
-                        .push((host.to_ascii_lowercase(), login, password));
-                }
-                Some((None, login, password)) if netrc.default.is_none() => {
-                    netrc.default = Some((login, password));
-                }
-                _ => {}
+        let flush = |netrc: &mut Netrc, entry: Option<(Option<String>, String, String)>| match entry
+        {
+            Some((Some(host), login, password)) => {
+                netrc
+                    .machines
+                    .push((host.to_ascii_lowercase(), login, password));
             }
+            Some((None, login, password)) if netrc.default.is_none() => {
+                netrc.default = Some((login, password));
+            }
+            _ => {}
         };
         let mut tokens = tokens(text).into_iter();
         while let Some(token) = tokens.next() {
             match token.as_str() {
                 "machine" => {
                     flush(&mut netrc, current.take());
-                    current = tokens.next().map(|h| (Some(h), String::new(), String::new()));
+                    current = tokens
+                        .next()
+                        .map(|h| (Some(h), String::new(), String::new()));
                 }
                 "default" => {
                     flush(&mut netrc, current.take());

@@ -211,7 +211,12 @@ impl PartIndex {
 
     /// What to resume for `url`: the `.part` of `explicit` (`-O`) or of the URL's name, else
     /// any `.part` whose sidecar names `url`, else an existing file of that name.
-    pub(super) fn find(&self, dir: &OutputDir, url: &str, explicit: Option<&str>) -> Option<Resume> {
+    pub(super) fn find(
+        &self,
+        dir: &OutputDir,
+        url: &str,
+        explicit: Option<&str>,
+    ) -> Option<Resume> {
         let name = match explicit {
             Some(n) => n.to_owned(),
             None => output::choose_name(None, url),

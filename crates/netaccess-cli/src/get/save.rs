@@ -261,7 +261,9 @@ pub(super) async fn save(t: &Tracked, dir: &OutputDir, errors: &ErrorBodies) -> 
 async fn finish_file(t: &Tracked, dir: &OutputDir, sink: Sink, mut outcome: Outcome) -> Outcome {
     let reply = &t.reply;
     let (file, path, base) = match &sink {
-        Sink::Part { file, part, base, .. } => (file, part.clone(), *base),
+        Sink::Part {
+            file, part, base, ..
+        } => (file, part.clone(), *base),
         Sink::InPlace { file, path, base } => (file, path.clone(), *base),
         Sink::Discard => return outcome,
     };

@@ -186,7 +186,10 @@ impl Stores {
         if let (Some(path), Some((_, jar))) = (&self.export, &self.cookies) {
             let cookies = netaccess::CookieJar::all_cookies(&**jar);
             if let Err(e) = super::cookies_txt::save(path, &cookies) {
-                eprintln!("netaccess: cannot save the cookies to {}: {e}", path.display());
+                eprintln!(
+                    "netaccess: cannot save the cookies to {}: {e}",
+                    path.display()
+                );
                 ok = false;
             }
         }
