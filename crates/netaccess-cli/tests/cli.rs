@@ -1118,6 +1118,31 @@ async fn progress_bars_in_a_pseudo_terminal() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_total_line_counts_retries_and_failures() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return;
+    }
+    let server = TestServer::http1().await;
+    let shell = format!(
+        "stty rows 40 cols 200 2>/dev/null; exec '{}' get --retry 2 '{}' '{}'",
+        env!("CARGO_BIN_EXE_netaccess"),
+        server.url("/status/503"),
+        server.url("/hello"),
+    );
+    let out = output_of(in_pty(&shell)).await;
+    let screen = strip_ansi(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(out.status.code(), Some(1), "{screen}");
+    assert!(screen.contains("2 retries, 1 failed"), "{screen}");
+    // Bytes are all the bytes received (the error bodies' included).
+    let summary = screen
+        .lines()
+        .find(|l| l.contains("netaccess: 1 files, "))
+        .unwrap_or_else(|| panic!("no summary: {screen}"));
+    assert!(summary.trim_end().ends_with(", 1 failed"), "{summary}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_progress_when_stderr_is_not_a_terminal() {
     let server = TestServer::http1().await;
     let dir = tempfile::tempdir().unwrap();

@@ -189,8 +189,10 @@ fn wait_for_size(path: &Path, len: u64) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ctrl_c_keeps_the_part_and_continue_finishes_it_byte_exact() {
+/// Starts `get -o DIR URL` against a server that stops halfway, sends `signal` once the
+/// `.part` holds that half, and returns the run's output; then checks the kept state and that
+/// `--continue` finishes the file byte-exact with `Range` and the stored ETag.
+async fn interrupt_then_continue(signal: &'static str) -> Output {
     let (base, seen) = halting_server(RangeMode::Honour, true);
     let url = format!("{base}/files/data.bin");
     let dir = tempfile::tempdir().unwrap();
@@ -199,10 +201,10 @@ async fn ctrl_c_keeps_the_part_and_continue_finishes_it_byte_exact() {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = cmd.spawn().unwrap();
     let part = dir.path().join("data.bin.part");
-    let out = tokio::task::spawn_blocking(move || {
+    let interrupted = tokio::task::spawn_blocking(move || {
         wait_for_size(&part, HALF as u64);
         let status = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
+            .args([signal, &child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
@@ -210,8 +212,6 @@ async fn ctrl_c_keeps_the_part_and_continue_finishes_it_byte_exact() {
     })
     .await
     .unwrap();
-    assert_eq!(code(&out), 130, "{}", stderr(&out));
-    assert!(stderr(&out).contains("--continue"), "{}", stderr(&out));
     assert_eq!(
         files_in(dir.path()),
         ["data.bin.part", "data.bin.part.json"]
@@ -236,6 +236,21 @@ async fn ctrl_c_keeps_the_part_and_continue_finishes_it_byte_exact() {
         (Some(format!("bytes={HALF}-")), Some(ETAG.to_owned())),
         "Range from the .part's length, If-Range with the stored ETag"
     );
+    interrupted
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_keeps_the_part_and_continue_finishes_it_byte_exact() {
+    let out = interrupt_then_continue("-INT").await;
+    assert_eq!(code(&out), 130, "{}", stderr(&out));
+    assert!(stderr(&out).contains("--continue"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_process_leaves_a_resumable_state() {
+    use std::os::unix::process::ExitStatusExt;
+    let out = interrupt_then_continue("-KILL").await;
+    assert_eq!(out.status.signal(), Some(9));
 }
 
 /// A `.part` of the right URL with a sidecar naming `etag`, holding `len` wrong bytes.
