@@ -754,3 +754,22 @@ async fn netscape_cookies_are_imported_and_exported() {
         assert!(saved.lines().any(|l| l == line), "{line:?} not in {saved}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_hold_the_bytes_the_server_sent() {
+    let server = TestServer::http1().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    // Files are asked for without a content coding (so a Range counts their bytes).
+    let out = run(&["get", "-o", d, &server.url("/echo")]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let seen: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("echo")).unwrap()).unwrap();
+    assert_eq!(seen["headers"]["accept-encoding"], "identity");
+    // A server that codes the body anyway: the file is what it sent (gzip), length-checked.
+    let out = run(&["get", "--json", "-o", d, &server.url("/gzip/50000")]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let saved = std::fs::read(dir.path().join("50000")).unwrap();
+    assert_eq!(&saved[..2], [0x1f, 0x8b]);
+    assert_eq!(json_lines(&out)[0]["bytes"], saved.len());
+}

@@ -18,7 +18,9 @@ Output:
   suffix before the first dot: report.pdf, report.1.pdf, report.2.pdf (numbers are given in
   the order the responses arrive; --json tells which file is whose). URL -O NAME names that
   URL's file (in DIR, or the current directory without -o; an existing NAME is replaced;
-  other URLs keep going to stdout). HEAD saves nothing.
+  other URLs keep going to stdout). Files are requested with 'Accept-Encoding: identity'
+  (as curl and wget do) unless -H sets it; either way a body is saved as sent (a gzip body
+  stays gzip), so a Range counts the bytes on disk. HEAD saves nothing.
 
 Partial downloads and --continue:
   A file is written as NAME.part beside a small sidecar NAME.part.json (the URL, the

@@ -204,8 +204,14 @@ impl Ctx {
             request.set_header("Range", range);
             request.set_header("If-Range", if_range);
         }
-        if resume.is_some() {
-            // Bytes on disk are the representation's: no content coding to undo.
+        if target == Target::File
+            && !self
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("accept-encoding"))
+        {
+            // Files hold the representation's bytes, so that a Range counts them (curl and
+            // wget ask for no coding either); -H 'Accept-Encoding: ...' asks otherwise.
             request.set_header("Accept-Encoding", "identity");
         }
         let body = match &self.payload {

@@ -41,7 +41,9 @@ pub(super) fn sidecar_path(part: &Path) -> PathBuf {
 
 impl Sidecar {
     /// The sidecar for `url` from a response head: its validators and the full length
-    /// (`Content-Range`'s total for a 206, else `Content-Length`).
+    /// (`Content-Range`'s total for a 206, else `Content-Length`). Files are requested with
+    /// an `Accept-Encoding` of the CLI's (identity, or the user's), so the library never
+    /// decodes them: the bytes on disk are the ones a `Range` counts.
     pub(super) fn from_reply(url: &str, reply: &Reply) -> Sidecar {
         let header = |name: &str| {
             reply
