@@ -773,3 +773,43 @@ async fn files_hold_the_bytes_the_server_sent() {
     assert_eq!(&saved[..2], [0x1f, 0x8b]);
     assert_eq!(json_lines(&out)[0]["bytes"], saved.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_state_files_are_refused_or_ignored() {
+    let server = TestServer::http1().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/bytes/100");
+    // A 2 MiB .netrc and a 17 MiB cookies.txt (sparse): bad usage, nothing is sent.
+    let netrc = dir.path().join("netrc");
+    std::fs::File::create(&netrc)
+        .unwrap()
+        .set_len(2 << 20)
+        .unwrap();
+    let out = run(&["get", "--netrc-file", netrc.to_str().unwrap(), &url]).await;
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("larger than"), "{}", stderr(&out));
+    let cookies = dir.path().join("cookies.txt");
+    std::fs::File::create(&cookies)
+        .unwrap()
+        .set_len(17 << 20)
+        .unwrap();
+    let out = run(&["get", "--load-cookies", cookies.to_str().unwrap(), &url]).await;
+    assert_eq!(code(&out), 2);
+    assert_eq!(server.requests_for("/bytes/100"), 0);
+    // A sidecar over 64 KiB is not ours: --continue leaves that .part alone and downloads
+    // under another name.
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    std::fs::write(out_dir.join("100.part"), b"keep me").unwrap();
+    std::fs::File::create(out_dir.join("100.part.json"))
+        .unwrap()
+        .set_len(65 * 1024)
+        .unwrap();
+    let out = run(&["get", "--continue", "-o", out_dir.to_str().unwrap(), &url]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(out_dir.join("100.1")).unwrap(),
+        expected_bytes(0, 100)
+    );
+    assert_eq!(std::fs::read(out_dir.join("100.part")).unwrap(), b"keep me");
+}
