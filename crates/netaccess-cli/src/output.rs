@@ -199,7 +199,7 @@ pub fn with_suffix(name: &str, n: usize) -> String {
     }
 }
 
-/// The output directory and the names given out in this run.
+/// The output directory and the names held by the downloads running.
 pub struct OutputDir {
     dir: PathBuf,
     taken: Mutex<HashSet<String>>,
@@ -232,9 +232,17 @@ impl OutputDir {
         self.taken.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Reserves exactly `name` (a file being resumed); false if this run gave it out already.
+    /// Reserves exactly `name` (a file being resumed, or one the user named); false if this
+    /// run gave it out already.
     pub fn reserve_exact(&self, name: &str) -> bool {
         self.taken().insert(name.to_owned())
+    }
+
+    /// Gives a name back once its download is over: its file (or `.part`) is on disk by then
+    /// and [`reserve`](Self::reserve) sees it there, so the set of names held stays as small
+    /// as the number of downloads running.
+    pub fn release(&self, name: &str) {
+        self.taken().remove(name);
     }
 
     /// Reserves the first of `name`, `name` with suffix 1, 2, … that this run did not give

@@ -558,6 +558,30 @@ async fn output_names_follow_their_url() {
     // -O before any URL is bad usage.
     let out = run(&["get", "-O", "x", &a]).await;
     assert_eq!(code(&out), 2);
+    // Two URLs of one run never write one name at once: the second one fails.
+    let slow = server.url("/slow/300?size=1000");
+    let out = run(&[
+        "get",
+        "--json",
+        "-o",
+        sub.to_str().unwrap(),
+        &slow,
+        "-O",
+        "same.bin",
+        &a,
+        "-O",
+        "same.bin",
+    ])
+    .await;
+    assert_eq!(code(&out), 1);
+    let lines = json_lines(&out);
+    assert!(
+        lines.iter().any(|l| l["error_message"]
+            .as_str()
+            .is_some_and(|m| m.contains("being saved as same.bin"))),
+        "{lines:?}"
+    );
+    assert_eq!(std::fs::read(sub.join("same.bin")).unwrap().len(), 1000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

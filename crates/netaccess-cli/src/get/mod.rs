@@ -99,6 +99,8 @@ pub(super) struct Outcome {
     kept: Option<PathBuf>,
     /// `--fail-with-body`: where the error body went.
     error_body: Option<PathBuf>,
+    /// The name this download reserved in the output directory (given back at its end).
+    held: Option<String>,
 }
 
 /// Where one URL's body goes.
@@ -176,7 +178,14 @@ impl Ctx {
             },
         };
         if let (Some(name), None, Target::File) = (&job.output, &resume, target) {
+            if !self.dir.reserve_exact(name) {
+                return Err((
+                    job.clone(),
+                    format!("another URL of this run is being saved as {name}"),
+                ));
+            }
             if self.dir.part_path(name).exists() {
+                self.dir.release(name);
                 return Err((
                     job.clone(),
                     format!(
@@ -668,6 +677,21 @@ fn emit_json_error(args: &GetArgs, message: &str, url: Option<&str>) {
     }
 }
 
+/// Gives back the names a finished download held in the output directory.
+fn release_names(ctx: &Ctx, t: &Tracked, outcome: &Outcome) {
+    if ctx.target(&t.job) != Target::File {
+        return;
+    }
+    let names = [
+        t.job.output.as_deref(),
+        t.resume.as_ref().map(Resume::name),
+        outcome.held.as_deref(),
+    ];
+    for name in names.into_iter().flatten() {
+        ctx.dir.release(name);
+    }
+}
+
 /// A job that could not start (a bad `-O`, a `.part` in the way).
 fn report_error(ctx: &Ctx, args: &GetArgs, state: &mut RunState, job: &Job, message: &str) {
     state.failed = true;
@@ -685,6 +709,7 @@ fn report(ctx: &Ctx, args: &GetArgs, state: &mut RunState, t: &Tracked, outcome:
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&t.job.index);
+    release_names(ctx, t, &outcome);
     let reply = &t.reply;
     let error = if outcome.resumed_complete {
         None

@@ -193,7 +193,9 @@ fn choose_sink(t: &Tracked, dir: &OutputDir, outcome: &mut Outcome) -> std::io::
                 None => {
                     let disposition = reply.header("content-disposition");
                     let name = output::choose_name(disposition.as_ref().map(|v| v.as_bytes()), url);
-                    (dir.reserve(&name), true)
+                    let name = dir.reserve(&name);
+                    outcome.held = Some(name.clone());
+                    (name, true)
                 }
             };
             let (file, part) = open_part(dir, &name, url, reply, create_new)?;
