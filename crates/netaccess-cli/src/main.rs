@@ -4,6 +4,7 @@
 //! its per-origin queue schedules them (6 connections per host by default). `netaccess demo` starts the in-process
 //! test servers on loopback and downloads from them, then prints what the scheduler did.
 
+mod config;
 mod demo;
 mod get;
 mod output;
@@ -32,7 +33,15 @@ enum Command {
 }
 
 fn main() {
-    let matches = Cli::command().get_matches();
+    let command = Cli::command();
+    let args = match config::with_config(&command, std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("netaccess: {e}");
+            std::process::exit(2);
+        }
+    };
+    let matches = command.get_matches_from(args);
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

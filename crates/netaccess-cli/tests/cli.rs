@@ -35,7 +35,7 @@ fn command(args: &[&str]) -> Command {
         std::process::id(),
         NEXT_CACHE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
-    cmd.env("XDG_CACHE_HOME", cache);
+    cmd.env("XDG_CACHE_HOME", cache).env("NETACCESS_CONFIG", "");
     for var in PROXY_VARIABLES {
         cmd.env_remove(var);
     }
@@ -1047,7 +1047,9 @@ fn bar_lines(frame: &str) -> Vec<String> {
 /// whatever the environment of the test has).
 fn in_pty(shell: &str) -> Command {
     let mut cmd = Command::new("script");
-    cmd.args(["-qfec", shell, "/dev/null"]).env("TERM", "xterm");
+    cmd.args(["-qfec", shell, "/dev/null"])
+        .env("TERM", "xterm")
+        .env("NETACCESS_CONFIG", "");
     for var in PROXY_VARIABLES {
         cmd.env_remove(var);
     }
@@ -1208,6 +1210,8 @@ fn help_documents_every_flag_with_examples() {
         "NAME.error",
         "Ctrl-C",
         "50 MiB",
+        "--no-config",
+        "Config file",
         "Examples:",
         "Exit status",
     ] {

@@ -23,6 +23,7 @@ fn command(args: &[&str]) -> Command {
     let home = std::env::temp_dir().join(format!("netaccess-dm-home-{}", std::process::id()));
     cmd.env("HOME", &home)
         .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("NETACCESS_CONFIG", "")
         .env_remove("NETRC");
     for var in [
         "http_proxy",
@@ -836,4 +837,65 @@ async fn oversized_state_files_are_refused_or_ignored() {
         expected_bytes(0, 100)
     );
     assert_eq!(std::fs::read(out_dir.join("100.part")).unwrap(), b"keep me");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_config_file_gives_defaults_the_command_line_overrides() {
+    let server = TestServer::http1().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        "# defaults\nuser-agent = \"from-config/1\"\nheader = [\"X-From: config\"]\nmax_per_host = 2\nquiet = true\n",
+    )
+    .unwrap();
+    let echo = server.url("/echo");
+    let with_config = |args: &[&str]| {
+        let mut cmd = command(args);
+        cmd.env("NETACCESS_CONFIG", &config);
+        cmd
+    };
+    let seen = |out: &Output| -> Value {
+        assert_eq!(code(out), 0, "{}", stderr(out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let out = output_of(with_config(&["get", &echo])).await;
+    let headers = &seen(&out)["headers"];
+    assert_eq!(headers["user-agent"], "from-config/1");
+    assert_eq!(headers["x-from"], "config");
+    // The command line wins for single flags and adds to repeatable ones.
+    let out = output_of(with_config(&[
+        "get",
+        "-A",
+        "cli/2",
+        "-H",
+        "X-Cli: yes",
+        &echo,
+    ]))
+    .await;
+    let headers = &seen(&out)["headers"];
+    assert_eq!(headers["user-agent"], "cli/2");
+    assert_eq!(headers["x-from"], "config");
+    assert_eq!(headers["x-cli"], "yes");
+    // --no-config skips it.
+    let out = output_of(with_config(&["get", "--no-config", &echo])).await;
+    assert_eq!(
+        seen(&out)["headers"]["user-agent"],
+        format!("netaccess/{}", env!("CARGO_PKG_VERSION"))
+    );
+    // Unknown keys, per-URL flags and wrong kinds are bad usage, before any request.
+    let before = server.requests_for("/echo");
+    for (text, said) in [
+        ("outptu = \"x\"", "outptu"),
+        ("output = \"x\"", "output"),
+        ("quiet = \"yes\"", "quiet wants true or false"),
+        ("retry = true", "retry wants a string or a number"),
+        ("retry = [", "config"),
+    ] {
+        std::fs::write(&config, text).unwrap();
+        let out = output_of(with_config(&["get", &echo])).await;
+        assert_eq!(code(&out), 2, "{text}");
+        assert!(stderr(&out).contains(said), "{text}: {}", stderr(&out));
+    }
+    assert_eq!(server.requests_for("/echo"), before);
 }

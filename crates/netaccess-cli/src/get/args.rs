@@ -99,6 +99,14 @@ Response heads and User-Agent:
   'HTTP STATUS REASON', the header lines and an empty line. Requests carry
   'User-Agent: netaccess/VERSION' unless -A (or -H 'User-Agent: ...') says otherwise.
 
+Config file:
+  Defaults come from $NETACCESS_CONFIG, else $XDG_CONFIG_HOME/netaccess/config, else
+  ~/.config/netaccess/config (TOML; a missing file is fine): keys are the long flag names,
+  e.g. 'retry = 3', 'max-per-host = 4', 'cache = true', 'header = [\"Accept-Language: en\"]'.
+  The command line wins: a flag given there replaces the file's value, a repeatable one adds
+  to it. output, checksum and input-file cannot be set there; an unknown key or a value of
+  the wrong kind is bad usage. --no-config skips the file.
+
 Exit status: 0 when every reply finished without error, 1 when any failed (a bad list line,
 a checksum mismatch included), 2 for bad usage (numbers out of range included), 130 after
 Ctrl-C (every transfer is aborted, partial files are kept for --continue; a second Ctrl-C
@@ -167,7 +175,7 @@ pub enum CacheLoadArg {
 
 /// Arguments of `netaccess get`.
 #[derive(Args, Debug)]
-#[command(after_help = AFTER_HELP)]
+#[command(after_help = AFTER_HELP, args_override_self = true)]
 pub struct GetArgs {
     /// URLs to download through one manager (see -i for a list)
     #[arg(required_unless_present = "input", value_name = "URL")]
@@ -308,6 +316,9 @@ pub struct GetArgs {
     /// Export every cookie at the end to a Netscape cookies.txt FILE
     #[arg(long, value_name = "FILE")]
     pub(super) save_cookies: Option<PathBuf>,
+    /// Do not read the config file (see "Config file" below)
+    #[arg(long)]
+    pub(super) no_config: bool,
     // ----- end of download manager flags -----
 }
 
