@@ -899,3 +899,133 @@ async fn the_config_file_gives_defaults_the_command_line_overrides() {
     }
     assert_eq!(server.requests_for("/echo"), before);
 }
+
+// ----- a real nginx ----------------------------------------------------------------------------
+
+/// An nginx serving `root` on 127.0.0.1, in the foreground, one process; a body requested
+/// without `Range` is sent at 512 KiB/s (so a test can interrupt it), ranged ones at full
+/// speed. Killed on drop.
+struct Nginx {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Nginx {
+    /// `None` (after a note) when nginx is not installed.
+    fn start(root: &Path) -> Option<Nginx> {
+        let binary = ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())?;
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let p = dir.path().display();
+        let conf = format!(
+            "daemon off;\nmaster_process off;\npid {p}/nginx.pid;\nerror_log {p}/error.log;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {p}/t1;\n  proxy_temp_path {p}/t2;\n\
+             fastcgi_temp_path {p}/t3;\n  uwsgi_temp_path {p}/t4;\n  scgi_temp_path {p}/t5;\n\
+             server {{\n    listen 127.0.0.1:{port};\n    root {};\n\
+             location / {{ if ($http_range = \"\") {{ set $limit_rate 512k; }} }}\n  }}\n}}\n",
+            root.display()
+        );
+        let conf_path = dir.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = Command::new(binary)
+            .args(["-p", &p.to_string(), "-c", conf_path.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "nginx did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Nginx {
+            child,
+            port,
+            _dir: dir,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_an_interrupted_download_resumes_byte_exact_and_a_changed_file_restarts() {
+    const LEN: usize = 4 << 20;
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("big.bin"), expected_bytes(0, LEN)).unwrap();
+    let Some(nginx) = Nginx::start(root.path()) else {
+        eprintln!("skipped: nginx is not installed");
+        return;
+    };
+    let url = nginx.url("/big.bin");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap().to_owned();
+
+    // Interrupted with Ctrl-C once 256 KiB are on disk, then resumed.
+    let interrupt = |d: String, url: String, part: std::path::PathBuf| async move {
+        let mut cmd = command(&["get", "-o", &d, &url]);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let child = cmd.spawn().unwrap();
+        tokio::task::spawn_blocking(move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while std::fs::metadata(&part).map_or(0, |m| m.len()) < 256 * 1024 {
+                assert!(std::time::Instant::now() < deadline, "no progress");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .unwrap();
+            child.wait_with_output().unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    let part = dir.path().join("big.bin.part");
+    let out = interrupt(d.clone(), url.clone(), part.clone()).await;
+    assert_eq!(code(&out), 130, "{}", stderr(&out));
+    let kept = std::fs::metadata(&part).unwrap().len();
+    assert!(kept > 0 && (kept as usize) < LEN, "{kept}");
+    let sidecar: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("big.bin.part.json")).unwrap())
+            .unwrap();
+    assert!(sidecar["etag"].as_str().is_some_and(|e| e.starts_with('"')));
+    let out = run(&["get", "--json", "--continue", "-o", &d, &url]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let line = &json_lines(&out)[0];
+    assert_eq!(line["status"], 206);
+    assert_eq!(line["bytes"], LEN as u64 - kept);
+    let got = std::fs::read(dir.path().join("big.bin")).unwrap();
+    assert_eq!(sha256_hex(&got), sha256_hex(&expected_bytes(0, LEN)));
+
+    // Interrupted again, then the file changes on the server: its ETag no longer matches,
+    // nginx answers the resume with 200 and the download starts again from byte 0.
+    std::fs::remove_file(dir.path().join("big.bin")).unwrap();
+    let out = interrupt(d.clone(), url.clone(), part.clone()).await;
+    assert_eq!(code(&out), 130, "{}", stderr(&out));
+    let changed = expected_bytes(7, LEN - 1000);
+    std::fs::write(root.path().join("big.bin"), &changed).unwrap();
+    let out = run(&["get", "--json", "--continue", "-o", &d, &url]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json_lines(&out)[0]["status"], 200);
+    let got = std::fs::read(dir.path().join("big.bin")).unwrap();
+    assert_eq!(sha256_hex(&got), sha256_hex(&changed));
+    assert_eq!(files_in(dir.path()), ["big.bin"]);
+}
