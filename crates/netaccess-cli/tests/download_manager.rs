@@ -1029,3 +1029,27 @@ async fn nginx_an_interrupted_download_resumes_byte_exact_and_a_changed_file_res
     assert_eq!(sha256_hex(&got), sha256_hex(&changed));
     assert_eq!(files_in(dir.path()), ["big.bin"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stdout_stops_the_run_with_status_1() {
+    let server = TestServer::http1().await;
+    let big = server.url("/bytes/50000000");
+    let mut cmd = command(&["get", &big, &big]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut stdout = child.stdout.take().unwrap();
+        let mut first = [0u8; 10];
+        stdout.read_exact(&mut first).unwrap();
+        drop(stdout); // as `| head -c 10` does
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot write to stdout"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -272,9 +272,14 @@ impl Ctx {
         }))
     }
 
-    /// Aborts every reply in flight (Ctrl-C).
+    /// Ctrl-C: aborts every reply in flight, and the exit status becomes 130.
     fn interrupt(&self) {
         self.interrupted.store(true, Ordering::Relaxed);
+        self.abort_all();
+    }
+
+    /// Aborts every reply in flight.
+    fn abort_all(&self) {
         let live: Vec<Reply> = self
             .live
             .lock()
@@ -576,7 +581,7 @@ async fn drive(ctx: &Arc<Ctx>, args: &GetArgs, mut jobs: Jobs, state: &mut RunSt
                 report(ctx, args, state, &t, outcome);
                 if broken {
                     // stdout is gone (a closed pipe): nothing more can be delivered.
-                    ctx.interrupt();
+                    ctx.abort_all();
                     state.failed = true;
                     jobs.stop();
                     reading = false;

@@ -221,12 +221,16 @@ pub(super) async fn save(t: &Tracked, dir: &OutputDir, errors: &ErrorBodies) -> 
     if let (Some(resume), Some(416)) = (&t.resume, reply.status_code()) {
         return resume_satisfied(t, resume, dir, outcome).await;
     }
-    if http_error(reply) {
-        error_body(t, first, &mut stream, errors, &mut outcome).await;
-        return outcome;
-    }
-    if matches!(first, Some(Err(_))) || reply.error().is_some() {
-        // Failed before any byte of a body: what was kept stays as it was.
+    let failed_early =
+        http_error(reply) || matches!(first, Some(Err(_))) || reply.error().is_some();
+    if failed_early {
+        if http_error(reply) {
+            error_body(t, first, &mut stream, errors, &mut outcome).await;
+        }
+        // Nothing of this reply was written: a .part being resumed stays as it was.
+        if let Some(Resume::Part { name, .. }) = &t.resume {
+            outcome.kept = Some(dir.part_path(name));
+        }
         return outcome;
     }
     let mut sink = match choose_sink(t, dir, &mut outcome) {
