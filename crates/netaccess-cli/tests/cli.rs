@@ -1212,6 +1212,7 @@ fn help_documents_every_flag_with_examples() {
         "50 MiB",
         "--no-config",
         "Config file",
+        "--fsync",
         "Examples:",
         "Exit status",
     ] {

@@ -515,7 +515,16 @@ async fn a_checksum_mismatch_publishes_nothing() {
         "{:?}",
         files_in(dir.path())
     );
-    let out = run(&["get", "-o", d, &url, "--checksum", &right.to_uppercase()]).await;
+    let out = run(&[
+        "get",
+        "--fsync",
+        "-o",
+        d,
+        &url,
+        "--checksum",
+        &right.to_uppercase(),
+    ])
+    .await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(files_in(dir.path()), ["5000"]);
     // stdout: the body is checked before any byte of it is written.

@@ -25,7 +25,9 @@ Output:
 Partial downloads and --continue:
   A file is written as NAME.part beside a small sidecar NAME.part.json (the URL, the
   response's ETag and Last-Modified, the full length) and renamed to NAME only when complete
-  (length and --checksum right). A download that fails or is interrupted keeps NAME.part and
+  (length and --checksum right; with --fsync it is flushed to the disk first, so a power
+  loss cannot leave a short file under NAME: about 4 ms a file on a virtual disk, which is
+  why it is off by default, as in curl, wget and aria2). A download that fails or is interrupted keeps NAME.part and
   its sidecar (an empty one is removed). With --continue, NAME.part of the URL (found by the
   URL's name, -O NAME, or any sidecar naming the URL) is resumed with 'Range: bytes=LEN-' and
   'If-Range: <the stored ETag>' (the stored Last-Modified when the ETag is weak or missing;
@@ -316,6 +318,9 @@ pub struct GetArgs {
     /// Export every cookie at the end to a Netscape cookies.txt FILE
     #[arg(long, value_name = "FILE")]
     pub(super) save_cookies: Option<PathBuf>,
+    /// Flush each file to the disk before it gets its name (survives a power loss; slower)
+    #[arg(long)]
+    pub(super) fsync: bool,
     /// Do not read the config file (see "Config file" below)
     #[arg(long)]
     pub(super) no_config: bool,

@@ -127,6 +127,8 @@ struct Ctx {
     head: bool,
     resume: Option<PartIndex>,
     errors: ErrorBodies,
+    /// `--fsync`: each file reaches the disk before it gets its name.
+    fsync: bool,
     progress: Progress,
     started: Instant,
     /// The replies in flight, for Ctrl-C.
@@ -451,6 +453,7 @@ pub async fn run(args: GetArgs, matches: &ArgMatches) -> i32 {
         errors: ErrorBodies(args.fail_with_body.then(|| dir.clone())),
         dir,
         to_files: args.output_dir.is_some(),
+        fsync: args.fsync,
         json: args.json,
         progress,
         started: Instant::now(),
@@ -649,7 +652,7 @@ async fn wait_front(
 fn process(ctx: Arc<Ctx>, t: Arc<Tracked>) -> Pending {
     Box::pin(async move {
         let outcome = match ctx.target(&t.job) {
-            Target::File => save(&t, &ctx.dir, &ctx.errors).await,
+            Target::File => save(&t, &ctx.dir, &ctx.errors, ctx.fsync).await,
             _ => digest_only(&t, &ctx.errors).await,
         };
         (t, outcome)

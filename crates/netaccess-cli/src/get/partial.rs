@@ -2,9 +2,11 @@
 //! `NAME.part.json` (the URL, the response's `ETag` and `Last-Modified`, the full length), and
 //! how `--continue` finds them and what it sends.
 //!
-//! The sidecar is written when the response head arrives, before any byte of the body, and
-//! replaced atomically (a temporary file renamed over it), so a crash at any point leaves a
-//! `.part` whose length is the number of bytes written and a sidecar that describes them. A
+//! The sidecar is written (atomically: a temporary file renamed over it) once a second chunk
+//! of the body arrives, or when a download stops halfway; a body that comes in one read never
+//! gets one. So a crash leaves a `.part` whose length is the number of bytes written and a
+//! sidecar that describes them, unless it comes within the first chunk (those bytes are then
+//! downloaded again: a `.part` without a sidecar is never resumed nor overwritten). A
 //! resume sends `Range: bytes=LEN-` and `If-Range` with the stored strong validator: the
 //! `ETag` unless it is weak (`W/`), else the stored `Last-Modified` (the server's date, never
 //! the file's mtime). A sidecar with neither restarts the download from the start.
