@@ -23,21 +23,23 @@ Output:
   stays gzip), so a Range counts the bytes on disk. HEAD saves nothing.
 
 Partial downloads and --continue:
-  A file is written as NAME.part beside a small sidecar NAME.part.json (the URL, the
-  response's ETag and Last-Modified, the full length) and renamed to NAME only when complete
-  (length and --checksum right; with --fsync it is flushed to the disk first, so a power
-  loss cannot leave a short file under NAME: about 4 ms a file on a virtual disk, which is
-  why it is off by default, as in curl, wget and aria2). A download that fails or is interrupted keeps NAME.part and
-  its sidecar (an empty one is removed). With --continue, NAME.part of the URL (found by the
-  URL's name, -O NAME, or any sidecar naming the URL) is resumed with 'Range: bytes=LEN-' and
-  'If-Range: <the stored ETag>' (the stored Last-Modified when the ETag is weak or missing;
-  with neither the download starts again). A 206 must say 'Content-Range: bytes LEN-...'
-  with the stored length; a 200 (the server ignored the range, or the file changed) rewrites
-  NAME.part from byte 0; a wrong 206 is dropped and the URL sent again without a range.
-  Without --continue a NAME.part is never touched: a new download takes another name, and
-  -O NAME with a NAME.part is an error. An existing NAME without a sidecar (another tool's
-  file, or a finished download) is resumed in place with its mtime as the If-Range date (a
-  finished download gets the response's Last-Modified as its mtime); 416 means complete.
+  A file is written as NAME.part and renamed to NAME only when complete (length and
+  --checksum right). Once more than one read of its body has come, a small sidecar
+  NAME.part.json beside it holds the URL, the response's ETag and Last-Modified and the full
+  length. A download that fails or is interrupted keeps NAME.part and its sidecar (an empty
+  one is removed). --fsync flushes each file to the disk before it gets its name, so a power
+  loss cannot leave a short file under NAME; it costs about 4 ms a file on a virtual disk,
+  which is why it is off by default, as in curl, wget and aria2.
+  With --continue, NAME.part of the URL (found by the URL's name, -O NAME, or any sidecar
+  naming the URL) is resumed with 'Range: bytes=LEN-' and 'If-Range: <the stored ETag>'
+  (the stored Last-Modified when the ETag is weak or missing; with neither the download
+  starts again). A 206 must say 'Content-Range: bytes LEN-...' with the stored length; a 200
+  (the server ignored the range, or the file changed) rewrites NAME.part from byte 0; a wrong
+  206 is dropped and the URL sent again without a range. Without --continue a NAME.part is
+  never touched: a new download takes another name, and -O NAME with a NAME.part is an error.
+  An existing NAME without a sidecar (another tool's file, or a finished download) is resumed
+  in place with its mtime as the If-Range date (a finished download gets the response's
+  Last-Modified as its mtime); 416 means complete.
 
 Errors and checksums:
   The body of an HTTP error (status 400 and above) never becomes the output: no file, not a
@@ -112,8 +114,10 @@ Config file:
 Exit status: 0 when every reply finished without error, 1 when any failed (a bad list line,
 a checksum mismatch included), 2 for bad usage (numbers out of range included), 130 after
 Ctrl-C (every transfer is aborted, partial files are kept for --continue; a second Ctrl-C
-exits at once). A cookie jar, HSTS, cookies.txt or .netrc file that is not valid is bad
-usage too; one that cannot be saved at the end makes the exit status 1.
+exits at once). A cookie jar or HSTS file that is not valid, and a cookies.txt, .netrc or
+config file that cannot be read or is too large (16 MiB, 1 MiB, 1 MiB), are bad usage too (a
+cookies.txt line that is not a cookie is skipped, with a note); a file that cannot be saved
+at the end makes the exit status 1.
 
 Examples:
   netaccess get http://127.0.0.1:8080/hello
