@@ -1,8 +1,10 @@
 //! `netaccess`: a downloader on one `NetworkAccessManager`, and a demo that needs no network.
 //!
 //! `netaccess get URL...` (and `-i LIST`) hands URLs to one manager, a bounded number ahead;
-//! its per-origin queue schedules them (6 connections per host by default). `netaccess demo` starts the in-process
-//! test servers on loopback and downloads from them, then prints what the scheduler did.
+//! its per-origin queue schedules them (6 connections per host by default). Its defaults may
+//! come from a config file ([`config`]), put before the command line's arguments.
+//! `netaccess demo` starts the in-process test servers on loopback and downloads from them,
+//! then prints what the scheduler did.
 
 mod config;
 mod demo;
