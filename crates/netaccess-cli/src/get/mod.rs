@@ -15,13 +15,15 @@
 //! from the command line and `-i` lists), [`setup`] (the manager, proxies, cache, cookie and
 //! HSTS files, the request body), [`save`] (bodies into files, stdout or only a digest),
 //! [`partial`] (`.part` sidecars and resuming), [`netrc`], [`cookies_txt`], [`verbose`] (`-v`
-//! and `-D`), and here the loop that starts requests and reports each reply.
+//! and `-D`), [`report`] (progress, JSON and stderr lines, the summary), and here the loop
+//! that starts requests and hands each finished reply to [`report`].
 
 mod args;
 mod cookies_txt;
 mod jobs;
 mod netrc;
 mod partial;
+mod report;
 mod save;
 mod setup;
 mod verbose;
@@ -38,14 +40,14 @@ use std::time::{Duration, Instant};
 use clap::ArgMatches;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use netaccess::{Body, NetworkAccessManager, Reply, Request};
-use serde_json::{json, Map, Value};
 
 pub use args::GetArgs;
 use args::{credentials, usage};
 use jobs::{Job, Jobs};
 use partial::{PartIndex, Resume};
+use report::{emit_json_error, report, report_error, RunState, Summary};
 use save::{digest_only, save, spool, to_stdout, ErrorBodies, Spooled};
-use setup::{build_manager, cache_load, origin_of, payload, shown_url, Payload, Stores};
+use setup::{build_manager, cache_load, connect_credentials, payload, shown_url, Payload, Stores};
 
 use crate::output::OutputDir;
 use crate::progress::{Line, Progress};
@@ -305,52 +307,6 @@ enum InLine {
     Spool(tokio::task::JoinHandle<Spooled>),
 }
 
-/// Totals for the summary line.
-#[derive(Default)]
-struct Summary {
-    files: u64,
-    bytes: u64,
-    failed: u64,
-}
-
-/// Answers 401s with `-u` and `.netrc` credentials: once per reply, and only from the origin
-/// (scheme, host and port) of the URL the user gave, never from a redirect target
-/// (curl's rule without --location-trusted; CVE-2018-1000007). Asked again means refused.
-fn connect_credentials(
-    manager: &NetworkAccessManager,
-    user: Option<(String, String)>,
-    netrc: Option<netrc::Netrc>,
-) {
-    if user.is_none() && netrc.is_none() {
-        return;
-    }
-    let answered = Mutex::new(std::collections::HashSet::new());
-    manager
-        .authentication_required()
-        .connect(move |(reply, request)| {
-            let given = reply.request().url().map(origin_of);
-            let url = reply.url();
-            let same_origin = given.is_some() && given == Some(origin_of(&url));
-            let credentials = user.clone().or_else(|| {
-                let host = url.host_str()?;
-                let (login, password) = netrc.as_ref()?.lookup(host)?;
-                Some((login.to_owned(), password.to_owned()))
-            });
-            match credentials {
-                Some((user, password))
-                    if same_origin
-                        && answered
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .insert(reply.clone()) =>
-                {
-                    request.answer(&user, &password);
-                }
-                _ => request.refuse(),
-            }
-        });
-}
-
 /// Runs `get`; returns the exit status. `matches` are those of the `get` subcommand (they
 /// tell which `--priority`, `-O` and `--checksum` go with which URL).
 pub async fn run(args: GetArgs, matches: &ArgMatches) -> i32 {
@@ -487,15 +443,7 @@ pub async fn run(args: GetArgs, matches: &ArgMatches) -> i32 {
     ctx.progress.finish();
     let _ = std::io::stdout().flush();
     if ctx.progress.enabled() || args.verbose {
-        let s = &state.summary;
-        let secs = ctx.started.elapsed().as_secs_f64();
-        eprintln!(
-            "netaccess: {} files, {} bytes in {secs:.1} s ({}/s), {} failed",
-            s.files,
-            s.bytes,
-            human_bytes(s.bytes as f64 / secs.max(0.001)),
-            s.failed
-        );
+        report::print_summary(&state.summary, ctx.started.elapsed());
     }
     state.failed |= !stores.save();
     if ctx.interrupted.load(Ordering::Relaxed) {
@@ -505,22 +453,6 @@ pub async fn run(args: GetArgs, matches: &ArgMatches) -> i32 {
         return INTERRUPTED;
     }
     i32::from(state.failed)
-}
-
-fn human_bytes(n: f64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut n = n;
-    let mut unit = 0;
-    while n >= 1024.0 && unit + 1 < UNITS.len() {
-        n /= 1024.0;
-        unit += 1;
-    }
-    format!("{n:.1} {}", UNITS[unit])
-}
-
-struct RunState {
-    failed: bool,
-    summary: Summary,
 }
 
 /// The loop: reads jobs while fewer than `--max-queued` are unfinished, starts them, and
@@ -659,145 +591,10 @@ fn process(ctx: Arc<Ctx>, t: Arc<Tracked>) -> Pending {
     })
 }
 
-/// A JSON line for a URL that never became a request (or a list line that is not one).
-fn emit_json_error(args: &GetArgs, message: &str, url: Option<&str>) {
-    if args.json {
-        let line = json!({
-            "url": url,
-            "final_url": Value::Null,
-            "status": Value::Null,
-            "error": "UsageError",
-            "error_message": message,
-            "headers": {},
-            "bytes": 0,
-            "sha256": Value::Null,
-            "from_cache": false,
-            "http_version": Value::Null,
-            "redirects": 0,
-            "encrypted": false,
-            "elapsed_ms": 0,
-            "output": Value::Null,
-            "kept": Value::Null,
-        });
-        let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{line}");
-        let _ = stdout.flush();
-    }
-}
-
-/// Gives back the names a finished download held in the output directory.
-fn release_names(ctx: &Ctx, t: &Tracked, outcome: &Outcome) {
-    if ctx.target(&t.job) != Target::File {
-        return;
-    }
-    let names = [
-        t.job.output.as_deref(),
-        t.resume.as_ref().map(Resume::name),
-        outcome.held.as_deref(),
-    ];
-    for name in names.into_iter().flatten() {
-        ctx.dir.release(name);
-    }
-}
-
-/// A job that could not start (a bad `-O`, a `.part` in the way).
-fn report_error(ctx: &Ctx, args: &GetArgs, state: &mut RunState, job: &Job, message: &str) {
-    state.failed = true;
-    state.summary.failed += 1;
-    ctx.progress.download_done(true);
-    let shown = shown_url(&job.url);
-    emit_json_error(args, message, Some(&shown));
-    ctx.progress
-        .println(&format!("netaccess: {shown}: {message}"));
-}
-
-/// Reports a finished reply: its progress line, its JSON line, a message on stderr.
-fn report(ctx: &Ctx, args: &GetArgs, state: &mut RunState, t: &Tracked, outcome: Outcome) {
-    ctx.live
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&t.job.index);
-    release_names(ctx, t, &outcome);
-    let reply = &t.reply;
-    let error = if outcome.resumed_complete {
-        None
-    } else {
-        reply.error()
-    };
-    let error_message = outcome
-        .local_error
-        .clone()
-        .or_else(|| error.as_ref().map(|e| e.message().to_owned()));
-    let failed = error.is_some() || outcome.local_error.is_some();
-    state.failed |= failed;
-    if failed {
-        state.summary.failed += 1;
-    } else {
-        state.summary.files += 1;
-    }
-    state.summary.bytes += outcome.bytes;
-    t.line.finish(error_message.as_deref());
-    ctx.progress.download_done(failed);
-    if args.json {
-        let line = json!({
-            "url": t.url,
-            "final_url": netaccess::display_url(&reply.url()),
-            "status": reply.status_code(),
-            "error": error.as_ref().map(|e| e.kind().name()),
-            "error_message": error_message,
-            "headers": headers_json(reply),
-            "bytes": outcome.bytes,
-            "sha256": outcome.sha256,
-            "from_cache": reply.source_is_from_cache(),
-            "http_version": if reply.http2_was_used() { "HTTP/2" } else { "HTTP/1.1" },
-            "redirects": t.redirects.load(Ordering::Relaxed),
-            "encrypted": reply.is_encrypted(),
-            "elapsed_ms": t.elapsed_ms(ctx.started),
-            "output": outcome.output.as_ref().map(|p| p.display().to_string()),
-            "kept": outcome.kept.as_ref().map(|p| p.display().to_string()),
-        });
-        let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{line}");
-        let _ = stdout.flush();
-    }
-    if let Some(message) = &error_message {
-        let mut text = format!("netaccess: {}: {message}", t.url);
-        if let Some(kept) = &outcome.kept {
-            text.push_str(&format!(" (kept as {} for --continue)", kept.display()));
-        }
-        if let Some(body) = &outcome.error_body {
-            text.push_str(&format!(" (body in {})", body.display()));
-        }
-        ctx.progress.println(&text);
-    } else if let (Some(path), false, false) = (&outcome.output, args.quiet, args.json) {
-        let note = if outcome.resumed_complete {
-            " (already complete)"
-        } else {
-            ""
-        };
-        ctx.progress
-            .println(&format!("{} -> {}{note}", t.url, path.display()));
-    }
-}
-
 /// RFC 9110 token characters (a header name).
 fn http_token(name: &str) -> bool {
     !name.is_empty()
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
-fn headers_json(reply: &Reply) -> Value {
-    let mut map = Map::new();
-    let headers = reply.headers();
-    for name in headers.keys() {
-        let joined: Vec<String> = headers
-            .get_all(name)
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .collect();
-        map.insert(name.as_str().to_owned(), Value::String(joined.join(", ")));
-    }
-    Value::Object(map)
 }

@@ -1,5 +1,6 @@
-//! From flags to a configured manager: proxies, the disk cache, the cookie jar and HSTS files,
-//! timeouts, the request body; and how URLs and credentials' origins are shown and compared.
+//! From flags to a configured manager: proxies, the disk cache, the cookie jar, cookies.txt and
+//! HSTS files, timeouts, the request body, who answers a 401 (`-u`, `.netrc`); and how URLs
+//! and credentials' origins are shown and compared.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -301,4 +302,42 @@ pub(super) fn origin_of(url: &url::Url) -> (String, Option<String>, Option<u16>)
         url.host_str().map(str::to_ascii_lowercase),
         url.port_or_known_default(),
     )
+}
+
+/// Answers 401s with `-u` and `.netrc` credentials: once per reply, and only from the origin
+/// (scheme, host and port) of the URL the user gave, never from a redirect target
+/// (curl's rule without --location-trusted; CVE-2018-1000007). Asked again means refused.
+pub(super) fn connect_credentials(
+    manager: &NetworkAccessManager,
+    user: Option<(String, String)>,
+    netrc: Option<super::netrc::Netrc>,
+) {
+    if user.is_none() && netrc.is_none() {
+        return;
+    }
+    let answered = std::sync::Mutex::new(std::collections::HashSet::new());
+    manager
+        .authentication_required()
+        .connect(move |(reply, request)| {
+            let given = reply.request().url().map(origin_of);
+            let url = reply.url();
+            let same_origin = given.is_some() && given == Some(origin_of(&url));
+            let credentials = user.clone().or_else(|| {
+                let host = url.host_str()?;
+                let (login, password) = netrc.as_ref()?.lookup(host)?;
+                Some((login.to_owned(), password.to_owned()))
+            });
+            match credentials {
+                Some((user, password))
+                    if same_origin
+                        && answered
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(reply.clone()) =>
+                {
+                    request.answer(&user, &password);
+                }
+                _ => request.refuse(),
+            }
+        });
 }
