@@ -127,16 +127,7 @@ pub(super) async fn run(
             Err(error) => {
                 let retries = &mut journey.retries;
                 let wait = retries.after_failure(ctx, retry_policy, &attempt, error)?;
-                let number = journey.attempts + 1;
-                ctx.event(
-                    reply,
-                    Event::Retry {
-                        attempt: number,
-                        wait,
-                    },
-                );
-                reply.note_retry(wait);
-                tokio::time::sleep(wait).await;
+                journey.wait_to_retry(ctx, reply, wait).await;
                 target = attempt.target;
                 continue;
             }
@@ -163,16 +154,7 @@ pub(super) async fn run(
             }
             Step::Wait(wait) => {
                 exchange.discard(ctx, reply, timeout).await;
-                let number = journey.attempts + 1;
-                ctx.event(
-                    reply,
-                    Event::Retry {
-                        attempt: number,
-                        wait,
-                    },
-                );
-                reply.note_retry(wait);
-                tokio::time::sleep(wait).await;
+                journey.wait_to_retry(ctx, reply, wait).await;
                 attempt.target
             }
             Step::Follow(redirect) => {
@@ -217,6 +199,14 @@ impl Journey {
             interceptor_retries: 0,
             retries: retry::Retries::default(),
         }
+    }
+
+    /// Announces the next attempt (the `Retry` event, `retrying`) and waits `wait` for it.
+    async fn wait_to_retry(&self, ctx: &Context, reply: &Arc<ReplyShared>, wait: Duration) {
+        let attempt = self.attempts + 1;
+        ctx.event(reply, Event::Retry { attempt, wait });
+        reply.note_retry(wait);
+        tokio::time::sleep(wait).await;
     }
 
     /// The stages after a response head, in order: interceptors, retries, authentication,
