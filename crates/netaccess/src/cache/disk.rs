@@ -72,6 +72,7 @@ const KEY_FILE: &str = "secret-key";
 #[derive(Clone)]
 pub struct DiskCache {
     inner: Arc<Inner>,
+    shared: bool,
 }
 
 struct Inner {
@@ -129,7 +130,22 @@ impl DiskCache {
         inner.scan(None);
         Ok(Self {
             inner: Arc::new(inner),
+            shared: false,
         })
+    }
+
+    /// This cache as a shared one (`true`) or a private one (the default); see
+    /// [`Cache::is_shared`].
+    ///
+    /// ```no_run
+    /// use netaccess::{Cache, DiskCache};
+    /// let gateway = DiskCache::new("/var/cache/my-gateway")?.shared(true);
+    /// assert!(gateway.is_shared());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shared(mut self, shared: bool) -> Self {
+        self.shared = shared;
+        self
     }
 
     /// Sets the maximum size (builder form of [`set_max_size`](Self::set_max_size)).
@@ -430,11 +446,7 @@ impl Inner {
                     );
                     CachedBody::from_stream(header.body_len, Box::pin(stream))
                 };
-                Opened::Entry(CachedEntry {
-                    metadata,
-                    body,
-                    stored_at,
-                })
+                Opened::Entry(CachedEntry::new(metadata, body, stored_at))
             }
         };
         // The shared LRU clock: a use makes the file recent for every process.
@@ -458,13 +470,10 @@ impl Inner {
             metadata,
             body,
             stored_at,
+            ..
         } = entry;
         let metadata = self.secret.open_if_matching(metadata, request_headers)?;
-        Some(CachedEntry {
-            metadata,
-            body,
-            stored_at,
-        })
+        Some(CachedEntry::new(metadata, body, stored_at))
     }
 
     fn create_temp(&self) -> io::Result<TempFile> {
@@ -945,5 +954,9 @@ impl Cache for DiskCache {
 
     fn size(&self) -> u64 {
         self.inner.size.load(Ordering::Relaxed)
+    }
+
+    fn is_shared(&self) -> bool {
+        self.shared
     }
 }

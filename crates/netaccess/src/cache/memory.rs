@@ -10,9 +10,10 @@ use std::time::SystemTime;
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 
+use super::policy::StoredPolicy;
 use super::{
     restore, vary_matches, vary_names, Cache, CacheFuture, CacheKey, CacheMetadata, CacheWriter,
-    CachedBody, CachedEntry, SecretKey,
+    CachedBody, CachedEntry, SecretKey, CREDENTIAL_HEADERS,
 };
 
 /// The default byte limit of a [`MemoryCache`]: 50 MiB.
@@ -25,6 +26,7 @@ pub const DEFAULT_MEMORY_CACHE_SIZE: u64 = 50 * 1024 * 1024;
 pub struct MemoryCache {
     inner: Arc<Mutex<Inner>>,
     secret: Arc<SecretKey>,
+    shared: bool,
 }
 
 struct Inner {
@@ -42,6 +44,8 @@ struct Variant {
     last_used: u64,
     cost: u64,
     metadata: CacheMetadata,
+    /// The rules of `metadata`, parsed once when stored.
+    policy: Arc<StoredPolicy>,
     body: Bytes,
     stored_at: SystemTime,
 }
@@ -74,7 +78,22 @@ impl MemoryCache {
                 lru: BTreeMap::new(),
             })),
             secret: Arc::new(SecretKey::generate()),
+            shared: false,
         }
+    }
+
+    /// This cache as a shared one (`true`) or a private one (the default); see
+    /// [`Cache::is_shared`].
+    ///
+    /// ```
+    /// use netaccess::{Cache, MemoryCache};
+    /// let gateway = MemoryCache::new(1 << 20).shared(true);
+    /// assert!(gateway.is_shared());
+    /// assert!(!MemoryCache::default().is_shared());
+    /// ```
+    pub fn shared(mut self, shared: bool) -> Self {
+        self.shared = shared;
+        self
     }
 
     /// The byte limit.
@@ -107,7 +126,17 @@ impl MemoryCache {
 
     fn lookup_now(&self, key: &CacheKey, request_headers: &HeaderMap) -> Option<CachedEntry> {
         let text = self.secret.stored_key(key);
-        let probe = self.secret.seal_headers(request_headers);
+        // Only credential headers are sealed: without any, the request's headers are the probe.
+        let sealed = CREDENTIAL_HEADERS
+            .iter()
+            .any(|h| request_headers.contains_key(h));
+        let sealed_probe;
+        let probe = if sealed {
+            sealed_probe = self.secret.seal_headers(request_headers);
+            &sealed_probe
+        } else {
+            request_headers
+        };
         let mut inner = self.lock();
         inner.tick += 1;
         let tick = inner.tick;
@@ -116,15 +145,21 @@ impl MemoryCache {
         let v = variants
             .iter_mut()
             .rev()
-            .find(|v| vary_matches(&v.metadata.request_headers, &v.metadata.headers, &probe))?;
+            .find(|v| vary_matches(&v.metadata.request_headers, &v.metadata.headers, probe))?;
         lru.remove(&v.last_used);
         v.last_used = tick;
         lru.insert(tick, (text, v.serial));
-        Some(CachedEntry {
-            metadata: restore(v.metadata.clone(), request_headers),
-            body: CachedBody::from_bytes(v.body.clone()),
-            stored_at: v.stored_at,
-        })
+        let metadata = if sealed {
+            restore(v.metadata.clone(), request_headers)
+        } else {
+            v.metadata.clone()
+        };
+        let entry = CachedEntry::new(
+            metadata,
+            CachedBody::from_bytes(v.body.clone()),
+            v.stored_at,
+        );
+        Some(entry.with_policy(v.policy.clone()))
     }
 }
 
@@ -184,6 +219,7 @@ impl Inner {
         let tick = self.tick;
         self.lru.insert(tick, (key.to_owned(), tick));
         self.size += cost;
+        let policy = Arc::new(StoredPolicy::new(&metadata));
         self.entries
             .entry(key.to_owned())
             .or_default()
@@ -192,6 +228,7 @@ impl Inner {
                 last_used: tick,
                 cost,
                 metadata,
+                policy,
                 body,
                 stored_at: SystemTime::now(),
             });
@@ -277,6 +314,7 @@ impl Cache for MemoryCache {
                 let cost = v.body.len() as u64 + metadata.approximate_size() + text.len() as u64;
                 *size = *size - v.cost + cost;
                 v.cost = cost;
+                v.policy = Arc::new(StoredPolicy::new(&metadata));
                 v.metadata = metadata;
                 v.stored_at = SystemTime::now();
                 true
@@ -304,6 +342,10 @@ impl Cache for MemoryCache {
 
     fn size(&self) -> u64 {
         self.lock().size
+    }
+
+    fn is_shared(&self) -> bool {
+        self.shared
     }
 }
 

@@ -51,12 +51,15 @@ mod disk;
 #[cfg(feature = "disk-cache")]
 pub(crate) mod format;
 mod memory;
+mod parse;
 pub mod policy;
+pub mod range;
 
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -398,8 +401,7 @@ impl CacheMetadata {
 }
 
 fn header_date(headers: &HeaderMap, name: HeaderName) -> Option<SystemTime> {
-    let value = headers.get(name)?.to_str().ok()?;
-    httpdate::parse_http_date(value.trim()).ok()
+    parse::header_date(headers, &name)?.ok()
 }
 
 /// A stored response, as returned by [`Cache::lookup`].
@@ -411,6 +413,46 @@ pub struct CachedEntry {
     pub body: CachedBody,
     /// When this entry (or its metadata, after a 304) was written.
     pub stored_at: SystemTime,
+    /// The parsed rules of `metadata`, when the cache kept them with the entry.
+    policy: Option<Arc<policy::StoredPolicy>>,
+}
+
+impl CachedEntry {
+    /// An entry as a [`Cache`] returns it; its [`policy`](Self::policy) is parsed from
+    /// `metadata` when first asked.
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use netaccess::cache::{CacheMetadata, CachedBody, CachedEntry};
+    /// use netaccess::http::{HeaderMap, StatusCode};
+    ///
+    /// let now = SystemTime::now();
+    /// let metadata = CacheMetadata::new(StatusCode::OK, &HeaderMap::new(), &HeaderMap::new(), now, now);
+    /// let entry = CachedEntry::new(metadata, CachedBody::from_bytes("hi"), now);
+    /// assert_eq!(entry.body.len(), 2);
+    /// ```
+    pub fn new(metadata: CacheMetadata, body: CachedBody, stored_at: SystemTime) -> Self {
+        Self {
+            metadata,
+            body,
+            stored_at,
+            policy: None,
+        }
+    }
+
+    /// The entry with the rules already parsed from its metadata (a cache that keeps them).
+    pub(crate) fn with_policy(mut self, policy: Arc<policy::StoredPolicy>) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// The rules of this entry: the ones its cache kept with it, or parsed from `metadata`
+    /// now (and kept).
+    pub fn policy(&mut self) -> Arc<policy::StoredPolicy> {
+        self.policy
+            .get_or_insert_with(|| Arc::new(policy::StoredPolicy::new(&self.metadata)))
+            .clone()
+    }
 }
 
 /// The body of a [`CachedEntry`]: bytes in memory or a stream (a [`DiskCache`] streams bodies
@@ -552,6 +594,14 @@ pub trait Cache: Send + Sync {
     /// The bytes used (Qt's `cacheSize()`).
     #[doc(alias = "cacheSize")]
     fn size(&self) -> u64;
+
+    /// Whether this is a shared cache (a proxy's or a gateway's, RFC 9111 §1): `s-maxage`
+    /// and `proxy-revalidate` apply, `private` responses are not stored, and a response to a
+    /// request with `Authorization` only when it allows it (§3.5). `false` by default: a
+    /// private cache, one user's, as Qt's.
+    fn is_shared(&self) -> bool {
+        false
+    }
 }
 
 /// Whether a stored entry may answer a new request as far as `Vary` goes (RFC 9111 §4.1):

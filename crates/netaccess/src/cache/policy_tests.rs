@@ -95,14 +95,28 @@ fn storable_rules() {
         200,
         &[]
     ));
-    // Partial content and Range requests are not stored.
-    assert!(!can_store(
+    // Partial content is stored with a single byte range; a 200 to a Range request and a
+    // 200 with Content-Range too.
+    assert!(can_store(
         Method::GET,
         &[],
         206,
         &[("content-range", "bytes 0-9/100")]
     ));
-    assert!(!can_store(Method::GET, &[("range", "bytes=0-9")], 200, &[]));
+    assert!(!can_store(Method::GET, &[], 206, &[]));
+    assert!(!can_store(
+        Method::GET,
+        &[],
+        206,
+        &[("content-range", "bytes */100")]
+    ));
+    assert!(can_store(Method::GET, &[("range", "bytes=0-9")], 200, &[]));
+    assert!(can_store(
+        Method::GET,
+        &[],
+        200,
+        &[("content-range", "bytes 0-9/10")]
+    ));
     // Only GET.
     assert!(!can_store(
         Method::HEAD,
@@ -125,7 +139,8 @@ fn storable_rules() {
         200,
         &[("vary", "accept-language")]
     ));
-    // Statuses: cacheable by default, or with explicit freshness; never errors like 500/304.
+    // Statuses: heuristically cacheable, or any final status with explicit freshness
+    // (RFC 9111 §3); never 304 or 1xx.
     assert!(can_store(Method::GET, &[], 404, &[]));
     assert!(can_store(Method::GET, &[], 301, &[]));
     assert!(!can_store(Method::GET, &[], 302, &[]));
@@ -135,13 +150,22 @@ fn storable_rules() {
         302,
         &[("cache-control", "max-age=60")]
     ));
+    for status in [299, 400, 499, 500, 502, 503, 504, 599] {
+        assert!(can_store(
+            Method::GET,
+            &[],
+            status,
+            &[("cache-control", "max-age=60")]
+        ));
+        assert!(!can_store(Method::GET, &[], status, &[]), "{status}");
+    }
+    assert!(!can_store(Method::GET, &[], 304, &[]));
     assert!(!can_store(
         Method::GET,
         &[],
-        500,
+        304,
         &[("cache-control", "max-age=60")]
     ));
-    assert!(!can_store(Method::GET, &[], 304, &[]));
 }
 
 #[test]

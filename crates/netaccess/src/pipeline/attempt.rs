@@ -117,7 +117,14 @@ pub(super) async fn run(
             Ok(exchange) => exchange,
             Err(error) => {
                 let retries = &mut journey.retries;
-                let wait = retries.after_failure(ctx, retry_policy, &attempt, error)?;
+                let wait = match retries.after_failure(ctx, retry_policy, &attempt, error) {
+                    Ok(wait) => wait,
+                    // No answer at all: a stale copy may stand in (stale-if-error).
+                    Err(e) => match cache::on_failure(ctx, &attempt, revalidating) {
+                        Some(stored) => return Box::pin(stored.deliver(reply, true)).await,
+                        None => return Err(e),
+                    },
+                };
                 reply.note_retry(wait);
                 tokio::time::sleep(wait).await;
                 target = attempt.target;
