@@ -109,18 +109,18 @@ pub(super) async fn before(
     let shared = cache.is_shared();
     let request = CacheRequest::new(&http::Method::GET, url, &attempt.headers).shared(shared);
     let freshness = policy.freshness(&entry.metadata, &request, SystemTime::now());
-    let usable = match (&freshness, control) {
-        (Freshness::Fresh | Freshness::StaleWhileRevalidate { .. }, _) => true,
-        (Freshness::Stale { .. }, CacheLoadControl::AlwaysCache) => true,
-        (
-            Freshness::Stale {
-                must_revalidate: false,
-                ..
-            },
-            CacheLoadControl::PreferCache,
-        ) => true,
-        _ => false,
-    };
+    let usable = matches!(
+        (&freshness, control),
+        (Freshness::Fresh | Freshness::StaleWhileRevalidate { .. }, _)
+            | (Freshness::Stale { .. }, CacheLoadControl::AlwaysCache)
+            | (
+                Freshness::Stale {
+                    must_revalidate: false,
+                    ..
+                },
+                CacheLoadControl::PreferCache,
+            )
+    );
     if attempt.headers.contains_key(header::RANGE) {
         // A range of the stored response, when it holds the bytes and may be used as is.
         let asked = range::request_range(&attempt.headers)
