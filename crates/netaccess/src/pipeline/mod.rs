@@ -62,6 +62,25 @@ pub(crate) fn run(
     }
 }
 
+/// Starts the request of `reply` on the manager's runtime. With a cache, the request is first
+/// polled once on the calling thread (inside the runtime's context): a hit that needs no I/O
+/// (a [`MemoryCache`](crate::MemoryCache) entry, a `DiskCache` entry it holds parsed) is
+/// delivered and finished within that poll, with no task of its own. Anything else is spawned
+/// as a task, as every request without a cache is.
+pub(crate) fn start(ctx: Arc<Context>, reply: Arc<ReplyShared>, body: Body) {
+    let runtime = ctx.runtime.clone();
+    let inline = ctx.config.cache.is_some();
+    let mut work = Box::pin(run(ctx, reply, body));
+    if inline {
+        let _entered = runtime.enter();
+        let mut cx = std::task::Context::from_waker(futures_util::task::noop_waker_ref());
+        if work.as_mut().poll(&mut cx).is_ready() {
+            return;
+        }
+    }
+    runtime.spawn(work);
+}
+
 /// The origin whose queue a new request can wait in as data, before any task exists for it:
 /// an HTTP request with no cache to consult first (a cache hit must not wait for a slot).
 /// `None`: the request runs as a task from the start ([`run`]).
