@@ -594,3 +594,44 @@ async fn memory_cache_through_the_trait() {
     cache.clear().await;
     assert_eq!(cache.size(), 0);
 }
+
+/// A small entry read once is kept parsed by its `DiskCache` (a hit needs only a `stat`); a
+/// change by another instance (another process) is seen at once: a replacement of the same
+/// length, a removal, a damaged file.
+#[tokio::test]
+async fn a_disk_hit_kept_parsed_sees_every_change_by_another_instance() {
+    let dir = TempDir::new("hot-index");
+    let a = DiskCache::new(&dir.0).unwrap();
+    let b = DiskCache::new(&dir.0).unwrap();
+    let k = key("/hot");
+    let none = HeaderMap::new();
+    let m = || meta(&[("cache-control", "max-age=60")], &[]);
+    store(&a, &k, m(), b"one").await;
+    for _ in 0..3 {
+        assert_eq!(read(&a, &k, &none).await.unwrap(), b"one");
+    }
+    // The same length, written by the other instance: a new file.
+    store(&b, &k, m(), b"uno").await;
+    assert_eq!(read(&a, &k, &none).await.unwrap(), b"uno");
+    assert_eq!(read(&a, &k, &none).await.unwrap(), b"uno");
+    // A damaged copy of the same length put in its place: read again, found corrupt.
+    let (path, len) = data_files(&dir.0).into_iter().next().unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    let damaged = dir.0.join("damaged");
+    std::fs::write(&damaged, &bytes).unwrap();
+    std::fs::rename(&damaged, &path).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+    assert!(read(&a, &k, &none).await.is_none());
+    // Stored again, then removed by the other instance.
+    store(&a, &k, m(), b"two").await;
+    assert_eq!(read(&a, &k, &none).await.unwrap(), b"two");
+    assert!(b.remove(&k).await);
+    assert!(read(&a, &k, &none).await.is_none());
+    // Removed by this instance while kept.
+    store(&a, &k, m(), b"three").await;
+    assert_eq!(read(&a, &k, &none).await.unwrap(), b"three");
+    assert!(a.remove(&k).await);
+    assert!(read(&a, &k, &none).await.is_none());
+}

@@ -42,6 +42,7 @@ use futures_core::Stream;
 use http::{HeaderMap, HeaderName};
 
 use super::format::{self, FileHeader, Kind, Meta, HEADER_LEN};
+use super::hot::{HotIndex, Identity};
 use super::{
     digest_hex, variant_hex, vary_names, Cache, CacheFuture, CacheKey, CacheMetadata, CacheWriter,
     CachedBody, CachedEntry, SecretKey,
@@ -86,6 +87,8 @@ struct Inner {
     evicting: Mutex<()>,
     serial: AtomicU64,
     secret: SecretKey,
+    /// Small entries read before, kept parsed (see [`super::hot`]).
+    hot: HotIndex,
 }
 
 impl std::fmt::Debug for DiskCache {
@@ -126,6 +129,7 @@ impl DiskCache {
             evicting: Mutex::new(()),
             serial: AtomicU64::new(0),
             secret,
+            hot: HotIndex::default(),
         };
         inner.scan(None);
         Ok(Self {
@@ -306,6 +310,29 @@ where
     }
 }
 
+/// Refreshes the modification time of the hot entry at `path` (the shared LRU clock) on a
+/// blocking thread, and its identity in the hot index.
+fn touch_in_background(inner: Arc<Inner>, path: PathBuf) {
+    let touch = move || {
+        let Ok(file) = fs::OpenOptions::new().write(true).open(&path) else {
+            return;
+        };
+        let before = file.metadata().ok().as_ref().and_then(Identity::of);
+        // Only if it is still the file the index holds.
+        if before.is_none() || inner.hot.get_identity(&path) != before {
+            return;
+        }
+        let _ = file.set_modified(SystemTime::now());
+        if let Some(after) = file.metadata().ok().as_ref().and_then(Identity::of) {
+            inner.hot.set_identity(&path, after);
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => drop(handle.spawn_blocking(touch)),
+        Err(_) => touch(),
+    }
+}
+
 /// A file identity, to delete a bad file only if the name still refers to it.
 #[cfg(unix)]
 type FileId = Option<(u64, u64)>;
@@ -329,7 +356,8 @@ fn file_id(meta: &fs::Metadata) -> FileId {
 // A transient return value: boxing would only add an allocation per lookup.
 #[allow(clippy::large_enum_variant)]
 enum Opened {
-    Entry(CachedEntry),
+    /// An entry, and the file's identity after it was read (to keep it in the hot index).
+    Entry(CachedEntry, Option<Identity>),
     Marker(Vec<HeaderName>),
 }
 
@@ -375,6 +403,7 @@ impl Inner {
                 _ => return,
             }
         }
+        self.hot.remove(path);
         if fs::remove_file(path).is_ok() {
             tracing::debug!(path = %path.display(), "cache: removed a damaged entry");
             self.add_size(-(len as i64));
@@ -446,22 +475,40 @@ impl Inner {
                     );
                     CachedBody::from_stream(header.body_len, Box::pin(stream))
                 };
-                Opened::Entry(CachedEntry::new(metadata, body, stored_at))
+                Opened::Entry(CachedEntry::new(metadata, body, stored_at), None)
             }
         };
         // The shared LRU clock: a use makes the file recent for every process.
         let _ = file.set_modified(SystemTime::now());
-        Ok(opened)
+        Ok(match opened {
+            Opened::Entry(entry, _) => {
+                // Of this very file (not the name, which another process may have reused).
+                let identity = file.metadata().ok().as_ref().and_then(Identity::of);
+                Opened::Entry(entry, identity)
+            }
+            marker => marker,
+        })
     }
 
     fn lookup(&self, key: &str, primary: &str, request_headers: &HeaderMap) -> Option<CachedEntry> {
-        let entry = match self.open(&self.entry_path(primary, None), key)? {
-            Opened::Entry(entry) => entry,
+        let path = self.entry_path(primary, None);
+        let entry = match self.open(&path, key)? {
+            Opened::Entry(entry, identity) => {
+                let bytes = entry.body.as_bytes();
+                if let (Some(identity), Some(bytes)) = (identity, bytes) {
+                    if entry.metadata.vary().is_some_and(|names| names.is_empty()) {
+                        let m = &entry.metadata;
+                        self.hot
+                            .insert(&path, identity, key, m, bytes, entry.stored_at);
+                    }
+                }
+                entry
+            }
             Opened::Marker(names) => {
                 let sealed = self.secret.seal_headers(request_headers);
                 let variant = variant_hex(&names, &sealed);
                 match self.open(&self.entry_path(primary, Some(&variant)), key)? {
-                    Opened::Entry(entry) => entry,
+                    Opened::Entry(entry, _) => entry,
                     Opened::Marker(_) => return None,
                 }
             }
@@ -606,6 +653,7 @@ impl Inner {
                 self.entry_path(primary, Some(&variant))
             }
         };
+        self.hot.remove(&path);
         let Ok(mut file) = File::open(&path) else {
             return Ok(false);
         };
@@ -646,6 +694,7 @@ impl Inner {
     }
 
     fn remove(&self, primary: &str) -> bool {
+        self.hot.remove_prefix(&self.fan_dir(primary), primary);
         let mut removed = false;
         for entry in fs::read_dir(self.fan_dir(primary))
             .into_iter()
@@ -664,6 +713,7 @@ impl Inner {
     }
 
     fn clear(&self) {
+        self.hot.clear();
         for fan in fs::read_dir(&self.data).into_iter().flatten().flatten() {
             for entry in fs::read_dir(fan.path()).into_iter().flatten().flatten() {
                 let _ = fs::remove_file(entry.path());
@@ -883,6 +933,14 @@ impl Cache for DiskCache {
         let inner = self.inner.clone();
         let text = inner.secret.stored_key(key);
         let primary = digest_hex(&text);
+        let path = inner.entry_path(&primary, None);
+        // A small entry read before and unchanged since: no read, no decode, no task.
+        if let Some((entry, touch)) = inner.hot.get(&path, &text) {
+            if touch {
+                touch_in_background(inner, path);
+            }
+            return Box::pin(std::future::ready(Some(entry)));
+        }
         let headers = request_headers.clone();
         let task = blocking(move || inner.lookup(&text, &primary, &headers));
         Box::pin(async move { task.await.flatten() })

@@ -50,6 +50,8 @@
 mod disk;
 #[cfg(feature = "disk-cache")]
 pub(crate) mod format;
+#[cfg(feature = "disk-cache")]
+mod hot;
 mod memory;
 mod parse;
 pub mod policy;
