@@ -363,9 +363,23 @@ async fn ranges_are_cut_from_a_stored_complete_response() {
 async fn partial_responses_are_stored_reused_and_combined() {
     let server = TestServer::http1().await;
     let (m, _) = private();
+    partial_responses(&server, &m, "partial").await;
+}
+
+#[cfg(feature = "disk-cache")]
+#[tokio::test]
+async fn a_disk_cache_stores_reuses_and_combines_partial_responses() {
+    let server = TestServer::http1().await;
+    let dir = support::TempDir::new("partial-disk");
+    let disk = Arc::new(netaccess::DiskCache::new(&dir.0).unwrap());
+    let m = NetworkAccessManager::builder().cache(disk).build().unwrap();
+    partial_responses(&server, &m, "partial-disk").await;
+}
+
+async fn partial_responses(server: &TestServer, m: &NetworkAccessManager, id: &str) {
     let (url, path) = respond(
-        &server,
-        "partial",
+        server,
+        id,
         &[
             ("cache-control", "max-age=3600"),
             ("etag", "\"r1\""),
@@ -374,10 +388,10 @@ async fn partial_responses_are_stored_reused_and_combined() {
             ("1:x-first", "kept"),
         ],
     );
-    let (first, body) = get(&m, Request::new(&url).with_header("Range", "bytes=0-4")).await;
+    let (first, body) = get(m, Request::new(&url).with_header("Range", "bytes=0-4")).await;
     assert_eq!((first.status_code(), body.as_str()), (Some(206), "01234"));
     // Inside the stored part: from the cache.
-    let (inside, body) = get(&m, Request::new(&url).with_header("Range", "bytes=2-3")).await;
+    let (inside, body) = get(m, Request::new(&url).with_header("Range", "bytes=2-3")).await;
     assert!(inside.source_is_from_cache());
     assert_eq!((inside.status_code(), body.as_str()), (Some(206), "23"));
     assert_eq!(
@@ -387,10 +401,10 @@ async fn partial_responses_are_stored_reused_and_combined() {
     // A part alone cannot answer a request for everything.
     assert_eq!(server.requests_for(&path), 1);
     // The rest arrives as another 206 and completes the stored response.
-    let (rest, body) = get(&m, Request::new(&url).with_header("Range", "bytes=5-")).await;
+    let (rest, body) = get(m, Request::new(&url).with_header("Range", "bytes=5-")).await;
     assert_eq!((rest.status_code(), body.as_str()), (Some(206), "56789"));
     assert_eq!(server.requests_for(&path), 2);
-    let (whole, body) = get(&m, Request::new(&url)).await;
+    let (whole, body) = get(m, Request::new(&url)).await;
     assert!(whole.source_is_from_cache());
     assert_eq!(
         (whole.status_code(), body.as_str()),
@@ -579,4 +593,34 @@ async fn a_shared_cache_honors_proxy_revalidate() {
         let expected = if served_stale { 200 } else { 503 };
         assert_eq!(again.status_code(), Some(expected), "shared {shared_mode}");
     }
+}
+
+/// A hit needs no task: a memory hit, and a disk hit on a small entry read before, are
+/// delivered and finished before `get()` returns.
+#[tokio::test]
+async fn a_hit_finishes_inside_get() {
+    let server = TestServer::http1().await;
+    let (url, path) = respond(
+        &server,
+        "inline",
+        &[("cache-control", "max-age=3600"), ("body", "inline")],
+    );
+    let (m, _) = private();
+    get(&m, Request::new(&url)).await;
+    let hit = m.get(Request::new(&url));
+    assert!(hit.is_finished());
+    assert_eq!(&hit.bytes().await.unwrap()[..], b"inline");
+    #[cfg(feature = "disk-cache")]
+    {
+        let dir = support::TempDir::new("inline-hit");
+        let disk = Arc::new(netaccess::DiskCache::new(&dir.0).unwrap());
+        let m = NetworkAccessManager::builder().cache(disk).build().unwrap();
+        get(&m, Request::new(&url)).await;
+        get(&m, Request::new(&url)).await; // read once from the file, kept parsed
+        let hit = m.get(Request::new(&url));
+        assert!(hit.is_finished());
+        assert!(hit.source_is_from_cache());
+        assert_eq!(&hit.bytes().await.unwrap()[..], b"inline");
+    }
+    assert_eq!(server.requests_for(&path), 2);
 }
