@@ -44,8 +44,8 @@ use http::{HeaderMap, HeaderName};
 use super::format::{self, FileHeader, Kind, Meta, HEADER_LEN};
 use super::hot::{HotIndex, Identity};
 use super::{
-    digest_hex, variant_hex, vary_names, Cache, CacheFuture, CacheKey, CacheMetadata, CacheWriter,
-    CachedBody, CachedEntry, SecretKey,
+    digest_hex, key_has_prefix, variant_hex, vary_names, Cache, CacheFuture, CacheKey,
+    CacheMetadata, CacheWriter, CachedBody, CachedEntry, EntryInfo, SecretKey,
 };
 use crate::persist::{self, PRIVATE_FILE_MODE};
 
@@ -331,6 +331,22 @@ fn touch_in_background(inner: Arc<Inner>, path: PathBuf) {
         Ok(handle) => drop(handle.spawn_blocking(touch)),
         Err(_) => touch(),
     }
+}
+
+/// The header and metadata of the entry or marker file at `path` (checked as a lookup does,
+/// the body excepted) and its body length; `None` for anything else.
+fn read_meta(path: &Path) -> Option<(Meta, u64)> {
+    let mut file = File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let mut head = [0u8; HEADER_LEN];
+    file.read_exact(&mut head).ok()?;
+    let header = FileHeader::decode(&head).filter(|h| h.fits(len))?;
+    let mut meta = vec![0u8; header.meta_len as usize];
+    file.read_exact(&mut meta).ok()?;
+    if crc32fast::hash(&meta) != header.meta_crc {
+        return None;
+    }
+    Some((format::decode_meta(header.kind, &meta)?, header.body_len))
 }
 
 /// A file identity, to delete a bad file only if the name still refers to it.
@@ -712,6 +728,51 @@ impl Inner {
         removed
     }
 
+    /// The decoded metadata of every valid file in `data/`, with its primary name (damaged or
+    /// foreign files are skipped; lookups remove them).
+    fn list(&self) -> Vec<(String, Meta, u64)> {
+        let mut out = Vec::new();
+        for fan in fs::read_dir(&self.data).into_iter().flatten().flatten() {
+            for entry in fs::read_dir(fan.path()).into_iter().flatten().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let primary = name.split('-').next().unwrap_or_default().to_owned();
+                if let Some((meta, body_len)) = read_meta(&entry.path()) {
+                    out.push((primary, meta, body_len));
+                }
+            }
+        }
+        out
+    }
+
+    fn entries(&self) -> Vec<EntryInfo> {
+        self.list()
+            .into_iter()
+            .filter_map(|(_, meta, body_len)| match meta {
+                Meta::Entry {
+                    key,
+                    stored_at,
+                    metadata,
+                } => Some(EntryInfo::new(&key, metadata, body_len, stored_at)),
+                Meta::VaryMarker { .. } => None,
+            })
+            .collect()
+    }
+
+    fn remove_prefix(&self, prefix: &str) -> u64 {
+        let mut primaries = std::collections::BTreeSet::new();
+        let mut count = 0;
+        for (primary, meta, _) in self.list() {
+            if key_has_prefix(meta.key(), prefix) {
+                count += u64::from(matches!(meta, Meta::Entry { .. }));
+                primaries.insert(primary);
+            }
+        }
+        for primary in primaries {
+            self.remove(&primary);
+        }
+        count
+    }
+
     fn clear(&self) {
         self.hot.clear();
         for fan in fs::read_dir(&self.data).into_iter().flatten().flatten() {
@@ -1016,5 +1077,18 @@ impl Cache for DiskCache {
 
     fn is_shared(&self) -> bool {
         self.shared
+    }
+
+    fn entries(&self) -> CacheFuture<'_, Vec<EntryInfo>> {
+        let inner = self.inner.clone();
+        let task = blocking(move || inner.entries());
+        Box::pin(async move { task.await.unwrap_or_default() })
+    }
+
+    fn remove_prefix<'a>(&'a self, url_prefix: &'a str) -> CacheFuture<'a, u64> {
+        let inner = self.inner.clone();
+        let prefix = url_prefix.to_owned();
+        let task = blocking(move || inner.remove_prefix(&prefix));
+        Box::pin(async move { task.await.unwrap_or(0) })
     }
 }

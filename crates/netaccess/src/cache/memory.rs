@@ -10,10 +10,11 @@ use std::time::SystemTime;
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 
+use super::key_has_prefix;
 use super::policy::StoredPolicy;
 use super::{
     restore, vary_matches, vary_names, Cache, CacheFuture, CacheKey, CacheMetadata, CacheWriter,
-    CachedBody, CachedEntry, SecretKey, CREDENTIAL_HEADERS,
+    CachedBody, CachedEntry, EntryInfo, SecretKey, CREDENTIAL_HEADERS,
 };
 
 /// The default byte limit of a [`MemoryCache`]: 50 MiB.
@@ -346,6 +347,36 @@ impl Cache for MemoryCache {
 
     fn is_shared(&self) -> bool {
         self.shared
+    }
+
+    fn entries(&self) -> CacheFuture<'_, Vec<EntryInfo>> {
+        let inner = self.lock();
+        let list = inner
+            .entries
+            .iter()
+            .flat_map(|(key, variants)| {
+                variants.iter().map(move |v| {
+                    EntryInfo::new(key, v.metadata.clone(), v.body.len() as u64, v.stored_at)
+                })
+            })
+            .collect();
+        Box::pin(std::future::ready(list))
+    }
+
+    fn remove_prefix<'a>(&'a self, url_prefix: &'a str) -> CacheFuture<'a, u64> {
+        let mut inner = self.lock();
+        let keys: Vec<String> = inner
+            .entries
+            .keys()
+            .filter(|k| key_has_prefix(k, url_prefix))
+            .cloned()
+            .collect();
+        let mut removed = 0;
+        for key in keys {
+            removed += inner.entries.get(&key).map_or(0, Vec::len) as u64;
+            inner.retain(&key, |_| false);
+        }
+        Box::pin(std::future::ready(removed))
     }
 }
 

@@ -597,6 +597,22 @@ pub trait Cache: Send + Sync {
     #[doc(alias = "cacheSize")]
     fn size(&self) -> u64;
 
+    /// Every stored response (each `Vary` variant apart), for inspecting the cache. The
+    /// default lists nothing: a cache that cannot enumerate its entries.
+    fn entries(&self) -> CacheFuture<'_, Vec<EntryInfo>> {
+        Box::pin(std::future::ready(Vec::new()))
+    }
+
+    /// Removes every stored response whose URL starts with `url_prefix` (as
+    /// [`EntryInfo::url_text`] shows it: no fragment, no user info), every method and variant;
+    /// returns how many were removed. `remove` removes one URL; this removes a site or a
+    /// folder (`"https://example.org/"`, `"https://example.org/api/"`). The default removes
+    /// nothing.
+    fn remove_prefix<'a>(&'a self, url_prefix: &'a str) -> CacheFuture<'a, u64> {
+        let _ = url_prefix;
+        Box::pin(std::future::ready(0))
+    }
+
     /// Whether this is a shared cache (a proxy's or a gateway's, RFC 9111 §1): `s-maxage`
     /// and `proxy-revalidate` apply, `private` responses are not stored, and a response to a
     /// request with `Authorization` only when it allows it (§3.5). `false` by default: a
@@ -604,6 +620,86 @@ pub trait Cache: Send + Sync {
     fn is_shared(&self) -> bool {
         false
     }
+}
+
+/// One stored response, as [`Cache::entries`] lists it.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::SystemTime;
+/// use netaccess::cache::{Cache, CacheKey, CacheMetadata, MemoryCache};
+/// use netaccess::http::{HeaderMap, StatusCode};
+/// use netaccess::url::Url;
+///
+/// # futures_executor_block_on(async {
+/// let cache = MemoryCache::default();
+/// let now = SystemTime::now();
+/// let metadata = CacheMetadata::new(StatusCode::OK, &HeaderMap::new(), &HeaderMap::new(), now, now);
+/// for path in ["/a", "/b", "/c/d"] {
+///     let url = Url::parse(&format!("https://example.org{path}")).unwrap();
+///     let mut writer = cache.begin_store(&CacheKey::get(&url), metadata.clone());
+///     writer.write(b"body").unwrap();
+///     writer.commit().await.unwrap();
+/// }
+/// let entries = cache.entries().await;
+/// assert_eq!(entries.len(), 3);
+/// assert!(entries.iter().any(|e| e.url_text() == "https://example.org/c/d"));
+/// assert_eq!(cache.remove_prefix("https://example.org/c/").await, 1);
+/// assert_eq!(cache.entries().await.len(), 2);
+/// # });
+/// # fn futures_executor_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EntryInfo {
+    /// The key as stored: `"GET https://example.org/path"`; a URL that had user info adds
+    /// ` userinfo=<keyed hash>` (never the user info itself).
+    pub key: String,
+    /// Status, headers, the `Vary` request headers (credentials as keyed hashes) and times.
+    pub metadata: CacheMetadata,
+    /// The body length in bytes (as stored: still content-coded).
+    pub body_len: u64,
+    /// When it was stored (or its metadata last updated).
+    pub stored_at: SystemTime,
+}
+
+impl EntryInfo {
+    pub(crate) fn new(
+        key: &str,
+        metadata: CacheMetadata,
+        body_len: u64,
+        stored_at: SystemTime,
+    ) -> Self {
+        Self {
+            key: key.to_owned(),
+            metadata,
+            body_len,
+            stored_at,
+        }
+    }
+
+    /// The URL of the entry, as text (no fragment, no user info).
+    pub fn url_text(&self) -> &str {
+        url_of_stored_key(&self.key)
+    }
+
+    /// The URL of the entry.
+    pub fn url(&self) -> Option<Url> {
+        Url::parse(self.url_text()).ok()
+    }
+}
+
+/// The URL part of a stored key's text (`"GET <url>[ userinfo=<hash>]"`).
+pub(crate) fn url_of_stored_key(key: &str) -> &str {
+    let rest = key.split_once(' ').map_or(key, |(_, rest)| rest);
+    rest.split_once(" userinfo=").map_or(rest, |(url, _)| url)
+}
+
+/// Whether a stored key's URL starts with `prefix`.
+pub(crate) fn key_has_prefix(key: &str, prefix: &str) -> bool {
+    url_of_stored_key(key).starts_with(prefix)
 }
 
 /// Whether a stored entry may answer a new request as far as `Vary` goes (RFC 9111 §4.1):
