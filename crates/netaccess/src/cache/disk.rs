@@ -43,6 +43,7 @@ use http::{HeaderMap, HeaderName};
 
 use super::format::{self, FileHeader, Kind, Meta, HEADER_LEN};
 use super::hot::{HotIndex, Identity};
+use super::lock::KeyLock;
 use super::{
     digest_hex, key_has_prefix, variant_hex, vary_names, Cache, CacheFuture, CacheKey,
     CacheMetadata, CacheWriter, CachedBody, CachedEntry, EntryInfo, SecretKey,
@@ -829,18 +830,33 @@ struct DiskWriter {
     body_len: u64,
     crc: crc32fast::Hasher,
     failed: Option<io::ErrorKind>,
+    /// This key's writer lock, held from the first byte on disk until the entry is in place.
+    lock: Option<KeyLock>,
 }
 
 impl DiskWriter {
+    /// The name of the entry file this writer installs (and of its lock).
+    fn entry_name(&self) -> String {
+        match &self.variant {
+            Some((variant, _)) => format!("{}-{variant}", self.primary),
+            None => self.primary.clone(),
+        }
+    }
+
     fn fail(&mut self, e: io::Error) -> io::Error {
         self.failed = Some(e.kind());
         self.temp = None;
+        self.lock = None;
         self.buf = Vec::new();
         e
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        if let Some(lock) = &mut self.lock {
+            lock.refresh();
+        }
         if self.temp.is_none() {
+            self.lock = Some(KeyLock::acquire(&self.inner.tmp, &self.entry_name())?);
             let mut temp = self.inner.create_temp()?;
             // The header is written last, at commit: until then the file is invalid.
             temp.file.write_all(&[0u8; HEADER_LEN])?;
@@ -1037,6 +1053,7 @@ impl Cache for DiskCache {
             body_len: 0,
             crc: crc32fast::Hasher::new(),
             failed,
+            lock: None,
         })
     }
 

@@ -52,6 +52,8 @@ mod disk;
 pub(crate) mod format;
 #[cfg(feature = "disk-cache")]
 mod hot;
+#[cfg(feature = "disk-cache")]
+mod lock;
 mod memory;
 mod parse;
 pub mod policy;
