@@ -453,6 +453,23 @@ mod tests {
     }
 
     #[test]
+    fn a_lookup_returns_the_rules_parsed_when_stored() {
+        let cache = MemoryCache::default();
+        let mut m = meta(None);
+        m.headers
+            .insert("cache-control", HeaderValue::from_static("max-age=60"));
+        store(&cache, &key("/p"), m, b"x");
+        let entry = block(cache.lookup(&key("/p"), &HeaderMap::new())).unwrap();
+        let kept = entry.policy.clone().expect("kept with the entry");
+        assert_eq!(kept.freshness_lifetime(false).as_secs(), 60);
+        let again = block(cache.lookup(&key("/p"), &HeaderMap::new())).unwrap();
+        assert!(
+            Arc::ptr_eq(&kept, again.policy.as_ref().unwrap()),
+            "not parsed again"
+        );
+    }
+
+    #[test]
     fn aborted_writer_stores_nothing() {
         let cache = MemoryCache::default();
         let mut w = cache.begin_store(&key("/a"), meta(None));

@@ -1,7 +1,8 @@
 //! The HTTP cache: Qt's `QAbstractNetworkCache` as the object-safe [`Cache`] trait, a
-//! [`MemoryCache`] and a `DiskCache` (`QNetworkDiskCache`, cargo feature `disk-cache`), and the
-//! RFC 9111 rules in [`policy`] (a private cache: `private` responses are stored, `s-maxage` is
-//! ignored).
+//! [`MemoryCache`] and a `DiskCache` (`QNetworkDiskCache`, cargo feature `disk-cache`), the
+//! RFC 9111 and RFC 5861 rules in [`policy`] (for a private cache by default, a shared one when
+//! [`Cache::is_shared`]) and byte ranges in [`range`]. docs/cache.md describes the rules, the
+//! decisions and the on-disk format.
 //!
 //! Keys: the primary key is the method and the URL without its fragment ([`CacheKey`]). The
 //! response's `Vary` makes the secondary key: an entry keeps the request headers that `Vary`
@@ -15,9 +16,10 @@
 //! as keyed hashes (HMAC-SHA256 with a per-cache random key) and compared as such; a lookup
 //! returns the entry with the new request's own values in their place.
 //!
-//! Only the storage and the rules live here; the request path asks [`policy::storable`],
-//! [`policy::freshness`], [`policy::merge_304`], [`policy::invalidated_urls`] and
-//! [`policy::may_serve_stale_on_error`].
+//! Only the storage and the rules live here; the request path asks [`policy::storable`], the
+//! entry's [`policy::StoredPolicy`] (parsed once, kept with the entry: [`CachedEntry::policy`]),
+//! [`policy::merge_304`], [`policy::invalidated_urls`] and the [`range`] functions. A cache
+//! can be listed ([`Cache::entries`]) and cleared by URL prefix ([`Cache::remove_prefix`]).
 //!
 //! [`Cache`], [`MemoryCache`], `DiskCache` and [`CacheLoadControl`] are also at the crate root;
 //! the entry types and the rules are here, for writing a [`Cache`] or deciding as the manager

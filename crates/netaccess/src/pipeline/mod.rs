@@ -1,5 +1,6 @@
-//! One request from start to finish. [`run`] and [`QueuedRequest`] start it (the latter on a
-//! connection slot granted while the request waited in its origin's queue as data);
+//! One request from start to finish. [`start`] (through [`run`]; with a cache, polled once on
+//! the calling thread first, so a hit needs no task) and [`QueuedRequest`] start it (the
+//! latter on a connection slot granted while the request waited in its origin's queue as data);
 //! [`drive`] makes sure the reply finishes whatever happens, a panic included; `execute`
 //! dispatches on the scheme: `data:` and `file:` are delivered at once, HTTP goes through
 //! the attempt loop.
