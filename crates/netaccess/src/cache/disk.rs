@@ -341,13 +341,14 @@ fn read_meta(path: &Path) -> Option<(Meta, u64)> {
     let len = file.metadata().ok()?.len();
     let mut head = [0u8; HEADER_LEN];
     file.read_exact(&mut head).ok()?;
-    let header = FileHeader::decode(&head).filter(|h| h.fits(len))?;
+    let (header, version) = FileHeader::decode_versioned(&head).filter(|(h, _)| h.fits(len))?;
     let mut meta = vec![0u8; header.meta_len as usize];
     file.read_exact(&mut meta).ok()?;
     if crc32fast::hash(&meta) != header.meta_crc {
         return None;
     }
-    Some((format::decode_meta(header.kind, &meta)?, header.body_len))
+    let decoded = format::decode_meta_version(version, header.kind, &meta)?;
+    Some((decoded, header.body_len))
 }
 
 /// A file identity, to delete a bad file only if the name still refers to it.
@@ -448,7 +449,7 @@ impl Inner {
         if file.read_exact(&mut head).is_err() {
             return Err(corrupt);
         }
-        let Some(header) = FileHeader::decode(&head) else {
+        let Some((header, version)) = FileHeader::decode_versioned(&head) else {
             return Err(corrupt);
         };
         // The lengths must describe this very file before a buffer is sized from them.
@@ -461,7 +462,7 @@ impl Inner {
         {
             return Err(corrupt);
         }
-        let Some(decoded) = format::decode_meta(header.kind, &meta_bytes) else {
+        let Some(decoded) = format::decode_meta_version(version, header.kind, &meta_bytes) else {
             return Err(corrupt);
         };
         if decoded.key() != key {
@@ -677,15 +678,25 @@ impl Inner {
         let len = file.metadata()?.len();
         let mut head = [0u8; HEADER_LEN];
         file.read_exact(&mut head)?;
-        let Some(old) = FileHeader::decode(&head).filter(|h| h.kind == Kind::Entry && h.fits(len))
+        let Some((old, version)) = FileHeader::decode_versioned(&head)
+            .filter(|(h, _)| h.kind == Kind::Entry && h.fits(len))
         else {
             return Ok(false);
         };
         let mut old_meta = vec![0u8; old.meta_len as usize];
         file.read_exact(&mut old_meta)?;
-        match format::decode_meta(Kind::Entry, &old_meta) {
+        match format::decode_meta_version(version, Kind::Entry, &old_meta) {
             Some(m) if m.key() == key && crc32fast::hash(&old_meta) == old.meta_crc => {}
             _ => return Ok(false),
+        }
+        if !metadata.save_to_disk {
+            // Qt's saveToDisk(false): the entry leaves the disk.
+            drop(file);
+            let removed = fs::remove_file(&path).is_ok();
+            if removed {
+                self.add_size(-(len as i64));
+            }
+            return Ok(removed);
         }
         let meta = format::encode_entry(key, SystemTime::now(), metadata);
         if !format::storable(&meta, Kind::Entry) {
@@ -1041,6 +1052,9 @@ impl Cache for DiskCache {
         if !format::storable(&meta, Kind::Entry) {
             // More headers (or a longer URL) than a reader accepts: not stored.
             failed = Some(io::ErrorKind::InvalidInput);
+        }
+        if !metadata.save_to_disk {
+            failed = Some(io::ErrorKind::Unsupported);
         }
         Box::new(DiskWriter {
             inner: self.inner.clone(),

@@ -344,6 +344,15 @@ pub struct CacheMetadata {
     pub request_time: SystemTime,
     /// When the response headers arrived (RFC 9111 `response_time`).
     pub response_time: SystemTime,
+    /// Qt's `saveToDisk()`: `false` keeps the entry off the disk (a `DiskCache` does not store
+    /// it, and removes it when its metadata is updated so); a [`MemoryCache`] keeps it all the
+    /// same. `true` from [`CacheMetadata::new`].
+    #[doc(alias = "saveToDisk")]
+    pub save_to_disk: bool,
+    /// Qt's `attributes()`: the application's own name/value pairs kept with the entry (set
+    /// them with [`Cache::update_metadata`] after a lookup). The request path never reads them
+    /// and keeps them when a 304 refreshes the entry. Empty from [`CacheMetadata::new`].
+    pub attributes: std::collections::BTreeMap<String, String>,
 }
 
 impl CacheMetadata {
@@ -370,6 +379,8 @@ impl CacheMetadata {
             request_headers: selected,
             request_time,
             response_time,
+            save_to_disk: true,
+            attributes: std::collections::BTreeMap::new(),
         }
     }
 
@@ -402,7 +413,12 @@ impl CacheMetadata {
                 .map(|(n, v)| (n.as_str().len() + v.len() + 8) as u64)
                 .sum()
         };
-        64 + map(&self.headers) + map(&self.request_headers)
+        let attributes: u64 = self
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.len() + v.len() + 16) as u64)
+            .sum();
+        64 + map(&self.headers) + map(&self.request_headers) + attributes
     }
 }
 

@@ -616,7 +616,7 @@ pub fn freshness(entry: &CacheMetadata, request: &CacheRequest<'_>, now: SystemT
 /// The stored metadata updated by a 304 (RFC 9111 §4.3.4): the 304's headers replace the
 /// stored ones of the same name, except `Content-Length`, `Content-Encoding`, `Content-Range`
 /// and hop-by-hop headers (the stored body stays), and the times become those of the
-/// revalidation. `None` when the 304's validator does not match the stored response (a
+/// revalidation (the application's `attributes` and `save_to_disk` stay). `None` when the 304's validator does not match the stored response (a
 /// different strong `ETag`, or a different `ETag` at all): then the stored body cannot be
 /// served; request again without validators.
 pub fn merge_304(
@@ -652,6 +652,8 @@ pub fn merge_304(
         request_headers: entry.request_headers.clone(),
         request_time,
         response_time,
+        save_to_disk: entry.save_to_disk,
+        attributes: entry.attributes.clone(),
     })
 }
 

@@ -281,6 +281,8 @@ pub fn combined_metadata(
     CacheMetadata {
         status,
         headers,
+        save_to_disk: old.save_to_disk,
+        attributes: old.attributes.clone(),
         ..new.clone()
     }
 }
