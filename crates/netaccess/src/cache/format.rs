@@ -33,8 +33,8 @@
 //! value strings, at most [`MAX_ATTRIBUTES`]). docs/cache.md describes the format for tools.
 //!
 //! Metadata of an entry: key (string), stored-at (time), status (u16), request time, response
-//! time, response headers, Vary request headers (then, version 3, flags and attributes). Of a vary marker: key, stored-at, and the
-//! list of `Vary` header names. Strings and header values are `u32` length + bytes, times are
+//! time, response headers, Vary request headers (then, version 3, flags and attributes). Of a
+//! vary marker: key, stored-at, and the list of `Vary` header names. Strings and header values are `u32` length + bytes, times are
 //! `u64` seconds + `u32` nanoseconds since the Unix epoch, header maps are a `u32` count of
 //! (name, value) pairs.
 
