@@ -4,8 +4,8 @@
 //!
 //! Query parameters, in order: `status` (default 200), `body` (text, default empty), and any
 //! other name is a response header (appended). A parameter written `N:name` applies only to
-//! the Nth request to this path (counting from 1), `N+:name` to the Nth and later ones; these
-//! replace the same name given without a prefix. `fail=reset` resets the connection instead
+//! the Nth request to this path (counting from 1), `N+:name` (the `+` written `%2B`) to the Nth
+//! and later ones; these replace the same name given without a prefix. `fail=reset` resets the connection instead
 //! of answering. `validate=1` answers a conditional request whose `If-None-Match` equals the
 //! `etag` parameter, or whose `If-Modified-Since` equals `last-modified`, with `304` and the
 //! headers. `ranges=1` answers a single `Range` of the body with `206` and `Content-Range`.
@@ -137,7 +137,8 @@ mod tests {
 
     #[test]
     fn numbered_parameters_replace_the_base_ones() {
-        let q = "status=200&etag=%22a%22&2:status=503&3+:x-late=1";
+        // `+` is written `%2B` in a query (a bare `+` is a space).
+        let q = "status=200&etag=%22a%22&2:status=503&3%2B:x-late=1";
         let names = |n| applicable(q, n);
         assert_eq!(names(1).iter().find(|p| p.0 == "status").unwrap().1, "200");
         assert_eq!(names(2).iter().find(|p| p.0 == "status").unwrap().1, "503");

@@ -624,3 +624,41 @@ async fn a_hit_finishes_inside_get() {
     }
     assert_eq!(server.requests_for(&path), 2);
 }
+
+/// A `finished` slot that fetches the next (cached) page from inside an inline hit nests
+/// requests; the nesting is bounded (the rest are spawned), so a long chain of hits neither
+/// overflows the stack nor loses a reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_of_hits_started_from_slots_does_not_grow_the_stack() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let server = TestServer::http1().await;
+    let (m, _) = private();
+    let (url, path) = respond(
+        &server,
+        "chain",
+        &[("cache-control", "max-age=3600"), ("body", "c")],
+    );
+    get(&m, Request::new(&url)).await;
+    const CHAIN: usize = 20_000;
+    let count = Arc::new(AtomicUsize::new(0));
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let done_tx = std::sync::Mutex::new(Some(done_tx));
+    let weak = m.clone();
+    let c = count.clone();
+    let next_url = url.clone();
+    let _connection = m.finished().connect(move |_| {
+        let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+        if n < CHAIN {
+            let _ = weak.get(Request::new(&next_url));
+        } else if let Some(tx) = done_tx.lock().unwrap().take() {
+            let _ = tx.send(());
+        }
+    });
+    let _ = m.get(Request::new(&url));
+    tokio::time::timeout(support::LIMIT, done_rx)
+        .await
+        .expect("the chain ends")
+        .unwrap();
+    assert!(count.load(Ordering::SeqCst) >= CHAIN);
+    assert_eq!(server.requests_for(&path), 1);
+}
