@@ -24,7 +24,12 @@
 //! Eviction lists the directory, deletes the least recently used files until the total is 90%
 //! of the limit, and tolerates files vanishing under it (another process evicting too).
 //!
-//! Why one file of about 950 lines: the protocol above (temporary file, rename, checksum
+//! Small entries read before are kept parsed ([`super::hot`]): a hit on one is a `stat`, no
+//! read. A writer holds its key's lock ([`super::lock`]) from its first byte on disk until its
+//! file is in place: one writer per key at a time, across processes. Entries can be listed and
+//! removed by URL prefix.
+//!
+//! Why one file of about 1,100 lines: the protocol above (temporary file, rename, checksum
 //! verified while streaming, removal only of the file that was checked, eviction) is shared
 //! by the reader, the writer and the sweeper, and is reviewed as a whole.
 
