@@ -662,3 +662,59 @@ async fn a_chain_of_hits_started_from_slots_does_not_grow_the_stack() {
     assert!(count.load(Ordering::SeqCst) >= CHAIN);
     assert_eq!(server.requests_for(&path), 1);
 }
+
+/// A stored first part is completed by asking for the rest only (`Range: bytes=5-` with
+/// `If-Range`), and the whole is served and stored.
+#[tokio::test]
+async fn a_stored_first_part_is_completed_with_the_rest_only() {
+    let server = TestServer::http1().await;
+    let (m, _) = private();
+    let (url, path) = respond(
+        &server,
+        "complete",
+        &[
+            ("cache-control", "max-age=3600"),
+            ("etag", "\"c1\""),
+            ("ranges", "1"),
+            ("body", "0123456789"),
+        ],
+    );
+    let (part, body) = get(&m, Request::new(&url).with_header("Range", "bytes=0-4")).await;
+    assert_eq!((part.status_code(), body.as_str()), (Some(206), "01234"));
+    let (whole, body) = get(&m, Request::new(&url)).await;
+    assert_eq!(
+        (whole.status_code(), body.as_str()),
+        (Some(200), "0123456789")
+    );
+    assert!(
+        !whole.source_is_from_cache(),
+        "the server was asked for the rest"
+    );
+    assert_eq!(hdr(&whole, "x-saw-range").as_deref(), Some("bytes=5-"));
+    assert_eq!(hdr(&whole, "content-length").as_deref(), Some("10"));
+    assert!(hdr(&whole, "content-range").is_none());
+    assert_eq!(server.requests_for(&path), 2);
+    let (again, body) = get(&m, Request::new(&url)).await;
+    assert!(again.source_is_from_cache());
+    assert_eq!(body, "0123456789");
+    assert_eq!(server.requests_for(&path), 2);
+    // A weak validator: the part cannot be completed, the whole is fetched.
+    let (url, path) = respond(
+        &server,
+        "complete-weak",
+        &[
+            ("cache-control", "max-age=3600"),
+            ("etag", "W/\"c1\""),
+            ("ranges", "1"),
+            ("body", "0123456789"),
+        ],
+    );
+    get(&m, Request::new(&url).with_header("Range", "bytes=0-4")).await;
+    let (whole, body) = get(&m, Request::new(&url)).await;
+    assert_eq!(
+        (whole.status_code(), body.as_str()),
+        (Some(200), "0123456789")
+    );
+    assert!(hdr(&whole, "x-saw-range").is_none());
+    assert_eq!(server.requests_for(&path), 2);
+}

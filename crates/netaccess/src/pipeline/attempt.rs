@@ -98,6 +98,9 @@ pub(super) async fn run(
         let attempt = Attempt::new(target, cookies, ctx.config.user_agent.as_ref())?;
         let (attempt, revalidating) = match cache::before(ctx, reply, attempt).await? {
             cache::Before::Hit(stored) => return Box::pin(stored.deliver(reply, true)).await,
+            cache::Before::Completed(stored) => {
+                return Box::pin(stored.deliver(reply, false)).await
+            }
             cache::Before::Send(attempt, revalidating) => (attempt, revalidating),
         };
         let attempt = journey.auth.before(ctx, reply, attempt);

@@ -1,7 +1,8 @@
 //! The cache stage (RFC 9111, RFC 5861, with Qt's `CacheLoadControl`). Before an attempt:
 //! answer from a usable stored response (a whole one, or a byte range cut from it as a 206),
 //! serve a stale one inside its `stale-while-revalidate` window while a background request
-//! revalidates it, or add validators (or `no-cache`) and go to the network. After a response
+//! revalidates it, complete a stored first part by asking for the rest, or add validators
+//! (or `no-cache`) and go to the network. After a response
 //! head: an unsafe method invalidates, a 304 serves the revalidated entry, an error status
 //! serves the stale one inside its `stale-if-error` window (Qt's stale-on-5xx fallback is the
 //! case without a window). When an attempt fails without a response, the same. For a response
@@ -37,6 +38,9 @@ pub(super) enum Before {
     Hit(Stored),
     /// Send it (with any validators added), revalidating this stale entry if there is one.
     Send(Attempt, Option<CachedEntry>),
+    /// A stored part was completed by a request for the rest: the whole, now stored, answers
+    /// (not "from the cache": the server was asked).
+    Completed(Stored),
 }
 
 /// A stored response to deliver (whole, or the `slice` of it a Range request asked for).
@@ -138,7 +142,19 @@ pub(super) async fn before(
         };
     }
     if entry.metadata.status == http::StatusCode::PARTIAL_CONTENT {
-        // Part of the representation only: it cannot answer a request for all of it.
+        // Part of the representation only: it cannot answer a request for all of it. A fresh
+        // first part of a strong representation is completed by asking for the rest only.
+        let rest = (control != CacheLoadControl::AlwaysCache && usable)
+            .then(|| completion_request(reply, &attempt, &entry, &policy))
+            .flatten();
+        if let Some(rest) = rest {
+            complete_the_part(ctx, rest).await;
+            if let Some(whole) = cache.lookup(&key, &attempt.headers).await {
+                if whole.metadata.status == http::StatusCode::OK {
+                    return Ok(Before::Completed(Stored::whole(url, whole)));
+                }
+            }
+        }
         return match control {
             CacheLoadControl::AlwaysCache => not_found(),
             _ => Ok(Before::Send(attempt, None)),
@@ -173,6 +189,65 @@ pub(super) async fn before(
 
 fn reply_id(reply: &ReplyShared) -> usize {
     reply as *const ReplyShared as usize
+}
+
+/// The request that completes the stored first part `entry` (bytes `0..=k` of `n`, with a
+/// strong `ETag`): `bytes=k+1-` with `If-Range`. `None` when `entry` is not such a part.
+fn completion_request(
+    reply: &ReplyShared,
+    attempt: &Attempt,
+    entry: &CachedEntry,
+    policy: &StoredPolicy,
+) -> Option<crate::Request> {
+    let part = range::content_range(&entry.metadata.headers)?;
+    let etag = entry
+        .metadata
+        .headers
+        .get(header::ETAG)
+        .filter(|tag| !tag.as_bytes().starts_with(b"W/"));
+    let (etag, complete) = (etag?, part.complete?);
+    if part.first != 0
+        || part.last + 1 >= complete
+        || part.len() != entry.body.len()
+        || complete > range::MAX_COMBINED_LEN
+        || policy.content_coded()
+    {
+        return None;
+    }
+    let rest = HeaderValue::from_str(&format!("bytes={}-", part.last + 1)).ok()?;
+    let url = attempt.target.url.clone();
+    let mut request = reply.request().clone();
+    request.set_url(url.clone());
+    *request.headers_mut() = attempt.target.headers.clone();
+    request.headers_mut().insert(header::RANGE, rest);
+    request.headers_mut().insert(header::IF_RANGE, etag.clone());
+    Some(
+        request
+            .with_cache_load_control(CacheLoadControl::PreferNetwork)
+            .with_cache_save_control(true)
+            .with_max_body_size(range::MAX_COMBINED_LEN),
+    )
+}
+
+/// Sends `request` (from [`completion_request`]) on a reply nobody sees and waits for it: its
+/// 206 is combined with the stored part into a complete 200 (RFC 9111 §3.4), its 200 (the
+/// representation changed) replaces the part.
+async fn complete_the_part(ctx: &Context, request: crate::Request) {
+    let Some(url) = request.url().cloned() else {
+        return;
+    };
+    let hidden = Reply::new(
+        request,
+        Operation::Get,
+        url,
+        Arc::new(ManagerSignals::new()),
+    );
+    let task = ctx.runtime.spawn(super::run(
+        Arc::new(ctx.clone()),
+        hidden.shared().clone(),
+        Body::empty(),
+    ));
+    let _ = task.await;
 }
 
 /// Starts a request that revalidates `key` (served stale meanwhile) with the headers of
