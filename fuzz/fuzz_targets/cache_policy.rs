@@ -1,7 +1,8 @@
 //! The cache policy (cache/policy.rs) over arbitrary request and response headers, statuses
 //! and times: storable, freshness, served headers, 304 merge, invalidation, stale-on-error.
-//! Properties: never a panic or overflow; only GET, non-206, non-Range, non-`Vary: *`
-//! responses are storable, and stored metadata keeps no hop-by-hop header or cookie; served
+//! Properties: never a panic or overflow; only GET, non-304, non-`Vary: *` responses (a 206
+//! only with a valid Content-Range) are storable, private or shared, and stored metadata
+//! keeps no hop-by-hop header or cookie; a range cut from an entry stays inside its body; served
 //! headers carry exactly one numeric `Age`; revalidation adds only validators; a 304 merge
 //! keeps the status, the body's framing headers and the Vary request headers; invalidated
 //! URLs stay on the request's origin.
@@ -13,8 +14,9 @@ use http::{Method, StatusCode};
 use libfuzzer_sys::fuzz_target;
 use netaccess::cache::policy::{
     current_age, freshness, invalidated_urls, may_serve_stale_on_error, merge_304, served_headers,
-    storable, CacheRequest, Freshness,
+    storable, CacheRequest, Freshness, StoredPolicy,
 };
+use netaccess::cache::range::{content_range, request_range, slice};
 use netaccess::cache::CacheMetadata;
 use netaccess_fuzz::header_map;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -81,10 +83,17 @@ fuzz_target!(|input: Input| {
 
     let request = CacheRequest::new(&method, &url, &request_headers);
     let can_store = storable(&request, status, &response_headers);
-    if can_store {
+    let shared_store = storable(&request.shared(true), status, &response_headers);
+    if can_store || shared_store {
         assert_eq!(method, Method::GET);
-        assert_ne!(status, StatusCode::PARTIAL_CONTENT);
-        assert!(!request_headers.contains_key(header::RANGE));
+        assert_ne!(status, StatusCode::NOT_MODIFIED);
+        assert!(!status.is_informational());
+        if status == StatusCode::PARTIAL_CONTENT {
+            assert!(
+                content_range(&response_headers).is_some(),
+                "a 206 without a range stored"
+            );
+        }
         let vary_star = response_headers
             .get_all(header::VARY)
             .iter()
@@ -112,6 +121,24 @@ fuzz_target!(|input: Input| {
     assert_eq!(age, current_age(&entry, now).as_secs());
 
     let lookup = CacheRequest::new(&lookup_method, &url, &lookup_headers);
+    let policy = StoredPolicy::new(&entry);
+    for shared in [false, true] {
+        let _ = policy.freshness(&entry, &lookup.shared(shared), now);
+        let _ = policy.may_serve_on_error(&lookup_headers, shared, now);
+    }
+    // Ranges cut from the entry stay inside its body.
+    if let Some(asked) = request_range(&lookup_headers) {
+        let body_len = u64::from(input.delay);
+        if let Some(s) = slice(&entry, body_len, asked) {
+            assert!(
+                s.len >= 1
+                    && s.offset
+                        .checked_add(s.len)
+                        .is_some_and(|end| end <= body_len)
+            );
+            assert_eq!(s.range.len(), s.len);
+        }
+    }
     match freshness(&entry, &lookup, now) {
         Freshness::Fresh => {
             assert!(lookup_method == Method::GET || lookup_method == Method::HEAD);
@@ -119,6 +146,9 @@ fuzz_target!(|input: Input| {
         Freshness::Stale {
             revalidation_headers,
             ..
+        }
+        | Freshness::StaleWhileRevalidate {
+            revalidation_headers,
         } => {
             for name in revalidation_headers.keys() {
                 assert!(

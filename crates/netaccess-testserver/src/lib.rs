@@ -32,6 +32,7 @@
 //! | `/reset` | the whole connection is reset (TCP RST) without a response; over HTTP/2 this kills every stream of that connection |
 //! | `/basic-auth/USER/PASS[?realm=R&charset=UTF-8]` | `200` JSON `{"authenticated": true, "user": USER}` when `Authorization: Basic` decodes (as UTF-8) to `USER:PASS` (both percent-decoded from the path); otherwise `401` with `WWW-Authenticate: Basic realm="R"` (default `netaccess`), plus `, charset="UTF-8"` when asked |
 //! | `/digest-auth/QOP/USER/PASS[/ALG][?realm=R&stale_after=N&userhash=true]` | RFC 7616 Digest: QOP is `auth`, `auth-int` or `auth,auth-int`; ALG is `MD5` (default), `MD5-sess`, `SHA-256`, `SHA-256-sess`, `SHA-512-256` or `SHA-512-256-sess`. Without valid credentials `401` with `WWW-Authenticate: Digest realm="R", qop="…", algorithm=ALG, nonce="…", opaque="…"` (`, userhash=true` when asked) and a fresh random nonce remembered by this server. Valid credentials (right response for the method, `uri`, body for `auth-int`, known nonce and its opaque, nonce count above the last one for that nonce, hashed user name when `userhash=true` is sent) give `200` JSON `{"authenticated": true, "user", "algorithm", "qop" (the client's), "userhash", "nc"}`. After N successful uses (`stale_after=N`) a nonce is stale: a valid response with it gets `401` with a new nonce and `stale=true`. Malformed credentials give `400` |
+//! | `/respond/ID?status=S&body=B&Name=Value&N:Name=V&N+:Name=V[&validate=1&ranges=1&fail=reset]` | for cache tests: status S (default 200), body B, the other parameters as response headers; `N:` applies a parameter to the Nth request to this path only, `N+:` (written `N%2B:`) to the Nth and later; `validate=1` answers a matching `If-None-Match` (the `etag` parameter) or `If-Modified-Since` (`last-modified`) with `304`; `ranges=1` serves a single `Range` as `206`; `fail=reset` resets the connection; the request's `Range`, `If-None-Match`, `If-Modified-Since`, `Authorization`, `Cache-Control` come back as `X-Saw-…` headers (see `respond.rs`) |
 //! | `/proxy-auth-required` | always `407` with `Proxy-Authenticate: Basic realm="proxy"` |
 //!
 //! Aborted bodies wait ~100 ms after their last byte so it reaches the client first.
@@ -69,6 +70,7 @@ pub mod peers;
 mod query;
 mod raw;
 mod reset;
+mod respond;
 mod routes;
 mod script;
 mod server;

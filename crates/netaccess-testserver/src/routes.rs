@@ -93,6 +93,13 @@ async fn route(request: Request<Incoming>, context: &RequestContext) -> Response
             respond(digest_auth_route(rest, query, request, &context.digest_nonces).await)
         }
         ("proxy-auth-required", None) => proxy_auth_required_route(),
+        ("respond", Some(_)) => {
+            let n = context.counters.requests_for(&path);
+            match crate::respond::respond_route(query, n, request.headers()) {
+                crate::respond::Respond::Answer(result) => respond(result),
+                crate::respond::Respond::Reset => reset_route(&context.reset).await,
+            }
+        }
         _ => text(StatusCode::NOT_FOUND, "not found"),
     }
 }
@@ -267,7 +274,7 @@ async fn gzip_route(len: &str, query: Option<&str>) -> RouteResult {
 }
 
 /// A single `bytes=S-E`, `bytes=S-` or `bytes=-N` range within `len`; `None` if unsatisfiable.
-fn parse_range(range: &str, len: u64) -> Option<(u64, u64)> {
+pub(crate) fn parse_range(range: &str, len: u64) -> Option<(u64, u64)> {
     let spec = range.trim().strip_prefix("bytes=")?;
     let (start, end) = spec.split_once('-')?;
     let (start, end) = match (start.trim(), end.trim()) {

@@ -173,7 +173,7 @@ pub mod disk_cache {
     /// metadata CRC, metadata, body CRC): the metadata and the body, `None` for a file that
     /// is a miss.
     pub fn check_file(bytes: &[u8]) -> Option<(Metadata, &[u8])> {
-        let header = FileHeader::decode(bytes)?;
+        let (header, version) = FileHeader::decode_versioned(bytes)?;
         if header.file_len() != bytes.len() as u64 {
             return None;
         }
@@ -182,7 +182,18 @@ pub mod disk_cache {
         if crc32fast::hash(meta) != header.meta_crc {
             return None;
         }
-        let decoded = decode_metadata(header.kind == Kind::Entry, meta)?;
+        let decoded = match format::decode_meta_version(version, header.kind, meta)? {
+            Meta::Entry {
+                key,
+                stored_at,
+                metadata,
+            } => Metadata::Entry {
+                key,
+                stored_at,
+                metadata,
+            },
+            Meta::VaryMarker { key, names } => Metadata::VaryMarker { key, names },
+        };
         let body = bytes.get(meta_end..)?;
         if crc32fast::hash(body) != header.body_crc {
             return None;

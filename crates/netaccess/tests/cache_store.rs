@@ -198,8 +198,16 @@ async fn aborted_write_leaves_no_entry() {
     let body = pattern(3, 300 * 1024);
     let mut w = cache.begin_store(&k, meta(&[], &[]));
     w.write(&body[..200 * 1024]).unwrap();
-    // Past the write buffer: the temporary file exists, and only it.
-    assert_eq!(files(&dir.0.join("tmp")).len(), 1);
+    // Past the write buffer: the temporary file exists, and only it (and the key's lock).
+    let temps = files(&dir.0.join("tmp"));
+    assert_eq!(temps.len(), 2);
+    assert_eq!(
+        temps
+            .iter()
+            .filter(|(p, _)| p.extension().is_some_and(|x| x == "lock"))
+            .count(),
+        1
+    );
     assert!(data_files(&dir.0).is_empty());
     drop(w);
     assert!(files(&dir.0.join("tmp")).is_empty());
@@ -410,11 +418,16 @@ async fn hammer(
                 SystemTime::now(),
             );
             let mut writer = cache.begin_store(&key(&path), m);
-            for chunk in body.chunks(64 * 1024 - 3) {
-                writer.write(chunk).unwrap();
+            // Another writer of this key may hold its lock: then this one gives up.
+            let refused = |e: std::io::Error| assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+            let written = body.chunks(64 * 1024 - 3).try_for_each(|c| writer.write(c));
+            match written {
+                Err(e) => refused(e),
+                Ok(()) => match writer.commit().await {
+                    Ok(()) => writes += 1,
+                    Err(e) => refused(e),
+                },
             }
-            writer.commit().await.unwrap();
-            writes += 1;
         } else if let Some(entry) = cache.lookup(&key(&path), &request).await {
             check_entry(&path, &request, entry).await;
             hits += 1;
@@ -593,4 +606,107 @@ async fn memory_cache_through_the_trait() {
     assert!(read(&*cache, &key("/d"), &none).await.is_none());
     cache.clear().await;
     assert_eq!(cache.size(), 0);
+}
+
+/// A small entry read once is kept parsed by its `DiskCache` (a hit needs only a `stat`); a
+/// change by another instance (another process) is seen at once: a replacement of the same
+/// length, a removal, a damaged file.
+#[tokio::test]
+async fn a_disk_hit_kept_parsed_sees_every_change_by_another_instance() {
+    let dir = TempDir::new("hot-index");
+    let a = DiskCache::new(&dir.0).unwrap();
+    let b = DiskCache::new(&dir.0).unwrap();
+    let k = key("/hot");
+    let none = HeaderMap::new();
+    let m = || meta(&[("cache-control", "max-age=60")], &[]);
+    store(&a, &k, m(), b"one").await;
+    for _ in 0..3 {
+        assert_eq!(read(&a, &k, &none).await.unwrap(), b"one");
+    }
+    // The same length, written by the other instance: a new file.
+    store(&b, &k, m(), b"uno").await;
+    assert_eq!(read(&a, &k, &none).await.unwrap(), b"uno");
+    assert_eq!(read(&a, &k, &none).await.unwrap(), b"uno");
+    // A damaged copy of the same length put in its place: read again, found corrupt.
+    let (path, len) = data_files(&dir.0).into_iter().next().unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    let damaged = dir.0.join("damaged");
+    std::fs::write(&damaged, &bytes).unwrap();
+    std::fs::rename(&damaged, &path).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+    assert!(read(&a, &k, &none).await.is_none());
+    // Stored again, then removed by the other instance.
+    store(&a, &k, m(), b"two").await;
+    assert_eq!(read(&a, &k, &none).await.unwrap(), b"two");
+    assert!(b.remove(&k).await);
+    assert!(read(&a, &k, &none).await.is_none());
+    // Removed by this instance while kept.
+    store(&a, &k, m(), b"three").await;
+    assert_eq!(read(&a, &k, &none).await.unwrap(), b"three");
+    assert!(a.remove(&k).await);
+    assert!(read(&a, &k, &none).await.is_none());
+}
+
+/// At most one writer per key, across instances (processes): a second writer that starts while
+/// the first streams its body to disk gives up; once the first is in place the next may write;
+/// a lock left by a crashed writer is taken over after a minute.
+#[tokio::test]
+async fn one_writer_per_key_at_a_time() {
+    let dir = TempDir::new("one-writer");
+    let a = DiskCache::new(&dir.0).unwrap();
+    let b = DiskCache::new(&dir.0).unwrap();
+    let k = key("/big");
+    let none = HeaderMap::new();
+    let m = || meta(&[("cache-control", "max-age=60")], &[]);
+    let body_a = pattern(1, 300_000);
+    let body_b = pattern(2, 300_000);
+    let mut wa = a.begin_store(&k, m());
+    wa.write(&body_a[..100_000]).unwrap(); // on disk: the lock is held
+    let mut wb = b.begin_store(&k, m());
+    let refused = wb.write(&body_b[..100_000]).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::WouldBlock);
+    assert!(wb.write(&body_b[100_000..]).is_err());
+    drop(wb);
+    // Readers never see the half-written entry.
+    assert!(read(&a, &k, &none).await.is_none());
+    wa.write(&body_a[100_000..]).unwrap();
+    wa.commit().await.unwrap();
+    assert_eq!(read(&b, &k, &none).await.unwrap(), body_a);
+    // The lock was released: the next writer stores.
+    store(&b, &k, m(), &body_b).await;
+    assert_eq!(read(&a, &k, &none).await.unwrap(), body_b);
+    // An aborted writer releases it too.
+    let mut aborted = a.begin_store(&k, m());
+    aborted.write(&body_a).unwrap();
+    drop(aborted);
+    store(&b, &k, m(), &body_a).await;
+    assert_eq!(read(&a, &k, &none).await.unwrap(), body_a);
+    // A lock a crashed writer left behind: honored while recent, taken over when stale.
+    let locks = |d: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(d.join("tmp"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "lock"))
+            .collect()
+    };
+    assert!(locks(&dir.0).is_empty());
+    let mut held = a.begin_store(&k, m());
+    held.write(&body_b).unwrap();
+    let lock = locks(&dir.0).pop().unwrap();
+    std::mem::forget(held); // a writer that never finishes (its process died)
+    let mut refused = b.begin_store(&k, m());
+    assert!(refused.write(&body_b).is_err());
+    drop(refused);
+    let old = SystemTime::now() - Duration::from_secs(120);
+    std::fs::File::options()
+        .write(true)
+        .open(&lock)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    store(&b, &k, m(), &body_b).await;
+    assert_eq!(read(&a, &k, &none).await.unwrap(), body_b);
 }

@@ -24,7 +24,12 @@
 //! Eviction lists the directory, deletes the least recently used files until the total is 90%
 //! of the limit, and tolerates files vanishing under it (another process evicting too).
 //!
-//! Why one file of about 950 lines: the protocol above (temporary file, rename, checksum
+//! Small entries read before are kept parsed ([`super::hot`]): a hit on one is a `stat`, no
+//! read. A writer holds its key's lock ([`super::lock`]) from its first byte on disk until its
+//! file is in place: one writer per key at a time, across processes. Entries can be listed and
+//! removed by URL prefix.
+//!
+//! Why one file of about 1,100 lines: the protocol above (temporary file, rename, checksum
 //! verified while streaming, removal only of the file that was checked, eviction) is shared
 //! by the reader, the writer and the sweeper, and is reviewed as a whole.
 
@@ -42,9 +47,11 @@ use futures_core::Stream;
 use http::{HeaderMap, HeaderName};
 
 use super::format::{self, FileHeader, Kind, Meta, HEADER_LEN};
+use super::hot::{HotIndex, Identity};
+use super::lock::KeyLock;
 use super::{
-    digest_hex, variant_hex, vary_names, Cache, CacheFuture, CacheKey, CacheMetadata, CacheWriter,
-    CachedBody, CachedEntry, SecretKey,
+    digest_hex, key_has_prefix, variant_hex, vary_names, Cache, CacheFuture, CacheKey,
+    CacheMetadata, CacheWriter, CachedBody, CachedEntry, EntryInfo, SecretKey,
 };
 use crate::persist::{self, PRIVATE_FILE_MODE};
 
@@ -72,6 +79,7 @@ const KEY_FILE: &str = "secret-key";
 #[derive(Clone)]
 pub struct DiskCache {
     inner: Arc<Inner>,
+    shared: bool,
 }
 
 struct Inner {
@@ -85,6 +93,8 @@ struct Inner {
     evicting: Mutex<()>,
     serial: AtomicU64,
     secret: SecretKey,
+    /// Small entries read before, kept parsed (see [`super::hot`]).
+    hot: HotIndex,
 }
 
 impl std::fmt::Debug for DiskCache {
@@ -125,11 +135,27 @@ impl DiskCache {
             evicting: Mutex::new(()),
             serial: AtomicU64::new(0),
             secret,
+            hot: HotIndex::default(),
         };
         inner.scan(None);
         Ok(Self {
             inner: Arc::new(inner),
+            shared: false,
         })
+    }
+
+    /// This cache as a shared one (`true`) or a private one (the default); see
+    /// [`Cache::is_shared`].
+    ///
+    /// ```no_run
+    /// use netaccess::{Cache, DiskCache};
+    /// let gateway = DiskCache::new("/var/cache/my-gateway")?.shared(true);
+    /// assert!(gateway.is_shared());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shared(mut self, shared: bool) -> Self {
+        self.shared = shared;
+        self
     }
 
     /// Sets the maximum size (builder form of [`set_max_size`](Self::set_max_size)).
@@ -290,6 +316,46 @@ where
     }
 }
 
+/// Refreshes the modification time of the hot entry at `path` (the shared LRU clock) on a
+/// blocking thread, and its identity in the hot index.
+fn touch_in_background(inner: Arc<Inner>, path: PathBuf) {
+    let touch = move || {
+        let Ok(file) = fs::OpenOptions::new().write(true).open(&path) else {
+            return;
+        };
+        let before = file.metadata().ok().as_ref().and_then(Identity::of);
+        // Only if it is still the file the index holds.
+        if before.is_none() || inner.hot.get_identity(&path) != before {
+            return;
+        }
+        let _ = file.set_modified(SystemTime::now());
+        if let Some(after) = file.metadata().ok().as_ref().and_then(Identity::of) {
+            inner.hot.set_identity(&path, after);
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => drop(handle.spawn_blocking(touch)),
+        Err(_) => touch(),
+    }
+}
+
+/// The header and metadata of the entry or marker file at `path` (checked as a lookup does,
+/// the body excepted) and its body length; `None` for anything else.
+fn read_meta(path: &Path) -> Option<(Meta, u64)> {
+    let mut file = File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let mut head = [0u8; HEADER_LEN];
+    file.read_exact(&mut head).ok()?;
+    let (header, version) = FileHeader::decode_versioned(&head).filter(|(h, _)| h.fits(len))?;
+    let mut meta = vec![0u8; header.meta_len as usize];
+    file.read_exact(&mut meta).ok()?;
+    if crc32fast::hash(&meta) != header.meta_crc {
+        return None;
+    }
+    let decoded = format::decode_meta_version(version, header.kind, &meta)?;
+    Some((decoded, header.body_len))
+}
+
 /// A file identity, to delete a bad file only if the name still refers to it.
 #[cfg(unix)]
 type FileId = Option<(u64, u64)>;
@@ -313,7 +379,8 @@ fn file_id(meta: &fs::Metadata) -> FileId {
 // A transient return value: boxing would only add an allocation per lookup.
 #[allow(clippy::large_enum_variant)]
 enum Opened {
-    Entry(CachedEntry),
+    /// An entry, and the file's identity after it was read (to keep it in the hot index).
+    Entry(CachedEntry, Option<Identity>),
     Marker(Vec<HeaderName>),
 }
 
@@ -359,6 +426,7 @@ impl Inner {
                 _ => return,
             }
         }
+        self.hot.remove(path);
         if fs::remove_file(path).is_ok() {
             tracing::debug!(path = %path.display(), "cache: removed a damaged entry");
             self.add_size(-(len as i64));
@@ -386,7 +454,7 @@ impl Inner {
         if file.read_exact(&mut head).is_err() {
             return Err(corrupt);
         }
-        let Some(header) = FileHeader::decode(&head) else {
+        let Some((header, version)) = FileHeader::decode_versioned(&head) else {
             return Err(corrupt);
         };
         // The lengths must describe this very file before a buffer is sized from them.
@@ -399,7 +467,7 @@ impl Inner {
         {
             return Err(corrupt);
         }
-        let Some(decoded) = format::decode_meta(header.kind, &meta_bytes) else {
+        let Some(decoded) = format::decode_meta_version(version, header.kind, &meta_bytes) else {
             return Err(corrupt);
         };
         if decoded.key() != key {
@@ -430,26 +498,40 @@ impl Inner {
                     );
                     CachedBody::from_stream(header.body_len, Box::pin(stream))
                 };
-                Opened::Entry(CachedEntry {
-                    metadata,
-                    body,
-                    stored_at,
-                })
+                Opened::Entry(CachedEntry::new(metadata, body, stored_at), None)
             }
         };
         // The shared LRU clock: a use makes the file recent for every process.
         let _ = file.set_modified(SystemTime::now());
-        Ok(opened)
+        Ok(match opened {
+            Opened::Entry(entry, _) => {
+                // Of this very file (not the name, which another process may have reused).
+                let identity = file.metadata().ok().as_ref().and_then(Identity::of);
+                Opened::Entry(entry, identity)
+            }
+            marker => marker,
+        })
     }
 
     fn lookup(&self, key: &str, primary: &str, request_headers: &HeaderMap) -> Option<CachedEntry> {
-        let entry = match self.open(&self.entry_path(primary, None), key)? {
-            Opened::Entry(entry) => entry,
+        let path = self.entry_path(primary, None);
+        let entry = match self.open(&path, key)? {
+            Opened::Entry(entry, identity) => {
+                let bytes = entry.body.as_bytes();
+                if let (Some(identity), Some(bytes)) = (identity, bytes) {
+                    if entry.metadata.vary().is_some_and(|names| names.is_empty()) {
+                        let m = &entry.metadata;
+                        self.hot
+                            .insert(&path, identity, key, m, bytes, entry.stored_at);
+                    }
+                }
+                entry
+            }
             Opened::Marker(names) => {
                 let sealed = self.secret.seal_headers(request_headers);
                 let variant = variant_hex(&names, &sealed);
                 match self.open(&self.entry_path(primary, Some(&variant)), key)? {
-                    Opened::Entry(entry) => entry,
+                    Opened::Entry(entry, _) => entry,
                     Opened::Marker(_) => return None,
                 }
             }
@@ -458,13 +540,10 @@ impl Inner {
             metadata,
             body,
             stored_at,
+            ..
         } = entry;
         let metadata = self.secret.open_if_matching(metadata, request_headers)?;
-        Some(CachedEntry {
-            metadata,
-            body,
-            stored_at,
-        })
+        Some(CachedEntry::new(metadata, body, stored_at))
     }
 
     fn create_temp(&self) -> io::Result<TempFile> {
@@ -597,21 +676,32 @@ impl Inner {
                 self.entry_path(primary, Some(&variant))
             }
         };
+        self.hot.remove(&path);
         let Ok(mut file) = File::open(&path) else {
             return Ok(false);
         };
         let len = file.metadata()?.len();
         let mut head = [0u8; HEADER_LEN];
         file.read_exact(&mut head)?;
-        let Some(old) = FileHeader::decode(&head).filter(|h| h.kind == Kind::Entry && h.fits(len))
+        let Some((old, version)) = FileHeader::decode_versioned(&head)
+            .filter(|(h, _)| h.kind == Kind::Entry && h.fits(len))
         else {
             return Ok(false);
         };
         let mut old_meta = vec![0u8; old.meta_len as usize];
         file.read_exact(&mut old_meta)?;
-        match format::decode_meta(Kind::Entry, &old_meta) {
+        match format::decode_meta_version(version, Kind::Entry, &old_meta) {
             Some(m) if m.key() == key && crc32fast::hash(&old_meta) == old.meta_crc => {}
             _ => return Ok(false),
+        }
+        if !metadata.save_to_disk {
+            // Qt's saveToDisk(false): the entry leaves the disk.
+            drop(file);
+            let removed = fs::remove_file(&path).is_ok();
+            if removed {
+                self.add_size(-(len as i64));
+            }
+            return Ok(removed);
         }
         let meta = format::encode_entry(key, SystemTime::now(), metadata);
         if !format::storable(&meta, Kind::Entry) {
@@ -637,6 +727,7 @@ impl Inner {
     }
 
     fn remove(&self, primary: &str) -> bool {
+        self.hot.remove_prefix(&self.fan_dir(primary), primary);
         let mut removed = false;
         for entry in fs::read_dir(self.fan_dir(primary))
             .into_iter()
@@ -654,7 +745,53 @@ impl Inner {
         removed
     }
 
+    /// The decoded metadata of every valid file in `data/`, with its primary name (damaged or
+    /// foreign files are skipped; lookups remove them).
+    fn list(&self) -> Vec<(String, Meta, u64)> {
+        let mut out = Vec::new();
+        for fan in fs::read_dir(&self.data).into_iter().flatten().flatten() {
+            for entry in fs::read_dir(fan.path()).into_iter().flatten().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let primary = name.split('-').next().unwrap_or_default().to_owned();
+                if let Some((meta, body_len)) = read_meta(&entry.path()) {
+                    out.push((primary, meta, body_len));
+                }
+            }
+        }
+        out
+    }
+
+    fn entries(&self) -> Vec<EntryInfo> {
+        self.list()
+            .into_iter()
+            .filter_map(|(_, meta, body_len)| match meta {
+                Meta::Entry {
+                    key,
+                    stored_at,
+                    metadata,
+                } => Some(EntryInfo::new(&key, metadata, body_len, stored_at)),
+                Meta::VaryMarker { .. } => None,
+            })
+            .collect()
+    }
+
+    fn remove_prefix(&self, prefix: &str) -> u64 {
+        let mut primaries = std::collections::BTreeSet::new();
+        let mut count = 0;
+        for (primary, meta, _) in self.list() {
+            if key_has_prefix(meta.key(), prefix) {
+                count += u64::from(matches!(meta, Meta::Entry { .. }));
+                primaries.insert(primary);
+            }
+        }
+        for primary in primaries {
+            self.remove(&primary);
+        }
+        count
+    }
+
     fn clear(&self) {
+        self.hot.clear();
         for fan in fs::read_dir(&self.data).into_iter().flatten().flatten() {
             for entry in fs::read_dir(fan.path()).into_iter().flatten().flatten() {
                 let _ = fs::remove_file(entry.path());
@@ -709,18 +846,33 @@ struct DiskWriter {
     body_len: u64,
     crc: crc32fast::Hasher,
     failed: Option<io::ErrorKind>,
+    /// This key's writer lock, held from the first byte on disk until the entry is in place.
+    lock: Option<KeyLock>,
 }
 
 impl DiskWriter {
+    /// The name of the entry file this writer installs (and of its lock).
+    fn entry_name(&self) -> String {
+        match &self.variant {
+            Some((variant, _)) => format!("{}-{variant}", self.primary),
+            None => self.primary.clone(),
+        }
+    }
+
     fn fail(&mut self, e: io::Error) -> io::Error {
         self.failed = Some(e.kind());
         self.temp = None;
+        self.lock = None;
         self.buf = Vec::new();
         e
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        if let Some(lock) = &mut self.lock {
+            lock.refresh();
+        }
         if self.temp.is_none() {
+            self.lock = Some(KeyLock::acquire(&self.inner.tmp, &self.entry_name())?);
             let mut temp = self.inner.create_temp()?;
             // The header is written last, at commit: until then the file is invalid.
             temp.file.write_all(&[0u8; HEADER_LEN])?;
@@ -874,6 +1026,14 @@ impl Cache for DiskCache {
         let inner = self.inner.clone();
         let text = inner.secret.stored_key(key);
         let primary = digest_hex(&text);
+        let path = inner.entry_path(&primary, None);
+        // A small entry read before and unchanged since: no read, no decode, no task.
+        if let Some((entry, touch)) = inner.hot.get(&path, &text) {
+            if touch {
+                touch_in_background(inner, path);
+            }
+            return Box::pin(std::future::ready(Some(entry)));
+        }
         let headers = request_headers.clone();
         let task = blocking(move || inner.lookup(&text, &primary, &headers));
         Box::pin(async move { task.await.flatten() })
@@ -898,6 +1058,9 @@ impl Cache for DiskCache {
             // More headers (or a longer URL) than a reader accepts: not stored.
             failed = Some(io::ErrorKind::InvalidInput);
         }
+        if !metadata.save_to_disk {
+            failed = Some(io::ErrorKind::Unsupported);
+        }
         Box::new(DiskWriter {
             inner: self.inner.clone(),
             key: text,
@@ -909,6 +1072,7 @@ impl Cache for DiskCache {
             body_len: 0,
             crc: crc32fast::Hasher::new(),
             failed,
+            lock: None,
         })
     }
 
@@ -945,5 +1109,22 @@ impl Cache for DiskCache {
 
     fn size(&self) -> u64 {
         self.inner.size.load(Ordering::Relaxed)
+    }
+
+    fn is_shared(&self) -> bool {
+        self.shared
+    }
+
+    fn entries(&self) -> CacheFuture<'_, Vec<EntryInfo>> {
+        let inner = self.inner.clone();
+        let task = blocking(move || inner.entries());
+        Box::pin(async move { task.await.unwrap_or_default() })
+    }
+
+    fn remove_prefix<'a>(&'a self, url_prefix: &'a str) -> CacheFuture<'a, u64> {
+        let inner = self.inner.clone();
+        let prefix = url_prefix.to_owned();
+        let task = blocking(move || inner.remove_prefix(&prefix));
+        Box::pin(async move { task.await.unwrap_or(0) })
     }
 }

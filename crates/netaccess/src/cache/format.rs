@@ -3,7 +3,7 @@
 //! ```text
 //! offset  size  field
 //!      0     8  magic "NACACHE\0"
-//!      8     2  version (1), little endian like every number here
+//!      8     2  version (3), little endian like every number here
 //!     10     1  kind: 1 = entry, 2 = vary marker
 //!     11     1  reserved (0)
 //!     12     4  metadata length M
@@ -28,10 +28,13 @@
 //!
 //! Version 2: the `Vary` request headers hold keyed hashes of credentials, not their values
 //! (version 1 files, which may hold them in the clear, are foreign and removed when met).
+//! Version 3 (written now; version 2 is still read) adds, after the `Vary` request headers, a
+//! flags byte (1 = save to disk) and the application's attributes (a `u32` count of name and
+//! value strings, at most [`MAX_ATTRIBUTES`]). docs/cache.md describes the format for tools.
 //!
 //! Metadata of an entry: key (string), stored-at (time), status (u16), request time, response
-//! time, response headers, Vary request headers. Of a vary marker: key, stored-at, and the
-//! list of `Vary` header names. Strings and header values are `u32` length + bytes, times are
+//! time, response headers, Vary request headers (then, version 3, flags and attributes). Of a
+//! vary marker: key, stored-at, and the list of `Vary` header names. Strings and header values are `u32` length + bytes, times are
 //! `u64` seconds + `u32` nanoseconds since the Unix epoch, header maps are a `u32` count of
 //! (name, value) pairs.
 
@@ -43,7 +46,12 @@ use http::StatusCode;
 use super::CacheMetadata;
 
 pub(crate) const MAGIC: [u8; 8] = *b"NACACHE\0";
-pub(crate) const VERSION: u16 = 2;
+pub(crate) const VERSION: u16 = 3;
+/// The oldest version still read (version 2 has no flags and attributes: they are read as
+/// `save_to_disk` and none).
+pub(crate) const OLDEST_READABLE: u16 = 2;
+/// The most application attributes in an entry.
+pub(crate) const MAX_ATTRIBUTES: usize = 64;
 pub(crate) const HEADER_LEN: usize = 40;
 /// Metadata larger than this (1 MiB) is not ours.
 pub(crate) const MAX_META_LEN: u32 = 1 << 20;
@@ -92,13 +100,22 @@ impl FileHeader {
         b
     }
 
-    /// `None` unless this is a valid header of this version.
+    /// `None` unless this is a valid header of a version this code reads.
+    #[cfg_attr(not(any(test, feature = "fuzzing")), allow(dead_code))]
     pub fn decode(b: &[u8]) -> Option<Self> {
+        Self::decode_versioned(b).map(|(h, _)| h)
+    }
+
+    /// The header and its format version.
+    pub fn decode_versioned(b: &[u8]) -> Option<(Self, u16)> {
         if b.len() < HEADER_LEN || b[0..8] != MAGIC {
             return None;
         }
         let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-        if u16::from_le_bytes([b[8], b[9]]) != VERSION || crc32fast::hash(&b[0..32]) != u32_at(32) {
+        let version = u16::from_le_bytes([b[8], b[9]]);
+        if !(OLDEST_READABLE..=VERSION).contains(&version)
+            || crc32fast::hash(&b[0..32]) != u32_at(32)
+        {
             return None;
         }
         let kind = match b[10] {
@@ -110,13 +127,14 @@ impl FileHeader {
         if meta_len > MAX_META_LEN {
             return None;
         }
-        Some(Self {
+        let header = Self {
             kind,
             meta_len,
             body_len: u64::from(u32_at(16)) | (u64::from(u32_at(20)) << 32),
             meta_crc: u32_at(24),
             body_crc: u32_at(28),
-        })
+        };
+        Some((header, version))
     }
 
     /// The exact file length this header describes (saturating: a forged body length near
@@ -171,6 +189,12 @@ pub(crate) fn encode_entry(key: &str, stored_at: SystemTime, m: &CacheMetadata) 
     put_time(&mut w, m.response_time);
     put_headers(&mut w, &m.headers);
     put_headers(&mut w, &m.request_headers);
+    w.push(u8::from(m.save_to_disk));
+    w.extend_from_slice(&(m.attributes.len() as u32).to_le_bytes());
+    for (name, value) in &m.attributes {
+        put_bytes(&mut w, name.as_bytes());
+        put_bytes(&mut w, value.as_bytes());
+    }
     w
 }
 
@@ -185,9 +209,14 @@ pub(crate) fn encode_marker(key: &str, stored_at: SystemTime, names: &[HeaderNam
     w
 }
 
-/// `None` for anything malformed or over a limit (never panics, allocates at most about the
-/// size of `bytes`).
+/// Metadata of the current version; `None` for anything malformed or over a limit.
 pub(crate) fn decode_meta(kind: Kind, bytes: &[u8]) -> Option<Meta> {
+    decode_meta_version(VERSION, kind, bytes)
+}
+
+/// Metadata of format `version`; `None` for anything malformed or over a limit (never
+/// panics, allocates at most about the size of `bytes`).
+pub(crate) fn decode_meta_version(version: u16, kind: Kind, bytes: &[u8]) -> Option<Meta> {
     if bytes.len() > MAX_META_LEN as usize {
         return None;
     }
@@ -208,6 +237,25 @@ pub(crate) fn decode_meta(kind: Kind, bytes: &[u8]) -> Option<Meta> {
             let response_time = r.time()?;
             let headers = r.headers()?;
             let request_headers = r.headers()?;
+            let (save_to_disk, attributes) = if version >= 3 {
+                let flags = r.take(1)?[0];
+                if flags > 1 {
+                    return None;
+                }
+                let count = r.u32()? as usize;
+                if count > MAX_ATTRIBUTES {
+                    return None;
+                }
+                let mut attributes = std::collections::BTreeMap::new();
+                for _ in 0..count {
+                    let name = std::str::from_utf8(r.header_field()?).ok()?.to_owned();
+                    let value = std::str::from_utf8(r.header_field()?).ok()?.to_owned();
+                    attributes.insert(name, value);
+                }
+                (flags == 1, attributes)
+            } else {
+                (true, std::collections::BTreeMap::new())
+            };
             Meta::Entry {
                 key,
                 stored_at,
@@ -217,6 +265,8 @@ pub(crate) fn decode_meta(kind: Kind, bytes: &[u8]) -> Option<Meta> {
                     request_headers,
                     request_time,
                     response_time,
+                    save_to_disk,
+                    attributes,
                 },
             }
         }
@@ -331,6 +381,8 @@ mod tests {
             request_headers,
             request_time: UNIX_EPOCH + Duration::new(1_700_000_000, 123),
             response_time: UNIX_EPOCH + Duration::new(1_700_000_001, 999_999_999),
+            save_to_disk: true,
+            attributes: [("app".to_owned(), "v1".to_owned())].into(),
         }
     }
 
@@ -384,7 +436,37 @@ mod tests {
             put_bytes(&mut w, &value);
         }
         w.extend_from_slice(&0u32.to_le_bytes());
+        w.push(1);
+        w.extend_from_slice(&0u32.to_le_bytes());
         w
+    }
+
+    #[test]
+    fn version_2_files_are_read_without_attributes() {
+        let mut m = sample();
+        m.attributes.clear();
+        let v3 = encode_entry("GET http://h/", UNIX_EPOCH, &m);
+        // Version 2 ends after the request headers.
+        let v2 = &v3[..v3.len() - 5];
+        let Some(Meta::Entry { metadata, .. }) = decode_meta_version(2, Kind::Entry, v2) else {
+            panic!("version 2 metadata")
+        };
+        assert_eq!(metadata, m);
+        assert!(decode_meta(Kind::Entry, v2).is_none());
+        assert!(decode_meta_version(2, Kind::Entry, &v3).is_none());
+    }
+
+    #[test]
+    fn attributes_are_limited() {
+        let mut m = sample();
+        m.attributes = (0..MAX_ATTRIBUTES)
+            .map(|i| (format!("a{i}"), "v".into()))
+            .collect();
+        assert!(storable(&encode_entry("k", UNIX_EPOCH, &m), Kind::Entry));
+        m.attributes.insert("one-more".into(), "v".into());
+        assert!(!storable(&encode_entry("k", UNIX_EPOCH, &m), Kind::Entry));
+        m.attributes = [("big".to_owned(), "v".repeat(MAX_HEADER_BYTES))].into();
+        assert!(!storable(&encode_entry("k", UNIX_EPOCH, &m), Kind::Entry));
     }
 
     #[test]

@@ -10,9 +10,11 @@ use std::time::SystemTime;
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 
+use super::key_has_prefix;
+use super::policy::StoredPolicy;
 use super::{
     restore, vary_matches, vary_names, Cache, CacheFuture, CacheKey, CacheMetadata, CacheWriter,
-    CachedBody, CachedEntry, SecretKey,
+    CachedBody, CachedEntry, EntryInfo, SecretKey, CREDENTIAL_HEADERS,
 };
 
 /// The default byte limit of a [`MemoryCache`]: 50 MiB.
@@ -25,6 +27,7 @@ pub const DEFAULT_MEMORY_CACHE_SIZE: u64 = 50 * 1024 * 1024;
 pub struct MemoryCache {
     inner: Arc<Mutex<Inner>>,
     secret: Arc<SecretKey>,
+    shared: bool,
 }
 
 struct Inner {
@@ -42,6 +45,8 @@ struct Variant {
     last_used: u64,
     cost: u64,
     metadata: CacheMetadata,
+    /// The rules of `metadata`, parsed once when stored.
+    policy: Arc<StoredPolicy>,
     body: Bytes,
     stored_at: SystemTime,
 }
@@ -74,7 +79,22 @@ impl MemoryCache {
                 lru: BTreeMap::new(),
             })),
             secret: Arc::new(SecretKey::generate()),
+            shared: false,
         }
+    }
+
+    /// This cache as a shared one (`true`) or a private one (the default); see
+    /// [`Cache::is_shared`].
+    ///
+    /// ```
+    /// use netaccess::{Cache, MemoryCache};
+    /// let gateway = MemoryCache::new(1 << 20).shared(true);
+    /// assert!(gateway.is_shared());
+    /// assert!(!MemoryCache::default().is_shared());
+    /// ```
+    pub fn shared(mut self, shared: bool) -> Self {
+        self.shared = shared;
+        self
     }
 
     /// The byte limit.
@@ -107,7 +127,17 @@ impl MemoryCache {
 
     fn lookup_now(&self, key: &CacheKey, request_headers: &HeaderMap) -> Option<CachedEntry> {
         let text = self.secret.stored_key(key);
-        let probe = self.secret.seal_headers(request_headers);
+        // Only credential headers are sealed: without any, the request's headers are the probe.
+        let sealed = CREDENTIAL_HEADERS
+            .iter()
+            .any(|h| request_headers.contains_key(h));
+        let sealed_probe;
+        let probe = if sealed {
+            sealed_probe = self.secret.seal_headers(request_headers);
+            &sealed_probe
+        } else {
+            request_headers
+        };
         let mut inner = self.lock();
         inner.tick += 1;
         let tick = inner.tick;
@@ -116,15 +146,21 @@ impl MemoryCache {
         let v = variants
             .iter_mut()
             .rev()
-            .find(|v| vary_matches(&v.metadata.request_headers, &v.metadata.headers, &probe))?;
+            .find(|v| vary_matches(&v.metadata.request_headers, &v.metadata.headers, probe))?;
         lru.remove(&v.last_used);
         v.last_used = tick;
         lru.insert(tick, (text, v.serial));
-        Some(CachedEntry {
-            metadata: restore(v.metadata.clone(), request_headers),
-            body: CachedBody::from_bytes(v.body.clone()),
-            stored_at: v.stored_at,
-        })
+        let metadata = if sealed {
+            restore(v.metadata.clone(), request_headers)
+        } else {
+            v.metadata.clone()
+        };
+        let entry = CachedEntry::new(
+            metadata,
+            CachedBody::from_bytes(v.body.clone()),
+            v.stored_at,
+        );
+        Some(entry.with_policy(v.policy.clone()))
     }
 }
 
@@ -184,6 +220,7 @@ impl Inner {
         let tick = self.tick;
         self.lru.insert(tick, (key.to_owned(), tick));
         self.size += cost;
+        let policy = Arc::new(StoredPolicy::new(&metadata));
         self.entries
             .entry(key.to_owned())
             .or_default()
@@ -192,6 +229,7 @@ impl Inner {
                 last_used: tick,
                 cost,
                 metadata,
+                policy,
                 body,
                 stored_at: SystemTime::now(),
             });
@@ -277,6 +315,7 @@ impl Cache for MemoryCache {
                 let cost = v.body.len() as u64 + metadata.approximate_size() + text.len() as u64;
                 *size = *size - v.cost + cost;
                 v.cost = cost;
+                v.policy = Arc::new(StoredPolicy::new(&metadata));
                 v.metadata = metadata;
                 v.stored_at = SystemTime::now();
                 true
@@ -304,6 +343,40 @@ impl Cache for MemoryCache {
 
     fn size(&self) -> u64 {
         self.lock().size
+    }
+
+    fn is_shared(&self) -> bool {
+        self.shared
+    }
+
+    fn entries(&self) -> CacheFuture<'_, Vec<EntryInfo>> {
+        let inner = self.lock();
+        let list = inner
+            .entries
+            .iter()
+            .flat_map(|(key, variants)| {
+                variants.iter().map(move |v| {
+                    EntryInfo::new(key, v.metadata.clone(), v.body.len() as u64, v.stored_at)
+                })
+            })
+            .collect();
+        Box::pin(std::future::ready(list))
+    }
+
+    fn remove_prefix<'a>(&'a self, url_prefix: &'a str) -> CacheFuture<'a, u64> {
+        let mut inner = self.lock();
+        let keys: Vec<String> = inner
+            .entries
+            .keys()
+            .filter(|k| key_has_prefix(k, url_prefix))
+            .cloned()
+            .collect();
+        let mut removed = 0;
+        for key in keys {
+            removed += inner.entries.get(&key).map_or(0, Vec::len) as u64;
+            inner.retain(&key, |_| false);
+        }
+        Box::pin(std::future::ready(removed))
     }
 }
 
@@ -377,6 +450,23 @@ mod tests {
         assert!(block(cache.remove(&key("/3"))));
         assert!(cache.is_empty());
         assert_eq!(cache.size(), 0);
+    }
+
+    #[test]
+    fn a_lookup_returns_the_rules_parsed_when_stored() {
+        let cache = MemoryCache::default();
+        let mut m = meta(None);
+        m.headers
+            .insert("cache-control", HeaderValue::from_static("max-age=60"));
+        store(&cache, &key("/p"), m, b"x");
+        let entry = block(cache.lookup(&key("/p"), &HeaderMap::new())).unwrap();
+        let kept = entry.policy.clone().expect("kept with the entry");
+        assert_eq!(kept.freshness_lifetime(false).as_secs(), 60);
+        let again = block(cache.lookup(&key("/p"), &HeaderMap::new())).unwrap();
+        assert!(
+            Arc::ptr_eq(&kept, again.policy.as_ref().unwrap()),
+            "not parsed again"
+        );
     }
 
     #[test]

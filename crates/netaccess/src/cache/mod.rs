@@ -1,7 +1,8 @@
 //! The HTTP cache: Qt's `QAbstractNetworkCache` as the object-safe [`Cache`] trait, a
-//! [`MemoryCache`] and a `DiskCache` (`QNetworkDiskCache`, cargo feature `disk-cache`), and the
-//! RFC 9111 rules in [`policy`] (a private cache: `private` responses are stored, `s-maxage` is
-//! ignored).
+//! [`MemoryCache`] and a `DiskCache` (`QNetworkDiskCache`, cargo feature `disk-cache`), the
+//! RFC 9111 and RFC 5861 rules in [`policy`] (for a private cache by default, a shared one when
+//! [`Cache::is_shared`]) and byte ranges in [`range`]. docs/cache.md describes the rules, the
+//! decisions and the on-disk format.
 //!
 //! Keys: the primary key is the method and the URL without its fragment ([`CacheKey`]). The
 //! response's `Vary` makes the secondary key: an entry keeps the request headers that `Vary`
@@ -15,9 +16,10 @@
 //! as keyed hashes (HMAC-SHA256 with a per-cache random key) and compared as such; a lookup
 //! returns the entry with the new request's own values in their place.
 //!
-//! Only the storage and the rules live here; the request path asks [`policy::storable`],
-//! [`policy::freshness`], [`policy::merge_304`], [`policy::invalidated_urls`] and
-//! [`policy::may_serve_stale_on_error`].
+//! Only the storage and the rules live here; the request path asks [`policy::storable`], the
+//! entry's [`policy::StoredPolicy`] (parsed once, kept with the entry: [`CachedEntry::policy`]),
+//! [`policy::merge_304`], [`policy::invalidated_urls`] and the [`range`] functions. A cache
+//! can be listed ([`Cache::entries`]) and cleared by URL prefix ([`Cache::remove_prefix`]).
 //!
 //! [`Cache`], [`MemoryCache`], `DiskCache` and [`CacheLoadControl`] are also at the crate root;
 //! the entry types and the rules are here, for writing a [`Cache`] or deciding as the manager
@@ -48,10 +50,17 @@
 
 #[cfg(feature = "disk-cache")]
 mod disk;
+mod entry;
 #[cfg(feature = "disk-cache")]
 pub(crate) mod format;
+#[cfg(feature = "disk-cache")]
+mod hot;
+#[cfg(feature = "disk-cache")]
+mod lock;
 mod memory;
+mod parse;
 pub mod policy;
+pub mod range;
 
 use std::fmt;
 use std::future::Future;
@@ -62,12 +71,14 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use futures_core::Stream;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue, VARY};
-use http::{Method, StatusCode};
+use http::Method;
 use sha2::{Digest, Sha256};
 use url::Url;
 
 #[cfg(feature = "disk-cache")]
 pub use disk::{DiskCache, DEFAULT_DISK_CACHE_SIZE};
+pub(crate) use entry::key_has_prefix;
+pub use entry::{CacheMetadata, CachedBody, CachedEntry, EntryInfo};
 pub use memory::{MemoryCache, DEFAULT_MEMORY_CACHE_SIZE};
 
 /// The future returned by the [`Cache`] operations that may do I/O.
@@ -320,186 +331,6 @@ impl fmt::Display for CacheKey {
     }
 }
 
-/// What is stored with a response (Qt's `QNetworkCacheMetaData`).
-#[doc(alias = "QNetworkCacheMetaData")]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheMetadata {
-    /// The response status.
-    pub status: StatusCode,
-    /// The response headers (hop-by-hop headers and `Set-Cookie` left out by
-    /// [`CacheMetadata::new`]).
-    pub headers: HeaderMap,
-    /// The request headers named by the response's `Vary` (the secondary key), as sent.
-    pub request_headers: HeaderMap,
-    /// When the request was sent (RFC 9111 `request_time`).
-    pub request_time: SystemTime,
-    /// When the response headers arrived (RFC 9111 `response_time`).
-    pub response_time: SystemTime,
-}
-
-impl CacheMetadata {
-    /// Metadata for a response: keeps the response headers except hop-by-hop ones and
-    /// `Set-Cookie` (a cookie is never replayed from the cache), and of `request_headers` (the
-    /// headers as sent on the wire, defaults included) only those the response's `Vary` names.
-    pub fn new(
-        status: StatusCode,
-        response_headers: &HeaderMap,
-        request_headers: &HeaderMap,
-        request_time: SystemTime,
-        response_time: SystemTime,
-    ) -> Self {
-        let headers = policy::headers_to_store(response_headers);
-        let mut selected = HeaderMap::new();
-        for name in vary_names(&headers).unwrap_or_default() {
-            for value in request_headers.get_all(&name) {
-                selected.append(name.clone(), value.clone());
-            }
-        }
-        Self {
-            status,
-            headers,
-            request_headers: selected,
-            request_time,
-            response_time,
-        }
-    }
-
-    /// The header names of the response's `Vary`, lowercase, sorted, without duplicates;
-    /// `None` for `Vary: *` (never matches).
-    pub fn vary(&self) -> Option<Vec<HeaderName>> {
-        vary_names(&self.headers)
-    }
-
-    /// Whether a new request with `request_headers` may use this entry as far as `Vary` goes.
-    pub fn matches_request(&self, request_headers: &HeaderMap) -> bool {
-        vary_matches(&self.request_headers, &self.headers, request_headers)
-    }
-
-    /// The `Last-Modified` response header as a time (Qt's `lastModified()`).
-    pub fn last_modified(&self) -> Option<SystemTime> {
-        header_date(&self.headers, http::header::LAST_MODIFIED)
-    }
-
-    /// The `Expires` response header as a time (Qt's `expirationDate()`); `Cache-Control:
-    /// max-age` takes precedence over it, see [`policy::freshness`].
-    pub fn expiration_date(&self) -> Option<SystemTime> {
-        header_date(&self.headers, http::header::EXPIRES)
-    }
-
-    /// A rough size in bytes of this metadata (for a memory budget).
-    pub(crate) fn approximate_size(&self) -> u64 {
-        let map = |h: &HeaderMap| -> u64 {
-            h.iter()
-                .map(|(n, v)| (n.as_str().len() + v.len() + 8) as u64)
-                .sum()
-        };
-        64 + map(&self.headers) + map(&self.request_headers)
-    }
-}
-
-fn header_date(headers: &HeaderMap, name: HeaderName) -> Option<SystemTime> {
-    let value = headers.get(name)?.to_str().ok()?;
-    httpdate::parse_http_date(value.trim()).ok()
-}
-
-/// A stored response, as returned by [`Cache::lookup`].
-#[derive(Debug)]
-pub struct CachedEntry {
-    /// Status, headers, `Vary` request headers and times.
-    pub metadata: CacheMetadata,
-    /// The body.
-    pub body: CachedBody,
-    /// When this entry (or its metadata, after a 304) was written.
-    pub stored_at: SystemTime,
-}
-
-/// The body of a [`CachedEntry`]: bytes in memory or a stream (a [`DiskCache`] streams bodies
-/// over 1 MiB from their file, checking the checksum at the end).
-pub struct CachedBody {
-    repr: BodyRepr,
-}
-
-enum BodyRepr {
-    Bytes(Bytes),
-    Stream { len: u64, stream: CachedBodyStream },
-}
-
-impl CachedBody {
-    /// A body held in memory.
-    pub fn from_bytes(bytes: impl Into<Bytes>) -> Self {
-        Self {
-            repr: BodyRepr::Bytes(bytes.into()),
-        }
-    }
-
-    /// A body read from `stream`, `len` bytes long in all.
-    pub fn from_stream(len: u64, stream: CachedBodyStream) -> Self {
-        Self {
-            repr: BodyRepr::Stream { len, stream },
-        }
-    }
-
-    /// The body length in bytes.
-    pub fn len(&self) -> u64 {
-        match &self.repr {
-            BodyRepr::Bytes(b) => b.len() as u64,
-            BodyRepr::Stream { len, .. } => *len,
-        }
-    }
-
-    /// Whether the body is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The bytes, when the body is held in memory.
-    pub fn as_bytes(&self) -> Option<&Bytes> {
-        match &self.repr {
-            BodyRepr::Bytes(b) => Some(b),
-            BodyRepr::Stream { .. } => None,
-        }
-    }
-
-    /// The body as a stream of chunks (an error if a stored file turns out corrupt).
-    pub fn into_stream(self) -> CachedBodyStream {
-        match self.repr {
-            BodyRepr::Bytes(b) => {
-                Box::pin(futures_util::stream::iter((!b.is_empty()).then_some(Ok(b))))
-            }
-            BodyRepr::Stream { stream, .. } => stream,
-        }
-    }
-
-    /// The whole body.
-    pub async fn bytes(self) -> io::Result<Bytes> {
-        use futures_util::StreamExt;
-        match self.repr {
-            BodyRepr::Bytes(b) => Ok(b),
-            BodyRepr::Stream { len, mut stream } => {
-                let mut out = bytes::BytesMut::with_capacity(len.min(64 << 20) as usize);
-                while let Some(chunk) = stream.next().await {
-                    out.extend_from_slice(&chunk?);
-                }
-                Ok(out.freeze())
-            }
-        }
-    }
-}
-
-impl fmt::Debug for CachedBody {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.repr {
-            BodyRepr::Bytes(b) => f
-                .debug_struct("CachedBody")
-                .field("bytes", &b.len())
-                .finish(),
-            BodyRepr::Stream { len, .. } => {
-                f.debug_struct("CachedBody").field("stream", len).finish()
-            }
-        }
-    }
-}
-
 /// A response being stored: the body is written as it arrives and becomes visible only on
 /// [`commit`](CacheWriter::commit); dropping the writer aborts (nothing is stored).
 pub trait CacheWriter: Send {
@@ -552,6 +383,30 @@ pub trait Cache: Send + Sync {
     /// The bytes used (Qt's `cacheSize()`).
     #[doc(alias = "cacheSize")]
     fn size(&self) -> u64;
+
+    /// Every stored response (each `Vary` variant apart), for inspecting the cache. The
+    /// default lists nothing: a cache that cannot enumerate its entries.
+    fn entries(&self) -> CacheFuture<'_, Vec<EntryInfo>> {
+        Box::pin(std::future::ready(Vec::new()))
+    }
+
+    /// Removes every stored response whose URL starts with `url_prefix` (as
+    /// [`EntryInfo::url_text`] shows it: no fragment, no user info), every method and variant;
+    /// returns how many were removed. `remove` removes one URL; this removes a site or a
+    /// folder (`"https://example.org/"`, `"https://example.org/api/"`). The default removes
+    /// nothing.
+    fn remove_prefix<'a>(&'a self, url_prefix: &'a str) -> CacheFuture<'a, u64> {
+        let _ = url_prefix;
+        Box::pin(std::future::ready(0))
+    }
+
+    /// Whether this is a shared cache (a proxy's or a gateway's, RFC 9111 §1): `s-maxage`
+    /// and `proxy-revalidate` apply, `private` responses are not stored, and a response to a
+    /// request with `Authorization` only when it allows it (§3.5). `false` by default: a
+    /// private cache, one user's, as Qt's.
+    fn is_shared(&self) -> bool {
+        false
+    }
 }
 
 /// Whether a stored entry may answer a new request as far as `Vary` goes (RFC 9111 §4.1):

@@ -2,6 +2,7 @@
 
 use super::*;
 use http::header::HeaderValue;
+use http::StatusCode;
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     let mut h = HeaderMap::new();

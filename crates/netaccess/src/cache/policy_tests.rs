@@ -95,14 +95,28 @@ fn storable_rules() {
         200,
         &[]
     ));
-    // Partial content and Range requests are not stored.
-    assert!(!can_store(
+    // Partial content is stored with a single byte range; a 200 to a Range request and a
+    // 200 with Content-Range too.
+    assert!(can_store(
         Method::GET,
         &[],
         206,
         &[("content-range", "bytes 0-9/100")]
     ));
-    assert!(!can_store(Method::GET, &[("range", "bytes=0-9")], 200, &[]));
+    assert!(!can_store(Method::GET, &[], 206, &[]));
+    assert!(!can_store(
+        Method::GET,
+        &[],
+        206,
+        &[("content-range", "bytes */100")]
+    ));
+    assert!(can_store(Method::GET, &[("range", "bytes=0-9")], 200, &[]));
+    assert!(can_store(
+        Method::GET,
+        &[],
+        200,
+        &[("content-range", "bytes 0-9/10")]
+    ));
     // Only GET.
     assert!(!can_store(
         Method::HEAD,
@@ -125,7 +139,8 @@ fn storable_rules() {
         200,
         &[("vary", "accept-language")]
     ));
-    // Statuses: cacheable by default, or with explicit freshness; never errors like 500/304.
+    // Statuses: heuristically cacheable, or any final status with explicit freshness
+    // (RFC 9111 §3); never 304 or 1xx.
     assert!(can_store(Method::GET, &[], 404, &[]));
     assert!(can_store(Method::GET, &[], 301, &[]));
     assert!(!can_store(Method::GET, &[], 302, &[]));
@@ -135,13 +150,22 @@ fn storable_rules() {
         302,
         &[("cache-control", "max-age=60")]
     ));
+    for status in [299, 400, 499, 500, 502, 503, 504, 599] {
+        assert!(can_store(
+            Method::GET,
+            &[],
+            status,
+            &[("cache-control", "max-age=60")]
+        ));
+        assert!(!can_store(Method::GET, &[], status, &[]), "{status}");
+    }
+    assert!(!can_store(Method::GET, &[], 304, &[]));
     assert!(!can_store(
         Method::GET,
         &[],
-        500,
+        304,
         &[("cache-control", "max-age=60")]
     ));
-    assert!(!can_store(Method::GET, &[], 304, &[]));
 }
 
 #[test]
@@ -525,4 +549,89 @@ fn stale_on_error() {
         "no-cache"
     )])));
     assert!(!may_serve_stale_on_error(&entry(&[("pragma", "no-cache")])));
+}
+
+#[test]
+fn the_issue_dates_expire_as_they_should() {
+    // Doubled spaces: invalid, so already expired.
+    let e = entry(&[("expires", "Thu, 18  Aug  2050 02:01:18 GMT")]);
+    assert!(is_stale(&fresh_at(&e, &[], 1)));
+    // asctime with a day name that does not match the date: accepted.
+    let e = entry(&[("expires", "Thu Aug  8 02:01:18 2050")]);
+    assert!(is_fresh(&e, 1));
+}
+
+#[test]
+fn stale_while_revalidate_window() {
+    let e = entry(&[("cache-control", "max-age=10, stale-while-revalidate=20")]);
+    let p = StoredPolicy::new(&e);
+    let (u, h) = (url(), HeaderMap::new());
+    let req = CacheRequest::new(&Method::GET, &u, &h);
+    assert_eq!(p.freshness(&e, &req, at(9)), Freshness::Fresh);
+    assert!(matches!(
+        p.freshness(&e, &req, at(25)),
+        Freshness::StaleWhileRevalidate { .. }
+    ));
+    assert!(matches!(
+        p.freshness(&e, &req, at(31)),
+        Freshness::Stale { .. }
+    ));
+    // must-revalidate wins; a request's max-age keeps it out of the window.
+    let e = entry(&[(
+        "cache-control",
+        "max-age=10, must-revalidate, stale-while-revalidate=20",
+    )]);
+    assert!(is_stale(&fresh_at(&e, &[], 25)));
+    let e = entry(&[("cache-control", "max-age=10, stale-while-revalidate=20")]);
+    assert!(is_stale(&fresh_at(
+        &e,
+        &[("cache-control", "max-age=5")],
+        25
+    )));
+}
+
+#[test]
+fn stale_if_error_window() {
+    let none = HeaderMap::new();
+    let p = StoredPolicy::new(&entry(&[(
+        "cache-control",
+        "max-age=10, stale-if-error=20",
+    )]));
+    assert!(p.may_serve_on_error(&none, false, at(30)));
+    assert!(!p.may_serve_on_error(&none, false, at(31)));
+    let asked = headers(&[("cache-control", "stale-if-error=100")]);
+    assert!(p.may_serve_on_error(&asked, false, at(100)));
+    // Without a window: Qt's fallback, however stale.
+    let p = StoredPolicy::new(&entry(&[("cache-control", "max-age=10")]));
+    assert!(p.may_serve_on_error(&none, false, at(1_000_000)));
+    // Shared caches: proxy-revalidate and s-maxage forbid it.
+    let p = StoredPolicy::new(&entry(&[("cache-control", "max-age=10, proxy-revalidate")]));
+    assert!(p.may_serve_on_error(&none, false, at(30)));
+    assert!(!p.may_serve_on_error(&none, true, at(30)));
+    assert!(is_error_status(StatusCode::BAD_GATEWAY));
+    assert!(!is_error_status(StatusCode::NOT_IMPLEMENTED));
+}
+
+#[test]
+fn shared_caches_read_s_maxage_private_and_authorization() {
+    let (u, none) = (url(), HeaderMap::new());
+    let auth = headers(&[("authorization", "Bearer x")]);
+    let e = entry(&[("cache-control", "max-age=0, s-maxage=60")]);
+    let private_req = CacheRequest::new(&Method::GET, &u, &none);
+    let shared_req = CacheRequest::new(&Method::GET, &u, &none).shared(true);
+    assert!(is_stale(&freshness(&e, &private_req, at(1))));
+    assert_eq!(freshness(&e, &shared_req, at(1)), Freshness::Fresh);
+    let res = headers(&[("cache-control", "private, max-age=60")]);
+    assert!(storable(&private_req, StatusCode::OK, &res));
+    assert!(!storable(&shared_req, StatusCode::OK, &res));
+    let authed = CacheRequest::new(&Method::GET, &u, &auth).shared(true);
+    for (cc, ok) in [
+        ("max-age=60", false),
+        ("public, max-age=60", true),
+        ("s-maxage=60", true),
+        ("must-revalidate, max-age=60", true),
+    ] {
+        let res = headers(&[("cache-control", cc)]);
+        assert_eq!(storable(&authed, StatusCode::OK, &res), ok, "{cc}");
+    }
 }

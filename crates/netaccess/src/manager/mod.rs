@@ -255,10 +255,7 @@ impl NetworkAccessManager {
         match pipeline::queue_origin(&ctx, &shared) {
             // Waits in its origin's queue as data; its task starts when a slot is granted.
             Some(origin) => Self::enqueue(ctx, origin, shared, body),
-            None => {
-                let runtime = ctx.runtime.clone();
-                runtime.spawn(pipeline::run(ctx, shared, body));
-            }
+            None => pipeline::start(ctx, shared, body),
         }
         reply
     }

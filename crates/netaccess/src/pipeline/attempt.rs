@@ -102,6 +102,10 @@ pub(super) async fn run(
                 ctx.event(reply, Event::CacheHit);
                 return Box::pin(stored.deliver(reply, true)).await;
             }
+            cache::Before::Completed(stored) => {
+                ctx.event(reply, Event::CacheConditionalHit);
+                return Box::pin(stored.deliver(reply, false)).await;
+            }
             cache::Before::Send(attempt, revalidating) => {
                 if ctx.config.cache.is_some() && revalidating.is_none() {
                     ctx.event(reply, Event::CacheMiss);
@@ -126,7 +130,17 @@ pub(super) async fn run(
             Ok(exchange) => exchange,
             Err(error) => {
                 let retries = &mut journey.retries;
-                let wait = retries.after_failure(ctx, retry_policy, &attempt, error)?;
+                let wait = match retries.after_failure(ctx, retry_policy, &attempt, error) {
+                    Ok(wait) => wait,
+                    // No answer at all: a stale copy may stand in (stale-if-error).
+                    Err(e) => match cache::on_failure(ctx, &attempt, revalidating) {
+                        Some(stored) => {
+                            ctx.event(reply, Event::CacheConditionalHit);
+                            return Box::pin(stored.deliver(reply, true)).await;
+                        }
+                        None => return Err(e),
+                    },
+                };
                 journey.wait_to_retry(ctx, reply, wait).await;
                 target = attempt.target;
                 continue;

@@ -1,5 +1,6 @@
-//! One request from start to finish. [`run`] and [`QueuedRequest`] start it (the latter on a
-//! connection slot granted while the request waited in its origin's queue as data);
+//! One request from start to finish. [`start`] (through [`run`]; with a cache, polled once on
+//! the calling thread first, so a hit needs no task) and [`QueuedRequest`] start it (the
+//! latter on a connection slot granted while the request waited in its origin's queue as data);
 //! [`drive`] makes sure the reply finishes whatever happens, a panic included; `execute`
 //! dispatches on the scheme: `data:` and `file:` are delivered at once, HTTP goes through
 //! the attempt loop.
@@ -65,6 +66,42 @@ pub(crate) fn run(
         drive(&ctx, &reply, work, guard, created).await;
     }
 }
+
+/// Starts the request of `reply` on the manager's runtime. With a cache, the request is first
+/// polled once on the calling thread (inside the runtime's context): a hit that needs no I/O
+/// (a [`MemoryCache`](crate::MemoryCache) entry, a `DiskCache` entry it holds parsed) is
+/// delivered and finished within that poll, with no task of its own. Anything else is spawned
+/// as a task, as every request without a cache is.
+///
+/// A slot that starts a request from inside such a poll (a `finished` slot fetching the next
+/// page) nests another one; past [`MAX_INLINE_DEPTH`] nested polls on a thread, requests are
+/// spawned, so a chain of hits never grows the stack without bound.
+pub(crate) fn start(ctx: Arc<Context>, reply: Arc<ReplyShared>, body: Body) {
+    thread_local! {
+        static DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+    let runtime = ctx.runtime.clone();
+    let depth = DEPTH.with(|d| d.get());
+    let inline = ctx.config.cache.is_some() && depth < MAX_INLINE_DEPTH;
+    let mut work = Box::pin(run(ctx, reply, body));
+    if inline {
+        let _entered = runtime.enter();
+        let mut cx = std::task::Context::from_waker(futures_util::task::noop_waker_ref());
+        DEPTH.with(|d| d.set(depth + 1));
+        let polled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.as_mut().poll(&mut cx)));
+        DEPTH.with(|d| d.set(depth));
+        match polled {
+            Ok(std::task::Poll::Ready(())) => return,
+            Ok(std::task::Poll::Pending) => {}
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+    runtime.spawn(work);
+}
+
+/// How many requests may be polled inline inside one another on a thread (see [`start`]).
+pub(crate) const MAX_INLINE_DEPTH: u32 = 4;
 
 /// The origin whose queue a new request can wait in as data, before any task exists for it:
 /// an HTTP request with no cache to consult first (a cache hit must not wait for a slot).
