@@ -7,6 +7,8 @@
 //! A request's configuration is fingerprinted once ([`TlsSettings`]): the fingerprint is part of
 //! the pool key, so connections are shared only between requests whose TLS settings are equal.
 //! The handshake that uses these settings is `transport/tls.rs`.
+//!
+//! About 600 lines, half of them documentation and examples of the public TLS types.
 
 use std::sync::Arc;
 

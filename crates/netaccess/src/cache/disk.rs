@@ -29,6 +29,10 @@
 //! file is in place: one writer per key at a time, across processes. Entries can be listed and
 //! removed by URL prefix.
 //!
+//! Why one file of over 1,000 lines: the write protocol, the reader, eviction and listing share
+//! the directory layout and its invariants (rename-over, checksums, the key's lock), and
+//! splitting them would spread one protocol over several files; about a third is tests.
+//!
 //! Why one file of about 1,100 lines: the protocol above (temporary file, rename, checksum
 //! verified while streaming, removal only of the file that was checked, eviction) is shared
 //! by the reader, the writer and the sweeper, and is reviewed as a whole.

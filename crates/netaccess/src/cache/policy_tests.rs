@@ -1,4 +1,5 @@
-//! Tests of `cache/policy.rs`.
+//! Tests of `cache/policy.rs`: one or more per rule of RFC 9111 and RFC 5861 it applies, which
+//! is why the file is over 600 lines.
 
 use super::*;
 

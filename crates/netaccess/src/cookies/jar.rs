@@ -1,4 +1,7 @@
 //! [`CookieJar`] (QNetworkCookieJar) and the RFC 6265 [`DefaultCookieJar`].
+//!
+//! Over 600 lines: the storage model of RFC 6265 §5.3-5.4 (matching, eviction, limits, the
+//! public-suffix and prefix rules) is one algorithm over one map, kept together.
 
 use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
