@@ -98,20 +98,11 @@ pub(super) async fn run(
         let cookies = session::cookies(ctx, request, &target.url);
         let attempt = Attempt::new(target, cookies, ctx.config.user_agent.as_ref())?;
         let (attempt, revalidating) = match cache::before(ctx, reply, attempt).await? {
-            cache::Before::Hit(stored) => {
-                ctx.event(reply, Event::CacheHit);
-                return Box::pin(stored.deliver(reply, true)).await;
-            }
+            cache::Before::Hit(stored) => return answer(ctx, reply, stored, HIT).await,
             cache::Before::Completed(stored) => {
-                ctx.event(reply, Event::CacheConditionalHit);
-                return Box::pin(stored.deliver(reply, false)).await;
+                return answer(ctx, reply, stored, CONDITIONAL).await
             }
-            cache::Before::Send(attempt, revalidating) => {
-                if ctx.config.cache.is_some() && revalidating.is_none() {
-                    ctx.event(reply, Event::CacheMiss);
-                }
-                (attempt, revalidating)
-            }
+            cache::Before::Send(attempt, revalidating) => (attempt, revalidating),
         };
         let attempt = journey.auth.before(ctx, reply, attempt);
         journey.attempts += 1;
@@ -134,10 +125,7 @@ pub(super) async fn run(
                     Ok(wait) => wait,
                     // No answer at all: a stale copy may stand in (stale-if-error).
                     Err(e) => match cache::on_failure(ctx, &attempt, revalidating) {
-                        Some(stored) => {
-                            ctx.event(reply, Event::CacheConditionalHit);
-                            return Box::pin(stored.deliver(reply, true)).await;
-                        }
+                        Some(stored) => return answer(ctx, reply, stored, STALE).await,
                         None => return Err(e),
                     },
                 };
@@ -159,8 +147,7 @@ pub(super) async fn run(
             }
             Step::Stored(stored) => {
                 exchange.discard(ctx, reply, timeout).await;
-                ctx.event(reply, Event::CacheConditionalHit);
-                return Box::pin(stored.deliver(reply, false)).await;
+                return answer(ctx, reply, stored, CONDITIONAL).await;
             }
             Step::Retry => {
                 exchange.discard(ctx, reply, timeout).await;
@@ -173,18 +160,29 @@ pub(super) async fn run(
             }
             Step::Follow(redirect) => {
                 exchange.discard(ctx, reply, timeout).await;
-                ctx.event(
-                    reply,
-                    Event::Redirect {
-                        to: &redirect.target.url,
-                    },
-                );
-                journey.follow(reply, redirect).await
+                journey.follow(ctx, reply, redirect).await
             }
             Step::Fail(e) => return Err(e),
         };
     }
 }
+
+/// A stored response answers: a fresh hit (`CacheHit`, no request reached the server), a 304
+/// or a completed range (`CacheConditionalHit`), or a stale copy standing in for an error.
+async fn answer(
+    ctx: &Context,
+    reply: &Arc<ReplyShared>,
+    stored: cache::Stored,
+    (event, from_cache): (Event<'static>, bool),
+) -> Result<Option<Error>, Error> {
+    ctx.event(reply, event);
+    Box::pin(stored.deliver(reply, from_cache)).await
+}
+
+/// How [`answer`] tells and marks a 304's or a completed range's answer, and a stale copy's.
+const HIT: (Event<'static>, bool) = (Event::CacheHit, true);
+const CONDITIONAL: (Event<'static>, bool) = (Event::CacheConditionalHit, false);
+const STALE: (Event<'static>, bool) = (Event::CacheConditionalHit, true);
 
 /// The target after the HSTS upgrade, which the reply's URL shows.
 fn upgrade(ctx: &Context, reply: &ReplyShared, target: Target) -> Target {
@@ -298,9 +296,15 @@ impl Journey {
 
     /// Takes a redirect: the `redirected` signal, the application's permission when the
     /// policy asks for it, the reply's new URL, a fresh start for authentication.
-    pub(super) async fn follow(&mut self, reply: &ReplyShared, redirect: Redirect) -> Target {
+    pub(super) async fn follow(
+        &mut self,
+        ctx: &Context,
+        reply: &Arc<ReplyShared>,
+        redirect: Redirect,
+    ) -> Target {
         self.followed += 1;
         let next = redirect.target;
+        ctx.event(reply, Event::Redirect { to: &next.url });
         reply.signals.redirected.emit(&next.url);
         if redirect.ask_first {
             reply.redirect_permission().await;

@@ -74,12 +74,22 @@ fn background<T>(f: impl FnOnce(&mut HashSet<String>, &mut HashSet<usize>) -> T)
     f(keys, replies)
 }
 
-/// The cache stage before an attempt.
+/// The cache stage before an attempt: its answer, and the `CacheMiss` event when a cache is
+/// configured and has nothing for it.
 pub(super) async fn before(
     ctx: &Context,
-    reply: &ReplyShared,
+    reply: &Arc<ReplyShared>,
     attempt: Attempt,
 ) -> Result<Before, Error> {
+    let before = consult(ctx, reply, attempt).await?;
+    if matches!(before, Before::Send(_, None)) && ctx.config.cache.is_some() {
+        ctx.event(reply, crate::events::Event::CacheMiss);
+    }
+    Ok(before)
+}
+
+/// What the cache has for an attempt.
+async fn consult(ctx: &Context, reply: &ReplyShared, attempt: Attempt) -> Result<Before, Error> {
     let Some(cache) = &ctx.config.cache else {
         return Ok(Before::Send(attempt, None));
     };

@@ -155,7 +155,7 @@ async fn the_redirect_stage_follows_and_strips_what_must_not_cross() {
     );
     assert!(next.body.is_absent());
     assert!(next.headers.is_empty(), "{:?}", next.headers);
-    let followed = journey.follow(&reply, redirect_to(next)).await;
+    let followed = journey.follow(&ctx, &reply, redirect_to(next)).await;
     assert_eq!(followed.url, url("http://b.test/done"));
     assert_eq!(reply.handle().url(), url("http://b.test/done"));
 }
