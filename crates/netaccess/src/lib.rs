@@ -90,6 +90,7 @@ mod multipart;
 #[cfg(any(feature = "cookies", feature = "hsts", feature = "disk-cache"))]
 mod persist;
 mod pipeline;
+mod rate;
 pub mod proxy;
 mod redirect;
 mod reply;

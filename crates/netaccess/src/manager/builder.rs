@@ -54,6 +54,8 @@ pub struct ManagerBuilder {
     user_agent: Option<http::HeaderValue>,
     interceptors: Vec<Arc<dyn Interceptor>>,
     retry_policy: RetryPolicy,
+    max_download_rate: Option<u64>,
+    max_download_rate_per_host: Option<u64>,
     /// The first error a setting met, for `build()`.
     error: Option<Error>,
 }
@@ -98,6 +100,8 @@ impl Default for ManagerBuilder {
             user_agent: Some(http::HeaderValue::from_static(DEFAULT_USER_AGENT)),
             interceptors: Vec::new(),
             retry_policy: RetryPolicy::none(),
+            max_download_rate: None,
+            max_download_rate_per_host: None,
             error: None,
         }
     }
@@ -440,6 +444,38 @@ impl ManagerBuilder {
         self
     }
 
+    /// At most `bytes_per_sec` of response bodies per second across the manager (curl's
+    /// `--limit-rate` for all transfers together; 0: no limit, the default). Bodies are read
+    /// off their connections no faster (the server is slowed down by TCP or HTTP/2 flow
+    /// control; nothing is buffered), with a burst of at most 1/8 s. Waiting bodies are served
+    /// by priority: Low requests get only what High and Normal ones leave.
+    ///
+    /// ```
+    /// let manager = netaccess::NetworkAccessManager::builder()
+    ///     .max_download_rate(2 * 1024 * 1024)
+    ///     .build();
+    /// # drop(manager);
+    /// ```
+    pub fn max_download_rate(mut self, bytes_per_sec: u64) -> Self {
+        self.max_download_rate = Some(bytes_per_sec);
+        self
+    }
+
+    /// At most `bytes_per_sec` of response bodies per second from each `host:port`, shared by
+    /// all requests to it (0: no limit, the default); priorities apply as in
+    /// [`max_download_rate`](Self::max_download_rate), which also applies.
+    ///
+    /// ```
+    /// let manager = netaccess::NetworkAccessManager::builder()
+    ///     .max_download_rate_per_host(512 * 1024)
+    ///     .build();
+    /// # drop(manager);
+    /// ```
+    pub fn max_download_rate_per_host(mut self, bytes_per_sec: u64) -> Self {
+        self.max_download_rate_per_host = Some(bytes_per_sec);
+        self
+    }
+
     /// Builds the manager.
     ///
     /// Fails with the first error a setting met (invalid PEM data, an invalid `User-Agent`).
@@ -497,6 +533,10 @@ impl ManagerBuilder {
             user_agent: self.user_agent,
             interceptors: self.interceptors.into(),
             retry_policy: self.retry_policy,
+            rates: Arc::new(crate::rate::Rates::new(
+                self.max_download_rate,
+                self.max_download_rate_per_host,
+            )),
         };
         let signals = Arc::new(ManagerSignals::new());
         let context = Context {

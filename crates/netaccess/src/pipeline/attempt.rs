@@ -132,7 +132,7 @@ pub(super) async fn run(
         target = match step? {
             Step::Deliver => {
                 let writer = cache::writer(ctx, reply, &attempt, &exchange);
-                let delivery = deliver::network(reply, &attempt, exchange, timeout, writer);
+                let delivery = deliver::network(ctx, reply, &attempt, exchange, timeout, writer);
                 return Box::pin(delivery).await;
             }
             Step::Stored(stored) => {

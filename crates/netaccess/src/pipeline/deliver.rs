@@ -241,6 +241,7 @@ pub(super) fn content_length(headers: &HeaderMap) -> Option<u64> {
 /// the cache entry committed (before `finished`, so the next request can reuse the
 /// connection at once).
 pub(super) async fn network(
+    ctx: &crate::context::Context,
     reply: &Arc<ReplyShared>,
     attempt: &Attempt,
     exchange: Exchange,
@@ -283,7 +284,11 @@ pub(super) async fn network(
     // Committed only if the body arrives whole.
     let writer = Arc::new(std::sync::Mutex::new(writer));
     let tee = writer.clone();
-    let body = body_chunks(incoming, timeout).inspect(move |chunk| {
+    let request = reply.request();
+    let (max_rate, priority) = (request.max_rate(), request.priority());
+    let throttle = ctx.config.rates.throttle(&attempt.target.url, max_rate, priority);
+    let body = body_chunks(incoming, timeout);
+    let body = crate::rate::throttle(body, throttle).inspect(move |chunk| {
         let Ok(chunk) = chunk else { return };
         let mut slot = tee.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(w) = slot.as_mut() {
