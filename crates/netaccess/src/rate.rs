@@ -16,8 +16,8 @@
 //!
 //! A bucket holds at most an eighth of a second of bytes (a short burst) and may go into debt:
 //! a chunk larger than what is in the bucket is taken whole, and the next one waits until the
-//! debt is paid. So chunk sizes (hyper's reads, HTTP/2 frames) never stall a body, and over
-//! time the rate is exact.
+//! debt is paid; at its end a body waits for its last debt. So chunk sizes (hyper's reads,
+//! HTTP/2 frames) never stall a body, and the time a body takes is exact.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -167,6 +167,13 @@ impl Limiter {
     }
 }
 
+impl Limiter {
+    /// How long until the bucket is out of debt.
+    fn debt(&self) -> Duration {
+        self.lock().bucket.wait(Instant::now())
+    }
+}
+
 /// A take in a [`Limiter`]'s queue; leaving it lets the next one go.
 struct Queued<'a> {
     limiter: &'a Limiter,
@@ -193,9 +200,7 @@ impl Rates {
     /// (`None` or 0: no limit).
     pub(crate) fn new(total: Option<u64>, per_host: Option<u64>) -> Self {
         Rates {
-            total: total
-                .filter(|&r| r > 0)
-                .map(|r| Arc::new(Limiter::new(r))),
+            total: total.filter(|&r| r > 0).map(|r| Arc::new(Limiter::new(r))),
             per_host: per_host.filter(|&r| r > 0),
             hosts: Mutex::default(),
         }
@@ -267,6 +272,23 @@ impl Throttle {
     }
 }
 
+impl Throttle {
+    /// Waits until the bytes taken are paid for: a body ends when its last chunk would have
+    /// been let through, so it never finishes early by one chunk.
+    async fn settle(&mut self) {
+        let mut wait = self
+            .own
+            .as_mut()
+            .map_or(Duration::ZERO, |own| own.wait(Instant::now()));
+        for limiter in [&self.host, &self.total].into_iter().flatten() {
+            wait = wait.max(limiter.debt());
+        }
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
 /// `body` read under `throttle`: after each chunk, the next is not read before the limits
 /// allow it. Without a throttle, `body` as it is.
 pub(crate) fn throttle<S, E>(
@@ -283,7 +305,10 @@ where
         Some(throttle) => {
             let state = (Box::pin(body), throttle);
             futures_util::stream::unfold(state, |(mut body, mut throttle)| async move {
-                let chunk = body.next().await?;
+                let Some(chunk) = body.next().await else {
+                    throttle.settle().await;
+                    return None;
+                };
                 if let Ok(data) = &chunk {
                     throttle.pace(data.len() as u64).await;
                 }
@@ -306,7 +331,11 @@ mod tests {
         let mut bucket = TokenBucket::new(8000, t0);
         assert_eq!(bucket.wait(t0), Duration::ZERO);
         bucket.take(1000, t0);
-        assert_eq!(bucket.wait(t0), Duration::ZERO, "exactly empty is not in debt");
+        assert_eq!(
+            bucket.wait(t0),
+            Duration::ZERO,
+            "exactly empty is not in debt"
+        );
         bucket.take(1, t0);
         assert!(bucket.wait(t0) > Duration::ZERO);
     }

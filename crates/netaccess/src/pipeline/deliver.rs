@@ -286,7 +286,10 @@ pub(super) async fn network(
     let tee = writer.clone();
     let request = reply.request();
     let (max_rate, priority) = (request.max_rate(), request.priority());
-    let throttle = ctx.config.rates.throttle(&attempt.target.url, max_rate, priority);
+    let throttle = ctx
+        .config
+        .rates
+        .throttle(&attempt.target.url, max_rate, priority);
     let body = body_chunks(incoming, timeout);
     let body = crate::rate::throttle(body, throttle).inspect(move |chunk| {
         let Ok(chunk) = chunk else { return };
