@@ -258,7 +258,13 @@ impl OutputDir {
                 ".{name}.{}-{index}-{attempt}.netaccess-part",
                 std::process::id()
             ));
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
+            // Readable too: a segmented download (-x) reads it back for its SHA-256.
+            match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
                 Ok(file) => {
                     return Ok(TempFile {
                         file: Some(file),

@@ -24,6 +24,19 @@ Output:
   gets the response's Last-Modified as its mtime). 206 appends, 200 rewrites the file from
   scratch, 416 means it was complete.
 
+Rates and segments:
+  --limit-rate and --limit-rate-per-host pace how fast bodies are read off their connections
+  (the server is slowed down by TCP or HTTP/2 flow control; nothing piles up in memory), with
+  a burst of at most 1/8 s. While a higher-priority URL waits for bytes, lower ones get none.
+  -x N (with -o) first asks for the first MiB with a Range. A 206 with a strong ETag (not W/)
+  splits the rest into N ranged requests with If-Range, written into place in a preallocated
+  hidden file; the length is checked and the file renamed at the end. A part answered with
+  anything but the expected 206 (the file changed) fails the download. A server that ignores
+  the Range gives the whole file in that one request; one without a strong ETag is fetched
+  again in one request. The requests share the per-host connection limit and the priority;
+  on HTTP/2 they are streams of one connection. With -x, the JSON status is the first
+  request's (206 when split).
+
 Progress:
   With a terminal on stderr (and TERM not dumb), a line per URL ('queued' until its request
   is sent, then a bar with rate and ETA) and a total bar. -q turns it off.
@@ -56,6 +69,7 @@ Examples:
   netaccess get http://127.0.0.1:8080/hello
   netaccess get -o downloads http://127.0.0.1:8080/a.iso http://127.0.0.1:8080/b.iso
   netaccess get -o downloads --continue http://127.0.0.1:8080/a.iso
+  netaccess get -o downloads -x 4 --limit-rate 2M http://127.0.0.1:8080/a.iso
   netaccess get --priority high URL1 --priority low URL2 URL3   # URL2 and URL3 are low
   netaccess get -X PUT -d @body.json -H 'Content-Type: application/json' URL
   netaccess get -F name=value -F upload=@photo.jpg URL           # multipart/form-data POST
@@ -213,6 +227,44 @@ pub struct GetArgs {
     /// Credentials USER:PASS given when a proxy asks
     #[arg(long, value_name = "USER:PASS")]
     pub(super) proxy_user: Option<String>,
+    // --- rates and segmented downloads (segmented.rs) ---
+    /// Read response bodies at most RATE bytes per second in all (K, M, G are 1024
+    /// multiples: 2M is 2 MiB/s); high-priority URLs get their share before low ones
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub(super) limit_rate: Option<u64>,
+    /// Read response bodies at most RATE bytes per second from each host:port
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub(super) limit_rate_per_host: Option<u64>,
+    /// With -o: fetch each file in N ranged requests at once (1 to 16) when the server
+    /// answers a range with a strong ETag; one request otherwise
+    #[arg(short = 'x', long = "split", value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub(super) split: u16,
+}
+
+/// `--limit-rate` values: bytes per second, with an optional K, M or G suffix (1024
+/// multiples, as curl); a fraction is allowed with a suffix (1.5M). At least 1 byte/s.
+pub(super) fn parse_rate(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (number, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c.to_ascii_uppercase()),
+        _ => (t, ' '),
+    };
+    let multiplier: f64 = match unit {
+        ' ' => 1.0,
+        'K' => 1024.0,
+        'M' => 1024.0 * 1024.0,
+        'G' => 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(format!("{text:?}: the unit must be K, M or G")),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a rate (e.g. 500K, 2M)"))?;
+    let bytes = (value * multiplier).floor();
+    if !(1.0..=1e15).contains(&bytes) {
+        return Err(format!("{text:?}: a rate is 1 byte/s to 1e15 bytes/s"));
+    }
+    Ok(bytes as u64)
 }
 
 pub(super) fn usage(message: &str) -> i32 {

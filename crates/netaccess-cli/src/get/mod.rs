@@ -13,6 +13,7 @@
 
 mod args;
 mod save;
+mod segmented;
 mod setup;
 mod verbose;
 
@@ -146,6 +147,11 @@ pub async fn run(args: GetArgs, priorities: Vec<Priority>) -> i32 {
         !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         args.urls.len(),
     );
+    // -x N: a GET into DIR (not a resume) goes out as the probe of a segmented download.
+    let segmenting = args.split > 1
+        && out_dir.is_some()
+        && verb.eq_ignore_ascii_case("GET")
+        && matches!(payload, Payload::None);
     let started = Instant::now();
     let mut tracked = Vec::with_capacity(args.urls.len());
     for (index, url) in args.urls.iter().enumerate() {
@@ -170,6 +176,9 @@ pub async fn run(args: GetArgs, priorities: Vec<Priority>) -> i32 {
             if let Ok(mtime) = std::fs::metadata(&path).and_then(|m| m.modified()) {
                 request.set_header("If-Range", &httpdate::fmt_http_date(mtime));
             }
+        }
+        if segmenting && resume.is_none() {
+            segmented::probe(&mut request);
         }
         let body = match &payload {
             Payload::None => Body::empty(),
@@ -302,10 +311,14 @@ pub async fn run(args: GetArgs, priorities: Vec<Priority>) -> i32 {
             // they finish.
             let mut pending = FuturesUnordered::new();
             let head = verb.eq_ignore_ascii_case("HEAD");
+            let (manager, split, json) = (&manager, args.split, args.json);
             for (index, t) in tracked.iter().enumerate() {
                 let dir = out_dir.clone();
                 pending.push(async move {
                     let outcome = match dir {
+                        Some(dir) if segmenting && t.resume.is_none() => {
+                            segmented::save(t, index, &dir, manager, split, json).await
+                        }
                         Some(dir) if !head => save(t, index, &dir).await,
                         _ => digest_only(&t.reply).await,
                     };

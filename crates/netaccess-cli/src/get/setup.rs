@@ -228,6 +228,12 @@ pub(super) fn build_manager(
     if args.verbose {
         builder = builder.interceptor(std::sync::Arc::new(super::verbose::Verbose));
     }
+    if let Some(rate) = args.limit_rate {
+        builder = builder.max_download_rate(rate);
+    }
+    if let Some(rate) = args.limit_rate_per_host {
+        builder = builder.max_download_rate_per_host(rate);
+    }
     // The only setting here that can fail is the CA file's content.
     builder.build().map_err(|e| match &args.cacert {
         Some(path) => format!("{}: {}", path.display(), e.message()),
