@@ -9,7 +9,7 @@
 //!
 //! The parts: [`args`] (the flags and the help text), [`setup`] (the manager, proxies, cache,
 //! cookie and HSTS files, the request body), [`save`] (bodies into files, stdout or only a
-//! digest), and here the loop that starts every request and reports each reply.
+//! digest), [`segmented`] (`-x N`: one file in N ranged requests), and here the loop that starts every request and reports each reply.
 
 mod args;
 mod save;
