@@ -445,7 +445,8 @@ impl ManagerBuilder {
     }
 
     /// At most `bytes_per_sec` of response bodies per second across the manager (curl's
-    /// `--limit-rate` for all transfers together; 0: no limit, the default). Bodies are read
+    /// `--limit-rate` for all transfers together; 0: no limit, the default), counted as they
+    /// arrive (before content decoding); bodies from the cache are not paced. Bodies are read
     /// off their connections no faster (the server is slowed down by TCP or HTTP/2 flow
     /// control; nothing is buffered), with a burst of at most 1/8 s. Waiting bodies are served
     /// by priority: Low requests get only what High and Normal ones leave.
