@@ -5,14 +5,14 @@
 #   big:   one 1 GiB file (sparse on the server, zeros), netaccess -x 4, aria2c -x 4 -s 4,
 #          curl in one request (it has no segmented mode)
 # Each run is measured with /usr/bin/time -v (wall, user+sys CPU, peak RSS); the median of
-# REPEAT runs (default 3) is printed as a Markdown table. Every run is bounded by a timeout.
+# REPEAT runs (default 5) is printed as a Markdown table. Every run is bounded by a timeout.
 # nginx is started here on 127.0.0.1:$PORT (default 28081) from a temp dir, stopped by its pid.
 # Usage: bench/download_manager.sh [path/to/netaccess]   (default target/release/netaccess)
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NETACCESS="${1:-$HERE/target/release/netaccess}"
 PORT="${PORT:-28081}"
-REPEAT="${REPEAT:-3}"
+REPEAT="${REPEAT:-5}"
 LIMIT="${LIMIT:-120}"
 NGINX="$(command -v nginx || PATH="$PATH:/usr/sbin" command -v nginx)"
 for tool in curl aria2c /usr/bin/time "$NETACCESS"; do
@@ -72,7 +72,7 @@ measure() {
   rss="$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")"
   local files bytes
   files="$(find "$RUN/out" -type f | wc -l)"
-  bytes="$(du -sb --apparent-size "$RUN/out" | cut -f1)"
+  bytes="$(find "$RUN/out" -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}')"
   echo "$wall $(echo "$user + $sys" | bc) $(echo "scale=1; $rss / 1024" | bc) $files:$bytes"
 }
 
