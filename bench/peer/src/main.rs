@@ -216,9 +216,7 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    // netaccess has no per-connection stream limit of its own: HTTP/2 uses what the server
-    // advertises (nginx: 128 concurrent streams), so --streams is accepted and not applied.
-    let _ = args.streams;
+    let streams = u32::try_from(args.streams).unwrap_or(u32::MAX);
     let use_stream = args.stream;
     let http2 = args.http2;
     // Parsed before the clock starts, as the reqwest peer does; the texts stay alive too.
@@ -235,6 +233,8 @@ fn main() -> ExitCode {
     let (requests, errors, bytes, seconds) = runtime.block_on(async move {
         let manager = NetworkAccessManager::builder()
             .max_connections_per_host(args.per_host)
+            // The client's own HTTP/2 stream limit, below the server's (nginx: 128).
+            .http2_max_concurrent_streams(streams)
             .danger_ignore_tls_errors(args.insecure)
             .build()
             .unwrap();

@@ -1,16 +1,18 @@
 //! `netaccess`: a downloader on one `NetworkAccessManager`, and a demo that needs no network.
 //!
-//! `netaccess get URL...` hands every URL to one manager at once; its per-origin queue
-//! schedules them (6 connections per host by default). `netaccess demo` starts the in-process
-//! test servers on loopback and downloads from them, then prints what the scheduler did.
+//! `netaccess get URL...` (and `-i LIST`) hands URLs to one manager, a bounded number ahead;
+//! its per-origin queue schedules them (6 connections per host by default). Its defaults may
+//! come from a config file ([`config`]), put before the command line's arguments.
+//! `netaccess demo` starts the in-process test servers on loopback and downloads from them,
+//! then prints what the scheduler did.
 
+mod config;
 mod demo;
 mod get;
 mod output;
 mod progress;
 
-use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
-use netaccess::Priority;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -32,30 +34,16 @@ enum Command {
     Demo(demo::DemoArgs),
 }
 
-/// The priority of each URL: that of the last `--priority` given before it (normal if none).
-fn url_priorities(matches: &ArgMatches, args: &get::GetArgs) -> Vec<Priority> {
-    let url_indices: Vec<usize> = matches
-        .indices_of("urls")
-        .map(Iterator::collect)
-        .unwrap_or_default();
-    let priority_indices: Vec<usize> = matches
-        .indices_of("priority")
-        .map(Iterator::collect)
-        .unwrap_or_default();
-    url_indices
-        .iter()
-        .map(|&url_index| {
-            priority_indices
-                .iter()
-                .zip(&args.priority)
-                .rfind(|(&i, _)| i < url_index)
-                .map_or(Priority::Normal, |(_, &p)| p.into())
-        })
-        .collect()
-}
-
 fn main() {
-    let matches = Cli::command().get_matches();
+    let command = Cli::command();
+    let args = match config::with_config(&command, std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("netaccess: {e}");
+            std::process::exit(2);
+        }
+    };
+    let matches = command.get_matches_from(args);
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -68,8 +56,7 @@ fn main() {
                 let sub = matches
                     .subcommand_matches("get")
                     .expect("the get subcommand");
-                let priorities = url_priorities(sub, &args);
-                get::run(*args, priorities).await
+                get::run(*args, sub).await
             }
             Command::Demo(args) => demo::run(args).await,
         }

@@ -1,19 +1,16 @@
 //! Output files of `netaccess get -o DIR`: the file name (from `Content-Disposition`, else the
 //! URL path's last segment, else `index.html`), sanitised so it never leaves DIR; duplicate
-//! names within a run (given out as response heads arrive) or on disk get a numeric suffix
-//! before the first dot (`report.pdf`,
+//! names within a run (given out as response heads arrive) or on disk (as themselves or as a
+//! kept `name.part`) get a numeric suffix before the first dot (`report.pdf`,
 //! `report.1.pdf`, `report.2.pdf`; `archive.tar.gz` → `archive.1.tar.gz`); bodies are written
-//! to a hidden temporary file in DIR and linked to the final name only when complete (never
-//! overwriting a file that appeared meanwhile), so an interrupted run leaves no half file under
-//! the final name.
-//!
-//! Resuming (`--continue`) looks for the file named after the URL path. Its validator is the
-//! file's modification time: a completed download gets the response's `Last-Modified` as its
-//! mtime, and the resume request sends it as `If-Range` (no sidecar files are written).
+//! to `name.part` in DIR and linked to the final name only when complete (never overwriting a
+//! file that appeared meanwhile, unless the user gave the name), so an interrupted run leaves
+//! no half file under the final name. What `--continue` needs to resume a `.part` is in
+//! `get::partial`.
 
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -202,7 +199,7 @@ pub fn with_suffix(name: &str, n: usize) -> String {
     }
 }
 
-/// The output directory and the names given out in this run.
+/// The output directory and the names held by the downloads running.
 pub struct OutputDir {
     dir: PathBuf,
     taken: Mutex<HashSet<String>>,
@@ -221,6 +218,11 @@ impl OutputDir {
         })
     }
 
+    /// DIR, for messages.
+    pub fn display(&self) -> std::path::Display<'_> {
+        self.dir.display()
+    }
+
     /// The path of `name` in DIR.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
@@ -230,19 +232,29 @@ impl OutputDir {
         self.taken.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Reserves exactly `name` (a file being resumed); false if this run gave it out already.
+    /// Reserves exactly `name` (a file being resumed, or one the user named); false if this
+    /// run gave it out already.
     pub fn reserve_exact(&self, name: &str) -> bool {
         self.taken().insert(name.to_owned())
     }
 
-    /// Reserves the first of `name`, `name` with suffix 1, 2, … that neither this run gave out
-    /// nor exists in DIR.
+    /// Gives a name back once its download is over: its file (or `.part`) is on disk by then
+    /// and [`reserve`](Self::reserve) sees it there, so the set of names held stays as small
+    /// as the number of downloads running.
+    pub fn release(&self, name: &str) {
+        self.taken().remove(name);
+    }
+
+    /// Reserves the first of `name`, `name` with suffix 1, 2, … that this run did not give
+    /// out and that exists in DIR neither as itself nor as a partial download (`name.part`,
+    /// kept for `--continue`).
     pub fn reserve(&self, name: &str) -> String {
         let mut taken = self.taken();
         for n in 0.. {
             let candidate = with_suffix(name, n);
             if !taken.contains(&candidate)
                 && std::fs::symlink_metadata(self.dir.join(&candidate)).is_err()
+                && std::fs::symlink_metadata(self.part_path(&candidate)).is_err()
             {
                 taken.insert(candidate.clone());
                 return candidate;
@@ -251,47 +263,27 @@ impl OutputDir {
         unreachable!("an unbounded range ends only with a free name")
     }
 
-    /// A new temporary file in DIR for the download `index` that will become `name`.
-    pub fn temp_file(&self, name: &str, index: usize) -> io::Result<TempFile> {
-        for attempt in 0..100u32 {
-            let path = self.dir.join(format!(
-                ".{name}.{}-{index}-{attempt}.netaccess-part",
-                std::process::id()
-            ));
-            // Readable too: a segmented download (-x) reads it back for its SHA-256.
-            match OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(file) => {
-                    return Ok(TempFile {
-                        file: Some(file),
-                        path,
-                    })
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(io::Error::other("no free temporary name"))
+    /// `DIR/name.part`: where `name` is written until it is complete.
+    pub fn part_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}{PART_SUFFIX}"))
     }
 
-    /// Moves a complete temporary file to `name`, never replacing a file that appeared since
-    /// `name` was reserved (the next free suffix is taken then). Returns the final path.
-    pub fn commit(&self, mut temp: TempFile, name: &str) -> io::Result<PathBuf> {
-        if let Some(file) = temp.file.take() {
-            file.sync_all()?;
+    /// Moves a complete `part` file to `name`. With `replace` (a name the user gave, or a file
+    /// being resumed) an existing file is replaced; otherwise an existing file is never
+    /// replaced, and the next free suffix is taken instead. Returns the final path.
+    pub fn publish(&self, part: &Path, name: &str, replace: bool) -> io::Result<PathBuf> {
+        if replace {
+            let target = self.dir.join(name);
+            std::fs::rename(part, &target)?;
+            return Ok(target);
         }
         let base = name;
         let mut name = name.to_owned();
         loop {
             let target = self.dir.join(&name);
-            match std::fs::hard_link(&temp.path, &target) {
+            match std::fs::hard_link(part, &target) {
                 Ok(()) => {
-                    std::fs::remove_file(&temp.path)?;
-                    temp.path = PathBuf::new();
+                    std::fs::remove_file(part)?;
                     return Ok(target);
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -299,56 +291,17 @@ impl OutputDir {
                 }
                 // No hard links on this file system: a plain rename, after checking.
                 Err(_) if std::fs::symlink_metadata(&target).is_err() => {
-                    std::fs::rename(&temp.path, &target)?;
-                    temp.path = PathBuf::new();
+                    std::fs::rename(part, &target)?;
                     return Ok(target);
                 }
                 Err(e) => return Err(e),
             }
         }
     }
-
-    /// Replaces `target` with a complete temporary file (a resume answered with `200`).
-    pub fn replace(&self, mut temp: TempFile, target: &Path) -> io::Result<PathBuf> {
-        if let Some(file) = temp.file.take() {
-            file.sync_all()?;
-        }
-        std::fs::rename(&temp.path, target)?;
-        temp.path = PathBuf::new();
-        Ok(target.to_owned())
-    }
 }
 
-/// A temporary download file; removed on drop unless committed.
-pub struct TempFile {
-    file: Option<File>,
-    path: PathBuf,
-}
-
-impl TempFile {
-    /// The open file.
-    pub fn file(&mut self) -> &mut File {
-        self.file.as_mut().expect("open until committed")
-    }
-}
-
-impl Write for TempFile {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.file().write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.file().flush()
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        self.file.take();
-        if !self.path.as_os_str().is_empty() {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
+/// The suffix of a partial download.
+pub const PART_SUFFIX: &str = ".part";
 
 /// Sets a file's modification time (the resume validator); errors are ignored.
 pub fn set_mtime(file: &File, time: Option<SystemTime>) {
@@ -471,30 +424,27 @@ mod tests {
     }
 
     #[test]
-    fn reservation_and_commit() {
+    fn reservation_and_publishing() {
         let dir = tempfile::tempdir().unwrap();
         let out = OutputDir::create(dir.path()).unwrap();
         std::fs::write(dir.path().join("a.txt"), b"old").unwrap();
         assert_eq!(out.reserve("a.txt"), "a.1.txt");
-        assert_eq!(out.reserve("a.txt"), "a.2.txt");
-        let mut temp = out.temp_file("b", 0).unwrap();
-        temp.write_all(b"new").unwrap();
-        // Someone else creates the reserved name meanwhile: the next suffix is taken.
+        // A kept partial download takes its name too.
+        std::fs::write(dir.path().join("a.2.txt.part"), b"half").unwrap();
+        assert_eq!(out.reserve("a.txt"), "a.3.txt");
         let name = out.reserve("b");
+        let part = out.part_path(&name);
+        std::fs::write(&part, b"new").unwrap();
+        // Someone else creates the reserved name meanwhile: the next suffix is taken.
         std::fs::write(dir.path().join(&name), b"theirs").unwrap();
-        let path = out.commit(temp, &name).unwrap();
+        let path = out.publish(&part, &name, false).unwrap();
         assert_eq!(path, dir.path().join("b.1"));
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
         assert_eq!(std::fs::read(dir.path().join("b")).unwrap(), b"theirs");
-        // A dropped temporary file is removed.
-        drop(out.temp_file("c", 1).unwrap());
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        assert!(
-            names.iter().all(|n| !n.ends_with(".netaccess-part")),
-            "{names:?}"
-        );
+        assert!(!part.exists());
+        // A name the user gave is replaced.
+        std::fs::write(&part, b"newer").unwrap();
+        let path = out.publish(&part, "b", true).unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), b"newer");
     }
 }

@@ -1,6 +1,7 @@
 //! Integration tests of the `netaccess` binary: every built flag of `get`, the JSON fields,
-//! exit codes, output-name sanitising, duplicates, `--continue`, the not-supported flags, the
-//! progress display in a pseudo-terminal, and `demo`. The child process runs on a blocking
+//! exit codes, output-name sanitising, duplicates, `--continue` of files without a sidecar,
+//! the progress display in a pseudo-terminal, and `demo` (the download-manager features of
+//! issue 14 are in `download_manager.rs`). The child process runs on a blocking
 //! thread while the in-process test servers run on the test's runtime.
 
 use std::io::{Read, Write};
@@ -34,7 +35,7 @@ fn command(args: &[&str]) -> Command {
         std::process::id(),
         NEXT_CACHE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
-    cmd.env("XDG_CACHE_HOME", cache);
+    cmd.env("XDG_CACHE_HOME", cache).env("NETACCESS_CONFIG", "");
     for var in PROXY_VARIABLES {
         cmd.env_remove(var);
     }
@@ -138,10 +139,12 @@ async fn json_has_every_field() {
         "encrypted",
         "elapsed_ms",
         "output",
+        "kept",
+        "timings",
     ] {
         assert!(keys.contains(&key), "{key} missing from {line}");
     }
-    assert_eq!(keys.len(), 14, "{line}");
+    assert_eq!(keys.len(), 16, "{line}");
     assert_eq!(line["final_url"], url);
     assert_eq!(line["status"], 200);
     assert_eq!(line["error"], Value::Null);
@@ -656,7 +659,7 @@ async fn content_disposition_never_escapes_the_directory() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_downloads_leave_no_file() {
+async fn failed_downloads_publish_nothing_and_keep_what_came() {
     let server = TestServer::http1().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
@@ -675,10 +678,15 @@ async fn failed_downloads_leave_no_file() {
         assert!(line["error"].is_string(), "{line}");
         assert_eq!(line["output"], Value::Null);
     }
-    assert!(
-        files_in(dir.path()).is_empty(),
-        "{:?}",
-        files_in(dir.path())
+    // Nothing under a final name; the bytes that came are kept for --continue.
+    assert_eq!(
+        files_in(dir.path()),
+        [
+            "close-mid-body.part",
+            "close-mid-body.part.json",
+            "wrong-length.part",
+            "wrong-length.part.json"
+        ]
     );
 }
 
@@ -776,7 +784,7 @@ async fn hsts_store_upgrades_known_hosts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn interrupt_leaves_no_partial_file() {
+async fn interrupt_keeps_the_partial_file_and_exits_130() {
     let server = TestServer::http1().await;
     let dir = tempfile::tempdir().unwrap();
     let url = server.url("/trickle?bytes=1000&interval_ms=20");
@@ -786,16 +794,14 @@ async fn interrupt_leaves_no_partial_file() {
     let child = cmd.spawn().unwrap();
     let path = dir.path().to_owned();
     let out = tokio::task::spawn_blocking(move || {
-        // Wait until the temporary file exists, then interrupt.
+        // Wait until some bytes are in the partial file, then interrupt.
+        let part = path.join("trickle.part");
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while files_in(&path).is_empty() && std::time::Instant::now() < deadline {
+        while std::fs::metadata(&part).map_or(0, |m| m.len()) == 0
+            && std::time::Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(20));
         }
-        assert!(
-            files_in(&path)[0].ends_with(".netaccess-part"),
-            "{:?}",
-            files_in(&path)
-        );
         let status = Command::new("kill")
             .args(["-INT", &child.id().to_string()])
             .status()
@@ -805,13 +811,9 @@ async fn interrupt_leaves_no_partial_file() {
     })
     .await
     .unwrap();
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(code(&out), 130, "{}", stderr(&out));
     assert_eq!(json_lines(&out)[0]["error"], "OperationCanceledError");
-    assert!(
-        files_in(dir.path()).is_empty(),
-        "{:?}",
-        files_in(dir.path())
-    );
+    assert_eq!(files_in(dir.path()), ["trickle.part", "trickle.part.json"]);
 }
 
 // ----- --continue ----------------------------------------------------------------------------
@@ -1046,7 +1048,9 @@ fn bar_lines(frame: &str) -> Vec<String> {
 /// whatever the environment of the test has).
 fn in_pty(shell: &str) -> Command {
     let mut cmd = Command::new("script");
-    cmd.args(["-qfec", shell, "/dev/null"]).env("TERM", "xterm");
+    cmd.args(["-qfec", shell, "/dev/null"])
+        .env("TERM", "xterm")
+        .env("NETACCESS_CONFIG", "");
     for var in PROXY_VARIABLES {
         cmd.env_remove(var);
     }
@@ -1090,6 +1094,14 @@ async fn progress_bars_in_a_pseudo_terminal() {
         assert!(line.contains("100%"), "{line:?} in {frame:#?}");
     }
     assert!(frame[3].starts_with("total 3/3"), "{frame:#?}");
+    assert!(
+        frame[3].contains("0 queued, 0 retries, 0 failed"),
+        "{frame:#?}"
+    );
+    assert!(
+        screen.contains("netaccess: 3 files, 5000020 bytes in "),
+        "the summary: {screen}"
+    );
     for (line, url) in frame.iter().zip(&urls) {
         assert!(line.contains(url.as_str()), "{url}: {frame:#?}");
         assert!(line.contains("done"), "{line}");
@@ -1106,6 +1118,31 @@ async fn progress_bars_in_a_pseudo_terminal() {
     let out = output_of(in_pty(&shell)).await;
     assert!(out.status.success());
     assert!(!String::from_utf8_lossy(&out.stdout).contains('%'));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_total_line_counts_retries_and_failures() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return;
+    }
+    let server = TestServer::http1().await;
+    let shell = format!(
+        "stty rows 40 cols 200 2>/dev/null; exec '{}' get --retry 2 '{}' '{}'",
+        env!("CARGO_BIN_EXE_netaccess"),
+        server.url("/status/503"),
+        server.url("/hello"),
+    );
+    let out = output_of(in_pty(&shell)).await;
+    let screen = strip_ansi(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(out.status.code(), Some(1), "{screen}");
+    assert!(screen.contains("2 retries, 1 failed"), "{screen}");
+    // Bytes are all the bytes received (the error bodies' included).
+    let summary = screen
+        .lines()
+        .find(|l| l.contains("netaccess: 1 files, "))
+        .unwrap_or_else(|| panic!("no summary: {screen}"));
+    assert!(summary.trim_end().ends_with(", 1 failed"), "{summary}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1158,6 +1195,25 @@ fn help_documents_every_flag_with_examples() {
         "--insecure",
         "--json",
         "--quiet",
+        "--input-file",
+        "--max-queued",
+        "--output",
+        "--checksum",
+        "--fail-with-body",
+        "--dump-header",
+        "--user-agent",
+        "--cache",
+        "--netrc",
+        "--netrc-file",
+        "--load-cookies",
+        "--save-cookies",
+        "NAME.part",
+        "NAME.error",
+        "Ctrl-C",
+        "50 MiB",
+        "--no-config",
+        "Config file",
+        "--fsync",
         "Examples:",
         "Exit status",
     ] {
@@ -1549,4 +1605,84 @@ async fn retry_sends_a_failed_request_again_and_connect_timeout_is_checked() {
     let out = run(&["get", "--connect-timeout", "0", &url]).await;
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(stderr(&out).contains("--connect-timeout"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_out_and_json_carry_the_timings() {
+    let server = TestServer::http1().await;
+    let url = server.url("/hello");
+    let template = "%{http_code} %{num_connects} %{remote_ip} %{time_namelookup} %{time_connect} %{time_starttransfer} %{time_total} %{nosuch}\\n";
+    let out = run(&["get", "-w", template, &url]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = text.strip_prefix("hello").unwrap_or(&text);
+    let fields: Vec<&str> = line.trim_end().split(' ').collect();
+    assert_eq!(fields[..3], ["200", "1", "127.0.0.1"], "{text}");
+    let times: Vec<f64> = fields[3..7].iter().map(|f| f.parse().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "monotonic: {text}");
+    assert!(
+        fields[3].contains('.') && fields[3].len() == 8,
+        "six decimals: {text}"
+    );
+    assert_eq!(fields[7], "%{nosuch}", "unknown variables stay as written");
+    assert!(text.ends_with('\n'));
+
+    let out = run(&["get", "-w", "%{json}", &url]).await;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let json: Value = serde_json::from_str(text.strip_prefix("hello").unwrap()).unwrap();
+    assert_eq!(json["http_code"], 200);
+    assert!(json["time_total"].as_f64().unwrap() > 0.0);
+
+    let out = run(&["get", "--json", &url]).await;
+    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let timings = &line["timings"];
+    let order = [
+        "time_namelookup",
+        "time_connect",
+        "time_pretransfer",
+        "time_starttransfer",
+        "time_total",
+    ];
+    let values: Vec<f64> = order.iter().map(|k| timings[k].as_f64().unwrap()).collect();
+    assert!(values.windows(2).all(|w| w[0] <= w[1]), "{timings}");
+    assert_eq!(timings["num_connects"], 1);
+    assert_eq!(timings["time_appconnect"], 0.0, "no TLS");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_time_2_ends_a_10_s_trickle_in_about_2_s() {
+    let server = TestServer::http1().await;
+    let slow = server.url("/trickle?bytes=200&interval_ms=50");
+    let started = std::time::Instant::now();
+    let out = run(&["get", "--max-time", "2", "--json", &slow]).await;
+    let took = started.elapsed();
+    assert_eq!(code(&out), 1);
+    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["error"], "TimeoutError");
+    assert!(
+        took >= std::time::Duration::from_secs(2) && took < std::time::Duration::from_secs(5),
+        "took {took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_delay_waits_between_retries() {
+    let server = TestServer::http1().await;
+    let url = server.url("/status/503");
+    let started = std::time::Instant::now();
+    let out = run(&[
+        "get",
+        "--retry",
+        "2",
+        "--retry-delay",
+        "0.4",
+        "--json",
+        &url,
+    ])
+    .await;
+    assert_eq!(code(&out), 1);
+    assert_eq!(server.requests_for("/status/503"), 3);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(800));
+    let out = run(&["get", "--retry-delay", "1", &url]).await;
+    assert_eq!(code(&out), 2, "--retry-delay needs --retry");
 }

@@ -14,7 +14,8 @@ use netaccess_testserver::TestServer;
 fn command(args: &[&str], cache_home: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_netaccess"));
     cmd.args(args);
-    cmd.env("XDG_CACHE_HOME", cache_home);
+    cmd.env("XDG_CACHE_HOME", cache_home)
+        .env("NETACCESS_CONFIG", "");
     for var in [
         "http_proxy",
         "https_proxy",

@@ -84,6 +84,8 @@ pub(crate) struct Config {
     pub max_body_size: Option<u64>,
     /// The download rate limits (total and per host), shared by every config of a manager.
     pub rates: Arc<crate::rate::Rates>,
+    /// Hears every request's events (`ManagerBuilder::event_listener`).
+    pub event_listener: Option<Arc<dyn crate::events::EventListener>>,
 }
 
 /// What a request sees of its manager: a snapshot taken when the request starts. Cheap to
@@ -103,6 +105,16 @@ impl Context {
     /// The proxy for `url` from the manager's proxy factory: `None` for a direct connection.
     pub(crate) fn proxy_for(&self, url: &Url) -> Option<Proxy> {
         crate::proxy::choose(self.config.proxy.as_deref(), url)
+    }
+
+    /// Records `event` for the request of `reply` (its timings, the event listener,
+    /// `tracing`).
+    pub(crate) fn event(
+        &self,
+        reply: &Arc<crate::reply::ReplyShared>,
+        event: crate::events::Event<'_>,
+    ) {
+        crate::events::record(reply, self.config.event_listener.as_ref(), event);
     }
 
     /// The credential cache, even if a thread panicked while holding it.

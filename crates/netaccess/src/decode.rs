@@ -127,11 +127,11 @@ fn left_out(coding: &str, feature: &str) -> Error {
     )
 }
 
-type Reader = Pin<Box<dyn AsyncBufRead + Send>>;
+type Reader<'a> = Pin<Box<dyn AsyncBufRead + Send + 'a>>;
 
 /// Decodes an encoded stream of chunks.
-pub(crate) struct Decoder {
-    decoded: ReaderStream<Reader>,
+pub(crate) struct Decoder<'a> {
+    decoded: ReaderStream<Reader<'a>>,
     encoded_bytes: Arc<AtomicU64>,
     decoded_bytes: u64,
     threshold: Option<u64>,
@@ -148,11 +148,11 @@ pub(crate) struct Limits {
     pub(crate) max_decoded: Option<u64>,
 }
 
-impl Decoder {
+impl<'a> Decoder<'a> {
     /// `encoded` yields the body as received; its errors pass through unchanged.
-    pub(crate) fn new<S>(encoded: S, codings: &[Coding], limits: Limits) -> Decoder
+    pub(crate) fn new<S>(encoded: S, codings: &[Coding], limits: Limits) -> Decoder<'a>
     where
-        S: Stream<Item = Result<Bytes, Error>> + Send + 'static,
+        S: Stream<Item = Result<Bytes, Error>> + Send + 'a,
     {
         let encoded_bytes = Arc::new(AtomicU64::new(0));
         let counter = encoded_bytes.clone();
@@ -161,7 +161,7 @@ impl Decoder {
             counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             Ok::<_, io::Error>(chunk)
         });
-        let mut reader: Reader = Box::pin(StreamReader::new(counted));
+        let mut reader: Reader<'a> = Box::pin(StreamReader::new(counted));
         // Applied first, decoded last: undo the list from the end.
         for coding in codings.iter().rev() {
             reader = match coding {
@@ -189,7 +189,7 @@ impl Decoder {
     }
 }
 
-impl Stream for Decoder {
+impl Stream for Decoder<'_> {
     type Item = Result<Bytes, Error>;
 
     /// The next decoded chunk, `None` at the end.
@@ -248,26 +248,26 @@ fn decode_error(e: io::Error) -> Error {
 
 /// "deflate" as servers send it: zlib-wrapped (RFC 9110) or raw deflate (what some servers
 /// send). The first two bytes decide: a valid zlib header is a multiple of 31 with method 8.
-struct DeflateAuto {
-    state: DeflateState,
+struct DeflateAuto<'a> {
+    state: DeflateState<'a>,
 }
 
-enum DeflateState {
-    Sniffing(Option<Reader>),
-    Zlib(ZlibDecoder<Reader>),
-    Raw(DeflateDecoder<Reader>),
+enum DeflateState<'a> {
+    Sniffing(Option<Reader<'a>>),
+    Zlib(ZlibDecoder<Reader<'a>>),
+    Raw(DeflateDecoder<Reader<'a>>),
     Empty,
 }
 
-impl DeflateAuto {
-    fn new(reader: Reader) -> Self {
+impl<'a> DeflateAuto<'a> {
+    fn new(reader: Reader<'a>) -> Self {
         DeflateAuto {
             state: DeflateState::Sniffing(Some(reader)),
         }
     }
 }
 
-impl tokio::io::AsyncRead for DeflateAuto {
+impl tokio::io::AsyncRead for DeflateAuto<'_> {
     // Invariant: the reader is present exactly while sniffing.
     #[allow(clippy::expect_used)]
     fn poll_read(

@@ -54,6 +54,8 @@
 //! | `hsts` | `HstsStore::save`, `load`, `load_or_new`, `load_preload_list` | `serde`, `serde_json` | the store is in memory only (headers, `add_policies`) |
 //! | `blocking` | `netaccess::blocking`, the blocking facade | nothing | no blocking facade |
 //! | `json` | `Body::json`, `Reply::json` | `serde`, `serde_json` | JSON bodies are serialised by the application ([`RequestFactory`] stays) |
+//! | `hickory` (off) | `HickoryResolver`, an asynchronous DNS client resolver for [`ManagerBuilder::resolver`] | `hickory-resolver` (with `hickory-proto`) | the system's resolver (`getaddrinfo` on a blocking thread), or an own [`Resolve`] |
+//! | `platform-verifier` (off) | `ManagerBuilder::use_platform_verifier`: the operating system verifies certificates (its trust store, revocation, user-installed CAs) | `rustls-platform-verifier` (and the platform's bindings) | webpki verifies against the system's root files and the roots added |
 //! | `fuzzing` (off) | entry points for `fuzz/` | nothing | (not an API) |
 //!
 //! ```toml
@@ -82,6 +84,7 @@ mod context;
 pub mod cookies;
 mod decode;
 mod error;
+pub mod events;
 mod hsts;
 mod interceptor;
 pub mod limits;
@@ -99,6 +102,7 @@ mod rest;
 mod retry;
 mod scheduler;
 mod signal;
+mod tls_config;
 mod transport;
 mod upload;
 
@@ -124,7 +128,10 @@ pub use request::{CookieControl, Operation, Priority, Request};
 pub use rest::RequestFactory;
 pub use retry::RetryPolicy;
 pub use signal::{Connection, NextEmission, Signal, SignalStream};
+pub use tls_config::{Certificate, SslConfiguration, SslSession, TlsVersion, MAX_ALPN_PROTOCOLS};
 pub use transport::dns::{Resolve, SystemResolver};
+#[cfg(feature = "hickory")]
+pub use transport::hickory::HickoryResolver;
 pub use transport::tls::{SslError, SslErrorKind};
 pub use upload::Body;
 

@@ -25,6 +25,7 @@ pub use crate::decode::{
     DEFAULT_DECOMPRESSED_SAFETY_CHECK_THRESHOLD, DEFAULT_MAX_DECODED_SIZE, MAX_CODINGS,
 };
 pub use crate::interceptor::MAX_INTERCEPTOR_RETRIES;
+pub use crate::pipeline::resume::MAX_RESUMES;
 pub use crate::reply::DEFAULT_STREAM_READ_BUFFER;
 pub use crate::retry::{DEFAULT_RETRY_STATUSES, RETRY_BUDGET_RESERVE};
 pub use crate::transport::dns::{DEFAULT_DNS_CACHE_TTL, DNS_CACHE_MAX_NAMES};

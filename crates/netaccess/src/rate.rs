@@ -291,13 +291,13 @@ impl Throttle {
 
 /// `body` read under `throttle`: after each chunk, the next is not read before the limits
 /// allow it. Without a throttle, `body` as it is.
-pub(crate) fn throttle<S, E>(
+pub(crate) fn throttle<'a, S, E>(
     body: S,
     throttle: Option<Throttle>,
-) -> impl Stream<Item = Result<bytes::Bytes, E>> + Send + 'static
+) -> impl Stream<Item = Result<bytes::Bytes, E>> + Send + 'a
 where
-    S: Stream<Item = Result<bytes::Bytes, E>> + Send + 'static,
-    E: Send + 'static,
+    S: Stream<Item = Result<bytes::Bytes, E>> + Send + 'a,
+    E: Send + 'a,
 {
     use futures_util::StreamExt;
     match throttle {

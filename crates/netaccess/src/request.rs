@@ -1,5 +1,6 @@
 //! [`Request`] (Qt's `QNetworkRequest`): the URL, headers, priority and per-request options of
-//! one operation, plus [`Priority`] and [`Operation`]. The upload body is `upload.rs`'s `Body`.
+//! one operation, plus [`Priority`] and [`Operation`]. The upload body is `upload.rs`'s `Body`;
+//! the TLS setters (`with_ssl_configuration`, `with_peer_verify_name`) are in `tls_config.rs`.
 //!
 //! A request never panics on bad input: an unparsable URL or an invalid header is remembered
 //! and the reply built from it finishes with a clear error.
@@ -146,6 +147,8 @@ struct Options {
     connect_timeout: Option<Duration>,
     retry_policy: Option<crate::retry::RetryPolicy>,
     max_rate: Option<u64>,
+    resume: bool,
+    tls: Option<std::sync::Arc<crate::tls_config::TlsSettings>>,
 }
 
 /// The options of a request nobody changed.
@@ -170,6 +173,8 @@ static DEFAULT_OPTIONS: Options = Options {
     connect_timeout: None,
     retry_policy: None,
     max_rate: None,
+    resume: true,
+    tls: None,
 };
 
 /// Header values never printed by `Debug`: credentials and session cookies.
@@ -537,6 +542,26 @@ impl Request {
         self
     }
 
+    /// Whether a GET body that breaks off is continued where it stopped (on by default):
+    /// when the response had a strong validator, the reply sends `Range: bytes=N-` with
+    /// `If-Range`, and a `206` whose `Content-Range` starts at `N` continues the same body. A
+    /// `200` instead means the resource changed: the reply fails (unless nothing had arrived).
+    /// At most [`MAX_RESUMES`](crate::limits::MAX_RESUMES) times per reply.
+    pub fn resume(&self) -> bool {
+        self.options().resume
+    }
+
+    /// Builder: turns [`resume`](Self::resume) on or off.
+    ///
+    /// ```
+    /// let request = netaccess::Request::new("http://127.0.0.1:8080/big").with_resume(false);
+    /// assert!(!request.resume());
+    /// ```
+    pub fn with_resume(mut self, resume: bool) -> Self {
+        self.options_mut().resume = resume;
+        self
+    }
+
     /// The connect timeout (TCP and TLS) of connections opened for this request; `None`
     /// (the default): the manager's.
     pub fn connect_timeout(&self) -> Option<Duration> {
@@ -565,6 +590,21 @@ impl Request {
     pub fn with_retry_policy(mut self, policy: crate::retry::RetryPolicy) -> Self {
         self.options_mut().retry_policy = Some(policy);
         self
+    }
+
+    /// Sets this request's TLS settings (the public setters are in `tls_config.rs`).
+    pub(crate) fn set_tls_settings(
+        &mut self,
+        settings: Option<std::sync::Arc<crate::tls_config::TlsSettings>>,
+    ) {
+        if settings.is_some() || self.options.is_some() {
+            self.options_mut().tls = settings;
+        }
+    }
+
+    /// This request's own TLS settings; `None`: the manager's.
+    pub(crate) fn tls_settings(&self) -> Option<&std::sync::Arc<crate::tls_config::TlsSettings>> {
+        self.options().tls.as_ref()
     }
 
     /// Qt's `Http2AllowedAttribute` (default true): offer HTTP/2 by ALPN over TLS.

@@ -39,6 +39,8 @@ pub struct RetryPolicy {
     non_idempotent: bool,
     max_retry_after: Duration,
     budget_ratio: f64,
+    /// Waits are `initial_backoff` exactly (`with_fixed_delay`).
+    fixed: bool,
 }
 
 /// The statuses retried by default: 408, 429, 500, 502, 503, 504.
@@ -72,6 +74,7 @@ impl RetryPolicy {
             non_idempotent: false,
             max_retry_after: Duration::from_secs(60),
             budget_ratio: 0.2,
+            fixed: false,
         }
     }
 
@@ -80,6 +83,22 @@ impl RetryPolicy {
     pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.initial_backoff = initial;
         self.max_backoff = max.max(initial);
+        self.fixed = false;
+        self
+    }
+
+    /// Every retry waits exactly `delay` (curl's `--retry-delay`), instead of the backoff
+    /// with jitter. A `Retry-After` still wins.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let policy = netaccess::RetryPolicy::new(3).with_fixed_delay(Duration::from_secs(2));
+    /// # drop(policy);
+    /// ```
+    pub fn with_fixed_delay(mut self, delay: Duration) -> Self {
+        self.initial_backoff = delay;
+        self.max_backoff = delay;
+        self.fixed = true;
         self
     }
 
@@ -130,6 +149,9 @@ impl RetryPolicy {
 
     /// The wait before retry `n` (from 0), with full jitter.
     pub(crate) fn backoff(&self, n: u32) -> Duration {
+        if self.fixed {
+            return self.initial_backoff;
+        }
         let ceiling = self
             .initial_backoff
             .saturating_mul(1u32.checked_shl(n.min(31)).unwrap_or(u32::MAX))
@@ -222,6 +244,14 @@ mod tests {
                 policy.backoff(n) <= Duration::from_millis(ceiling),
                 "retry {n}"
             );
+        }
+    }
+
+    #[test]
+    fn a_fixed_delay_is_exact_every_time() {
+        let policy = RetryPolicy::new(5).with_fixed_delay(Duration::from_millis(250));
+        for n in 0..10 {
+            assert_eq!(policy.backoff(n), Duration::from_millis(250));
         }
     }
 

@@ -594,3 +594,49 @@ async fn http2_window_and_frame_settings_carry_a_large_body() {
         assert!(reply.http2_was_used());
     }
 }
+
+/// Counts the requests between their head sent and their response head, and the most at once.
+#[derive(Default)]
+struct InFlight {
+    now: std::sync::atomic::AtomicI64,
+    most: std::sync::atomic::AtomicI64,
+}
+
+impl netaccess::events::EventListener for InFlight {
+    fn on_event(&self, _: &Reply, event: &netaccess::events::Event<'_>) {
+        use netaccess::events::Event;
+        use std::sync::atomic::Ordering::SeqCst;
+        match event {
+            Event::RequestHeadersSent => {
+                let now = self.now.fetch_add(1, SeqCst) + 1;
+                self.most.fetch_max(now, SeqCst);
+            }
+            Event::ResponseHeaders { .. } => {
+                self.now.fetch_sub(1, SeqCst);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_client_s_own_stream_limit_keeps_the_rest_queued() {
+    let server = TestServer::h2c().await;
+    let in_flight = std::sync::Arc::new(InFlight::default());
+    let manager = NetworkAccessManager::builder()
+        .http2_max_concurrent_streams(2)
+        .event_listener(in_flight.clone())
+        .build()
+        .unwrap();
+    let replies: Vec<Reply> = (0..8)
+        .map(|_| manager.get(h2(server.url("/delay/50"))))
+        .collect();
+    for reply in &replies {
+        done(reply).await;
+        assert!(reply.error().is_none(), "{:?}", reply.error());
+        assert!(reply.http2_was_used());
+    }
+    let most = in_flight.most.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(most, 2, "at most two streams at once, and two were used");
+    assert_eq!(server.stats().connections_accepted, 1);
+}

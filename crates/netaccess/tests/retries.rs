@@ -89,6 +89,30 @@ async fn retry_after_is_waited_for_and_too_long_a_wait_is_not() {
 }
 
 #[tokio::test]
+async fn two_503s_with_retry_after_1_then_200_take_exactly_3_requests_and_the_waits() {
+    let server = flaky(2, &["Retry-After: 1"]).await;
+    let waits = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = waits.clone();
+    let started = std::time::Instant::now();
+    let reply = retrying(3).get_with(Request::new(server.url("/")), move |reply| {
+        reply
+            .retrying()
+            .connect(move |(_, wait)| record.lock().unwrap().push(*wait));
+    });
+    assert_eq!(reply.text().await.unwrap(), "ok");
+    assert_eq!(server.connections(), 3, "exactly three requests");
+    assert_eq!(
+        *waits.lock().unwrap(),
+        [Duration::from_secs(1), Duration::from_secs(1)],
+        "each wait is the server's Retry-After"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "both waits honoured"
+    );
+}
+
+#[tokio::test]
 async fn post_is_retried_only_by_opt_in_and_a_stream_body_never() {
     let server = flaky(1, &[]).await;
     let reply = retrying(2).post(Request::new(server.url("/")), "data");

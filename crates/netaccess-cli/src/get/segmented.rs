@@ -1,32 +1,40 @@
-//! `-x N` with `-o DIR`: one file fetched in N ranged requests at once.
+//! `-x N`: one file fetched in N ranged requests at once, into its `NAME.part`.
 //!
 //! The URL's request goes out with `Range: bytes=0-` [`PROBE_LEN`]`-1` ([`probe`]). Its answer
 //! decides ([`save`]):
-//! - `206` with a `Content-Range` total and a strong `ETag` (not `W/`): the file is
-//!   preallocated (a hidden temporary in DIR), the probe's bytes go to its start, and the rest
-//!   is split into at most N parts of at least [`MIN_PART`] bytes, each asked for with `Range`
-//!   and `If-Range: <ETag>` at the final URL and written into place (positional writes). A part
-//!   must come back as the `206` with exactly its `Content-Range` and length, and the same
-//!   ETag; anything else (the file changed) fails the download and removes the temporary.
-//! - `200` (ranges ignored): that one response is the whole file.
-//! - `206` without a strong validator: the file is fetched again in one plain request (parts of
-//!   two versions must never be joined).
+//! - `206` with a `Content-Range` total and a strong `ETag` (not `W/`): `NAME.part` (from
+//!   [`part_path`](crate::output::OutputDir::part_path), named as any download) is preallocated, the probe's bytes go to
+//!   its start, and the rest is split into at most N parts of at least [`MIN_PART`] bytes,
+//!   each asked for with `Range` and `If-Range: <ETag>` at the final URL and written into
+//!   place (positional writes). A part must come back as the `206` with exactly its
+//!   `Content-Range` and length, and the same ETag; anything else (the file changed) fails
+//!   the download and removes the `.part`. When the download stops otherwise (an error,
+//!   Ctrl-C), the `.part` is cut to the bytes complete from its start and gets its sidecar
+//!   (URL, ETag, length), so `--continue` asks for the missing tail in one ranged request, as
+//!   for any `.part`; with nothing complete from the start, it is removed. A crash leaves a
+//!   `.part` without a sidecar, which is never resumed (the next run takes another name).
+//! - `416` with `Content-Range: bytes */0`: the file is empty.
+//! - `206` without a strong validator (or an odd range), or another `416`: the URL is sent
+//!   again as one plain request (parts of two versions must never be joined).
+//! - Anything else (a `200`: ranges ignored; an error): read as one download, as without -x.
 //!
 //! The parts are ordinary requests of the same manager with the URL's priority, so they wait
 //! in the per-host queue like any other (on HTTP/2 they are streams of one connection), and
-//! the rate limits apply to them. At the end the length is checked, the SHA-256 computed when
-//! asked, and the file renamed to its name (from `Content-Disposition` or the URL).
+//! the rate limits apply to them; the URL's progress line counts the bytes of all of them. At
+//! the end the length is checked, the SHA-256 computed (for `--json` and `--checksum`: a
+//! mismatch publishes nothing), and the file published with [`publish`](crate::output::OutputDir::publish).
 
 use std::fs::File;
-use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use netaccess::{BodyStream, NetworkAccessManager, Reply, Request};
-use sha2::{Digest, Sha256};
+use netaccess::{Body, BodyStream, Reply, Request};
 
-use super::{Outcome, Tracked};
-use crate::output::{self, OutputDir, TempFile};
+use super::partial::{self, sidecar_path};
+use super::save::{self, First};
+use super::{Ctx, Outcome, Tracked, READ_BUFFER};
+use crate::output;
 
 /// The first request asks for this many bytes; the rest is split.
 pub(super) const PROBE_LEN: u64 = 1024 * 1024;
@@ -42,20 +50,6 @@ pub(super) fn probe(request: &mut Request) {
         .clone()
         .with_cache_load_control(netaccess::CacheLoadControl::AlwaysNetwork)
         .with_cache_save_control(false);
-}
-
-/// `Content-Range: bytes START-END/TOTAL` as numbers (TOTAL known).
-fn content_range(reply: &Reply) -> Option<(u64, u64, u64)> {
-    let value = reply.header("content-range")?;
-    let rest = value.to_str().ok()?.trim().strip_prefix("bytes ")?;
-    let (span, total) = rest.split_once('/')?;
-    let (start, end) = span.split_once('-')?;
-    let (start, end, total) = (
-        start.trim().parse().ok()?,
-        end.trim().parse().ok()?,
-        total.trim().parse().ok()?,
-    );
-    (start <= end && end < total).then_some((start, end, total))
 }
 
 /// The reply's ETag if it is a strong one.
@@ -105,266 +99,439 @@ fn write_at(file: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
     }
 }
 
-/// Reads `stream` into `file` from `offset`; the bytes written.
+/// Why a segmented download stopped.
+struct Failure {
+    message: String,
+    /// The server's file changed (or it did not honour a range): the bytes are useless.
+    changed: bool,
+}
+
+impl Failure {
+    fn new(message: String) -> Failure {
+        Failure {
+            message,
+            changed: false,
+        }
+    }
+}
+
+/// One byte range of the file and how much of it is written (from its start).
+struct Segment {
+    start: u64,
+    len: u64,
+    written: AtomicU64,
+}
+
+/// The bytes written by all segments, shown on the URL's progress line.
+struct Counter<'a> {
+    sum: AtomicU64,
+    line: &'a crate::progress::Line,
+}
+
+impl Counter<'_> {
+    fn add(&self, n: u64) {
+        let sum = self.sum.fetch_add(n, Ordering::Relaxed) + n;
+        self.line.progress(sum);
+    }
+}
+
+/// The bytes complete from the start of the file: the segments in order, up to the first
+/// that is not whole.
+fn complete_prefix(segments: &[Segment]) -> u64 {
+    let mut prefix = 0;
+    for segment in segments {
+        if segment.start != prefix {
+            break;
+        }
+        let written = segment.written.load(Ordering::Relaxed).min(segment.len);
+        prefix += written;
+        if written < segment.len {
+            break;
+        }
+    }
+    prefix
+}
+
+/// Reads `stream` (after its `first` chunk) into `segment` of `file`; no more than its
+/// length is accepted.
 async fn write_stream(
     reply: &Reply,
     mut stream: BodyStream,
-    first: Option<bytes::Bytes>,
+    first: First,
     file: &File,
-    offset: u64,
-    limit: Option<u64>,
-) -> Result<u64, String> {
-    let mut written = 0u64;
+    segment: &Segment,
+    counter: &Counter<'_>,
+) -> Result<(), Failure> {
     let mut next = first;
     loop {
-        let Some(chunk) = next.take() else {
-            match stream.next().await {
-                None => break,
-                Some(Ok(chunk)) => {
-                    next = Some(chunk);
-                    continue;
-                }
-                Some(Err(e)) => return Err(e.message().to_owned()),
-            }
+        let chunk = match next.take() {
+            Some(Ok(chunk)) => chunk,
+            Some(Err(e)) => return Err(Failure::new(e.message().to_owned())),
+            None => break,
         };
+        let written = segment.written.load(Ordering::Relaxed);
         let end = written + chunk.len() as u64;
-        if limit.is_some_and(|limit| end > limit) {
+        if end > segment.len {
             reply.abort();
-            return Err(format!(
-                "more than the {} bytes asked for",
-                limit.unwrap_or(0)
-            ));
+            return Err(Failure {
+                message: format!("more than the {} bytes asked for", segment.len),
+                changed: true,
+            });
         }
         // A page-cache write of one chunk: short enough not to need a blocking thread.
-        write_at(file, &chunk, offset + written).map_err(|e| format!("cannot write: {e}"))?;
-        written = end;
+        write_at(file, &chunk, segment.start + written)
+            .map_err(|e| Failure::new(format!("cannot write: {e}")))?;
+        segment.written.store(end, Ordering::Relaxed);
+        counter.add(chunk.len() as u64);
+        next = stream.next().await;
     }
     if let Some(e) = reply.error() {
-        return Err(e.message().to_owned());
+        return Err(Failure::new(e.message().to_owned()));
     }
-    Ok(written)
+    let written = segment.written.load(Ordering::Relaxed);
+    if written != segment.len {
+        return Err(Failure::new(format!(
+            "{written} bytes of {} arrived",
+            segment.len
+        )));
+    }
+    Ok(())
 }
 
 /// One part: a ranged request of the final URL, checked and written into place.
 async fn part(
-    manager: &NetworkAccessManager,
+    ctx: &Ctx,
     template: &Request,
     etag: &str,
-    (start, end, total): (u64, u64, u64),
+    total: u64,
+    segment: &Segment,
     file: &File,
-) -> Result<u64, String> {
+    counter: &Counter<'_>,
+) -> Result<(), Failure> {
+    let (start, end) = (segment.start, segment.start + segment.len - 1);
     let mut request = template.clone();
     request.set_header("Range", &format!("bytes={start}-{end}"));
     request.set_header("If-Range", etag);
-    let reply = manager.get(request);
+    let reply = ctx
+        .manager
+        .send_with(request, "GET", Body::empty(), |reply| {
+            reply.set_read_buffer_size(READ_BUFFER);
+        });
     let mut stream = reply.body_stream();
-    let first = match stream.next().await {
-        Some(Err(e)) => return Err(format!("bytes {start}-{end}: {}", e.message())),
-        Some(Ok(chunk)) => Some(chunk),
-        None => None,
-    };
-    let same_etag = strong_etag(&reply).as_deref() == Some(etag);
+    let first = stream.next().await;
+    if let Some(Err(e)) = &first {
+        return Err(Failure::new(format!("bytes {start}-{end}: {}", e.message())));
+    }
+    let range = partial::content_range(&reply);
     if reply.status_code() != Some(206)
-        || content_range(&reply) != Some((start, end, total))
-        || !same_etag
+        || range.and_then(|r| r.range) != Some((start, end))
+        || range.and_then(|r| r.total) != Some(total)
+        || strong_etag(&reply).as_deref() != Some(etag)
     {
         reply.abort();
-        return Err(format!(
-            "bytes {start}-{end}: the server answered {} {:?} (ETag {:?}): the file changed or \
-             the range was not honoured",
-            reply.status_code().unwrap_or(0),
-            reply.header("content-range"),
-            reply.header("etag"),
-        ));
+        return Err(Failure {
+            message: format!(
+                "bytes {start}-{end}: the server answered {} {:?} (ETag {:?}): the file changed \
+                 or the range was not honoured",
+                reply.status_code().unwrap_or(0),
+                reply.header("content-range"),
+                reply.header("etag"),
+            ),
+            changed: true,
+        });
     }
-    let len = end - start + 1;
-    let written = write_stream(&reply, stream, first, file, start, Some(len))
+    write_stream(&reply, stream, first, file, segment, counter)
         .await
-        .map_err(|e| format!("bytes {start}-{end}: {e}"))?;
-    if written != len {
-        return Err(format!("bytes {start}-{end}: {written} bytes of {len}"));
-    }
-    Ok(written)
+        .map_err(|f| Failure {
+            message: format!("bytes {start}-{end}: {}", f.message),
+            ..f
+        })
 }
 
-/// The SHA-256 of a file, read back from its start.
-fn sha256_of(file: &File) -> std::io::Result<String> {
-    use std::io::{Seek, SeekFrom};
-    let mut file = file.try_clone()?;
-    file.seek(SeekFrom::Start(0))?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            return Ok(hex::encode(hasher.finalize()));
-        }
-        hasher.update(&buffer[..n]);
-    }
-}
-
-/// Reads the probe's reply and, when the server allows, the other parts, into a file of DIR.
-/// `hash`: compute the SHA-256 (for `--json`).
-pub(super) async fn save(
-    t: &Tracked,
-    index: usize,
-    dir: &OutputDir,
-    manager: &NetworkAccessManager,
-    split: u16,
-    hash: bool,
-) -> Outcome {
-    let mut outcome = Outcome::default();
+/// Reads the probe's reply and, as its head says, the other parts, into `NAME.part`; then
+/// checks and publishes it. Returns the download that was reported (the probe's, or the
+/// plain request sent instead).
+pub(super) async fn save(ctx: &Arc<Ctx>, t: Arc<Tracked>) -> (Arc<Tracked>, Outcome) {
     let reply = &t.reply;
     let mut stream = reply.body_stream();
-    let first = match stream.next().await {
-        Some(Ok(chunk)) => Some(chunk),
-        Some(Err(_)) => return outcome, // reported from the reply's error
-        None => None,
-    };
-    if reply.error().is_some() {
-        return outcome;
-    }
-    let disposition = reply.header("content-disposition");
-    let name = output::choose_name(disposition.as_ref().map(|v| v.as_bytes()), &t.url);
-    let name = dir.reserve(&name);
-    let mut temp = match dir.temp_file(&name, index) {
-        Ok(temp) => temp,
-        Err(e) => {
-            reply.abort();
-            outcome.local_error = Some(format!("cannot create {}: {e}", dir.path(&name).display()));
-            return outcome;
+    // The first chunk (or the end): the response head is known by then.
+    let first = stream.next().await;
+    let range = partial::content_range(reply);
+    match reply.status_code() {
+        Some(416) if range.and_then(|r| r.total) == Some(0) => {
+            let outcome = empty(ctx, &t).await;
+            (t, outcome)
         }
-    };
-    let result = fill(t, &mut temp, stream, first, manager, split).await;
-    let total = match result {
-        Ok(total) => total,
-        Err(e) => {
-            outcome.local_error = Some(e);
-            return outcome; // the temporary is removed
+        Some(416) => again(ctx, t).await,
+        Some(206) => {
+            let split = range.and_then(|r| match (r.range, r.total) {
+                (Some((0, end)), Some(total)) => Some((end, total)),
+                _ => None,
+            });
+            match (split, strong_etag(reply), first) {
+                (Some((end, total)), Some(etag), Some(Ok(chunk))) => {
+                    let outcome = split_into(ctx, &t, stream, chunk, end, total, &etag).await;
+                    (t, outcome)
+                }
+                (_, _, first @ Some(Err(_))) => {
+                    let outcome = save::save_from(&t, &ctx.dir, &ctx.errors, ctx.fsync, stream, first)
+                        .await;
+                    (t, outcome)
+                }
+                _ => again(ctx, t).await,
+            }
         }
-    };
-    outcome.bytes = total;
-    let file = temp.file();
-    match file.metadata() {
-        Ok(meta) if meta.len() == total => {}
-        Ok(meta) => {
-            outcome.local_error = Some(format!("the file has {} bytes, not {total}", meta.len()));
-            return outcome;
-        }
-        Err(e) => {
-            outcome.local_error = Some(format!("cannot check the file: {e}"));
-            return outcome;
+        _ => {
+            let outcome =
+                save::save_from(&t, &ctx.dir, &ctx.errors, ctx.fsync, stream, first).await;
+            (t, outcome)
         }
     }
-    if hash {
-        match sha256_of(file) {
-            Ok(sha) => outcome.sha256 = sha,
+}
+
+/// The URL sent again as one plain request, read as without -x.
+async fn again(ctx: &Arc<Ctx>, t: Arc<Tracked>) -> (Arc<Tracked>, Outcome) {
+    t.reply.abort();
+    t.line.finish(Some("no strong ETag for ranges: sent again in one request"));
+    if let Some(name) = &t.job.output {
+        // Held by the probe's start; the plain request reserves it again.
+        ctx.dir.release(name);
+    }
+    match ctx.start(t.job.clone(), Some(None), false) {
+        Ok(plain) => {
+            let outcome = save::save(&plain, &ctx.dir, &ctx.errors, ctx.fsync).await;
+            (plain, outcome)
+        }
+        Err((_, message)) => (
+            t,
+            Outcome {
+                local_error: Some(message),
+                ..Outcome::default()
+            },
+        ),
+    }
+}
+
+/// The name of the download (`-O`, else from the reply, reserved) and whether publishing
+/// may replace an existing file.
+fn name_of(ctx: &Ctx, t: &Tracked, outcome: &mut Outcome) -> (String, bool) {
+    match &t.job.output {
+        Some(name) => (name.clone(), true),
+        None => {
+            let disposition = t.reply.header("content-disposition");
+            let name =
+                output::choose_name(disposition.as_ref().map(|v| v.as_bytes()), &t.job.url);
+            let name = ctx.dir.reserve(&name);
+            outcome.held = Some(name.clone());
+            (name, false)
+        }
+    }
+}
+
+/// A 416 saying the file has 0 bytes: an empty file.
+async fn empty(ctx: &Ctx, t: &Tracked) -> Outcome {
+    let mut outcome = Outcome {
+        status_accepted: true,
+        ..Outcome::default()
+    };
+    let (name, replace) = name_of(ctx, t, &mut outcome);
+    match save::open_part(&ctx.dir, &name, &t.job.url, &t.reply, !replace) {
+        Ok((file, part, _)) => {
+            drop(file);
+            publish(ctx, t, &part, &name, replace, outcome).await
+        }
+        Err(e) => {
+            outcome.local_error = Some(format!("cannot write in {}: {e}", ctx.dir.display()));
+            outcome
+        }
+    }
+}
+
+/// Hashes a complete `.part` (when `--json` or `--checksum` needs it), checks it and
+/// publishes it as `name`; a mismatch removes it.
+async fn publish(
+    ctx: &Ctx,
+    t: &Tracked,
+    part: &std::path::Path,
+    name: &str,
+    replace: bool,
+    mut outcome: Outcome,
+) -> Outcome {
+    if ctx.json || t.job.sha256.is_some() {
+        let path = part.to_owned();
+        match tokio::task::spawn_blocking(move || save::file_sha256(&path)).await {
+            Ok(Ok(actual)) => {
+                outcome.sha256 = hex::encode(actual);
+                if let Some(expected) = t.job.sha256.filter(|e| *e != actual) {
+                    outcome.local_error = Some(format!(
+                        "sha256 mismatch: expected {}, got {}; nothing was saved",
+                        hex::encode(expected),
+                        hex::encode(actual)
+                    ));
+                    save::remove_part(part);
+                    return outcome;
+                }
+            }
+            Ok(Err(e)) => {
+                outcome.local_error = Some(format!("cannot read {}: {e}", part.display()));
+                return outcome;
+            }
             Err(e) => {
-                outcome.local_error = Some(format!("cannot read the file back: {e}"));
+                outcome.local_error = Some(format!("checking the checksum failed: {e}"));
                 return outcome;
             }
         }
     }
-    output::set_mtime(file, super::save::last_modified(reply));
-    match dir.commit(temp, &name) {
-        Ok(path) => outcome.output = Some(path),
-        Err(e) => outcome.local_error = Some(format!("cannot save: {e}")),
+    match ctx.dir.publish(part, name, replace) {
+        Ok(path) => {
+            let _ = std::fs::remove_file(sidecar_path(part));
+            outcome.output = Some(path);
+        }
+        Err(e) => outcome.local_error = Some(format!("cannot save {name}: {e}")),
     }
     outcome
 }
 
-/// Fills `temp` with the whole file; its length.
-async fn fill(
+/// The probe's 206 (bytes 0 to `probe_end` of `total`, with a strong `etag`): the probe and
+/// the other parts into a preallocated `NAME.part`.
+async fn split_into(
+    ctx: &Ctx,
     t: &Tracked,
-    temp: &mut TempFile,
     stream: BodyStream,
-    first: Option<bytes::Bytes>,
-    manager: &NetworkAccessManager,
-    split: u16,
-) -> Result<u64, String> {
+    first: bytes::Bytes,
+    probe_end: u64,
+    total: u64,
+    etag: &str,
+) -> Outcome {
     let reply = &t.reply;
-    let file = Arc::new(temp.file().try_clone().map_err(|e| e.to_string())?);
-    let range = content_range(reply);
-    let etag = strong_etag(reply);
-    let (probe_end, total, etag) = match (reply.status_code(), range, etag) {
-        (Some(206), Some((0, end, total)), Some(etag)) => (end, total, etag),
-        (Some(206), _, _) => {
-            // No strong validator (or an odd range): one plain request for the whole file,
-            // after the probe's part is read and dropped.
-            let mut stream = stream;
-            while let Some(Ok(_)) = stream.next().await {}
-            let mut request = reply.request().clone();
-            request.set_url(reply.url());
-            request.headers_mut().remove("range");
-            let whole = manager.get(request);
-            let mut stream = whole.body_stream();
-            let first = match stream.next().await {
-                Some(Err(e)) => return Err(e.message().to_owned()),
-                Some(Ok(chunk)) => Some(chunk),
-                None => None,
-            };
-            if whole.status_code() != Some(200) {
-                whole.abort();
-                let code = whole.status_code().unwrap_or(0);
-                return Err(format!("the request without a range was answered {code}"));
+    let mut outcome = Outcome::default();
+    let (name, replace) = name_of(ctx, t, &mut outcome);
+    let (file, part, sidecar) =
+        match save::open_part(&ctx.dir, &name, &t.job.url, reply, !replace) {
+            Ok(opened) => opened,
+            Err(e) => {
+                reply.abort();
+                outcome.local_error =
+                    Some(format!("cannot write in {}: {e}", ctx.dir.display()));
+                return outcome;
             }
-            let expected = whole.original_content_length();
-            let len = write_stream(&whole, stream, first, &file, 0, None).await?;
-            if expected.is_some_and(|e| e != len) {
-                return Err(format!("{len} bytes of {}", expected.unwrap_or(0)));
-            }
-            return Ok(len);
-        }
-        // Ranges ignored: this response is the whole file.
-        _ => {
-            let expected = reply.original_content_length();
-            let len = write_stream(reply, stream, first, &file, 0, None).await?;
-            if expected.is_some_and(|e| e != len) {
-                return Err(format!("{len} bytes of {}", expected.unwrap_or(0)));
-            }
-            return Ok(len);
-        }
+        };
+    let probe_len = probe_end + 1;
+    let mut segments = vec![Segment {
+        start: 0,
+        len: probe_len,
+        written: AtomicU64::new(0),
+    }];
+    segments.extend(
+        parts(probe_len, total, ctx.split)
+            .into_iter()
+            .map(|(start, end)| Segment {
+                start,
+                len: end - start + 1,
+                written: AtomicU64::new(0),
+            }),
+    );
+    t.line.take_over(total);
+    let counter = Counter {
+        sum: AtomicU64::new(0),
+        line: &t.line,
     };
-    file.set_len(total)
-        .map_err(|e| format!("cannot allocate {total} bytes: {e}"))?;
+    let result = match file.set_len(total) {
+        Err(e) => Err(Failure::new(format!("cannot allocate {total} bytes: {e}"))),
+        Ok(()) => fill(ctx, t, stream, first, etag, total, &segments, &file, &counter).await,
+    };
+    outcome.bytes = counter.sum.load(Ordering::Relaxed);
+    if let Err(failure) = result {
+        reply.abort();
+        let prefix = complete_prefix(&segments);
+        let kept = !failure.changed
+            && prefix > 0
+            && file.set_len(prefix).is_ok()
+            && sidecar.save(&sidecar_path(&part)).is_ok();
+        if kept {
+            outcome.kept = Some(part);
+        } else {
+            save::remove_part(&part);
+        }
+        outcome.local_error = Some(failure.message);
+        return outcome;
+    }
+    match file.metadata() {
+        Ok(meta) if meta.len() == total && outcome.bytes == total => {}
+        Ok(meta) => {
+            outcome.local_error = Some(format!(
+                "the file has {} bytes ({} written), not {total}",
+                meta.len(),
+                outcome.bytes
+            ));
+            save::remove_part(&part);
+            return outcome;
+        }
+        Err(e) => {
+            outcome.local_error = Some(format!("cannot check {}: {e}", part.display()));
+            save::remove_part(&part);
+            return outcome;
+        }
+    }
+    output::set_mtime(&file, save::last_modified(reply));
+    if ctx.fsync {
+        if let Err(e) = tokio::task::block_in_place(|| file.sync_all()) {
+            outcome.local_error = Some(format!("cannot write {}: {e}", part.display()));
+            return outcome;
+        }
+    }
+    drop(file);
+    publish(ctx, t, &part, &name, replace, outcome).await
+}
+
+/// Runs the probe's body and the parts into `file`; the first failure stops all (the parts
+/// in flight are dropped, their requests aborted with them), as does Ctrl-C.
+#[allow(clippy::too_many_arguments)]
+async fn fill(
+    ctx: &Ctx,
+    t: &Tracked,
+    stream: BodyStream,
+    first: bytes::Bytes,
+    etag: &str,
+    total: u64,
+    segments: &[Segment],
+    file: &File,
+    counter: &Counter<'_>,
+) -> Result<(), Failure> {
+    let reply = &t.reply;
     let mut template = reply.request().clone();
     template.set_url(reply.url());
-    let probe_len = probe_end + 1;
-    let mut jobs = FuturesUnordered::new();
-    for (start, end) in parts(probe_len, total, split) {
-        let (file, template, etag) = (file.clone(), &template, &etag);
-        jobs.push(Box::pin(async move {
-            part(manager, template, etag, (start, end, total), &file).await
-        })
-            as std::pin::Pin<
-                Box<dyn std::future::Future<Output = _> + Send + '_>,
-            >);
+    let template = &template;
+    let mut jobs: FuturesUnordered<
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Failure>> + Send + '_>>,
+    > = FuturesUnordered::new();
+    jobs.push(Box::pin(write_stream(
+        reply,
+        stream,
+        Some(Ok(first)),
+        file,
+        &segments[0],
+        counter,
+    )));
+    for segment in &segments[1..] {
+        jobs.push(Box::pin(part(ctx, template, etag, total, segment, file, counter)));
     }
-    let probe_file = file.clone();
-    jobs.push(Box::pin(async move {
-        let n = write_stream(reply, stream, first, &probe_file, 0, Some(probe_len)).await?;
-        if n == probe_len {
-            Ok(n)
-        } else {
-            Err(format!("bytes 0-{probe_end}: {n} bytes of {probe_len}"))
-        }
-    }));
     let all = async {
-        let mut sum = 0u64;
         while let Some(done) = jobs.next().await {
-            sum += done?;
+            done?;
         }
-        Ok(sum)
+        Ok(())
     };
-    // Ctrl-C: the parts in flight are dropped (their requests aborted with them).
-    let sum = tokio::select! {
-        sum = all => sum,
-        _ = tokio::signal::ctrl_c() => Err("interrupted".to_owned()),
-    }?;
-    if sum != total {
-        return Err(format!("{sum} bytes of {total}"));
+    let mut stop = ctx.stop.subscribe();
+    let interrupted = async move {
+        if stop.wait_for(|stopped| *stopped).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        done = all => done,
+        () = interrupted => Err(Failure::new("interrupted".to_owned())),
     }
-    Ok(total)
 }
 
 #[cfg(test)]

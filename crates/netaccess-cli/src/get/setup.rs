@@ -1,5 +1,6 @@
-//! From flags to a configured manager: proxies, the disk cache, the cookie jar and HSTS files,
-//! timeouts, the request body; and how URLs and credentials' origins are shown and compared.
+//! From flags to a configured manager: proxies, the disk cache, the cookie jar, cookies.txt and
+//! HSTS files, timeouts, the request body, who answers a 401 (`-u`, `.netrc`); and how URLs
+//! and credentials' origins are shown and compared.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,12 +46,12 @@ pub(super) fn proxy_factory(
     }))
 }
 
-/// The disk cache: `--cache-dir`, else the user's cache directory; none with `--no-cache`
-/// (or when no cache directory is known, said on stderr).
+/// The disk cache, off unless asked for (as with curl and wget2): `--cache-dir DIR`, or
+/// `--cache` for the user's cache directory (said on stderr when none is known).
 pub(super) fn disk_cache(
     args: &GetArgs,
 ) -> Result<Option<std::sync::Arc<dyn netaccess::Cache>>, String> {
-    if args.no_cache {
+    if args.no_cache || !(args.cache || args.cache_dir.is_some()) {
         return Ok(None);
     }
     let dir = match &args.cache_dir {
@@ -135,11 +136,15 @@ pub(super) fn payload(args: &GetArgs) -> Result<Payload, String> {
     Ok(Payload::Form(multipart))
 }
 
-/// The cookie jar and HSTS store loaded from their files, saved back at the end.
+/// The cookie jar and HSTS store loaded from their files, saved back at the end; and the
+/// Netscape cookies.txt files imported into the jar and exported from it.
 #[derive(Default)]
 pub(super) struct Stores {
-    cookies: Option<(PathBuf, Arc<DefaultCookieJar>)>,
+    /// The `--cookie-jar` file (if any) and the jar, which exists whenever a cookie flag was
+    /// given.
+    cookies: Option<(Option<PathBuf>, Arc<DefaultCookieJar>)>,
     hsts: Option<(PathBuf, Arc<HstsStore>)>,
+    export: Option<PathBuf>,
 }
 
 impl Stores {
@@ -148,7 +153,25 @@ impl Stores {
         if let Some(path) = &args.cookie_jar {
             let jar = DefaultCookieJar::load_or_new(path)
                 .map_err(|e| format!("cannot load the cookie jar {}: {e}", path.display()))?;
-            stores.cookies = Some((path.clone(), Arc::new(jar)));
+            stores.cookies = Some((Some(path.clone()), Arc::new(jar)));
+        }
+        if args.load_cookies.is_some() || args.save_cookies.is_some() {
+            let (_, jar) = stores
+                .cookies
+                .get_or_insert_with(|| (None, Arc::new(DefaultCookieJar::new())));
+            if let Some(path) = &args.load_cookies {
+                let (imported, skipped) = super::cookies_txt::load(path)?;
+                if skipped > 0 {
+                    eprintln!(
+                        "netaccess: {}: {skipped} lines are not cookies.txt cookies and were skipped",
+                        path.display()
+                    );
+                }
+                let mut all = netaccess::CookieJar::all_cookies(&**jar);
+                all.extend(imported);
+                jar.set_all_cookies(all);
+            }
+            stores.export = args.save_cookies.clone();
         }
         if let Some(path) = &args.hsts_store {
             let store = HstsStore::load_or_new(path)
@@ -161,7 +184,17 @@ impl Stores {
     /// Saves both files; false (after a message) when one could not be written.
     pub(super) fn save(&self) -> bool {
         let mut ok = true;
-        if let Some((path, jar)) = &self.cookies {
+        if let (Some(path), Some((_, jar))) = (&self.export, &self.cookies) {
+            let cookies = netaccess::CookieJar::all_cookies(&**jar);
+            if let Err(e) = super::cookies_txt::save(path, &cookies) {
+                eprintln!(
+                    "netaccess: cannot save the cookies to {}: {e}",
+                    path.display()
+                );
+                ok = false;
+            }
+        }
+        if let Some((Some(path), jar)) = &self.cookies {
             if let Err(e) = jar.save(path, true) {
                 eprintln!(
                     "netaccess: cannot save the cookie jar {}: {e}",
@@ -223,7 +256,12 @@ pub(super) fn build_manager(
         builder = builder.connect_timeout(seconds(secs, "--connect-timeout")?);
     }
     if args.retry > 0 {
-        builder = builder.retry_policy(netaccess::RetryPolicy::new(args.retry));
+        let mut policy = netaccess::RetryPolicy::new(args.retry);
+        if let Some(secs) = args.retry_delay {
+            let delay = seconds(secs, "--retry-delay")?;
+            policy = policy.with_fixed_delay(delay);
+        }
+        builder = builder.retry_policy(policy);
     }
     if args.verbose {
         builder = builder.interceptor(std::sync::Arc::new(super::verbose::Verbose));
@@ -234,10 +272,18 @@ pub(super) fn build_manager(
     if let Some(rate) = args.limit_rate_per_host {
         builder = builder.max_download_rate_per_host(rate);
     }
-    // The only setting here that can fail is the CA file's content.
+    if let Some(path) = &args.dump_header {
+        let dump = super::verbose::DumpHeads::create(path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        builder = builder.interceptor(std::sync::Arc::new(dump));
+    }
+    if let Some(agent) = &args.user_agent {
+        builder = builder.user_agent(Some(agent));
+    }
+    // The settings here that can fail: the CA file's content, the User-Agent.
     builder.build().map_err(|e| match &args.cacert {
-        Some(path) => format!("{}: {}", path.display(), e.message()),
-        None => e.message().to_owned(),
+        Some(path) if args.user_agent.is_none() => format!("{}: {}", path.display(), e.message()),
+        _ => e.message().to_owned(),
     })
 }
 
@@ -267,4 +313,42 @@ pub(super) fn origin_of(url: &url::Url) -> (String, Option<String>, Option<u16>)
         url.host_str().map(str::to_ascii_lowercase),
         url.port_or_known_default(),
     )
+}
+
+/// Answers 401s with `-u` and `.netrc` credentials: once per reply, and only from the origin
+/// (scheme, host and port) of the URL the user gave, never from a redirect target
+/// (curl's rule without --location-trusted; CVE-2018-1000007). Asked again means refused.
+pub(super) fn connect_credentials(
+    manager: &NetworkAccessManager,
+    user: Option<(String, String)>,
+    netrc: Option<super::netrc::Netrc>,
+) {
+    if user.is_none() && netrc.is_none() {
+        return;
+    }
+    let answered = std::sync::Mutex::new(std::collections::HashSet::new());
+    manager
+        .authentication_required()
+        .connect(move |(reply, request)| {
+            let given = reply.request().url().map(origin_of);
+            let url = reply.url();
+            let same_origin = given.is_some() && given == Some(origin_of(&url));
+            let credentials = user.clone().or_else(|| {
+                let host = url.host_str()?;
+                let (login, password) = netrc.as_ref()?.lookup(host)?;
+                Some((login.to_owned(), password.to_owned()))
+            });
+            match credentials {
+                Some((user, password))
+                    if same_origin
+                        && answered
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(reply.clone()) =>
+                {
+                    request.answer(&user, &password);
+                }
+                _ => request.refuse(),
+            }
+        });
 }

@@ -2,6 +2,10 @@
 //! (`< `), on stderr, as an interceptor, so redirects, authentication rounds and retries
 //! all show. Credentials are never printed: `Authorization`, `Proxy-Authorization`,
 //! `Cookie` and `Set-Cookie` values are shown as `[redacted]`.
+//!
+//! `-D FILE` is an interceptor too ([`DumpHeads`]): every response head, redirects, 401s and
+//! retried attempts included, as `# URL`, `HTTP STATUS REASON`, the header lines (values as
+//! received: this file is the user's own) and an empty line.
 
 use std::io::Write;
 
@@ -63,6 +67,44 @@ impl Interceptor for Verbose {
             );
             write_headers(&mut block, "<", response.headers());
             print(&block);
+            AfterHead::Continue
+        })
+    }
+}
+
+/// The `-D FILE` interceptor.
+pub(super) struct DumpHeads {
+    file: std::sync::Mutex<std::fs::File>,
+}
+
+impl DumpHeads {
+    /// Creates (or truncates) FILE.
+    pub(super) fn create(path: &std::path::Path) -> std::io::Result<DumpHeads> {
+        Ok(DumpHeads {
+            file: std::sync::Mutex::new(std::fs::File::create(path)?),
+        })
+    }
+}
+
+impl Interceptor for DumpHeads {
+    fn after_head<'a>(&'a self, response: &'a InterceptedResponse<'a>) -> BoxFuture<'a, AfterHead> {
+        Box::pin(async move {
+            let status = response.status();
+            let mut block = format!(
+                "# {}\r\nHTTP {} {}\r\n",
+                netaccess::display_url(response.url()),
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            );
+            for (name, value) in response.headers() {
+                block.push_str(&format!(
+                    "{name}: {}\r\n",
+                    String::from_utf8_lossy(value.as_bytes())
+                ));
+            }
+            block.push_str("\r\n");
+            let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = file.write_all(block.as_bytes());
             AfterHead::Continue
         })
     }

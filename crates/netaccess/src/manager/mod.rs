@@ -274,6 +274,7 @@ impl NetworkAccessManager {
             ctx,
             reply: shared.clone(),
             body: Some(body),
+            created: std::time::Instant::now(),
         };
         let start: Start<HttpConn> = Box::new(move |origin, granted| queued.start(origin, granted));
         if let Some(ticket) = pool.enqueue(&origin, priority, limit, start) {

@@ -17,6 +17,7 @@ use super::{auth, cache, deliver, intercept, retry, session, Granted};
 use crate::context::Context;
 use crate::decode;
 use crate::error::{url_for_message, Error, NetworkError};
+use crate::events::Event;
 use crate::redirect::{self, Hop, RedirectPolicy};
 use crate::reply::ReplyShared;
 use crate::request::{Operation, Request};
@@ -97,8 +98,16 @@ pub(super) async fn run(
         let cookies = session::cookies(ctx, request, &target.url);
         let attempt = Attempt::new(target, cookies, ctx.config.user_agent.as_ref())?;
         let (attempt, revalidating) = match cache::before(ctx, reply, attempt).await? {
-            cache::Before::Hit(stored) => return Box::pin(stored.deliver(reply, true)).await,
-            cache::Before::Send(attempt, revalidating) => (attempt, revalidating),
+            cache::Before::Hit(stored) => {
+                ctx.event(reply, Event::CacheHit);
+                return Box::pin(stored.deliver(reply, true)).await;
+            }
+            cache::Before::Send(attempt, revalidating) => {
+                if ctx.config.cache.is_some() && revalidating.is_none() {
+                    ctx.event(reply, Event::CacheMiss);
+                }
+                (attempt, revalidating)
+            }
         };
         let attempt = journey.auth.before(ctx, reply, attempt);
         journey.attempts += 1;
@@ -118,6 +127,14 @@ pub(super) async fn run(
             Err(error) => {
                 let retries = &mut journey.retries;
                 let wait = retries.after_failure(ctx, retry_policy, &attempt, error)?;
+                let number = journey.attempts + 1;
+                ctx.event(
+                    reply,
+                    Event::Retry {
+                        attempt: number,
+                        wait,
+                    },
+                );
                 reply.note_retry(wait);
                 tokio::time::sleep(wait).await;
                 target = attempt.target;
@@ -136,21 +153,36 @@ pub(super) async fn run(
                 return Box::pin(delivery).await;
             }
             Step::Stored(stored) => {
-                exchange.discard(timeout).await;
+                exchange.discard(ctx, reply, timeout).await;
+                ctx.event(reply, Event::CacheConditionalHit);
                 return Box::pin(stored.deliver(reply, false)).await;
             }
             Step::Retry => {
-                exchange.discard(timeout).await;
+                exchange.discard(ctx, reply, timeout).await;
                 attempt.target
             }
             Step::Wait(wait) => {
-                exchange.discard(timeout).await;
+                exchange.discard(ctx, reply, timeout).await;
+                let number = journey.attempts + 1;
+                ctx.event(
+                    reply,
+                    Event::Retry {
+                        attempt: number,
+                        wait,
+                    },
+                );
                 reply.note_retry(wait);
                 tokio::time::sleep(wait).await;
                 attempt.target
             }
             Step::Follow(redirect) => {
-                exchange.discard(timeout).await;
+                exchange.discard(ctx, reply, timeout).await;
+                ctx.event(
+                    reply,
+                    Event::Redirect {
+                        to: &redirect.target.url,
+                    },
+                );
                 journey.follow(reply, redirect).await
             }
             Step::Fail(e) => return Err(e),

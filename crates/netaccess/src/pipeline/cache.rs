@@ -203,6 +203,7 @@ impl Stored {
             redirection_target: None,
             tls_version: None,
             tls_cipher: None,
+            ssl_session: None,
         };
         // A HEAD answered from the cache: the stored body belongs to the GET.
         let head = *reply.operation() == Operation::Head;

@@ -14,6 +14,7 @@ use futures_util::StreamExt;
 
 use super::attempt::Attempt;
 use super::exchange::Exchange;
+use super::resume::{resuming, Current, Resume};
 use crate::backend::http::body_chunks;
 use crate::cache::CacheWriter;
 use crate::decode::{self, Decoder};
@@ -68,7 +69,7 @@ pub(super) async fn body_into_reply(
     reply: &Arc<ReplyShared>,
     url: &Url,
     mut meta: Meta,
-    body: impl Stream<Item = Result<bytes::Bytes, Error>> + Send + 'static,
+    body: impl Stream<Item = Result<bytes::Bytes, Error>> + Send,
     decoding: Decoding,
 ) -> Result<Delivered, Error> {
     let head = *reply.operation() == Operation::Head;
@@ -250,7 +251,7 @@ pub(super) async fn network(
 ) -> Result<Option<Error>, Error> {
     let Exchange {
         response,
-        mut checkout,
+        checkout,
         encrypted,
         http2,
         tls_session,
@@ -258,6 +259,10 @@ pub(super) async fn network(
     } = exchange;
     let (parts, incoming) = response.into_parts();
     let status = parts.status;
+    // The connection the body comes from: this one, or a resumption's.
+    let current: Current = std::sync::Mutex::new(Some(checkout));
+    let head = (status, &parts.headers);
+    let resume = Resume::new(ctx, reply, attempt, head, timeout, &current);
     let reason = parts
         .extensions
         .get::<hyper::ext::ReasonPhrase>()
@@ -278,11 +283,13 @@ pub(super) async fn network(
         http2,
         from_cache: false,
         redirection_target,
-        tls_version: tls_session.as_ref().map(|t| t.version.clone()),
-        tls_cipher: tls_session.map(|t| t.cipher),
+        tls_version: tls_session.as_ref().map(|t| t.protocol().name().to_owned()),
+        tls_cipher: tls_session.as_ref().map(|t| t.cipher().to_owned()),
+        ssl_session: tls_session,
     };
-    // Committed only if the body arrives whole.
-    let writer = Arc::new(std::sync::Mutex::new(writer));
+    reply.with_timings(|_, t| t.protocol = Some(parts.version));
+    // Committed only if the body arrives whole; beside it, the bytes received.
+    let writer = Arc::new(std::sync::Mutex::new((writer, 0u64)));
     let tee = writer.clone();
     let request = reply.request();
     let (max_rate, priority) = (request.max_rate(), request.priority());
@@ -290,10 +297,15 @@ pub(super) async fn network(
         .config
         .rates
         .throttle(&attempt.target.url, max_rate, priority);
-    let body = body_chunks(incoming, timeout);
+    let chunks = |incoming, timeout| Box::pin(body_chunks(incoming, timeout));
+    let first = chunks(incoming, timeout);
+    // Paced after resumption, so a resumed body's bytes count against the same limits.
+    let body = resuming(first, resume, chunks);
     let body = crate::rate::throttle(body, throttle).inspect(move |chunk| {
         let Ok(chunk) = chunk else { return };
-        let mut slot = tee.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = tee.lock().unwrap_or_else(|e| e.into_inner());
+        let (slot, received) = &mut *guard;
+        *received += chunk.len() as u64;
         if let Some(w) = slot.as_mut() {
             if let Err(e) = w.write(chunk) {
                 tracing::debug!(error = %e, "cache write failed; not storing this response");
@@ -306,9 +318,16 @@ pub(super) async fn network(
     let Delivered::Complete(http_error) = delivered else {
         return Ok(None); // aborted: the reply is finished already
     };
-    let reusable = !checkout.conn().single_use;
-    checkout.release(reusable);
-    let finished_writer = writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let (finished_writer, bytes) = {
+        let mut guard = writer.lock().unwrap_or_else(|e| e.into_inner());
+        (guard.0.take(), guard.1)
+    };
+    ctx.event(reply, crate::events::Event::ResponseBodyEnd { bytes });
+    if let Some(mut checkout) = current.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        let reusable = !checkout.conn().single_use;
+        checkout.release(reusable);
+        ctx.event(reply, crate::events::Event::ConnectionReleased);
+    }
     if let Some(w) = finished_writer {
         if let Err(e) = w.commit().await {
             tracing::debug!(error = %e, "cache commit failed");

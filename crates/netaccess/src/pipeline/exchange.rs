@@ -18,6 +18,7 @@ use super::{auth, Granted};
 use crate::backend::http::{self as wire, HttpConn, OnSent, Outgoing, Unprocessed};
 use crate::context::Context;
 use crate::error::{Error, NetworkError, ShownUrl};
+use crate::events::Event;
 use crate::proxy::Proxy;
 use crate::reply::ReplyShared;
 use crate::scheduler::{Checkout, Grant, Origin};
@@ -69,7 +70,12 @@ impl Exchange {
 
     /// Drops the body (a redirect's, a challenge's): the connection goes back to the pool
     /// when the body was short and whole, and is closed otherwise.
-    pub(super) async fn discard(self, timeout: Option<Duration>) {
+    pub(super) async fn discard(
+        self,
+        ctx: &Context,
+        reply: &Arc<ReplyShared>,
+        timeout: Option<Duration>,
+    ) {
         let Exchange {
             response,
             mut checkout,
@@ -78,7 +84,10 @@ impl Exchange {
         if wire::discard_body(response.into_body(), timeout).await {
             let reusable = !checkout.conn().single_use;
             checkout.release(reusable);
+        } else {
+            drop(checkout);
         }
+        ctx.event(reply, Event::ConnectionReleased);
     }
 }
 
@@ -112,13 +121,14 @@ pub(super) async fn send(
                 ctx.pool.acquire(&origin, request.priority(), limit).await
             }
         };
-        let mut checkout = match grant {
-            Grant::Reuse(checkout) => checkout,
+        ctx.event(reply, Event::Dispatched);
+        let (mut checkout, reused) = match grant {
+            Grant::Reuse(checkout) => (checkout, true),
             Grant::Connect(permit) => {
                 // On failure the permit drops here and frees the slot for the next waiter.
                 // Boxed: the connect path is large and rare.
                 let conn = Box::pin(open_connection(ctx, reply, &origin)).await?;
-                permit.connected(conn)
+                (permit.connected(conn), false)
             }
         };
         if checkout.was_reused() && !checkout.conn().ready_for_reuse().await {
@@ -126,6 +136,8 @@ pub(super) async fn send(
             tracing::debug!(url = %ShownUrl(url), "idle connection not ready for a new request; using another");
             continue;
         }
+        let remote = checkout.conn().remote;
+        ctx.event(reply, Event::ConnectionAcquired { reused, remote });
         let encrypted = checkout.conn().encrypted;
         let http2 = checkout.conn().is_http2();
         if encrypted && !link.announced_encrypted {
@@ -141,7 +153,8 @@ pub(super) async fn send(
             absolute_form: origin.absolute_form(),
         };
         let progress = upload_progress(reply);
-        let built = outgoing.build(http2, progress, activity.clone(), Some(on_sent(reply)))?;
+        let built = outgoing.build(http2, progress, activity.clone(), Some(on_sent(ctx, reply)))?;
+        ctx.event(reply, Event::RequestHeadersSent);
         let sending = checkout.conn().send(built);
         let sent = Box::pin(wire::while_active(timeout, &activity, sending)).await?;
         let response = match sent {
@@ -183,6 +196,8 @@ pub(super) async fn send(
             }
         };
         checkout.response_head_received(); // HTTP/2: the stream slot goes to the next waiter
+        let status = response.status();
+        ctx.event(reply, Event::ResponseHeaders { status });
         if let Some(refused) = wire::refused_response(&response) {
             return Err(refused); // dropping the checkout closes the connection
         }
@@ -200,11 +215,14 @@ pub(super) async fn send(
     }
 }
 
-/// Emits the reply's `request_sent` once the connection has taken the whole request.
-fn on_sent(reply: &Arc<ReplyShared>) -> OnSent {
+/// Emits the reply's `request_sent` (and the `RequestBodySent` event) once the connection
+/// has taken the whole request.
+fn on_sent(ctx: &Context, reply: &Arc<ReplyShared>) -> OnSent {
     let weak = Arc::downgrade(reply);
+    let listener = ctx.config.event_listener.clone();
     Box::new(move || {
         if let Some(reply) = weak.upgrade() {
+            crate::events::record(&reply, listener.as_ref(), Event::RequestBodySent);
             reply.signals.request_sent.emit(&reply.handle());
         }
     })
@@ -240,6 +258,7 @@ async fn open_connection(
         tls: &config.tls,
     };
     let events = ReplyEvents {
+        ctx,
         reply,
         offered_configured: AtomicBool::new(false),
     };
@@ -250,6 +269,7 @@ async fn open_connection(
     conn.tls_session = connected.tls_session;
     conn.single_use = !ssl_errors.is_empty() && !config.tls.ignores_all();
     conn.certificate_errors_ignored = !ssl_errors.is_empty();
+    conn.remote = connected.remote;
     Ok(conn)
 }
 
@@ -279,12 +299,17 @@ pub(super) async fn open_ahead(
 /// What the connector asks of a reply: its `ssl_errors` signals, the errors it ignores,
 /// and proxy credentials for a CONNECT.
 struct ReplyEvents<'a> {
+    ctx: &'a Context,
     reply: &'a Arc<ReplyShared>,
     /// The proxy's own credentials were offered (they are tried once per connection).
     offered_configured: AtomicBool,
 }
 
 impl ConnectEvents for ReplyEvents<'_> {
+    fn observe(&self, event: Event<'_>) {
+        self.ctx.event(self.reply, event);
+    }
+
     fn ssl_errors(&self, errors: &[SslError]) {
         let event = (self.reply.handle(), errors.to_vec());
         self.reply.signals.ssl_errors.emit(&event);

@@ -21,6 +21,7 @@ mod cache;
 mod deliver;
 mod exchange;
 mod intercept;
+pub(crate) mod resume;
 mod retry;
 mod session;
 #[cfg(test)]
@@ -28,11 +29,13 @@ mod tests;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::backend;
 use crate::backend::http::HttpConn;
 use crate::context::Context;
 use crate::error::{Error, NetworkError};
+use crate::events::Event;
 use crate::reply::ReplyShared;
 use crate::scheduler::{Grant, Origin};
 use crate::upload::Body;
@@ -55,10 +58,11 @@ pub(crate) fn run(
     body: Body,
 ) -> impl Future<Output = ()> + Send {
     let guard = FinishGuard(reply.clone());
+    let created = Instant::now();
     async move {
         // Boxed: the spawned task stays small (tokio moves it a few times per request).
         let work = Box::pin(execute(&ctx, &reply, body, None));
-        drive(&reply, work, guard).await;
+        drive(&ctx, &reply, work, guard, created).await;
     }
 }
 
@@ -86,6 +90,8 @@ pub(crate) struct QueuedRequest {
     pub(crate) ctx: Arc<Context>,
     pub(crate) reply: Arc<ReplyShared>,
     pub(crate) body: Option<Body>,
+    /// When the request was handed to the manager (its timings count from there).
+    pub(crate) created: Instant,
 }
 
 impl QueuedRequest {
@@ -96,10 +102,11 @@ impl QueuedRequest {
         let guard = FinishGuard(reply.clone());
         reply.set_dequeue(None);
         let granted = (origin.clone(), granted);
+        let created = self.created;
         self.ctx.runtime.spawn(async move {
             // Boxed: the spawned task stays small (tokio moves it a few times per request).
             let work = Box::pin(execute(&ctx, &reply, body, Some(granted)));
-            drive(&reply, work, guard).await;
+            drive(&ctx, &reply, work, guard, created).await;
         });
     }
 }
@@ -122,32 +129,59 @@ impl Drop for QueuedRequest {
 /// (Qt's `connectToHost` / `connectToHostEncrypted`); the reply finishes when it is ready.
 pub(crate) async fn preconnect(ctx: Arc<Context>, reply: Arc<ReplyShared>) {
     let guard = FinishGuard(reply.clone());
-    drive(&reply, Box::pin(exchange::open_ahead(&ctx, &reply)), guard).await;
+    let work = Box::pin(exchange::open_ahead(&ctx, &reply));
+    drive(&ctx, &reply, work, guard, Instant::now()).await;
 }
 
 /// Runs `work` for `reply` and finishes the reply with its outcome, unless `abort()` ended it.
+/// The request's events start and end here, and it runs in a `tracing` span of its own.
 ///
 /// A reply always finishes: a panic inside `work` (a user slot, a dependency) is caught here
 /// and finishes the reply with an error, and [`FinishGuard`] finishes it if the task is dropped
 /// before its end (the runtime shutting down). The manager's other requests go on.
 async fn drive(
+    ctx: &Context,
     reply: &Arc<ReplyShared>,
     work: impl Future<Output = Result<Option<Error>, Error>>,
     guard: FinishGuard,
+    created: Instant,
 ) {
     use futures_util::FutureExt;
+    reply.start_timings(created);
+    use tracing::Instrument;
+    let span = tracing::debug_span!("request", method = %reply.operation().method(), url = tracing::field::Empty);
+    if !span.is_disabled() {
+        let url = reply
+            .request()
+            .url()
+            .map(|u| crate::error::ShownUrl(u).to_string());
+        span.record("url", url.as_deref().unwrap_or("(invalid)"));
+    }
     let cancel = reply.cancel_token().clone();
-    let work = std::panic::AssertUnwindSafe(work).catch_unwind();
+    let work = async {
+        ctx.event(reply, Event::CallStart);
+        std::panic::AssertUnwindSafe(work).catch_unwind().await
+    };
     let outcome = tokio::select! {
         biased;
-        _ = cancel.cancelled() => return,
-        outcome = work => outcome,
+        _ = cancel.cancelled() => {
+            ctx.event(reply, Event::Canceled);
+            return;
+        }
+        outcome = work.instrument(span.clone()) => outcome,
     };
-    match outcome {
-        Ok(Ok(http_error)) => reply.finish(http_error, false),
-        Ok(Err(e)) => reply.finish(Some(e), true),
-        Err(panic) => reply.finish(Some(panicked(&*panic)), true),
+    let _entered = span.enter();
+    let (error, broken) = match outcome {
+        Ok(Ok(http_error)) => (http_error, false),
+        Ok(Err(e)) => (Some(e), true),
+        Err(panic) => (Some(panicked(&*panic)), true),
+    };
+    match &error {
+        Some(e) if broken => ctx.event(reply, Event::CallFailed { error: e }),
+        _ => ctx.event(reply, Event::CallEnd),
     }
+    drop(_entered);
+    reply.finish(error, broken);
     drop(guard);
 }
 

@@ -30,4 +30,7 @@ pub struct Meta {
     pub tls_version: Option<String>,
     /// The TLS cipher suite negotiated.
     pub tls_cipher: Option<String>,
+    /// The whole TLS session (Qt's `sslConfiguration()`): the peer's certificate chain, the
+    /// ALPN protocol, the version and cipher.
+    pub ssl_session: Option<crate::SslSession>,
 }

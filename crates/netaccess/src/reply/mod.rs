@@ -166,6 +166,27 @@ impl Reply {
 
     // ----- metadata and attributes ----------------------------------------------------------
 
+    /// When each phase of the request ended, counted from when it was handed to the
+    /// manager (curl's `-w` times; see [`Timings`](crate::events::Timings)). Complete once
+    /// the reply finished; all `None` for a request that never started.
+    ///
+    /// ```no_run
+    /// # async fn demo() {
+    /// let manager = netaccess::NetworkAccessManager::new();
+    /// let reply = manager.get(netaccess::Request::new("http://127.0.0.1:8080/"));
+    /// reply.finished().await;
+    /// let t = reply.timings();
+    /// println!("first byte after {:?}, total {:?}", t.first_byte, t.total);
+    /// # }
+    /// ```
+    pub fn timings(&self) -> crate::events::Timings {
+        self.shared
+            .signals
+            .started_if_any()
+            .map(|s| s.timings.lock().unwrap_or_else(|e| e.into_inner()).1)
+            .unwrap_or_default()
+    }
+
     /// The HTTP status, once the response headers arrived.
     pub fn status(&self) -> Option<StatusCode> {
         self.shared.lock().meta().and_then(|m| m.status)
@@ -434,6 +455,25 @@ impl Reply {
         self.shared.lock().meta().and_then(|m| m.tls_cipher.clone())
     }
 
+    /// Qt's `sslConfiguration()`: what the TLS handshake of this reply's connection
+    /// negotiated (the peer's certificate chain, the ALPN protocol, the version and cipher);
+    /// `None` before the response head, and for a reply not over TLS.
+    ///
+    /// ```no_run
+    /// # async fn demo(manager: netaccess::NetworkAccessManager) {
+    /// let reply = manager.get(netaccess::Request::new("https://example.org/"));
+    /// reply.bytes().await.ok();
+    /// let alpn = reply.ssl_session().and_then(|s| s.negotiated_protocol().map(<[u8]>::to_vec));
+    /// # }
+    /// ```
+    #[doc(alias = "sslConfiguration")]
+    pub fn ssl_session(&self) -> Option<crate::SslSession> {
+        self.shared
+            .lock()
+            .meta()
+            .and_then(|m| m.ssl_session.clone())
+    }
+
     /// Qt's `redirectAllowed()`: with the `UserVerified` policy, lets the reply follow the
     /// redirect announced by [`redirected`](Reply::redirected). (To refuse, call `abort()`.)
     #[doc(alias = "redirectAllowed")]
@@ -597,6 +637,26 @@ impl ReplyShared {
     pub(crate) async fn redirect_permission(&self) {
         let permit = self.redirect_permit();
         permit.notified().await;
+    }
+
+    /// Sets when the request was handed to the manager: where its timings count from.
+    pub(crate) fn start_timings(&self, created: std::time::Instant) {
+        let started = self.signals.started();
+        started.timings.lock().unwrap_or_else(|e| e.into_inner()).0 = created;
+    }
+
+    /// Changes the reply's timings; `change` gets the time since the request was handed to
+    /// the manager, which this returns.
+    pub(crate) fn with_timings(
+        &self,
+        change: impl FnOnce(std::time::Duration, &mut crate::events::Timings),
+    ) -> std::time::Duration {
+        let started = self.signals.started();
+        let mut guard = started.timings.lock().unwrap_or_else(|e| e.into_inner());
+        let (created, timings) = &mut *guard;
+        let age = created.elapsed();
+        change(age, timings);
+        age
     }
 
     /// Counts a retry and announces it (`retrying`).

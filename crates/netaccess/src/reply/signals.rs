@@ -36,6 +36,9 @@ pub(super) struct Started {
     pub(super) cancel: CancellationToken,
     /// Retries made under the retry policy.
     pub(super) retries: std::sync::atomic::AtomicU32,
+    /// When the request was handed to the manager, and when each phase ended since
+    /// ([`crate::events::record`] keeps them).
+    pub(super) timings: std::sync::Mutex<(std::time::Instant, crate::events::Timings)>,
 }
 
 /// The signals of a reply that are seldom connected, allocated on first use (or when the
@@ -111,8 +114,14 @@ impl ReplySignals {
                 signals: RareSignals::new(),
                 cancel: CancellationToken::new(),
                 retries: std::sync::atomic::AtomicU32::new(0),
+                timings: std::sync::Mutex::new((std::time::Instant::now(), Default::default())),
             })
         })
+    }
+
+    /// The started part, if the request started.
+    pub(super) fn started_if_any(&self) -> Option<&Started> {
+        self.started.get().map(|s| &**s)
     }
 
     /// The rare signals, allocated now if needed: the way to reach them to connect a slot.

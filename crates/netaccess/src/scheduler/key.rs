@@ -1,5 +1,7 @@
 //! Which origin (and so which pool and connection limit) a request belongs to: the scheme,
-//! host and port of its URL, the proxy carrying it, and how its protocol is chosen.
+//! host and port of its URL, the proxy carrying it, how its protocol is chosen, and for https
+//! the fingerprint of the request's own TLS settings (requests whose TLS settings differ never
+//! share a connection).
 
 use url::Url;
 
@@ -13,6 +15,23 @@ fn is_local_http(scheme: &str) -> bool {
     matches!(scheme, "unix+http" | "local+http")
 }
 
+/// The schemes a connection is made for, as a static name (an origin stays small and is made
+/// without an allocation for its scheme).
+fn static_scheme(url: &Url) -> Result<&'static str, Error> {
+    Ok(match url.scheme() {
+        "http" => "http",
+        "https" => "https",
+        "unix+http" => "unix+http",
+        "local+http" => "local+http",
+        other => {
+            return Err(Error::new(
+                NetworkError::ProtocolUnknownError,
+                format!("Protocol \"{other}\" is unknown"),
+            ))
+        }
+    })
+}
+
 impl Origin {
     /// The origin of a request for `url` (the request may differ from the URL after a
     /// redirect or an HSTS upgrade) sent through `proxy`.
@@ -21,7 +40,8 @@ impl Origin {
         request: &Request,
         proxy: Option<Proxy>,
     ) -> Result<Self, Error> {
-        if is_local_http(url.scheme()) {
+        let scheme = static_scheme(url)?;
+        if is_local_http(scheme) {
             let socket = request.unix_socket().ok_or_else(|| {
                 Error::new(
                     NetworkError::ProtocolInvalidOperationError,
@@ -32,11 +52,12 @@ impl Origin {
                 )
             })?;
             return Ok(Origin {
-                scheme: url.scheme().to_owned(),
+                scheme,
                 host: socket.to_string_lossy().into_owned(),
                 port: 0,
                 proxy: None,
                 mode: Mode::Http1,
+                tls: None,
             });
         }
         let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| {
@@ -60,13 +81,18 @@ impl Origin {
             Mode::Http1
         };
         Ok(Origin {
-            scheme: url.scheme().to_owned(),
+            scheme,
             host: host.to_ascii_lowercase(),
             port: url
                 .port_or_known_default()
                 .unwrap_or(if https { 443 } else { 80 }),
             proxy,
             mode,
+            tls: if https {
+                request.tls_settings().cloned()
+            } else {
+                None
+            },
         })
     }
 
@@ -81,7 +107,7 @@ impl Origin {
 
     /// Whether connections reach a Unix domain socket.
     pub(crate) fn is_local(&self) -> bool {
-        is_local_http(&self.scheme)
+        is_local_http(self.scheme)
     }
 }
 
@@ -119,6 +145,33 @@ mod tests {
             Some(Proxy::socks5("127.0.0.1", 1080)),
         );
         assert!(!socks.absolute_form());
+    }
+
+    #[test]
+    fn different_tls_settings_make_different_origins() {
+        use crate::tls_config::SslConfiguration;
+        let plain = origin("https://a.test/", Request::new("https://a.test/"), None);
+        let named = |name: &str| {
+            let tls = SslConfiguration::new().with_peer_verify_name(name);
+            origin(
+                "https://a.test/",
+                Request::new("https://a.test/").with_ssl_configuration(tls),
+                None,
+            )
+        };
+        assert_ne!(plain, named("b.test"));
+        assert_ne!(named("b.test"), named("c.test"));
+        assert_eq!(named("b.test"), named("b.test"));
+        // An empty configuration is the manager's: the same origin as none.
+        let empty = Request::new("https://a.test/").with_ssl_configuration(SslConfiguration::new());
+        assert_eq!(plain, origin("https://a.test/", empty, None));
+        // Plain http ignores TLS settings.
+        let tls = SslConfiguration::new().with_peer_verify_name("b.test");
+        let http = Request::new("http://a.test/").with_ssl_configuration(tls);
+        assert_eq!(
+            origin("http://a.test/", http, None),
+            origin("http://a.test/", Request::new("http://a.test/"), None)
+        );
     }
 
     #[test]

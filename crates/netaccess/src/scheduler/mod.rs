@@ -59,12 +59,16 @@ pub(crate) enum Mode {
 /// The key of a pool: requests to the same origin share connections and one limit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Origin {
-    pub scheme: String,
+    /// `http`, `https`, `unix+http` or `local+http`.
+    pub scheme: &'static str,
     pub host: String,
     pub port: u16,
     /// The proxy the connections go through; `None` for direct connections.
     pub proxy: Option<crate::proxy::Proxy>,
     pub mode: Mode,
+    /// The request's own TLS settings (compared by fingerprint, see `key.rs`); `None`: the
+    /// manager's.
+    pub tls: Option<std::sync::Arc<crate::tls_config::TlsSettings>>,
 }
 
 impl fmt::Display for Origin {

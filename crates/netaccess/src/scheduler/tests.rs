@@ -60,11 +60,12 @@ impl PoolConn for FakeConn {
 
 pub(super) fn origin(host: &str, mode: Mode) -> Origin {
     Origin {
-        scheme: "http".into(),
+        scheme: "http",
         host: host.into(),
         port: 80,
         proxy: None,
         mode,
+        tls: None,
     }
 }
 

@@ -2,7 +2,8 @@
 //! (absolute-form requests follow), a CONNECT tunnel whose `407` answers come from a
 //! credentials callback, SOCKS5, or a Unix domain socket; then TLS for https, where
 //! certificate errors are announced through a callback and the handshake is made again
-//! when the application chose to ignore them.
+//! when the application chose to ignore them. The request's own TLS settings travel in the
+//! origin (they are part of the pool key).
 //!
 //! It speaks no HTTP beyond CONNECT: the HTTP handshake on the stream is the backend's.
 
@@ -13,9 +14,10 @@ use std::time::Duration;
 use http::header::{HeaderMap, HeaderValue};
 use tokio::net::TcpStream;
 
-use super::tls::{IgnoreSsl, SslError, TlsConfig, TlsFailure, TlsSession};
-use super::{proxy, Io, ResolveOverrides};
+use super::tls::{Handshake, IgnoreSsl, SslError, TlsConfig, TlsFailure, TlsSession};
+use super::{proxy, Io, Observe, ResolveOverrides};
 use crate::error::{Error, NetworkError};
+use crate::events::Event;
 use crate::proxy::{Proxy, ProxyKind};
 use crate::scheduler::{Mode, Origin};
 
@@ -33,6 +35,8 @@ pub(crate) struct Connector<'a> {
 pub(crate) trait ConnectEvents: Send + Sync {
     /// Certificate errors met in a TLS handshake, to announce (`ssl_errors` signals).
     fn ssl_errors(&self, errors: &[SslError]);
+    /// Hears the connecting phases.
+    fn observe(&self, event: Event<'_>);
     /// The certificate errors the application ignores now.
     fn ignored_ssl_errors(&self) -> IgnoreSsl;
     /// A proxy answered CONNECT with `407` and these headers: the `Proxy-Authorization` to
@@ -55,6 +59,8 @@ pub(crate) struct Connected {
     pub tls_session: Option<TlsSession>,
     /// Certificate errors that were met and ignored.
     pub ssl_errors: Vec<SslError>,
+    /// The address the stream is connected to (the proxy's, through a proxy).
+    pub remote: Option<std::net::SocketAddr>,
 }
 
 impl Connector<'_> {
@@ -64,24 +70,40 @@ impl Connector<'_> {
         origin: &Origin,
         events: &dyn ConnectEvents,
     ) -> Result<Connected, Error> {
-        let plain = |io| Connected {
+        let plain = |io, remote| Connected {
             io,
             encrypted: false,
             http2: origin.mode == Mode::Http2Direct,
             tls_session: None,
             ssl_errors: Vec::new(),
+            remote,
         };
         if origin.is_local() {
             let stream = super::connect_unix(&origin.host, self.timeout).await?;
             return Ok(Connected {
                 http2: false,
-                ..plain(Io::Unix(stream))
+                ..plain(Io::Unix(stream), None)
             });
         }
-        let tcp = self.reach(origin, events).await?;
-        if origin.scheme != "https" {
-            return Ok(plain(Io::Tcp(tcp)));
+        let https = origin.scheme == "https";
+        if let Some(error) = origin
+            .tls
+            .as_ref()
+            .and_then(|s| s.config.error())
+            .filter(|_| https)
+        {
+            // Nothing is connected for a request whose TLS settings are invalid.
+            return Err(Error::new(
+                NetworkError::SslHandshakeFailedError,
+                format!("Invalid TLS configuration of the request: {error}"),
+            ));
         }
+        let tcp = self.reach(origin, events).await?;
+        let remote = tcp.peer_addr().ok();
+        if !https {
+            return Ok(plain(Io::Tcp(tcp), remote));
+        }
+        events.observe(Event::TlsStart);
         let (stream, h2, seen, session, announced) =
             match self.tls(tcp, origin, events.ignored_ssl_errors()).await {
                 Ok((stream, h2, seen, session)) => (stream, h2, seen, session, false),
@@ -99,6 +121,7 @@ impl Connector<'_> {
                 }
                 Err(failure) => return Err(failure.error),
             };
+        events.observe(Event::TlsEnd);
         if !seen.is_empty() && !announced {
             events.ssl_errors(&seen);
         }
@@ -108,6 +131,7 @@ impl Connector<'_> {
             http2: h2 || origin.mode == Mode::Http2Direct,
             tls_session: session,
             ssl_errors: seen,
+            remote,
         })
     }
 
@@ -117,9 +141,12 @@ impl Connector<'_> {
         tcp: TcpStream,
         origin: &Origin,
         ignore: IgnoreSsl,
-    ) -> Result<TlsHandshake, TlsFailure> {
+    ) -> Result<Handshake, TlsFailure> {
         let offer_h2 = origin.mode != Mode::Http1;
-        let done = self.tls.handshake(tcp, &origin.host, offer_h2, &ignore);
+        let settings = origin.tls.as_deref();
+        let done = self
+            .tls
+            .handshake(tcp, &origin.host, offer_h2, &ignore, settings);
         tokio::time::timeout(self.timeout, done)
             .await
             .unwrap_or_else(|_| {
@@ -134,14 +161,17 @@ impl Connector<'_> {
     /// a SOCKS5 proxy.
     async fn reach(&self, origin: &Origin, events: &dyn ConnectEvents) -> Result<TcpStream, Error> {
         let (timeout, resolve) = (self.timeout, self.resolve);
+        let observe: Observe<'_> = &|event| events.observe(event);
         let Some(proxy) = &origin.proxy else {
-            return super::connect_tcp(&origin.host, origin.port, timeout, resolve).await;
+            let (host, port) = (&origin.host, origin.port);
+            return super::connect_tcp(host, port, timeout, resolve, observe).await;
         };
         if proxy.kind() == ProxyKind::Socks5Proxy {
-            return proxy::connect_socks5(proxy, &origin.host, origin.port, timeout, resolve).await;
+            let (host, port) = (&origin.host, origin.port);
+            return proxy::connect_socks5(proxy, host, port, timeout, resolve, observe).await;
         }
         if origin.absolute_form() {
-            return proxy::connect_proxy(proxy, timeout, resolve).await;
+            return proxy::connect_proxy(proxy, timeout, resolve, observe).await;
         }
         let target = format!("{}:{}", origin.host, origin.port);
         let mut authorization: Option<HeaderValue> = None;
@@ -153,6 +183,7 @@ impl Connector<'_> {
                 authorization.as_ref(),
                 timeout,
                 resolve,
+                observe,
             )
             .await?;
             let headers = match tunnel {
@@ -174,12 +205,3 @@ impl Connector<'_> {
         ))
     }
 }
-
-/// A finished TLS handshake: the stream, whether h2 was negotiated, the certificate errors
-/// ignored, the session's version and cipher.
-type TlsHandshake = (
-    tokio_rustls::client::TlsStream<TcpStream>,
-    bool,
-    Vec<SslError>,
-    Option<TlsSession>,
-);

@@ -98,8 +98,13 @@ impl Dns {
     }
 
     /// The socket addresses of `host:port`: an IP literal as it is, fixed addresses, a
-    /// cached answer, or the resolver's (then cached).
-    pub(crate) async fn lookup(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
+    /// cached answer, or the resolver's (then cached); and whether the resolver was spared
+    /// (a literal, a fixed or a cached answer).
+    pub(crate) async fn lookup(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<(Vec<SocketAddr>, bool), Error> {
         let with_port = |ips: &[IpAddr]| ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
         let not_found = || {
             Error::new(
@@ -109,17 +114,17 @@ impl Dns {
         };
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = bare.parse::<IpAddr>() {
-            return Ok(vec![SocketAddr::new(ip, port)]);
+            return Ok((vec![SocketAddr::new(ip, port)], true));
         }
         if let Some(ips) = self.overrides.get(host) {
             return if ips.is_empty() {
                 Err(not_found())
             } else {
-                Ok(with_port(ips))
+                Ok((with_port(ips), true))
             };
         }
         if let Some(ips) = self.cached(bare, Instant::now()) {
-            return Ok(with_port(&ips));
+            return Ok((with_port(&ips), true));
         }
         let ips = match self.resolver.resolve(bare).await {
             Ok(ips) if !ips.is_empty() => ips,
@@ -127,7 +132,7 @@ impl Dns {
             Err(e) => return Err(not_found().with_source(e)),
         };
         self.remember(bare, &ips, Instant::now());
-        Ok(with_port(&ips))
+        Ok((with_port(&ips), false))
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, Answers> {

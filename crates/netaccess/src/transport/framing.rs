@@ -52,38 +52,56 @@ impl HeadScan {
         }
     }
 
-    /// Scans `bytes`; true when a final head with both framings ended in them.
+    /// Scans `bytes`; true when a final head with both framings ended in them. Line by line
+    /// (`memchr` finds the ends): only the first [`PREFIX`] bytes of the status line and of
+    /// lines that may name a framing field (starting with `c` or `t`) are kept, lowercased,
+    /// `\r` skipped; other lines only count as not blank.
     fn scan(&mut self, bytes: &[u8]) -> bool {
         let mut ambiguous = false;
-        for &b in bytes {
-            if !self.armed {
-                break;
-            }
-            self.scanned += 1;
-            if self.scanned > MAX_SCAN {
+        let mut rest = bytes;
+        while self.armed && !rest.is_empty() {
+            let newline = memchr::memchr(b'\n', rest);
+            let line = &rest[..newline.unwrap_or(rest.len())];
+            let taken = line.len() + usize::from(newline.is_some());
+            if self.scanned + taken > MAX_SCAN {
                 self.armed = false;
                 break;
             }
-            match b {
-                b'\r' => {}
-                b'\n' => {
-                    ambiguous |= self.end_line();
-                    self.line_len = 0;
+            self.scanned += taken;
+            for &b in line {
+                if self.line_len >= PREFIX {
+                    break; // the rest of the line does not matter, only that it is not blank
                 }
-                _ => {
-                    if self.line_len < PREFIX {
-                        self.line[self.line_len] = b.to_ascii_lowercase();
-                    }
-                    self.line_len += 1;
+                if b == b'\r' {
+                    continue;
                 }
+                let kept = self.at_status_line
+                    || self.line_len > 0
+                    || matches!(b.to_ascii_lowercase(), b'c' | b't');
+                if !kept {
+                    self.line_len = PREFIX + 1; // not blank, names no framing field
+                    break;
+                }
+                self.line[self.line_len] = b.to_ascii_lowercase();
+                self.line_len += 1;
             }
+            if newline.is_some() {
+                ambiguous |= self.end_line();
+                self.line_len = 0;
+            }
+            rest = &rest[taken..];
         }
         ambiguous
     }
 
     /// A line ended; true when it ended a final head with both framings.
     fn end_line(&mut self) -> bool {
-        let line = &self.line[..self.line_len.min(PREFIX)];
+        // Past PREFIX: a line that was not kept (it names no framing field).
+        let line: &[u8] = if self.line_len > PREFIX {
+            &[]
+        } else {
+            &self.line[..self.line_len]
+        };
         if self.line_len == 0 {
             if self.at_status_line {
                 return false; // tolerated blank lines before a status line
@@ -234,6 +252,18 @@ mod tests {
         assert!(ambiguous(&[
             b"HTTP/1.1 103 Early Hints\r\nLink: <a>\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n"
+        ]));
+    }
+
+    #[test]
+    fn lines_not_kept_never_match_what_an_earlier_line_left() {
+        // A 1xx head with Content-Length, then a final head whose other lines are not kept.
+        assert!(!ambiguous(&[
+            b"HTTP/1.1 100 Continue\r\nContent-Length: 1\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nX-Long-Header-Name-Here: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        ]));
+        assert!(ambiguous(&[
+            b"HTTP/1.1 200 OK\r\nServer: x\r\nCONTENT-length: 1\r\nDate: y\r\nTransfer-Encoding: chunked\r\n\r\n"
         ]));
     }
 

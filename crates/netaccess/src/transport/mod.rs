@@ -9,6 +9,8 @@
 pub(crate) mod connect;
 pub(crate) mod dns;
 pub(crate) mod framing;
+#[cfg(feature = "hickory")]
+pub(crate) mod hickory;
 pub(crate) use tcp::connect_tcp;
 pub(crate) mod proxy;
 pub(crate) mod tcp;
@@ -98,6 +100,13 @@ impl AsyncWrite for Io {
 
 /// A manager's name resolution (fixed addresses, cache, resolver): see [`dns`].
 pub(crate) type ResolveOverrides = dns::Dns;
+
+/// Hears the connecting phases (DNS, TCP, TLS) as [`Event`](crate::events::Event)s.
+pub(crate) type Observe<'a> = &'a (dyn Fn(crate::events::Event<'_>) + Send + Sync);
+
+/// An [`Observe`] that hears nothing.
+#[cfg(test)]
+pub(crate) fn unobserved(_: crate::events::Event<'_>) {}
 
 /// Connects to the Unix domain socket at `path` within `timeout`.
 pub(crate) async fn connect_unix(

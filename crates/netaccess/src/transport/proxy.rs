@@ -10,7 +10,7 @@ use http::header::{HeaderMap, HeaderValue};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{connect_tcp, ResolveOverrides};
+use super::{connect_tcp, Observe, ResolveOverrides};
 use crate::error::{Error, NetworkError};
 use crate::proxy::Proxy;
 
@@ -34,8 +34,9 @@ pub(crate) async fn connect_proxy(
     proxy: &Proxy,
     timeout: Duration,
     overrides: &ResolveOverrides,
+    observe: Observe<'_>,
 ) -> Result<TcpStream, Error> {
-    connect_tcp(proxy.host(), proxy.port(), timeout, overrides)
+    connect_tcp(proxy.host(), proxy.port(), timeout, overrides, observe)
         .await
         .map_err(|e| proxy_error(proxy, e))
 }
@@ -71,8 +72,9 @@ pub(crate) async fn connect_tunnel(
     authorization: Option<&HeaderValue>,
     timeout: Duration,
     overrides: &ResolveOverrides,
+    observe: Observe<'_>,
 ) -> Result<Tunnel, Error> {
-    let mut stream = connect_proxy(proxy, timeout, overrides).await?;
+    let mut stream = connect_proxy(proxy, timeout, overrides, observe).await?;
     let authority = if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]:{port}")
     } else {
@@ -227,6 +229,7 @@ pub(crate) async fn connect_socks5(
     _port: u16,
     _timeout: Duration,
     _overrides: &ResolveOverrides,
+    _observe: Observe<'_>,
 ) -> Result<TcpStream, Error> {
     Err(Error::new(
         NetworkError::UnknownProxyError,
@@ -247,8 +250,9 @@ pub(crate) async fn connect_socks5(
     port: u16,
     timeout: Duration,
     overrides: &ResolveOverrides,
+    observe: Observe<'_>,
 ) -> Result<TcpStream, Error> {
-    let socket = connect_proxy(proxy, timeout, overrides).await?;
+    let socket = connect_proxy(proxy, timeout, overrides, observe).await?;
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     let target: tokio_socks::TargetAddr<'static> = match bare.parse::<std::net::IpAddr>() {
         Ok(ip) => tokio_socks::TargetAddr::Ip((ip, port).into()),
@@ -334,9 +338,16 @@ mod tests {
         // Port 9 on loopback: nothing is connected, so nothing needs to listen.
         let proxy = Proxy::socks5("127.0.0.1", 9);
         let overrides = ResolveOverrides::default();
-        let e = connect_socks5(&proxy, "127.0.0.1", 80, Duration::from_secs(5), &overrides)
-            .await
-            .expect_err("no SOCKS support in this build");
+        let e = connect_socks5(
+            &proxy,
+            "127.0.0.1",
+            80,
+            Duration::from_secs(5),
+            &overrides,
+            &super::super::unobserved,
+        )
+        .await
+        .expect_err("no SOCKS support in this build");
         assert_eq!(e.kind(), NetworkError::UnknownProxyError);
         assert!(e.message().contains("`socks` is off"), "{e}");
     }

@@ -11,22 +11,32 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::{connect_error, ResolveOverrides};
+use super::{connect_error, Observe, ResolveOverrides};
 use crate::error::{Error, NetworkError};
+use crate::events::Event;
 
 /// RFC 8305's recommended "Connection Attempt Delay".
 pub(crate) const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 
-/// Resolves `host` and connects to the first address that accepts, within `timeout`.
+/// Resolves `host` and connects to the first address that accepts, within `timeout`,
+/// telling `observe` about each step.
 pub(crate) async fn connect_tcp(
     host: &str,
     port: u16,
     timeout: Duration,
     overrides: &ResolveOverrides,
+    observe: Observe<'_>,
 ) -> Result<TcpStream, Error> {
     let attempt = async {
-        let addrs = overrides.lookup(host, port).await?;
-        race(interleave(addrs), ATTEMPT_DELAY)
+        observe(Event::DnsStart { host });
+        let (addrs, resolver_spared) = overrides.lookup(host, port).await?;
+        let addrs = interleave(addrs);
+        observe(Event::DnsEnd {
+            host,
+            addrs: &addrs,
+            resolver_spared,
+        });
+        race(addrs, ATTEMPT_DELAY, observe)
             .await
             .map_err(|e| connect_error(host, &e).with_source(e))
     };
@@ -62,7 +72,11 @@ pub(crate) fn interleave(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
 
 /// Connects to the addresses in order, starting the next one `delay` after the last one
 /// started, or at once when an attempt fails; the first connection wins.
-async fn race(addrs: Vec<SocketAddr>, delay: Duration) -> io::Result<TcpStream> {
+async fn race(
+    addrs: Vec<SocketAddr>,
+    delay: Duration,
+    observe: Observe<'_>,
+) -> io::Result<TcpStream> {
     let mut waiting = addrs.into_iter();
     let mut running = FuturesUnordered::new();
     let mut last_error = None;
@@ -71,7 +85,8 @@ async fn race(addrs: Vec<SocketAddr>, delay: Duration) -> io::Result<TcpStream> 
         if running.is_empty() || Instant::now() >= next_start {
             match waiting.next() {
                 Some(addr) => {
-                    running.push(TcpStream::connect(addr));
+                    observe(Event::ConnectStart { addr });
+                    running.push(async move { (addr, TcpStream::connect(addr).await) });
                     next_start = Instant::now() + delay;
                 }
                 None if running.is_empty() => {
@@ -82,12 +97,14 @@ async fn race(addrs: Vec<SocketAddr>, delay: Duration) -> io::Result<TcpStream> 
             }
         }
         tokio::select! {
-            Some(result) = running.next() => match result {
+            Some((addr, result)) = running.next() => match result {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
+                    observe(Event::ConnectEnd { addr });
                     return Ok(stream); // the others are dropped: their sockets close
                 }
                 Err(e) => {
+                    observe(Event::ConnectFailed { addr, error: &e });
                     last_error = Some(e);
                     next_start = Instant::now(); // start the next one now
                 }
@@ -157,7 +174,9 @@ mod tests {
             addr(&format!("127.0.0.2:{port}")),
             good.local_addr().unwrap(),
         ];
-        let stream = race(addrs, ATTEMPT_DELAY).await.unwrap();
+        let stream = race(addrs, ATTEMPT_DELAY, &crate::transport::unobserved)
+            .await
+            .unwrap();
         assert_eq!(stream.peer_addr().unwrap(), good.local_addr().unwrap());
     }
 
@@ -170,11 +189,17 @@ mod tests {
         let good = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         // With a delay of an hour, only "start the next at once on failure" can get there.
         let hour = Duration::from_secs(3600);
-        let stream = race(vec![closed, good.local_addr().unwrap()], hour)
-            .await
-            .unwrap();
+        let stream = race(
+            vec![closed, good.local_addr().unwrap()],
+            hour,
+            &crate::transport::unobserved,
+        )
+        .await
+        .unwrap();
         assert_eq!(stream.peer_addr().unwrap(), good.local_addr().unwrap());
-        let e = race(vec![closed, closed], hour).await.unwrap_err();
+        let e = race(vec![closed, closed], hour, &crate::transport::unobserved)
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
     }
 }
