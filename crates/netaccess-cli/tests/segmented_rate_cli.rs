@@ -6,7 +6,7 @@
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,7 +26,7 @@ fn command(args: &[&str]) -> Command {
         std::process::id(),
         NEXT_CACHE.fetch_add(1, Ordering::Relaxed)
     ));
-    cmd.env("XDG_CACHE_HOME", cache);
+    cmd.env("XDG_CACHE_HOME", cache).env("NETACCESS_CONFIG", "");
     for var in [
         "http_proxy",
         "https_proxy",
@@ -93,6 +93,14 @@ type Seen = Arc<Mutex<Vec<(Option<String>, Option<String>)>>>;
 /// A threaded HTTP/1.1 server (one request per connection) serving `len` pattern bytes at
 /// any path.
 fn range_server(len: usize, mode: Ranges) -> (String, Seen) {
+    range_server_failing(len, mode, Arc::default())
+}
+
+/// [`range_server`] that, while `fail_parts` is true, answers no part (a request with
+/// `If-Range`): it waits until the client has read the whole probe response and closed its
+/// connection, then closes the part's connection without a response.
+fn range_server_failing(len: usize, mode: Ranges, fail_parts: Arc<AtomicBool>) -> (String, Seen) {
+    let probe_done = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let seen: Seen = Arc::default();
@@ -102,6 +110,7 @@ fn range_server(len: usize, mode: Ranges) -> (String, Seen) {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };
             let (log, body) = (log.clone(), body.clone());
+            let (fail_parts, probe_done) = (fail_parts.clone(), probe_done.clone());
             std::thread::spawn(move || {
                 let mut head = Vec::new();
                 let mut byte = [0u8; 1];
@@ -126,6 +135,15 @@ fn range_server(len: usize, mode: Ranges) -> (String, Seen) {
                     log.push((range.clone(), if_range.clone()));
                     log.len()
                 };
+                let failing = fail_parts.load(Ordering::SeqCst);
+                if failing && if_range.is_some() {
+                    let (done, changed) = &*probe_done;
+                    let guard = done.lock().unwrap();
+                    let _ = changed
+                        .wait_timeout_while(guard, Duration::from_secs(10), |d| !*d)
+                        .unwrap();
+                    return; // closed without a response
+                }
                 let etag = match mode {
                     Ranges::Weak => "W/\"v1\"",
                     Ranges::Changing if count > 1 => "\"v2\"",
@@ -165,6 +183,15 @@ fn range_server(len: usize, mode: Ranges) -> (String, Seen) {
                 );
                 let _ = stream.write_all(response.as_bytes());
                 let _ = stream.write_all(part);
+                if failing && if_range.is_none() {
+                    // The probe: wait for the client to close (it read everything).
+                    let _ = stream.shutdown(std::net::Shutdown::Write);
+                    let mut rest = [0u8; 1024];
+                    while matches!(stream.read(&mut rest), Ok(n) if n > 0) {}
+                    let (done, changed) = &*probe_done;
+                    *done.lock().unwrap() = true;
+                    changed.notify_all();
+                }
             });
         }
     });
@@ -448,5 +475,107 @@ async fn bad_rates_and_splits_are_usage_errors() {
     let help = String::from_utf8(help.stdout).unwrap();
     for flag in ["--limit-rate", "--limit-rate-per-host", "--split"] {
         assert!(help.contains(flag), "{flag} not in --help");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_of_an_empty_file_saves_an_empty_file() {
+    let server = TestServer::http1().await;
+    let url = server.url("/bytes/0");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = run(&["get", "--json", "-x", "4", "-o", d, &url]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let file = dir.path().join("0");
+    assert_eq!(std::fs::read(&file).unwrap(), b"");
+    let line = json_line(&out);
+    assert_eq!(line["bytes"], 0);
+    assert_eq!(line["sha256"], sha256_hex(b""));
+    assert_eq!(line["output"], file.display().to_string());
+    assert_eq!(line["error"], Value::Null);
+    assert_eq!(files_in(dir.path()), ["0"], "no .part is left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_file_is_published_only_with_the_right_checksum() {
+    let (base, seen) = range_server(4 * MIB, Ranges::Strong);
+    let url = format!("{base}/sum.bin");
+    let right = format!("sha256={}", sha256_hex(&expected_bytes(0, 4 * MIB)));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = run(&["get", "-q", "-x", "4", "-o", d, &url, "--checksum", &right]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(dir.path().join("sum.bin")).unwrap(),
+        expected_bytes(0, 4 * MIB)
+    );
+    assert!(ranged(&seen) >= 2, "it was split");
+
+    let wrong = format!("sha256={}", "0".repeat(64));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = run(&["get", "-q", "-x", "4", "-o", d, &url, "--checksum", &wrong]).await;
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("sha256 mismatch"), "{}", stderr(&out));
+    assert!(
+        files_in(dir.path()).is_empty(),
+        "no file, no .part: {:?}",
+        files_in(dir.path())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_split_download_resumes_its_tail_in_one_request_with_continue() {
+    let fail = Arc::new(AtomicBool::new(true));
+    let total = 8 * MIB;
+    let (base, seen) = range_server_failing(total, Ranges::Strong, fail.clone());
+    let url = format!("{base}/cut.bin");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = run(&["get", "-q", "-x", "4", "-o", d, &url]).await;
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(!dir.path().join("cut.bin").exists(), "nothing published");
+    let part = dir.path().join("cut.bin.part");
+    let kept = part.exists();
+    let expected = expected_bytes(0, total);
+    if kept {
+        // The bytes complete from the start, with a sidecar naming the URL and the ETag.
+        let bytes = std::fs::read(&part).unwrap();
+        assert!(!bytes.is_empty() && bytes.len() < total, "{}", bytes.len());
+        assert!(bytes == expected[..bytes.len()], "a byte-exact prefix");
+        let sidecar: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("cut.bin.part.json")).unwrap())
+                .unwrap();
+        assert_eq!(sidecar["url"], url);
+        assert_eq!(sidecar["etag"], "\"v1\"");
+        assert_eq!(sidecar["length"], total);
+        assert!(stderr(&out).contains("--continue"), "{}", stderr(&out));
+    } else {
+        assert!(
+            files_in(dir.path()).is_empty(),
+            "{:?}",
+            files_in(dir.path())
+        );
+    }
+
+    fail.store(false, Ordering::SeqCst);
+    let len = if kept {
+        std::fs::metadata(&part).unwrap().len()
+    } else {
+        0
+    };
+    eprintln!("kept a .part: {kept} ({len} bytes)");
+    seen.lock().unwrap().clear();
+    let out = run(&["get", "-q", "--continue", "-x", "4", "-o", d, &url]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(std::fs::read(dir.path().join("cut.bin")).unwrap() == expected);
+    assert_eq!(files_in(dir.path()), ["cut.bin"]);
+    let requests = seen.lock().unwrap().clone();
+    if kept {
+        assert_eq!(
+            requests,
+            [(Some(format!("bytes={len}-")), Some("\"v1\"".to_owned()))],
+            "the tail in one ranged request"
+        );
     }
 }

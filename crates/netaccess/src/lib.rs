@@ -93,8 +93,8 @@ mod multipart;
 #[cfg(any(feature = "cookies", feature = "hsts", feature = "disk-cache"))]
 mod persist;
 mod pipeline;
-mod rate;
 pub mod proxy;
+mod rate;
 mod redirect;
 mod reply;
 mod request;

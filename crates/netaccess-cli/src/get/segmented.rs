@@ -220,7 +220,10 @@ async fn part(
     let mut stream = reply.body_stream();
     let first = stream.next().await;
     if let Some(Err(e)) = &first {
-        return Err(Failure::new(format!("bytes {start}-{end}: {}", e.message())));
+        return Err(Failure::new(format!(
+            "bytes {start}-{end}: {}",
+            e.message()
+        )));
     }
     let range = partial::content_range(&reply);
     if reply.status_code() != Some(206)
@@ -274,8 +277,8 @@ pub(super) async fn save(ctx: &Arc<Ctx>, t: Arc<Tracked>) -> (Arc<Tracked>, Outc
                     (t, outcome)
                 }
                 (_, _, first @ Some(Err(_))) => {
-                    let outcome = save::save_from(&t, &ctx.dir, &ctx.errors, ctx.fsync, stream, first)
-                        .await;
+                    let outcome =
+                        save::save_from(&t, &ctx.dir, &ctx.errors, ctx.fsync, stream, first).await;
                     (t, outcome)
                 }
                 _ => again(ctx, t).await,
@@ -292,7 +295,8 @@ pub(super) async fn save(ctx: &Arc<Ctx>, t: Arc<Tracked>) -> (Arc<Tracked>, Outc
 /// The URL sent again as one plain request, read as without -x.
 async fn again(ctx: &Arc<Ctx>, t: Arc<Tracked>) -> (Arc<Tracked>, Outcome) {
     t.reply.abort();
-    t.line.finish(Some("no strong ETag for ranges: sent again in one request"));
+    t.line
+        .finish(Some("no strong ETag for ranges: sent again in one request"));
     if let Some(name) = &t.job.output {
         // Held by the probe's start; the plain request reserves it again.
         ctx.dir.release(name);
@@ -319,8 +323,7 @@ fn name_of(ctx: &Ctx, t: &Tracked, outcome: &mut Outcome) -> (String, bool) {
         Some(name) => (name.clone(), true),
         None => {
             let disposition = t.reply.header("content-disposition");
-            let name =
-                output::choose_name(disposition.as_ref().map(|v| v.as_bytes()), &t.job.url);
+            let name = output::choose_name(disposition.as_ref().map(|v| v.as_bytes()), &t.job.url);
             let name = ctx.dir.reserve(&name);
             outcome.held = Some(name.clone());
             (name, false)
@@ -406,16 +409,15 @@ async fn split_into(
     let reply = &t.reply;
     let mut outcome = Outcome::default();
     let (name, replace) = name_of(ctx, t, &mut outcome);
-    let (file, part, sidecar) =
-        match save::open_part(&ctx.dir, &name, &t.job.url, reply, !replace) {
-            Ok(opened) => opened,
-            Err(e) => {
-                reply.abort();
-                outcome.local_error =
-                    Some(format!("cannot write in {}: {e}", ctx.dir.display()));
-                return outcome;
-            }
-        };
+    let (file, part, sidecar) = match save::open_part(&ctx.dir, &name, &t.job.url, reply, !replace)
+    {
+        Ok(opened) => opened,
+        Err(e) => {
+            reply.abort();
+            outcome.local_error = Some(format!("cannot write in {}: {e}", ctx.dir.display()));
+            return outcome;
+        }
+    };
     let probe_len = probe_end + 1;
     let mut segments = vec![Segment {
         start: 0,
@@ -438,7 +440,12 @@ async fn split_into(
     };
     let result = match file.set_len(total) {
         Err(e) => Err(Failure::new(format!("cannot allocate {total} bytes: {e}"))),
-        Ok(()) => fill(ctx, t, stream, first, etag, total, &segments, &file, &counter).await,
+        Ok(()) => {
+            fill(
+                ctx, t, stream, first, etag, total, &segments, &file, &counter,
+            )
+            .await
+        }
     };
     outcome.bytes = counter.sum.load(Ordering::Relaxed);
     if let Err(failure) = result {
@@ -514,7 +521,9 @@ async fn fill(
         counter,
     )));
     for segment in &segments[1..] {
-        jobs.push(Box::pin(part(ctx, template, etag, total, segment, file, counter)));
+        jobs.push(Box::pin(part(
+            ctx, template, etag, total, segment, file, counter,
+        )));
     }
     let all = async {
         while let Some(done) = jobs.next().await {
