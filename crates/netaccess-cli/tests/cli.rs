@@ -1259,6 +1259,10 @@ fn help_documents_every_flag_with_examples() {
         "--no-config",
         "Config file",
         "--fsync",
+        "--limit-rate",
+        "--limit-rate-per-host",
+        "--split",
+        "Rates and segments:",
         "Examples:",
         "Exit status",
     ] {

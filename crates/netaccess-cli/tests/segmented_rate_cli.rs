@@ -1,7 +1,8 @@
 //! `netaccess get -x N` (segmented downloads) and `--limit-rate` against real servers: a small
 //! range server written here (it logs every Range it is sent), the test server over HTTP/1.1
-//! and HTTP/2, and nginx when it is installed. The one wall-clock test is the bound for
-//! `--limit-rate 2M` on 8 MiB.
+//! and HTTP/2, and nginx when it is installed; with `--checksum`, `-O`, an empty file, and an
+//! interrupted split resumed with `--continue`. The one wall-clock test is the bound
+//! for `--limit-rate 2M` on 8 MiB.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -265,6 +266,12 @@ async fn split_without_a_strong_etag_fetches_the_file_again_in_one_request() {
         (None, None),
         "the second request is a plain GET"
     );
+    // With -O NAME: the name held by the first request is taken again by the second.
+    let out = run(&["get", "-q", "-x", "4", "-o", d, &url, "-O", "given.bin"]).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let body = std::fs::read(dir.path().join("given.bin")).unwrap();
+    assert_eq!(body, expected_bytes(0, 4 * MIB));
+    assert_eq!(files_in(dir.path()), ["given.bin", "weak.bin"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -503,12 +510,26 @@ async fn a_split_file_is_published_only_with_the_right_checksum() {
     let right = format!("sha256={}", sha256_hex(&expected_bytes(0, 4 * MIB)));
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    let out = run(&["get", "-q", "-x", "4", "-o", d, &url, "--checksum", &right]).await;
+    let out = run(&[
+        "get",
+        "-q",
+        "-x",
+        "4",
+        "-o",
+        d,
+        &url,
+        "-O",
+        "named.bin",
+        "--checksum",
+        &right,
+    ])
+    .await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(
-        std::fs::read(dir.path().join("sum.bin")).unwrap(),
+        std::fs::read(dir.path().join("named.bin")).unwrap(),
         expected_bytes(0, 4 * MIB)
     );
+    assert_eq!(files_in(dir.path()), ["named.bin"]);
     assert!(ranged(&seen) >= 2, "it was split");
 
     let wrong = format!("sha256={}", "0".repeat(64));

@@ -59,14 +59,20 @@ Rates and segments:
   --limit-rate and --limit-rate-per-host pace how fast bodies are read off their connections
   (the server is slowed down by TCP or HTTP/2 flow control; nothing piles up in memory), with
   a burst of at most 1/8 s. While a higher-priority URL waits for bytes, lower ones get none.
-  -x N (with -o) first asks for the first MiB with a Range. A 206 with a strong ETag (not W/)
-  splits the rest into N ranged requests with If-Range, written into place in a preallocated
-  hidden file; the length is checked and the file renamed at the end. A part answered with
-  anything but the expected 206 (the file changed) fails the download. A server that ignores
-  the Range gives the whole file in that one request; one without a strong ETag is fetched
-  again in one request. The requests share the per-host connection limit and the priority;
-  on HTTP/2 they are streams of one connection. With -x, the JSON status is the first
-  request's (206 when split).
+  -x N (for files: -o DIR or -O NAME) first asks for the first MiB with a Range. A 206
+  with a strong ETag (not W/) splits the rest into N ranged requests with If-Range, written
+  into place in NAME.part (preallocated); the length is checked, --checksum applies, and the
+  file gets its name at the end. A part answered with anything but the expected 206 (the
+  file changed) fails the download and removes NAME.part. A download that stops otherwise
+  (an error, Ctrl-C) keeps NAME.part cut to the bytes complete from its start, with its
+  sidecar: --continue then asks for the rest in one ranged request (a crash leaves no
+  sidecar, so that NAME.part is left alone and the file is downloaded again). A server that
+  ignores the Range gives the whole file in that one request; one without a strong ETag is
+  asked again in one plain request; an empty file (416, length 0) is saved empty. The
+  requests share the per-host connection limit, the priority and the rate limits; on HTTP/2
+  they are streams of one connection; the progress line counts all of them. With -x, the
+  JSON status is the first request's (206 when split, 416 for an empty file). --continue
+  with a NAME.part resumes it in one request, whatever -x says.
 
 Progress:
   With a terminal on stderr (and TERM not dumb), a line per URL ('queued' until its request
@@ -365,7 +371,7 @@ pub struct GetArgs {
     /// Read response bodies at most RATE bytes per second from each host:port
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     pub(super) limit_rate_per_host: Option<u64>,
-    /// With -o: fetch each file in N ranged requests at once (1 to 16) when the server
+    /// Fetch each file (-o, -O) in N ranged requests at once (1 to 16) when the server
     /// answers a range with a strong ETag; one request otherwise
     #[arg(short = 'x', long = "split", value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..=16))]

@@ -491,6 +491,10 @@ async fn split_into(
     publish(ctx, t, &part, &name, replace, outcome).await
 }
 
+/// The writing of one segment.
+type SegmentJob<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Failure>> + Send + 'a>>;
+
 /// Runs the probe's body and the parts into `file`; the first failure stops all (the parts
 /// in flight are dropped, their requests aborted with them), as does Ctrl-C.
 #[allow(clippy::too_many_arguments)]
@@ -509,9 +513,7 @@ async fn fill(
     let mut template = reply.request().clone();
     template.set_url(reply.url());
     let template = &template;
-    let mut jobs: FuturesUnordered<
-        std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Failure>> + Send + '_>>,
-    > = FuturesUnordered::new();
+    let mut jobs: FuturesUnordered<SegmentJob<'_>> = FuturesUnordered::new();
     jobs.push(Box::pin(write_stream(
         reply,
         stream,
