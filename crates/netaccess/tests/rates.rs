@@ -1,4 +1,4 @@
-//! Download rate limits against the real test server, in paused time: the manager's total,
+//! Download rate limits against the real test server, in paused time: the manager's total (also over a resumed body),
 //! per host, per request, and the priority order of a shared limit. Time only moves when every
 //! task waits (for a pacing timer), so the elapsed virtual time is what the limits made it.
 
@@ -205,4 +205,47 @@ async fn a_paced_body_stops_reading_the_socket_instead_of_buffering() {
     reply.abort();
     let received = reader.await.unwrap();
     assert!(received <= 5 * MIB, "read {received} bytes in 4 s");
+}
+
+/// A body cut after 1 MiB and resumed (Range + If-Range) is paced as one body: the resumed
+/// bytes count against the same limit.
+#[tokio::test(start_paused = true)]
+async fn a_resumed_body_is_paced_as_one_body() {
+    let len = 4 * MIB as usize;
+    let data = expected_bytes(0, len);
+    let server = support::ScriptedServer::start(move |index, request| {
+        let head = |status: &str, extra: &str, length: usize| {
+            format!("HTTP/1.1 {status}\r\nContent-Length: {length}\r\nETag: \"v1\"\r\n{extra}\r\n")
+                .into_bytes()
+        };
+        if index == 0 {
+            return [head("200 OK", "", len), data[..MIB as usize].to_vec()].concat();
+        }
+        let start: usize = request
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("range: bytes=")
+                    .map(str::to_owned)
+            })
+            .and_then(|v| v.trim().trim_end_matches('-').parse().ok())
+            .unwrap_or(0);
+        let range = format!("Content-Range: bytes {start}-{}/{len}\r\n", len - 1);
+        [
+            head("206 Partial Content", &range, len - start),
+            data[start..].to_vec(),
+        ]
+        .concat()
+    })
+    .await;
+    let manager = NetworkAccessManager::builder()
+        .max_download_rate(MIB)
+        .build()
+        .unwrap();
+    let t0 = Instant::now();
+    let reply = manager.get(Request::new(server.url("/cut")));
+    let took = secs(read_body(reply, 4 * MIB).await - t0);
+    assert_eq!(server.connections(), 2, "resumed once");
+    // 4 MiB at 1 MiB/s, less the 1/8 s burst, as without the cut.
+    assert!((3.85..=3.9).contains(&took), "took {took} s");
 }
