@@ -1,6 +1,7 @@
-//! Download rate limits against the real test server, in paused time: the manager's total (also over a resumed body),
-//! per host, per request, and the priority order of a shared limit. Time only moves when every
-//! task waits (for a pacing timer), so the elapsed virtual time is what the limits made it.
+//! Download rate limits against the real test server, in paused time: the manager's total
+//! (also over a resumed body), per host, per request, and the priority order of a shared
+//! limit. Time only moves when every task waits (for a pacing timer), so the elapsed virtual
+//! time is what the limits made it.
 
 mod support;
 
