@@ -7,9 +7,10 @@
 //!
 //! The bars are fed by the reply's signals, connected before the request starts
 //! (`socket_started_connecting` or `request_sent` flips "queued" to running,
-//! `download_progress` moves the bar, `retrying` counts retries). A request sent on a reused
-//! keep-alive connection shows "queued" until its response head arrives: the library has no
-//! dequeue signal.
+//! `download_progress` moves the bar, `retrying` counts retries); a download made of several
+//! requests (`-x`) reports its bytes itself once it knows the file's length
+//! ([`Line::take_over`]). A request sent on a reused keep-alive connection shows "queued"
+//! until its response head arrives: the library has no dequeue signal.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

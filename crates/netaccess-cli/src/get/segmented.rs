@@ -296,7 +296,7 @@ pub(super) async fn save(ctx: &Arc<Ctx>, t: Arc<Tracked>) -> (Arc<Tracked>, Outc
 async fn again(ctx: &Arc<Ctx>, t: Arc<Tracked>) -> (Arc<Tracked>, Outcome) {
     t.reply.abort();
     t.line
-        .finish(Some("no strong ETag for ranges: sent again in one request"));
+        .finish(Some("parts cannot be joined: sent again in one request"));
     if let Some(name) = &t.job.output {
         // Held by the probe's start; the plain request reserves it again.
         ctx.dir.release(name);
