@@ -7,9 +7,10 @@
 //!
 //! The bars are fed by the reply's signals, connected before the request starts
 //! (`socket_started_connecting` or `request_sent` flips "queued" to running,
-//! `download_progress` moves the bar, `retrying` counts retries). A request sent on a reused
-//! keep-alive connection shows "queued" until its response head arrives: the library has no
-//! dequeue signal.
+//! `download_progress` moves the bar, `retrying` counts retries); a download made of several
+//! requests (`-x`) reports its bytes itself once it knows the file's length
+//! ([`Line::take_over`]). A request sent on a reused keep-alive connection shows "queued"
+//! until its response head arrives: the library has no dequeue signal.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -85,6 +86,8 @@ pub struct Line {
     received: Arc<AtomicU64>,
     length_known: Arc<AtomicBool>,
     started: Arc<AtomicBool>,
+    /// The caller reports the bytes ([`Line::take_over`]), not the reply's own progress.
+    manual: Arc<AtomicBool>,
 }
 
 impl Progress {
@@ -150,6 +153,7 @@ impl Progress {
             received: Arc::new(AtomicU64::new(0)),
             length_known: Arc::new(AtomicBool::new(false)),
             started: Arc::new(AtomicBool::new(false)),
+            manual: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -200,6 +204,7 @@ impl Line {
             received: Arc::new(AtomicU64::new(0)),
             length_known: Arc::new(AtomicBool::new(false)),
             started: Arc::new(AtomicBool::new(false)),
+            manual: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -233,7 +238,11 @@ impl Line {
         let line = self.clone();
         reply
             .download_progress()
-            .connect(move |&(received, total)| line.update(received, total));
+            .connect(move |&(received, total)| {
+                if !line.manual.load(Ordering::Relaxed) {
+                    line.update(received, total);
+                }
+            });
         let line = self.clone();
         reply.retrying().connect(move |_| {
             if let Some(inner) = &line.inner {
@@ -272,6 +281,38 @@ impl Line {
         let before = self.received.swap(received, Ordering::Relaxed);
         total_bar.inc(received.saturating_sub(before));
         bar.set_position(received);
+    }
+
+    /// From now on the line counts what [`progress`](Self::progress) reports, out of `total`
+    /// bytes, and no longer its reply's own progress: a download made of several requests
+    /// (`-x`), whose first reply asked for only a part.
+    pub fn take_over(&self, total: u64) {
+        self.manual.store(true, Ordering::Relaxed);
+        let (Some(bar), Some(total_bar)) = (&self.bar, self.total()) else {
+            return;
+        };
+        self.dequeue();
+        if self.length_known.swap(true, Ordering::Relaxed) {
+            let before = bar.length().unwrap_or(0);
+            let all = total_bar.length().unwrap_or(0);
+            total_bar.set_length(all.saturating_sub(before) + total);
+        } else {
+            total_bar.inc_length(total);
+        }
+        total_bar.set_style(style(TOTAL));
+        bar.set_style(style(RUNNING));
+        bar.set_length(total);
+    }
+
+    /// `received` bytes so far, of a line taken over with [`take_over`](Self::take_over)
+    /// (never counted backwards).
+    pub fn progress(&self, received: u64) {
+        let (Some(bar), Some(total_bar)) = (&self.bar, self.total()) else {
+            return;
+        };
+        let before = self.received.fetch_max(received, Ordering::Relaxed);
+        total_bar.inc(received.saturating_sub(before));
+        bar.set_position(received.max(before));
     }
 
     /// The download ended: the bar shows 100% (or the error). The oldest finished lines

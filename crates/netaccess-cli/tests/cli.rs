@@ -1120,6 +1120,51 @@ async fn progress_bars_in_a_pseudo_terminal() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains('%'));
 }
 
+/// `-x 4`: the URL's line and the total count the bytes of every part (8 MiB, paced so that
+/// frames are drawn while it runs), not only the first request's 1 MiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_progress_counts_the_bytes_of_every_part() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return;
+    }
+    let server = TestServer::http1().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/bytes/8388608");
+    let shell = format!(
+        "stty rows 40 cols 200 2>/dev/null; exec '{}' get -x 4 --limit-rate 8M -o '{}' '{url}'",
+        env!("CARGO_BIN_EXE_netaccess"),
+        dir.path().display(),
+    );
+    let out = output_of(in_pty(&shell)).await;
+    let screen = strip_ansi(&String::from_utf8_lossy(&out.stdout));
+    assert!(out.status.success(), "{screen}\n{}", stderr(&out));
+    assert_eq!(
+        server.requests_for("/bytes/8388608"),
+        5,
+        "split in 4 after the probe"
+    );
+    let last = screen.rfind("[1] http").expect("a bar for the URL");
+    let frame = bar_lines(&screen[last..]);
+    assert_eq!(frame.len(), 2, "{frame:#?}");
+    // While it runs (about 1 s at 8 MiB/s), the URL's length is the file's once the first
+    // response has said it: never more than 1 MiB counted out of the first request's 1 MiB.
+    let beyond = screen.matches(" MiB/1.00 MiB").count();
+    assert_eq!(
+        beyond,
+        screen.matches("1.00 MiB/1.00 MiB").count(),
+        "{screen}"
+    );
+    for line in &frame {
+        assert!(line.contains("8.00 MiB/8.00 MiB"), "{line:?} in {frame:#?}");
+        assert!(line.contains("100%"), "{line:?} in {frame:#?}");
+    }
+    assert!(
+        screen.contains("netaccess: 1 files, 8388608 bytes in "),
+        "the summary: {screen}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_total_line_counts_retries_and_failures() {
     if Command::new("script").arg("--version").output().is_err() {
@@ -1214,6 +1259,10 @@ fn help_documents_every_flag_with_examples() {
         "--no-config",
         "Config file",
         "--fsync",
+        "--limit-rate",
+        "--limit-rate-per-host",
+        "--split",
+        "Rates and segments:",
         "Examples:",
         "Exit status",
     ] {

@@ -82,6 +82,8 @@ pub(crate) struct Config {
     pub user_agent: Option<http::HeaderValue>,
     /// The default for `Request::max_body_size`.
     pub max_body_size: Option<u64>,
+    /// The download rate limits (total and per host), shared by every config of a manager.
+    pub rates: Arc<crate::rate::Rates>,
     /// Hears every request's events (`ManagerBuilder::event_listener`).
     pub event_listener: Option<Arc<dyn crate::events::EventListener>>,
 }

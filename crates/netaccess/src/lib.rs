@@ -94,6 +94,7 @@ mod multipart;
 mod persist;
 mod pipeline;
 pub mod proxy;
+mod rate;
 mod redirect;
 mod reply;
 mod request;

@@ -149,6 +149,7 @@ struct Options {
     deadline: Option<Duration>,
     connect_timeout: Option<Duration>,
     retry_policy: Option<crate::retry::RetryPolicy>,
+    max_rate: Option<u64>,
     resume: bool,
     tls: Option<std::sync::Arc<crate::tls_config::TlsSettings>>,
 }
@@ -174,6 +175,7 @@ static DEFAULT_OPTIONS: Options = Options {
     deadline: None,
     connect_timeout: None,
     retry_policy: None,
+    max_rate: None,
     resume: true,
     tls: None,
 };
@@ -410,6 +412,26 @@ impl Request {
     /// ```
     pub fn with_max_body_size(mut self, bytes: u64) -> Self {
         self.options_mut().max_body_size = Some(bytes);
+        self
+    }
+
+    /// The most bytes per second this request's response body is read at, if limited.
+    pub fn max_rate(&self) -> Option<u64> {
+        self.options().max_rate
+    }
+
+    /// Builder: reads the response body at most `bytes_per_sec` bytes per second (0: no limit
+    /// of its own), as curl's `CURLOPT_MAX_RECV_SPEED_LARGE`. The manager's limits
+    /// ([`ManagerBuilder::max_download_rate`](crate::ManagerBuilder::max_download_rate)) apply
+    /// too. The connection is read no faster: nothing is buffered.
+    ///
+    /// ```
+    /// use netaccess::Request;
+    /// let request = Request::new("http://127.0.0.1:8080/big.iso").with_max_rate(1 << 20);
+    /// assert_eq!(request.max_rate(), Some(1_048_576));
+    /// ```
+    pub fn with_max_rate(mut self, bytes_per_sec: u64) -> Self {
+        self.options_mut().max_rate = (bytes_per_sec > 0).then_some(bytes_per_sec);
         self
     }
 

@@ -55,6 +55,25 @@ Input lists (-i FILE, -i - for stdin):
   stream after the command-line URLs: at most --max-queued URLs are started ahead of the
   finished ones, so a list of any length runs in constant memory.
 
+Rates and segments:
+  --limit-rate and --limit-rate-per-host pace how fast bodies are read off their connections
+  (the server is slowed down by TCP or HTTP/2 flow control; nothing piles up in memory), with
+  a burst of at most 1/8 s. While a higher-priority URL waits for bytes, lower ones get none.
+  -x N (for files: -o DIR or -O NAME) first asks for the first MiB with a Range. A 206
+  with a strong ETag (not W/) splits the rest into N ranged requests with If-Range, written
+  into place in NAME.part (preallocated); the length is checked, --checksum applies, and the
+  file gets its name at the end. A part answered with anything but the expected 206 (the
+  file changed) fails the download and removes NAME.part. A download that stops otherwise
+  (an error, Ctrl-C) keeps NAME.part cut to the bytes complete from its start, with its
+  sidecar: --continue then asks for the rest in one ranged request (a crash leaves no
+  sidecar, so that NAME.part is left alone and the file is downloaded again). A server that
+  ignores the Range gives the whole file in that one request; one without a strong ETag is
+  asked again in one plain request; an empty file (416, length 0) is saved empty. The
+  requests share the per-host connection limit, the priority and the rate limits; on HTTP/2
+  they are streams of one connection; the progress line counts all of them. With -x, the
+  JSON status is the first request's (206 when split, 416 for an empty file). --continue
+  with a NAME.part resumes it in one request, whatever -x says.
+
 Progress:
   With a terminal on stderr (and TERM not dumb), a line per URL ('queued' until its request
   is sent, then a bar with rate and ETA; the last 20 finished lines stay) and a total line:
@@ -131,6 +150,7 @@ Examples:
   netaccess get URL -O name.iso --checksum sha256=9f86d081884c7d65...
   netaccess get -o downloads -i urls.txt --max-queued 16     # or: producer | netaccess get -i -
   netaccess get --netrc --load-cookies cookies.txt -D heads.txt -A 'MyTool/1.0' URL
+  netaccess get -o downloads -x 4 --limit-rate 2M http://127.0.0.1:8080/a.iso
   netaccess get --priority high URL1 --priority low URL2 URL3   # URL2 and URL3 are low
   netaccess get -X PUT -d @body.json -H 'Content-Type: application/json' URL
   netaccess get -F name=value -F upload=@photo.jpg URL           # multipart/form-data POST
@@ -342,6 +362,45 @@ pub struct GetArgs {
     #[arg(long)]
     pub(super) no_config: bool,
     // ----- end of download manager flags -----
+
+    // --- rates and segmented downloads (segmented.rs) ---
+    /// Read response bodies at most RATE bytes per second in all (K, M, G are 1024
+    /// multiples: 2M is 2 MiB/s); high-priority URLs get their share before low ones
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub(super) limit_rate: Option<u64>,
+    /// Read response bodies at most RATE bytes per second from each host:port
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub(super) limit_rate_per_host: Option<u64>,
+    /// Fetch each file (-o, -O) in N ranged requests at once (1 to 16) when the server
+    /// answers a range with a strong ETag; one request otherwise
+    #[arg(short = 'x', long = "split", value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub(super) split: u16,
+}
+
+/// `--limit-rate` values: bytes per second, with an optional K, M or G suffix (1024
+/// multiples, as curl); a fraction is allowed with a suffix (1.5M). At least 1 byte/s.
+pub(super) fn parse_rate(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (number, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c.to_ascii_uppercase()),
+        _ => (t, ' '),
+    };
+    let multiplier: f64 = match unit {
+        ' ' => 1.0,
+        'K' => 1024.0,
+        'M' => 1024.0 * 1024.0,
+        'G' => 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(format!("{text:?}: the unit must be K, M or G")),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a rate (e.g. 500K, 2M)"))?;
+    let bytes = (value * multiplier).floor();
+    if !(1.0..=1e15).contains(&bytes) {
+        return Err(format!("{text:?}: a rate is 1 byte/s to 1e15 bytes/s"));
+    }
+    Ok(bytes as u64)
 }
 
 pub(super) fn usage(message: &str) -> i32 {

@@ -14,9 +14,10 @@
 //! The parts: [`args`] (the flags and the help text), [`jobs`] (URLs and their own options,
 //! from the command line and `-i` lists), [`setup`] (the manager, proxies, cache, cookie and
 //! HSTS files, the request body), [`save`] (bodies into files, stdout or only a digest),
-//! [`partial`] (`.part` sidecars and resuming), [`netrc`], [`cookies_txt`], [`verbose`] (`-v`
-//! and `-D`), [`report`] (progress, JSON and stderr lines, the summary), and here the loop
-//! that starts requests and hands each finished reply to [`report`].
+//! [`partial`] (`.part` sidecars and resuming), [`segmented`] (`-x N`: one file in N ranged
+//! requests), [`netrc`], [`cookies_txt`], [`verbose`] (`-v` and `-D`), [`report`] (progress,
+//! JSON and stderr lines, the summary), and here the loop that starts requests and hands each
+//! finished reply to [`report`].
 
 mod args;
 mod cookies_txt;
@@ -25,6 +26,7 @@ mod netrc;
 mod partial;
 mod report;
 mod save;
+mod segmented;
 mod setup;
 mod verbose;
 mod writeout;
@@ -72,6 +74,8 @@ pub(super) struct Tracked {
     resume: Option<Resume>,
     /// Sent again without a range after a resume went wrong.
     restarted: bool,
+    /// `-x`: this request is the probe of a segmented download.
+    segmented: bool,
 }
 
 impl Tracked {
@@ -104,6 +108,8 @@ pub(super) struct Outcome {
     error_body: Option<PathBuf>,
     /// The name this download reserved in the output directory (given back at its end).
     held: Option<String>,
+    /// The reply's HTTP error status is no failure: `-x`'s probe of an empty file (416).
+    status_accepted: bool,
 }
 
 /// Where one URL's body goes.
@@ -137,6 +143,10 @@ struct Ctx {
     /// The replies in flight, for Ctrl-C.
     live: Mutex<HashMap<usize, Reply>>,
     interrupted: AtomicBool,
+    /// `-x N`: the number of ranged requests of a file (1: no splitting).
+    split: u16,
+    /// Becomes true at Ctrl-C (for the parts of `-x`, which are not in `live`).
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Ctx {
@@ -218,6 +228,21 @@ impl Ctx {
             request.set_header("Range", range);
             request.set_header("If-Range", if_range);
         }
+        // -x N: a new GET into a file goes out as the probe of a segmented download (not a
+        // resume, nor a URL sent again, nor one whose -H sets a Range).
+        let segmented = self.split > 1
+            && ranged
+            && resume.is_none()
+            && target == Target::File
+            && self.verb.eq_ignore_ascii_case("GET")
+            && matches!(self.payload, Payload::None)
+            && !self
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("range"));
+        if segmented {
+            segmented::probe(&mut request);
+        }
         if target == Target::File
             && !self
                 .headers
@@ -274,12 +299,14 @@ impl Ctx {
             line,
             resume,
             restarted: !ranged,
+            segmented,
         }))
     }
 
     /// Ctrl-C: aborts every reply in flight, and the exit status becomes 130.
     fn interrupt(&self) {
         self.interrupted.store(true, Ordering::Relaxed);
+        self.stop.send_replace(true);
         self.abort_all();
     }
 
@@ -416,6 +443,8 @@ pub async fn run(args: GetArgs, matches: &ArgMatches) -> i32 {
         started: Instant::now(),
         live: Mutex::new(HashMap::new()),
         interrupted: AtomicBool::new(false),
+        split: args.split,
+        stop: tokio::sync::watch::Sender::new(false),
     });
     let interrupt = {
         let ctx = ctx.clone();
@@ -584,6 +613,9 @@ async fn wait_front(
 /// Reads a reply into its file, or only its digest.
 fn process(ctx: Arc<Ctx>, t: Arc<Tracked>) -> Pending {
     Box::pin(async move {
+        if t.segmented {
+            return segmented::save(&ctx, t).await;
+        }
         let outcome = match ctx.target(&t.job) {
             Target::File => save(&t, &ctx.dir, &ctx.errors, ctx.fsync).await,
             _ => digest_only(&t, &ctx.errors).await,

@@ -123,7 +123,7 @@ pub(super) fn report(
         .remove(&t.job.index);
     release_names(ctx, t, &outcome);
     let reply = &t.reply;
-    let error = if outcome.resumed_complete {
+    let error = if outcome.resumed_complete || outcome.status_accepted {
         None
     } else {
         reply.error()

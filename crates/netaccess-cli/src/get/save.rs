@@ -22,7 +22,7 @@ use crate::output::{self, OutputDir};
 #[derive(Clone)]
 pub(super) struct ErrorBodies(pub Option<std::sync::Arc<OutputDir>>);
 
-type First = Option<Result<Bytes, netaccess::Error>>;
+pub(super) type First = Option<Result<Bytes, netaccess::Error>>;
 
 /// True when the reply is an HTTP error (its head says 400 or more).
 fn http_error(reply: &Reply) -> bool {
@@ -69,7 +69,7 @@ pub(super) fn last_modified(reply: &Reply) -> Option<SystemTime> {
 }
 
 /// The sha256 of a file (blocking; run on a blocking thread).
-fn file_sha256(path: &Path) -> std::io::Result<[u8; 32]> {
+pub(super) fn file_sha256(path: &Path) -> std::io::Result<[u8; 32]> {
     let mut file = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher)?;
@@ -103,7 +103,7 @@ enum Sink {
 
 /// Opens `NAME.part` (created new, or truncated) and removes a sidecar of older bytes; the
 /// new sidecar is returned to be written later (see [`Sink::Part`]).
-fn open_part(
+pub(super) fn open_part(
     dir: &OutputDir,
     name: &str,
     url: &str,
@@ -137,7 +137,7 @@ fn write_sidecar(sink: &mut Sink) -> std::io::Result<()> {
 }
 
 /// Removes a `.part` and its sidecar.
-fn remove_part(part: &Path) {
+pub(super) fn remove_part(part: &Path) {
     let _ = std::fs::remove_file(part);
     let _ = std::fs::remove_file(sidecar_path(part));
 }
@@ -238,12 +238,25 @@ pub(super) async fn save(
     errors: &ErrorBodies,
     fsync: bool,
 ) -> Outcome {
+    let mut stream = t.reply.body_stream();
+    // The first chunk (or the end): the response head is known by then.
+    let first = stream.next().await;
+    save_from(t, dir, errors, fsync, stream, first).await
+}
+
+/// [`save`] once the first chunk of the body (`first`) was read from `stream` (`-x` reads it
+/// to look at the response head before it decides).
+pub(super) async fn save_from(
+    t: &Tracked,
+    dir: &OutputDir,
+    errors: &ErrorBodies,
+    fsync: bool,
+    mut stream: BodyStream,
+    first: First,
+) -> Outcome {
     let reply = &t.reply;
     let mut outcome = Outcome::default();
     let mut hasher = Sha256::new();
-    let mut stream = reply.body_stream();
-    // The first chunk (or the end): the response head is known by then.
-    let first = stream.next().await;
     if let (Some(resume), Some(416)) = (&t.resume, reply.status_code()) {
         return resume_satisfied(t, resume, dir, outcome).await;
     }

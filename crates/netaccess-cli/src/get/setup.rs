@@ -266,6 +266,12 @@ pub(super) fn build_manager(
     if args.verbose {
         builder = builder.interceptor(std::sync::Arc::new(super::verbose::Verbose));
     }
+    if let Some(rate) = args.limit_rate {
+        builder = builder.max_download_rate(rate);
+    }
+    if let Some(rate) = args.limit_rate_per_host {
+        builder = builder.max_download_rate_per_host(rate);
+    }
     if let Some(path) = &args.dump_header {
         let dump = super::verbose::DumpHeads::create(path)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;

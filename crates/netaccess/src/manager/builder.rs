@@ -58,6 +58,8 @@ pub struct ManagerBuilder {
     user_agent: Option<http::HeaderValue>,
     interceptors: Vec<Arc<dyn Interceptor>>,
     retry_policy: RetryPolicy,
+    max_download_rate: Option<u64>,
+    max_download_rate_per_host: Option<u64>,
     event_listener: Option<Arc<dyn crate::events::EventListener>>,
     /// The first error a setting met, for `build()`.
     error: Option<Error>,
@@ -104,6 +106,8 @@ impl Default for ManagerBuilder {
             user_agent: Some(http::HeaderValue::from_static(DEFAULT_USER_AGENT)),
             interceptors: Vec::new(),
             retry_policy: RetryPolicy::none(),
+            max_download_rate: None,
+            max_download_rate_per_host: None,
             event_listener: None,
             error: None,
         }
@@ -508,6 +512,39 @@ impl ManagerBuilder {
         self
     }
 
+    /// At most `bytes_per_sec` of response bodies per second across the manager (curl's
+    /// `--limit-rate` for all transfers together; 0: no limit, the default), counted as they
+    /// arrive (before content decoding); bodies from the cache are not paced. Bodies are read
+    /// off their connections no faster (the server is slowed down by TCP or HTTP/2 flow
+    /// control; nothing is buffered), with a burst of at most 1/8 s. Waiting bodies are served
+    /// by priority: Low requests get only what High and Normal ones leave.
+    ///
+    /// ```
+    /// let manager = netaccess::NetworkAccessManager::builder()
+    ///     .max_download_rate(2 * 1024 * 1024)
+    ///     .build();
+    /// # drop(manager);
+    /// ```
+    pub fn max_download_rate(mut self, bytes_per_sec: u64) -> Self {
+        self.max_download_rate = Some(bytes_per_sec);
+        self
+    }
+
+    /// At most `bytes_per_sec` of response bodies per second from each `host:port`, shared by
+    /// all requests to it (0: no limit, the default); priorities apply as in
+    /// [`max_download_rate`](Self::max_download_rate), which also applies.
+    ///
+    /// ```
+    /// let manager = netaccess::NetworkAccessManager::builder()
+    ///     .max_download_rate_per_host(512 * 1024)
+    ///     .build();
+    /// # drop(manager);
+    /// ```
+    pub fn max_download_rate_per_host(mut self, bytes_per_sec: u64) -> Self {
+        self.max_download_rate_per_host = Some(bytes_per_sec);
+        self
+    }
+
     /// Hears every request's [`Event`](crate::events::Event)s, in order, on the request's
     /// task (OkHttp's `EventListener`). Each reply also keeps its
     /// [`timings`](crate::Reply::timings), with or without a listener.
@@ -588,6 +625,10 @@ impl ManagerBuilder {
             user_agent: self.user_agent,
             interceptors: self.interceptors.into(),
             retry_policy: self.retry_policy,
+            rates: Arc::new(crate::rate::Rates::new(
+                self.max_download_rate,
+                self.max_download_rate_per_host,
+            )),
             event_listener: self.event_listener,
         };
         let signals = Arc::new(ManagerSignals::new());

@@ -291,9 +291,17 @@ pub(super) async fn network(
     // Committed only if the body arrives whole; beside it, the bytes received.
     let writer = Arc::new(std::sync::Mutex::new((writer, 0u64)));
     let tee = writer.clone();
+    let request = reply.request();
+    let (max_rate, priority) = (request.max_rate(), request.priority());
+    let throttle = ctx
+        .config
+        .rates
+        .throttle(&attempt.target.url, max_rate, priority);
     let chunks = |incoming, timeout| Box::pin(body_chunks(incoming, timeout));
     let first = chunks(incoming, timeout);
-    let body = resuming(first, resume, chunks).inspect(move |chunk| {
+    // Paced after resumption, so a resumed body's bytes count against the same limits.
+    let body = resuming(first, resume, chunks);
+    let body = crate::rate::throttle(body, throttle).inspect(move |chunk| {
         let Ok(chunk) = chunk else { return };
         let mut guard = tee.lock().unwrap_or_else(|e| e.into_inner());
         let (slot, received) = &mut *guard;
