@@ -141,8 +141,11 @@ impl Sidecar {
     }
 }
 
+/// `(start, end)` of a `Content-Range`, inclusive; `None` for `*`.
+pub type ByteRange = Option<(u64, u64)>;
+
 /// The CLI's `Content-Range` parser (`partial.rs`): `(range, total)`, `None` for `*`.
-pub fn content_range(value: &str) -> Option<(Option<(u64, u64)>, Option<u64>)> {
+pub fn content_range(value: &str) -> Option<(ByteRange, Option<u64>)> {
     partial::parse_content_range(value).map(|r| (r.range, r.total))
 }
 
