@@ -252,3 +252,51 @@ pub fn collect_body(body: &crate::Body) -> Result<Vec<u8>, String> {
         }
     }
 }
+
+/// The HTTP/1 framing watch's head scanner (`transport/framing.rs` `HeadScan`).
+pub mod head_scan {
+    use crate::transport::framing::HeadScan;
+
+    /// Most head bytes scanned after one request.
+    pub const MAX_SCAN: usize = crate::transport::framing::MAX_SCAN;
+
+    /// A scanner armed as after a request write.
+    #[derive(Debug, Default)]
+    pub struct Scanner(HeadScan);
+
+    impl Scanner {
+        /// Armed: the next bytes are a response.
+        pub fn armed() -> Scanner {
+            let mut scan = HeadScan::default();
+            scan.arm();
+            Scanner(scan)
+        }
+
+        /// Arms it again, as a request write does (nothing when it is still armed).
+        pub fn arm(&mut self) {
+            self.0.arm();
+        }
+
+        /// Scans the bytes of one read: true when a final head with both `Content-Length`
+        /// and `Transfer-Encoding` ended in them. Bytes are only scanned while armed, as
+        /// the watch does.
+        pub fn scan(&mut self, bytes: &[u8]) -> bool {
+            self.0.armed && self.0.scan(bytes)
+        }
+
+        /// Still scanning (the final head has not ended, the bound not reached).
+        pub fn is_armed(&self) -> bool {
+            self.0.armed
+        }
+    }
+}
+
+/// The resumption's `Content-Range` parser (`pipeline/resume.rs`): `(start, total)`.
+pub fn resume_content_range(value: &[u8]) -> Option<(u64, Option<u64>)> {
+    crate::pipeline::resume::content_range(value)
+}
+
+/// The validator a resumption's `If-Range` carries (`pipeline/resume.rs`).
+pub fn resume_strong_validator(headers: &HeaderMap) -> Option<http::HeaderValue> {
+    crate::pipeline::resume::strong_validator(headers)
+}

@@ -186,7 +186,7 @@ pub(super) type Item = Result<Job, BadLine>;
 
 /// Reads one line of at most [`MAX_LINE`] bytes (without its end); `Ok(None)` at the end of
 /// the input. A longer line is read to its end and discarded: `Err` with its length.
-fn read_bounded_line(
+pub(super) fn read_bounded_line(
     reader: &mut dyn BufRead,
     buf: &mut Vec<u8>,
 ) -> std::io::Result<Option<Result<(), usize>>> {

@@ -1,6 +1,6 @@
 //! `.netrc` (`--netrc`, `--netrc-file`): `machine HOST login USER password PASS` entries (a
 //! `default` entry is parsed and ignored), white-space separated, `#` comments, `macdef` blocks skipped up to the next
-//! empty line, double-quoted values with `\` escapes. Credentials are looked up by host
+//! empty line, double-quoted values with `\` escapes (a quoted `"macdef"` is a value). Credentials are looked up by host
 //! alone, the way the file names them; when they are given is [`super::mod`]'s rule: only to
 //! a 401 from the origin of the URL the user gave, never after a redirect to another one.
 
@@ -12,8 +12,8 @@ const MAX_NETRC: u64 = 1024 * 1024;
 /// The entries of a `.netrc`.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct Netrc {
-    machines: Vec<(String, String, String)>,
-    default: Option<(String, String)>,
+    pub(super) machines: Vec<(String, String, String)>,
+    pub(super) default: Option<(String, String)>,
 }
 
 /// `~/.netrc` (or `$NETRC`).
@@ -39,7 +39,8 @@ fn tokens(text: &str) -> Vec<String> {
                 break;
             }
             let mut token = String::new();
-            if c == '"' {
+            let quoted = c == '"';
+            if quoted {
                 chars.next();
                 while let Some(c) = chars.next() {
                     match c {
@@ -53,7 +54,7 @@ fn tokens(text: &str) -> Vec<String> {
                     token.push(c);
                 }
             }
-            if token == "macdef" {
+            if token == "macdef" && !quoted {
                 // The macro's name is on this line; its body runs to an empty line.
                 for body in lines.by_ref() {
                     if body.trim().is_empty() {
@@ -162,5 +163,15 @@ mod tests {
         assert_eq!(netrc.lookup("elsewhere"), None, "default names no host");
         assert_eq!(netrc.default, Some(("anon".into(), "guest".into())));
         assert_eq!(Netrc::parse("machine a login b").lookup("c"), None);
+    }
+
+    #[test]
+    fn a_quoted_macdef_is_a_value() {
+        // Found writing the netrc fuzz target's round trip: a password "macdef", quoted, started a
+        // macro and dropped the lines after it.
+        let netrc =
+            Netrc::parse("machine a login u password \"macdef\"\nmachine b login v password w\n");
+        assert_eq!(netrc.lookup("a"), Some(("u", "macdef")));
+        assert_eq!(netrc.lookup("b"), Some(("v", "w")));
     }
 }

@@ -124,13 +124,13 @@ pub(super) fn parse_content_range(value: &str) -> Option<ContentRange> {
     let (range, total) = rest.split_once('/')?;
     let total = match total.trim() {
         "*" => None,
-        t => Some(t.parse().ok()?),
+        t => Some(digits(t)?),
     };
     let range = match range.trim() {
         "*" => None,
         r => {
             let (start, end) = r.split_once('-')?;
-            let (start, end): (u64, u64) = (start.trim().parse().ok()?, end.trim().parse().ok()?);
+            let (start, end) = (digits(start)?, digits(end)?);
             if end < start || total.is_some_and(|t| end >= t) {
                 return None;
             }
@@ -138,6 +138,15 @@ pub(super) fn parse_content_range(value: &str) -> Option<ContentRange> {
         }
     };
     Some(ContentRange { range, total })
+}
+
+/// `1*DIGIT` (white space around it allowed) as a `u64`: no sign, unlike `str::parse`.
+fn digits(text: &str) -> Option<u64> {
+    let text = text.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 pub(super) fn content_range(reply: &Reply) -> Option<ContentRange> {
@@ -280,6 +289,14 @@ mod tests {
         assert_eq!(parse_content_range("bytes 10-9/100"), None);
         assert_eq!(parse_content_range("bytes 0-100/100"), None);
         assert_eq!(parse_content_range("items 0-1/2"), None);
+    }
+
+    #[test]
+    fn content_range_numbers_have_no_sign() {
+        // Found writing the resume_headers fuzz target (it compares this parser with the library's).
+        assert_eq!(parse_content_range("bytes +0-9/10"), None);
+        assert_eq!(parse_content_range("bytes 0-9/+10"), None);
+        assert_eq!(parse_content_range("bytes */+10"), None);
     }
 
     #[test]

@@ -68,21 +68,29 @@ pub(super) fn timings_json(facts: &Facts<'_>) -> Value {
 /// `template` with its variables and escapes replaced.
 pub(super) fn render(template: &str, facts: &Facts<'_>) -> String {
     let vars = variables(facts);
+    render_with(template, |name| match (name, vars.get(name)) {
+        ("json", _) => Some(Value::Object(vars.clone()).to_string()),
+        (_, Some(Value::String(s))) => Some(s.clone()),
+        (_, Some(Value::Number(n))) if name.starts_with("time_") => {
+            Some(format!("{:.6}", n.as_f64().unwrap_or(0.0)))
+        }
+        (_, Some(Value::Null)) => Some(String::new()),
+        (_, Some(v)) => Some(v.to_string()),
+        (_, None) => None,
+    })
+}
+
+/// The scanning of a template, apart from the reply: `%{name}` becomes `value(name)` (kept
+/// as written when that is `None`), and `\n`, `\t`, `\r`, `\\` their characters.
+pub(super) fn render_with(template: &str, mut value: impl FnMut(&str) -> Option<String>) -> String {
     let mut out = String::new();
     let mut rest = template;
     while let Some(c) = rest.chars().next() {
         if let Some(after) = rest.strip_prefix("%{") {
             if let Some(end) = after.find('}') {
-                let name = &after[..end];
-                match (name, vars.get(name)) {
-                    ("json", _) => out.push_str(&Value::Object(vars.clone()).to_string()),
-                    (_, Some(Value::String(s))) => out.push_str(s),
-                    (_, Some(Value::Number(n))) if name.starts_with("time_") => {
-                        out.push_str(&format!("{:.6}", n.as_f64().unwrap_or(0.0)));
-                    }
-                    (_, Some(Value::Null)) => {}
-                    (_, Some(v)) => out.push_str(&v.to_string()),
-                    (_, None) => out.push_str(&rest[..end + 3]),
+                match value(&after[..end]) {
+                    Some(text) => out.push_str(&text),
+                    None => out.push_str(&rest[..end + 3]),
                 }
                 rest = &after[end + 1..];
                 continue;

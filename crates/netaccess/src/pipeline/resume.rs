@@ -198,10 +198,12 @@ where
 
 /// The validator `If-Range` may carry (RFC 9110 §13.1.5): a strong ETag, else a
 /// `Last-Modified` at least a second before the response's `Date` (§8.8.2.2).
-fn strong_validator(headers: &HeaderMap) -> Option<HeaderValue> {
+pub(crate) fn strong_validator(headers: &HeaderMap) -> Option<HeaderValue> {
     if let Some(etag) = headers.get(header::ETAG) {
-        let text = etag.as_bytes();
-        return (text.starts_with(b"\"") && text.len() >= 2).then(|| etag.clone());
+        // `"` *etagc `"`: not weak (`W/`), and not a malformed tag sent back as if it were one.
+        let strong = matches!(etag.as_bytes(), [b'"', tag @ .., b'"']
+            if tag.iter().all(|&b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80));
+        return strong.then(|| etag.clone());
     }
     let date = |name| -> Option<SystemTime> {
         let value = headers.get(name)?.to_str().ok()?;
@@ -215,20 +217,19 @@ fn strong_validator(headers: &HeaderMap) -> Option<HeaderValue> {
 }
 
 /// `bytes START-END/TOTAL` (TOTAL may be `*`): the start and the total.
-fn content_range(value: &[u8]) -> Option<(u64, Option<u64>)> {
+pub(crate) fn content_range(value: &[u8]) -> Option<(u64, Option<u64>)> {
     let text = std::str::from_utf8(value).ok()?.trim();
     let rest = text.strip_prefix("bytes ")?;
     let (range, total) = rest.split_once('/')?;
     let (start, end) = range.split_once('-')?;
-    let start: u64 = start.trim().parse().ok()?;
-    let end: u64 = end.trim().parse().ok()?;
+    let (start, end) = (digits(start)?, digits(end)?);
     if end < start {
         return None;
     }
     let total = match total.trim() {
         "*" => None,
         n => {
-            let total: u64 = n.parse().ok()?;
+            let total = digits(n)?;
             if total <= end {
                 return None;
             }
@@ -236,6 +237,15 @@ fn content_range(value: &[u8]) -> Option<(u64, Option<u64>)> {
         }
     };
     Some((start, total))
+}
+
+/// `1*DIGIT` (white space around it allowed) as a `u64`: no sign, unlike `str::parse`.
+fn digits(text: &str) -> Option<u64> {
+    let text = text.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 #[cfg(test)]
@@ -251,6 +261,29 @@ mod tests {
         assert_eq!(content_range(b"items 0-1/2"), None);
         assert_eq!(content_range(b"bytes -1/2"), None);
         assert_eq!(content_range(b"bytes 0-18446744073709551616/1"), None);
+    }
+
+    #[test]
+    fn content_range_numbers_have_no_sign() {
+        // Found writing the resume_headers fuzz target's model: `str::parse` takes a `+`.
+        assert_eq!(content_range(b"bytes +5-9/10"), None);
+        assert_eq!(content_range(b"bytes 5-+9/10"), None);
+        assert_eq!(content_range(b"bytes 5-9/+10"), None);
+        assert_eq!(content_range(b"bytes 5 - 9 / 10"), Some((5, Some(10))));
+    }
+
+    #[test]
+    fn a_malformed_etag_is_no_validator() {
+        // Found writing the resume_headers fuzz target: an ETag that only starts with a quote was
+        // sent back in If-Range as a strong validator.
+        for bad in ["\"abc", "\"a\"b\"", "\"a b\"", "\"\"\""] {
+            let mut h = HeaderMap::new();
+            h.insert(header::ETAG, HeaderValue::from_static(bad));
+            assert_eq!(strong_validator(&h), None, "{bad}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert(header::ETAG, HeaderValue::from_static("\"\""));
+        assert_eq!(strong_validator(&h).unwrap(), "\"\"");
     }
 
     #[test]

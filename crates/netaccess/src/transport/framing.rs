@@ -28,9 +28,9 @@ const PREFIX: usize = 20;
 
 /// The scanner's state between reads.
 #[derive(Debug, Default)]
-struct HeadScan {
+pub(crate) struct HeadScan {
     /// Scanning: a request was written and its final response head is not complete yet.
-    armed: bool,
+    pub(crate) armed: bool,
     scanned: usize,
     /// The next line is a status line.
     at_status_line: bool,
@@ -42,7 +42,7 @@ struct HeadScan {
 }
 
 impl HeadScan {
-    fn arm(&mut self) {
+    pub(crate) fn arm(&mut self) {
         if !self.armed {
             *self = HeadScan {
                 armed: true,
@@ -56,7 +56,7 @@ impl HeadScan {
     /// (`memchr` finds the ends): only the first [`PREFIX`] bytes of the status line and of
     /// lines that may name a framing field (starting with `c` or `t`) are kept, lowercased,
     /// `\r` skipped; other lines only count as not blank.
-    fn scan(&mut self, bytes: &[u8]) -> bool {
+    pub(crate) fn scan(&mut self, bytes: &[u8]) -> bool {
         let mut ambiguous = false;
         let mut rest = bytes;
         while self.armed && !rest.is_empty() {
