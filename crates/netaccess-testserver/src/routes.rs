@@ -74,7 +74,13 @@ async fn route(request: Request<Incoming>, context: &RequestContext) -> Response
         ("delay", Some(ms)) => respond(delay_route(ms).await),
         ("slow", Some(ms)) => respond(slow_route(ms, query).await),
         ("redirect", Some(hops)) => respond(redirect_chain_route(hops)),
-        ("redirect-to", None) => respond(redirect_to_route(query)),
+        ("redirect-to", None) => {
+            // The request body is read first (a bounded drain): answering before it and closing
+            // would make the client's body write fail with EPIPE, racing the 307 it is meant
+            // to follow (seen on a loaded machine).
+            drain_body(request).await;
+            respond(redirect_to_route(query))
+        }
         ("echo", None) => echo_route(request).await,
         ("echo-body", None) => echo_body_route(request).await,
         ("multipart", None) => multipart_route(request).await,
@@ -390,6 +396,12 @@ fn headers_json(headers: &HeaderMap) -> serde_json::Map<String, serde_json::Valu
         object.insert(name.as_str().to_owned(), joined.into());
     }
     object
+}
+
+/// Reads and drops a request body, at most 64 MiB of it.
+async fn drain_body(request: Request<Incoming>) {
+    let limited = http_body_util::Limited::new(request.into_body(), 64 << 20);
+    let _ = limited.collect().await;
 }
 
 async fn echo_route(request: Request<Incoming>) -> Response<ResponseBody> {
