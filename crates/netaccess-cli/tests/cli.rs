@@ -4,70 +4,24 @@
 //! issue 14 are in `download_manager.rs`). The child process runs on a blocking
 //! thread while the in-process test servers run on the test's runtime.
 
+mod support;
+
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
+use support::{code, files_in, json_lines, output_of, sha256_hex, stderr};
 
 use netaccess_testserver::{expected_bytes, TestServer};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-
-const PROXY_VARIABLES: [&str; 6] = [
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-];
-
-static NEXT_CACHE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 fn command(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_netaccess"));
-    cmd.args(args);
-    // Each run gets a cache directory of its own unless a test passes --cache-dir: a user's
-    // cache must neither serve nor store these responses.
-    let cache = std::env::temp_dir().join(format!(
-        "netaccess-cli-cache-{}-{}",
-        std::process::id(),
-        NEXT_CACHE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    cmd.env("XDG_CACHE_HOME", cache).env("NETACCESS_CONFIG", "");
-    for var in PROXY_VARIABLES {
-        cmd.env_remove(var);
-    }
-    cmd
-}
-
-/// Runs the command on a blocking thread (the test servers keep running meanwhile).
-async fn output_of(mut cmd: Command) -> Output {
-    tokio::task::spawn_blocking(move || cmd.output().expect("the netaccess binary runs"))
-        .await
-        .expect("the blocking task")
+    support::command(args, &support::fresh_cache_dir("cli"))
 }
 
 async fn run(args: &[&str]) -> Output {
     output_of(command(args)).await
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("an exit code")
-}
-
-/// The JSON lines of stdout.
-fn json_lines(out: &Output) -> Vec<Value> {
-    String::from_utf8(out.stdout.clone())
-        .expect("UTF-8 JSON")
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
 }
 
 /// The JSON line of `url`.
@@ -76,19 +30,6 @@ fn line_for<'a>(lines: &'a [Value], url: &str) -> &'a Value {
         .iter()
         .find(|l| l["url"] == url)
         .unwrap_or_else(|| panic!("no line for {url} in {lines:?}"))
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    names
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1051,7 +992,7 @@ fn in_pty(shell: &str) -> Command {
     cmd.args(["-qfec", shell, "/dev/null"])
         .env("TERM", "xterm")
         .env("NETACCESS_CONFIG", "");
-    for var in PROXY_VARIABLES {
+    for var in support::PROXY_VARIABLES {
         cmd.env_remove(var);
     }
     cmd

@@ -5,76 +5,29 @@
 //! in-process test server, or a small thread server here when a test needs a server that
 //! stops halfway or ignores ranges.
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::{code, files_in, json_lines, output_of, sha256_hex, stderr};
 
 use netaccess_testserver::{expected_bytes, TestServer};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 fn command(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_netaccess"));
-    cmd.args(args);
     // No user cache, no user .netrc, no proxies from the environment.
     let home = std::env::temp_dir().join(format!("netaccess-dm-home-{}", std::process::id()));
-    cmd.env("HOME", &home)
-        .env("XDG_CACHE_HOME", home.join("cache"))
-        .env("NETACCESS_CONFIG", "")
-        .env_remove("NETRC");
-    for var in [
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-    ] {
-        cmd.env_remove(var);
-    }
+    let mut cmd = support::command(args, &home.join("cache"));
+    cmd.env("HOME", &home).env_remove("NETRC");
     cmd
-}
-
-async fn output_of(mut cmd: Command) -> Output {
-    tokio::task::spawn_blocking(move || cmd.output().expect("the netaccess binary runs"))
-        .await
-        .expect("the blocking task")
 }
 
 async fn run(args: &[&str]) -> Output {
     output_of(command(args)).await
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("an exit code")
-}
-
-fn json_lines(out: &Output) -> Vec<Value> {
-    String::from_utf8(out.stdout.clone())
-        .expect("UTF-8 JSON")
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    names
 }
 
 // ----- a server that stops halfway, honours or ignores ranges ---------------------------------

@@ -5,35 +5,16 @@
 
 #![cfg(unix)]
 
+mod support;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use netaccess_testserver::TestServer;
 
-fn command(args: &[&str], cache_home: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_netaccess"));
-    cmd.args(args);
-    cmd.env("XDG_CACHE_HOME", cache_home)
-        .env("NETACCESS_CONFIG", "");
-    for var in [
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
-}
-
 async fn run(args: &[&str], cache_home: &Path) -> Output {
-    let mut cmd = command(args, cache_home);
-    tokio::task::spawn_blocking(move || cmd.output().expect("the netaccess binary runs"))
-        .await
-        .unwrap()
+    support::output_of(support::command(args, cache_home)).await
 }
 
 fn mode(path: &Path) -> u32 {

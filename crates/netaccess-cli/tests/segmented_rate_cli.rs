@@ -4,75 +4,33 @@
 //! interrupted split resumed with `--continue`. The one wall-clock test is the bound
 //! for `--limit-rate 2M` on 8 MiB.
 
+mod support;
+
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::{code, files_in, output_of, sha256_hex, stderr};
 
 use netaccess_testserver::{expected_bytes, TestServer};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 const MIB: usize = 1024 * 1024;
 
-static NEXT_CACHE: AtomicUsize = AtomicUsize::new(0);
-
 fn command(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_netaccess"));
-    cmd.args(args);
-    let cache = std::env::temp_dir().join(format!(
-        "netaccess-segmented-cache-{}-{}",
-        std::process::id(),
-        NEXT_CACHE.fetch_add(1, Ordering::Relaxed)
-    ));
-    cmd.env("XDG_CACHE_HOME", cache).env("NETACCESS_CONFIG", "");
-    for var in [
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
+    support::command(args, &support::fresh_cache_dir("segmented"))
 }
 
 async fn run(args: &[&str]) -> Output {
-    let mut cmd = command(args);
-    tokio::task::spawn_blocking(move || cmd.output().expect("the netaccess binary runs"))
-        .await
-        .expect("the blocking task")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("an exit code")
+    output_of(command(args)).await
 }
 
 fn json_line(out: &Output) -> Value {
     let text = String::from_utf8(out.stdout.clone()).unwrap();
     let line = text.lines().next().expect("a JSON line");
     serde_json::from_str(line).unwrap()
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 /// How the range server answers.

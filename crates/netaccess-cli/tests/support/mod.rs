@@ -1,0 +1,86 @@
+//! What the CLI tests share: the `netaccess` binary run in isolation (its own cache directory,
+//! no config file, no proxy from the environment) on a blocking thread, and reading what it
+//! printed and wrote.
+//!
+//! Each test file includes it with `mod support;`; not every file uses every item.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The proxy variables of the environment, all removed from every run.
+pub const PROXY_VARIABLES: [&str; 6] = [
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+];
+
+static NEXT_CACHE: AtomicUsize = AtomicUsize::new(0);
+
+/// A cache directory no other run uses (`tag` names the test file): a user's cache must
+/// neither serve nor store the tests' responses.
+pub fn fresh_cache_dir(tag: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "netaccess-{tag}-cache-{}-{}",
+        std::process::id(),
+        NEXT_CACHE.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// `netaccess ARGS` with `cache_home` as `XDG_CACHE_HOME`, no config file and no proxy
+/// variables.
+pub fn command(args: &[&str], cache_home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_netaccess"));
+    cmd.args(args);
+    cmd.env("XDG_CACHE_HOME", cache_home)
+        .env("NETACCESS_CONFIG", "");
+    for var in PROXY_VARIABLES {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Runs the command on a blocking thread (the test servers keep running meanwhile).
+pub async fn output_of(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || cmd.output().expect("the netaccess binary runs"))
+        .await
+        .expect("the blocking task")
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn code(out: &Output) -> i32 {
+    out.status.code().expect("an exit code")
+}
+
+/// The JSON lines of stdout.
+pub fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8(out.stdout.clone())
+        .expect("UTF-8 JSON")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The names in `dir`, sorted.
+pub fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
