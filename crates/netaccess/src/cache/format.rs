@@ -250,7 +250,11 @@ pub(crate) fn decode_meta_version(version: u16, kind: Kind, bytes: &[u8]) -> Opt
                 for _ in 0..count {
                     let name = std::str::from_utf8(r.header_field()?).ok()?.to_owned();
                     let value = std::str::from_utf8(r.header_field()?).ok()?.to_owned();
-                    attributes.insert(name, value);
+                    // The encoder writes each name once: a repeated name is forged, and
+                    // keeping only one of them would not be the file as written.
+                    if attributes.insert(name, value).is_some() {
+                        return None;
+                    }
                 }
                 (flags == 1, attributes)
             } else {
@@ -384,6 +388,26 @@ mod tests {
             save_to_disk: true,
             attributes: [("app".to_owned(), "v1".to_owned())].into(),
         }
+    }
+
+    #[test]
+    fn a_repeated_attribute_name_is_rejected() {
+        // Found by the disk_cache_entry fuzz target: two attributes with one name decoded
+        // into one, so the file did not say what the decoded entry said.
+        let mut m = sample();
+        m.attributes.clear();
+        let mut bytes = encode_entry("k", UNIX_EPOCH, &m);
+        let count_at = bytes.len() - 4;
+        bytes[count_at..].copy_from_slice(&2u32.to_le_bytes());
+        for _ in 0..2 {
+            put_bytes(&mut bytes, b"app");
+            put_bytes(&mut bytes, b"v");
+        }
+        assert!(decode_meta(Kind::Entry, &bytes).is_none());
+        // Two different names are fine.
+        let n = bytes.len();
+        bytes[n - 1 - 4 - 3 + 2] = b'q';
+        assert!(decode_meta(Kind::Entry, &bytes).is_some());
     }
 
     #[test]
