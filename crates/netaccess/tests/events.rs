@@ -162,6 +162,8 @@ async fn timings_cover_tls_and_reuse() {
     assert_eq!(first.text().await.unwrap(), "hello");
     let t = first.timings();
     assert!(!t.reused_connection);
+    // The same timings, read with the other attributes.
+    assert_eq!(first.meta().timings, t);
     assert_monotonic(
         &t,
         &[

@@ -503,6 +503,7 @@ impl Stored {
             tls_version: None,
             tls_cipher: None,
             ssl_session: None,
+            timings: Default::default(),
         };
         // A HEAD answered from the cache: the stored body belongs to the GET.
         let head = *reply.operation() == Operation::Head;

@@ -286,6 +286,7 @@ pub(super) async fn network(
         tls_version: tls_session.as_ref().map(|t| t.protocol().name().to_owned()),
         tls_cipher: tls_session.as_ref().map(|t| t.cipher().to_owned()),
         ssl_session: tls_session,
+        timings: Default::default(),
     };
     reply.with_timings(|_, t| t.protocol = Some(parts.version));
     // Committed only if the body arrives whole; beside it, the bytes received.

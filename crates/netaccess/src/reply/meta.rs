@@ -33,4 +33,9 @@ pub struct Meta {
     /// The whole TLS session (Qt's `sslConfiguration()`): the peer's certificate chain, the
     /// ALPN protocol, the version and cipher.
     pub ssl_session: Option<crate::SslSession>,
+    /// The reply's phase timings (the same as [`Reply::timings`](crate::Reply::timings)) as of
+    /// the snapshot taken by [`Reply::meta`](crate::Reply::meta): with the other attributes, for
+    /// code that reads a reply's attributes all in one place, as Qt code does. Complete once the
+    /// reply finished.
+    pub timings: crate::events::Timings,
 }

@@ -251,9 +251,21 @@ impl Reply {
         retry_after(value.to_str().ok()?, std::time::SystemTime::now())
     }
 
-    /// A snapshot of all metadata and attributes.
+    /// A snapshot of all metadata and attributes, the [`timings`](Reply::timings) included.
+    ///
+    /// ```no_run
+    /// # async fn demo() {
+    /// let manager = netaccess::NetworkAccessManager::new();
+    /// let reply = manager.get(netaccess::Request::new("http://127.0.0.1:8080/"));
+    /// reply.finished().await;
+    /// let meta = reply.meta();
+    /// println!("{:?} in {:?}", meta.status, meta.timings.total);
+    /// # }
+    /// ```
     pub fn meta(&self) -> Meta {
-        self.shared.lock().meta().cloned().unwrap_or_default()
+        let mut meta = self.shared.lock().meta().cloned().unwrap_or_default();
+        meta.timings = self.timings();
+        meta
     }
 
     /// Qt's `ConnectionEncryptedAttribute`: the response came over TLS.
