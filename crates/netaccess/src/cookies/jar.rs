@@ -379,14 +379,17 @@ impl DefaultCookieJar {
     }
 
     pub(crate) fn cookies_for_url_at(&self, url: &Url, now: SystemTime) -> Vec<Cookie> {
+        let mut store = self.lock();
+        store.entries.retain(|e| !e.cookie.is_expired_at(now));
+        if store.entries.is_empty() {
+            return Vec::new();
+        }
         let Some(host) = request_host(url) else {
             return Vec::new();
         };
         let path = url.path();
         let path = if path.is_empty() { "/" } else { path };
         let secure = self.is_secure(url);
-        let mut store = self.lock();
-        store.entries.retain(|e| !e.cookie.is_expired_at(now));
         let mut picked: Vec<usize> = (0..store.entries.len())
             .filter(|&i| store.entries[i].matches(&host, path, secure, now))
             .collect();
@@ -582,8 +585,8 @@ fn request_host(url: &Url) -> Option<String> {
     match url.host()? {
         Host::Domain("") => None,
         Host::Domain(d) => Some(d.to_ascii_lowercase()),
-        Host::Ipv4(ip) => Some(ip.to_string()),
-        Host::Ipv6(ip) => Some(format!("[{ip}]")),
+        // The URL's own serialisation of an address: dotted IPv4, IPv6 in brackets.
+        Host::Ipv4(_) | Host::Ipv6(_) => url.host_str().map(str::to_owned),
     }
 }
 

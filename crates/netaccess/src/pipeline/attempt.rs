@@ -137,13 +137,14 @@ pub(super) async fn run(
         let head = exchange.head();
         let secure = exchange.secure_channel;
         session::remember(ctx, request, &attempt.target.url, head.headers, secure);
-        let step = Box::pin(journey.decide(ctx, reply, &attempt, &exchange, revalidating)).await;
+        let step =
+            super::boxed(|| journey.decide(ctx, reply, &attempt, &exchange, revalidating)).await;
         let timeout = journey.timeout;
         target = match step? {
             Step::Deliver => {
                 let writer = cache::writer(ctx, reply, &attempt, &exchange);
-                let delivery = deliver::network(ctx, reply, &attempt, exchange, timeout, writer);
-                return Box::pin(delivery).await;
+                let delivery = || deliver::network(ctx, reply, &attempt, exchange, timeout, writer);
+                return super::boxed(delivery).await;
             }
             Step::Stored(stored) => {
                 exchange.discard(ctx, reply, timeout).await;

@@ -80,10 +80,13 @@ impl Progress {
             return attempt;
         }
         let url = &attempt.target.url;
+        let mut cache = ctx.credentials();
+        if cache.is_empty() {
+            return attempt;
+        }
         let Some(origin) = ProtectionSpace::for_url(url, "") else {
             return attempt;
         };
-        let mut cache = ctx.credentials();
         let Some(entry) = cache.closest_mut(&origin, url.path()) else {
             return attempt;
         };

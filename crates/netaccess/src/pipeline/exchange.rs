@@ -156,7 +156,7 @@ pub(super) async fn send(
         let built = outgoing.build(http2, progress, activity.clone(), Some(on_sent(ctx, reply)))?;
         ctx.event(reply, Event::RequestHeadersSent);
         let sending = checkout.conn().send(built);
-        let sent = Box::pin(wire::while_active(timeout, &activity, sending)).await?;
+        let sent = super::boxed(|| wire::while_active(timeout, &activity, sending)).await?;
         let response = match sent {
             Ok(response) => response,
             Err(e) => {

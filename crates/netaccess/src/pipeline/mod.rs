@@ -62,7 +62,7 @@ pub(crate) fn run(
     let created = Instant::now();
     async move {
         // Boxed: the spawned task stays small (tokio moves it a few times per request).
-        let work = Box::pin(execute(&ctx, &reply, body, None));
+        let work = boxed(|| execute(&ctx, &reply, body, None));
         drive(&ctx, &reply, work, guard, created).await;
     }
 }
@@ -83,7 +83,7 @@ pub(crate) fn start(ctx: Arc<Context>, reply: Arc<ReplyShared>, body: Body) {
     let runtime = ctx.runtime.clone();
     let depth = DEPTH.with(|d| d.get());
     let inline = ctx.config.cache.is_some() && depth < MAX_INLINE_DEPTH;
-    let mut work = Box::pin(run(ctx, reply, body));
+    let mut work = boxed(|| run(ctx, reply, body));
     if inline {
         let _entered = runtime.enter();
         let mut cx = std::task::Context::from_waker(futures_util::task::noop_waker_ref());
@@ -98,6 +98,19 @@ pub(crate) fn start(ctx: Arc<Context>, reply: Arc<ReplyShared>, body: Body) {
         }
     }
     runtime.spawn(work);
+}
+
+/// `Box::pin(make())`, with the future written straight into its heap slot.
+///
+/// `Box::pin(f)` builds `f` on the stack and then copies all of it, and an async state
+/// machine is as large as its largest suspended state (the request's is about 9 KiB): that
+/// copy was the largest single cost of a small request (`docs/performance.md`). Allocating
+/// first lets the compiler build the future in place.
+pub(crate) fn boxed<F: Future>(make: impl FnOnce() -> F) -> std::pin::Pin<Box<F>> {
+    let mut slot = Box::<F>::new_uninit();
+    slot.write(make());
+    // SAFETY: the slot was initialised by the write just above.
+    Box::into_pin(unsafe { slot.assume_init() })
 }
 
 /// How many requests may be polled inline inside one another on a thread (see [`start`]).
@@ -142,7 +155,7 @@ impl QueuedRequest {
         let created = self.created;
         self.ctx.runtime.spawn(async move {
             // Boxed: the spawned task stays small (tokio moves it a few times per request).
-            let work = Box::pin(execute(&ctx, &reply, body, Some(granted)));
+            let work = boxed(|| execute(&ctx, &reply, body, Some(granted)));
             drive(&ctx, &reply, work, guard, created).await;
         });
     }

@@ -56,11 +56,8 @@ impl Outgoing<'_> {
         } else {
             path_and_query
         };
-        let host = url.host_str().unwrap_or_default();
-        let authority = match url.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.to_owned(),
-        };
+        // Host and port as the URL has them (IPv6 in brackets), without user info.
+        let authority = &url[url::Position::BeforeHost..url::Position::AfterPort];
         let uri = if http2 || self.absolute_form {
             let scheme = if url.scheme() == "https" {
                 "https"
@@ -84,7 +81,7 @@ impl Outgoing<'_> {
                 headers.remove(name);
             }
         } else if !headers.contains_key(header::HOST) {
-            let host = HeaderValue::from_str(&authority).map_err(|e| invalid(&e))?;
+            let host = HeaderValue::from_str(authority).map_err(|e| invalid(&e))?;
             headers.insert(header::HOST, host);
         }
         let bodiless = matches!(
