@@ -264,13 +264,18 @@ pub(crate) fn record(
     listener: Option<&Arc<dyn EventListener>>,
     event: Event<'_>,
 ) {
+    if let Event::ConnectionAcquired { reused, remote } = event {
+        reply.update_timings(|t| {
+            t.reused_connection = reused;
+            t.remote_addr = remote;
+        });
+    }
     let timed = matches!(
         event,
         Event::Dispatched
             | Event::DnsEnd { .. }
             | Event::ConnectEnd { .. }
             | Event::TlsEnd
-            | Event::ConnectionAcquired { .. }
             | Event::RequestBodySent
             | Event::ResponseHeaders { .. }
             | Event::CallEnd
@@ -289,10 +294,6 @@ pub(crate) fn record(
             t.connects += 1;
         }
         Event::TlsEnd => t.tls_done = Some(at),
-        Event::ConnectionAcquired { reused, remote } => {
-            t.reused_connection = reused;
-            t.remote_addr = remote;
-        }
         Event::RequestBodySent => t.request_sent = Some(at),
         Event::ResponseHeaders { .. } => t.first_byte = Some(at),
         Event::CallEnd | Event::CallFailed { .. } | Event::Canceled => t.total = Some(at),

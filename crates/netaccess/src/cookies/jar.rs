@@ -430,6 +430,9 @@ impl DefaultCookieJar {
 
 impl CookieJar for DefaultCookieJar {
     fn cookies_for_url(&self, url: &Url) -> Vec<Cookie> {
+        if self.lock().entries.is_empty() {
+            return Vec::new(); // without a clock read
+        }
         self.cookies_for_url_at(url, SystemTime::now())
     }
 

@@ -267,14 +267,15 @@ impl NetworkAccessManager {
             (request.priority(), request.max_connections_per_host())
         };
         let pool = ctx.pool.clone();
+        let created = std::time::Instant::now();
         let queued = pipeline::QueuedRequest {
             ctx,
             reply: shared.clone(),
             body: Some(body),
-            created: std::time::Instant::now(),
+            created,
         };
         let start: Start<HttpConn> = Box::new(move |origin, granted| queued.start(origin, granted));
-        if let Some(ticket) = pool.enqueue(&origin, priority, limit, start) {
+        if let Some(ticket) = pool.enqueue_at(created, &origin, priority, limit, start) {
             shared.set_dequeue(Some(Box::new(move || {
                 Pool::dequeue(ticket);
             })));

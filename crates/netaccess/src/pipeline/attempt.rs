@@ -6,7 +6,7 @@
 //! stages what the response head means: one [`Step`].
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::StatusCode;
@@ -245,7 +245,7 @@ impl Journey {
         if let Some(step) = self.auth.after(ctx, reply, attempt, head).await {
             return Ok(step);
         }
-        let sent_at = exchange.sent_at;
+        let sent_at = exchange.sent_at.unwrap_or_else(SystemTime::now);
         if let Some(step) = cache::after(ctx, attempt, head, revalidating, sent_at).await {
             return Ok(step);
         }

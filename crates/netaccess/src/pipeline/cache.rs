@@ -386,7 +386,7 @@ pub(super) fn writer(
         head.status,
         head.headers,
         &attempt.headers,
-        exchange.sent_at,
+        exchange.sent_at.unwrap_or(now),
         now,
     );
     let key = CacheKey::get(&target.url);

@@ -38,8 +38,8 @@ pub(crate) struct Exchange {
     pub tls_session: Option<TlsSession>,
     /// Encrypted, with no certificate error ignored: where HSTS may be learned.
     pub secure_channel: bool,
-    /// When the request was sent (RFC 9111's `request_time`).
-    pub sent_at: SystemTime,
+    /// When the request was sent (RFC 9111's `request_time`); read only with a cache.
+    pub sent_at: Option<SystemTime>,
 }
 
 /// The request's relation to connections across its attempts.
@@ -113,7 +113,7 @@ pub(super) async fn send(
     let mut retried = false;
     let mut unprocessed_retries = 0;
     loop {
-        let sent_at = SystemTime::now();
+        let sent_at = ctx.config.cache.is_some().then(SystemTime::now);
         let grant = match granted.take() {
             Some(grant) => grant,
             None => {

@@ -653,8 +653,13 @@ impl ReplyShared {
 
     /// Sets when the request was handed to the manager: where its timings count from.
     pub(crate) fn start_timings(&self, created: std::time::Instant) {
+        self.signals.started_at(created);
+    }
+
+    /// Changes the reply's timings without reading the clock.
+    pub(crate) fn update_timings(&self, change: impl FnOnce(&mut crate::events::Timings)) {
         let started = self.signals.started();
-        started.timings.lock().unwrap_or_else(|e| e.into_inner()).0 = created;
+        change(&mut started.timings.lock().unwrap_or_else(|e| e.into_inner()).1);
     }
 
     /// Changes the reply's timings; `change` gets the time since the request was handed to

@@ -211,6 +211,7 @@ impl<C: PoolConn> Pool<C> {
     /// Queues a request that has no task yet: `start` runs with its grant at once if one can be
     /// given now (`None` is returned), or later from whoever frees a slot (the ticket lets an
     /// abort take it out). `start` never runs under the pool's lock.
+    #[cfg(test)]
     pub(crate) fn enqueue(
         &self,
         origin: &Origin,
@@ -218,7 +219,19 @@ impl<C: PoolConn> Pool<C> {
         limit: Option<usize>,
         start: Start<C>,
     ) -> Option<QueueTicket<C>> {
-        let queued = self.inner.run(|core, now, out| {
+        self.enqueue_at(Instant::now(), origin, priority, limit, start)
+    }
+
+    /// [`enqueue`](Self::enqueue) at `now`, a clock reading the caller already has.
+    pub(crate) fn enqueue_at(
+        &self,
+        now: Instant,
+        origin: &Origin,
+        priority: Priority,
+        limit: Option<usize>,
+        start: Start<C>,
+    ) -> Option<QueueTicket<C>> {
+        let queued = self.inner.run_at(now, |core, now, out| {
             match core.try_acquire(origin, priority, limit, now, out) {
                 Ok(handout) => Ok((handout, start)),
                 Err(key) => {
@@ -278,8 +291,17 @@ impl<C: PoolConn> PoolInner<C> {
         self: &Arc<Self>,
         event: impl FnOnce(&mut Core<C, Waiting<C>>, Instant, &mut Decisions<C>) -> R,
     ) -> R {
+        self.run_at(Instant::now(), event)
+    }
+
+    /// [`run`](Self::run) at `now`.
+    fn run_at<R>(
+        self: &Arc<Self>,
+        now: Instant,
+        event: impl FnOnce(&mut Core<C, Waiting<C>>, Instant, &mut Decisions<C>) -> R,
+    ) -> R {
         let mut out = Vec::new();
-        let result = event(&mut self.lock(), Instant::now(), &mut out);
+        let result = event(&mut self.lock(), now, &mut out);
         self.carry_out(out);
         result
     }
