@@ -55,7 +55,8 @@ impl HeadScan {
     /// Scans `bytes`; true when a final head with both framings ended in them. Line by line
     /// (`memchr` finds the ends): only the first [`PREFIX`] bytes of the status line and of
     /// lines that may name a framing field (starting with `c` or `t`) are kept, lowercased,
-    /// `\r` skipped; other lines only count as not blank.
+    /// `\r` skipped; other lines only count as not blank. A line whole in `bytes` is judged
+    /// in place ([`judge_whole`](Self::judge_whole)), one split across reads byte by byte.
     pub(crate) fn scan(&mut self, bytes: &[u8]) -> bool {
         let mut ambiguous = false;
         let mut rest = bytes;
@@ -68,6 +69,12 @@ impl HeadScan {
                 break;
             }
             self.scanned += taken;
+            if newline.is_some() && self.line_len == 0 && self.judge_whole(line) {
+                ambiguous |= self.end_line();
+                self.line_len = 0;
+                rest = &rest[taken..];
+                continue;
+            }
             for &b in line {
                 if self.line_len >= PREFIX {
                     break; // the rest of the line does not matter, only that it is not blank
@@ -92,6 +99,29 @@ impl HeadScan {
             rest = &rest[taken..];
         }
         ambiguous
+    }
+
+    /// The common case of a whole line in one read: keeps what the byte loop of
+    /// [`scan`](Self::scan) would keep, without copying byte by byte. False (nothing kept)
+    /// when the line has a `\r` other than its last byte within [`PREFIX`]: the loop skips those.
+    fn judge_whole(&mut self, line: &[u8]) -> bool {
+        let text = line.strip_suffix(b"\r").unwrap_or(line);
+        let kept = &text[..text.len().min(PREFIX)];
+        if kept.contains(&b'\r') {
+            return false;
+        }
+        match kept.first() {
+            None => self.line_len = 0,
+            Some(b) if !self.at_status_line && !matches!(b.to_ascii_lowercase(), b'c' | b't') => {
+                self.line_len = PREFIX + 1; // not blank, names no framing field
+            }
+            Some(_) => {
+                self.line[..kept.len()].copy_from_slice(kept);
+                self.line[..kept.len()].make_ascii_lowercase();
+                self.line_len = kept.len();
+            }
+        }
+        true
     }
 
     /// A line ended; true when it ended a final head with both framings.
