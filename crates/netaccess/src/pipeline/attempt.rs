@@ -187,10 +187,9 @@ const STALE: (Event<'static>, bool) = (Event::CacheConditionalHit, true);
 
 /// The target after the HSTS upgrade, which the reply's URL shows.
 fn upgrade(ctx: &Context, reply: &ReplyShared, target: Target) -> Target {
-    let url = session::upgrade(ctx, target.url.clone());
-    if url == target.url {
+    let Some(url) = session::upgrade(ctx, &target.url).filter(|url| *url != target.url) else {
         return target;
-    }
+    };
     reply.set_url(url.clone());
     Target { url, ..target }
 }

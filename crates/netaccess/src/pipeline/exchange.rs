@@ -102,14 +102,15 @@ pub(super) async fn send(
     let request = reply.request();
     let url = &attempt.target.url;
     super::check_http_url(url)?;
-    let origin = Origin::for_url(url, request, ctx.proxy_for(url))?;
+    let proxy = ctx.proxy_for(url);
     // A slot granted while the request waited as data serves its first attempt, if the
     // origin is still the one it waited for; otherwise it goes back to the pool here.
-    let mut granted = link
-        .granted
-        .take()
-        .filter(|(o, _)| *o == origin)
-        .map(|(_, g)| g);
+    let (origin, mut granted) = match link.granted.take() {
+        Some((waited, grant)) if waited.is_for(url, request, proxy.as_ref()) => {
+            (waited, Some(grant))
+        }
+        _ => (Origin::for_url(url, request, proxy)?, None),
+    };
     let mut retried = false;
     let mut unprocessed_retries = 0;
     loop {

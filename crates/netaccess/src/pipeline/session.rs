@@ -9,15 +9,12 @@ use crate::context::Context;
 use crate::error::ShownUrl;
 use crate::request::{CookieControl, Request};
 
-/// The URL an attempt goes to: `url`, or its https form when an HSTS policy covers its host.
-pub(super) fn upgrade(ctx: &Context, url: Url) -> Url {
-    match ctx.hsts_upgrade(&url) {
-        Some(secure) => {
-            tracing::debug!(from = %ShownUrl(&url), to = %ShownUrl(&secure), "HSTS upgrade");
-            secure
-        }
-        None => url,
-    }
+/// The https form of `url` when an HSTS policy covers its host (the URL an attempt then goes
+/// to); `None`: `url` itself.
+pub(super) fn upgrade(ctx: &Context, url: &Url) -> Option<Url> {
+    let secure = ctx.hsts_upgrade(url)?;
+    tracing::debug!(from = %ShownUrl(url), to = %ShownUrl(&secure), "HSTS upgrade");
+    Some(secure)
 }
 
 /// The jar's `Cookie` header value for `url`, unless the request manages cookies itself.

@@ -3,12 +3,16 @@
 //! the fingerprint of the request's own TLS settings (requests whose TLS settings differ never
 //! share a connection).
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use url::Url;
 
 use super::{Mode, Origin};
 use crate::error::{Error, NetworkError};
 use crate::proxy::{Proxy, ProxyKind};
 use crate::request::Request;
+use crate::tls_config::TlsSettings;
 
 /// Schemes of HTTP over a Unix domain socket (Qt 6.8).
 fn is_local_http(scheme: &str) -> bool {
@@ -32,14 +36,19 @@ fn static_scheme(url: &Url) -> Result<&'static str, Error> {
     })
 }
 
-impl Origin {
-    /// The origin of a request for `url` (the request may differ from the URL after a
-    /// redirect or an HSTS upgrade) sent through `proxy`.
-    pub(crate) fn for_url(
-        url: &Url,
-        request: &Request,
-        proxy: Option<Proxy>,
-    ) -> Result<Self, Error> {
+/// What an origin is made of, borrowed from the request where it can be: [`Origin::for_url`]
+/// owns it, [`Origin::is_for`] compares it without allocating.
+struct Parts<'a> {
+    scheme: &'static str,
+    /// Lowercased (a socket path as it is).
+    host: Cow<'a, str>,
+    port: u16,
+    mode: Mode,
+    tls: Option<&'a Arc<TlsSettings>>,
+}
+
+impl<'a> Parts<'a> {
+    fn of(url: &'a Url, request: &'a Request, proxy: Option<&Proxy>) -> Result<Self, Error> {
         let scheme = static_scheme(url)?;
         if is_local_http(scheme) {
             let socket = request.unix_socket().ok_or_else(|| {
@@ -51,11 +60,10 @@ impl Origin {
                     ),
                 )
             })?;
-            return Ok(Origin {
+            return Ok(Parts {
                 scheme,
-                host: socket.to_string_lossy().into_owned(),
+                host: socket.to_string_lossy(),
                 port: 0,
-                proxy: None,
                 mode: Mode::Http1,
                 tls: None,
             });
@@ -67,10 +75,8 @@ impl Origin {
             )
         })?;
         let https = url.scheme() == "https";
-        let through_http_proxy = !https
-            && proxy
-                .as_ref()
-                .is_some_and(|p| p.kind() != ProxyKind::Socks5Proxy);
+        let through_http_proxy =
+            !https && proxy.is_some_and(|p| p.kind() != ProxyKind::Socks5Proxy);
         let mode = if through_http_proxy {
             Mode::Http1
         } else if request.http2_direct() {
@@ -80,20 +86,54 @@ impl Origin {
         } else {
             Mode::Http1
         };
-        Ok(Origin {
+        // The URL parser lowercases the hosts of http and https URLs already.
+        let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(host.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(host)
+        };
+        Ok(Parts {
             scheme,
-            host: host.to_ascii_lowercase(),
+            host,
             port: url
                 .port_or_known_default()
                 .unwrap_or(if https { 443 } else { 80 }),
-            proxy,
             mode,
-            tls: if https {
-                request.tls_settings().cloned()
-            } else {
-                None
-            },
+            tls: if https { request.tls_settings() } else { None },
         })
+    }
+}
+
+impl Origin {
+    /// The origin of a request for `url` (the request may differ from the URL after a
+    /// redirect or an HSTS upgrade) sent through `proxy`.
+    pub(crate) fn for_url(
+        url: &Url,
+        request: &Request,
+        proxy: Option<Proxy>,
+    ) -> Result<Self, Error> {
+        let parts = Parts::of(url, request, proxy.as_ref())?;
+        Ok(Origin {
+            scheme: parts.scheme,
+            host: Arc::from(parts.host.as_ref()),
+            port: parts.port,
+            proxy,
+            mode: parts.mode,
+            tls: parts.tls.cloned(),
+        })
+    }
+
+    /// Whether [`for_url`](Self::for_url) would give this origin, without making one.
+    pub(crate) fn is_for(&self, url: &Url, request: &Request, proxy: Option<&Proxy>) -> bool {
+        let Ok(parts) = Parts::of(url, request, proxy) else {
+            return false;
+        };
+        self.scheme == parts.scheme
+            && *self.host == *parts.host
+            && self.port == parts.port
+            && self.mode == parts.mode
+            && self.proxy.as_ref() == proxy
+            && self.tls.as_ref() == parts.tls
     }
 
     /// Whether requests go to an HTTP proxy in absolute form (plain http through an HTTP
@@ -128,7 +168,7 @@ mod tests {
             None,
         );
         assert_eq!(
-            (o.host.as_str(), o.port, o.mode),
+            (&*o.host, o.port, o.mode),
             ("example.org", 443, Mode::Negotiate)
         );
         assert!(!o.absolute_form());
@@ -172,6 +212,67 @@ mod tests {
             origin("http://a.test/", http, None),
             origin("http://a.test/", Request::new("http://a.test/"), None)
         );
+    }
+
+    #[test]
+    fn is_for_agrees_with_for_url() {
+        use crate::tls_config::SslConfiguration;
+        let named = SslConfiguration::new().with_peer_verify_name("b.test");
+        let proxy = Proxy::http("127.0.0.1", 3128);
+        let cases: Vec<(&str, Request, Option<Proxy>)> = vec![
+            ("https://a.test/", Request::new("https://a.test/"), None),
+            (
+                "https://A.Test:443/x",
+                Request::new("https://a.test/"),
+                None,
+            ),
+            ("https://a.test:444/", Request::new("https://a.test/"), None),
+            ("http://a.test/", Request::new("http://a.test/"), None),
+            (
+                "http://a.test/",
+                Request::new("http://a.test/"),
+                Some(proxy.clone()),
+            ),
+            (
+                "http://a.test/",
+                Request::new("http://a.test/").with_http2_direct(true),
+                None,
+            ),
+            (
+                "https://a.test/",
+                Request::new("https://a.test/").with_ssl_configuration(named),
+                None,
+            ),
+            ("http://b.test/", Request::new("http://b.test/"), None),
+            (
+                "unix+http://x/",
+                Request::new("unix+http://x/").with_unix_socket("/tmp/A.sock"),
+                None,
+            ),
+            (
+                "unix+http://x/",
+                Request::new("unix+http://x/").with_unix_socket("/tmp/a.sock"),
+                None,
+            ),
+        ];
+        for (i, (u, request, proxy)) in cases.iter().enumerate() {
+            let url = Url::parse(u).unwrap();
+            let made = Origin::for_url(&url, request, proxy.clone()).unwrap();
+            for (j, (v, other, other_proxy)) in cases.iter().enumerate() {
+                let other_url = Url::parse(v).unwrap();
+                let same = Origin::for_url(&other_url, other, other_proxy.clone()).unwrap() == made;
+                assert_eq!(
+                    made.is_for(&other_url, other, other_proxy.as_ref()),
+                    same,
+                    "case {i} against {j}"
+                );
+                assert_eq!(same, i == j || (i, j) == (0, 1) || (i, j) == (1, 0));
+            }
+        }
+        // A URL no origin can be made for matches none.
+        let data = Url::parse("data:,x").unwrap();
+        let made = Origin::for_url(&Url::parse("http://a.test/").unwrap(), &cases[3].1, None);
+        assert!(!made.unwrap().is_for(&data, &cases[3].1, None));
     }
 
     #[test]

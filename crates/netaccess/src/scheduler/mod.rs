@@ -61,7 +61,8 @@ pub(crate) enum Mode {
 pub(crate) struct Origin {
     /// `http`, `https`, `unix+http` or `local+http`.
     pub scheme: &'static str,
-    pub host: String,
+    /// Shared: an origin is cloned for each request it grants a slot to.
+    pub host: std::sync::Arc<str>,
     pub port: u16,
     /// The proxy the connections go through; `None` for direct connections.
     pub proxy: Option<crate::proxy::Proxy>,
