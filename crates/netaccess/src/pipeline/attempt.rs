@@ -55,10 +55,11 @@ pub(crate) enum Step {
     Retry,
     /// Send the same target again after this wait (a retryable status).
     Wait(Duration),
-    /// Follow a redirect.
-    Follow(Redirect),
+    /// Follow a redirect (boxed, as the stored answer: a step is moved a few times on every
+    /// request, and these two are rare and large).
+    Follow(Box<Redirect>),
     /// Answer with a stored response (a 304, or a stale one instead of a 5xx).
-    Stored(cache::Stored),
+    Stored(Box<cache::Stored>),
     /// End the reply with this error.
     Fail(Error),
 }
@@ -148,7 +149,7 @@ pub(super) async fn run(
             }
             Step::Stored(stored) => {
                 exchange.discard(ctx, reply, timeout).await;
-                return answer(ctx, reply, stored, CONDITIONAL).await;
+                return answer(ctx, reply, *stored, CONDITIONAL).await;
             }
             Step::Retry => {
                 exchange.discard(ctx, reply, timeout).await;
@@ -161,7 +162,7 @@ pub(super) async fn run(
             }
             Step::Follow(redirect) => {
                 exchange.discard(ctx, reply, timeout).await;
-                journey.follow(ctx, reply, redirect).await
+                journey.follow(ctx, reply, *redirect).await
             }
             Step::Fail(e) => return Err(e),
         };
@@ -289,7 +290,7 @@ impl Journey {
                     headers,
                     body,
                 };
-                Step::Follow(Redirect { target, ask_first })
+                Step::Follow(Box::new(Redirect { target, ask_first }))
             }
         }
     }

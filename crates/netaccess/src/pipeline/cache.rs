@@ -329,7 +329,7 @@ pub(super) async fn after(
             Some(metadata) => {
                 cache.update_metadata(&key, metadata.clone()).await;
                 let refreshed = CachedEntry::new(metadata, entry.body, SystemTime::now());
-                Step::Stored(Stored::whole(url, refreshed))
+                Step::Stored(Box::new(Stored::whole(url, refreshed)))
             }
             // The validator changed: the stored body is useless; ask again without it.
             None => {
@@ -343,7 +343,7 @@ pub(super) async fn after(
     if policy::is_error_status(head.status)
         && policy.may_serve_on_error(&attempt.headers, shared, SystemTime::now())
     {
-        return Some(Step::Stored(Stored::whole(url, entry)));
+        return Some(Step::Stored(Box::new(Stored::whole(url, entry))));
     }
     None
 }
