@@ -91,6 +91,9 @@ pub(crate) fn codings(headers: &HeaderMap) -> Result<Option<Vec<Coding>>, Error>
             .map(<[u8]>::trim_ascii)
             .filter(|token| !token.is_empty())
     };
+    if !headers.contains_key(CONTENT_ENCODING) {
+        return Ok(None); // the common case, without an allocation
+    }
     if tokens().nth(MAX_CODINGS).is_some() {
         return Err(Error::new(
             NetworkError::ProtocolFailure,

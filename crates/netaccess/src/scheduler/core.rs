@@ -47,6 +47,9 @@ pub(crate) struct Lease<C> {
 }
 
 /// What the shell does after an event, in order, outside its lock.
+/// The decisions of one event, in order: most events make none or one, kept inline.
+pub(crate) type Decisions<C, W> = smallvec::SmallVec<[Decision<C, W>; 2]>;
+
 pub(crate) enum Decision<C, W> {
     /// Start `waiter` (it left the queue) with `handout` for `origin`.
     Start {
@@ -112,7 +115,7 @@ impl<C: PoolConn, W> Core<C, W> {
         priority: Priority,
         limit: Option<usize>,
         now: Instant,
-        out: &mut Vec<Decision<C, W>>,
+        out: &mut Decisions<C, W>,
     ) -> Result<Handout<C>, QueueKey> {
         let key = (priority, self.seq);
         self.seq += 1;
@@ -175,7 +178,7 @@ impl<C: PoolConn, W> Core<C, W> {
         origin: &Origin,
         shared: Option<C>,
         now: Instant,
-        out: &mut Vec<Decision<C, W>>,
+        out: &mut Decisions<C, W>,
     ) -> Option<u64> {
         let id = self.seq;
         self.seq += 1;
@@ -211,7 +214,7 @@ impl<C: PoolConn, W> Core<C, W> {
         &mut self,
         origin: &Origin,
         now: Instant,
-        out: &mut Vec<Decision<C, W>>,
+        out: &mut Decisions<C, W>,
     ) {
         if let Some(os) = self.origins.get_mut(origin) {
             os.sockets = os.sockets.saturating_sub(1);
@@ -229,7 +232,7 @@ impl<C: PoolConn, W> Core<C, W> {
         conn: C,
         reusable: bool,
         now: Instant,
-        out: &mut Vec<Decision<C, W>>,
+        out: &mut Decisions<C, W>,
     ) {
         let Some(os) = self.origins.get_mut(origin) else {
             out.push(Decision::Close(conn));
@@ -260,7 +263,7 @@ impl<C: PoolConn, W> Core<C, W> {
         origin: &Origin,
         stream: u64,
         now: Instant,
-        out: &mut Vec<Decision<C, W>>,
+        out: &mut Decisions<C, W>,
     ) {
         if let Some(shared) = self
             .origins
@@ -282,7 +285,7 @@ impl<C: PoolConn, W> Core<C, W> {
         &mut self,
         origin: &Origin,
         now: Instant,
-        out: &mut Vec<Decision<C, W>>,
+        out: &mut Decisions<C, W>,
     ) {
         self.dispatch(origin, now, out);
     }
@@ -292,11 +295,7 @@ impl<C: PoolConn, W> Core<C, W> {
     /// to call again: the earliest expiry of the connections still idle, or with none idle,
     /// one idle timeout from `now` (a connection that goes idle later expires no sooner);
     /// `None` when nothing can ever expire.
-    pub(crate) fn expire(
-        &mut self,
-        now: Instant,
-        out: &mut Vec<Decision<C, W>>,
-    ) -> Option<Instant> {
+    pub(crate) fn expire(&mut self, now: Instant, out: &mut Decisions<C, W>) -> Option<Instant> {
         let before = out.len();
         for os in self.origins.values_mut() {
             let closed = os.prune(now, self.idle_timeout, out);
@@ -326,7 +325,7 @@ impl<C: PoolConn, W> Core<C, W> {
     }
 
     /// Closes every idle connection and forgets the shared ones (requests on them finish).
-    pub(crate) fn clear_idle(&mut self, now: Instant, out: &mut Vec<Decision<C, W>>) {
+    pub(crate) fn clear_idle(&mut self, now: Instant, out: &mut Decisions<C, W>) {
         for os in self.origins.values_mut() {
             let mut closed = os.idle.len();
             out.extend(os.idle.drain(..).map(|(c, _)| Decision::Close(c)));
@@ -370,7 +369,7 @@ impl<C: PoolConn, W> Core<C, W> {
         origin: &Origin,
         connect: bool,
         now: Instant,
-        out: &mut Vec<Decision<C, W>>,
+        out: &mut Decisions<C, W>,
     ) -> Option<Handout<C>> {
         let os = self.origins.get_mut(origin)?;
         let closed = os.prune(now, self.idle_timeout, out);
@@ -408,7 +407,7 @@ impl<C: PoolConn, W> Core<C, W> {
 
     /// Closes one idle connection of another origin with no waiters, to make room under the
     /// global limit: one the peer closed if any, else the longest idle.
-    fn evict_idle(&mut self, except: &Origin, out: &mut Vec<Decision<C, W>>) -> bool {
+    fn evict_idle(&mut self, except: &Origin, out: &mut Decisions<C, W>) -> bool {
         // (open, idle since, origin, index in `idle` or None for the shared connection)
         let mut best: Option<(bool, Instant, &Origin, Option<usize>)> = None;
         for (o, os) in &self.origins {
@@ -446,7 +445,7 @@ impl<C: PoolConn, W> Core<C, W> {
 
     /// Starts waiters of `origin` while it can serve them; with a global limit, new connections
     /// go to the waiters of all origins in (priority, arrival) order.
-    fn dispatch(&mut self, origin: &Origin, now: Instant, out: &mut Vec<Decision<C, W>>) {
+    fn dispatch(&mut self, origin: &Origin, now: Instant, out: &mut Decisions<C, W>) {
         let connect = self.max_total.is_none();
         while self
             .origins
@@ -465,7 +464,7 @@ impl<C: PoolConn, W> Core<C, W> {
     }
 
     /// Dispatches every origin with waiters (after connections were closed in bulk).
-    fn dispatch_all(&mut self, now: Instant, out: &mut Vec<Decision<C, W>>) {
+    fn dispatch_all(&mut self, now: Instant, out: &mut Decisions<C, W>) {
         let waiting: Vec<Origin> = self
             .origins
             .iter()
@@ -479,7 +478,7 @@ impl<C: PoolConn, W> Core<C, W> {
 
     /// Under a global limit: gives room for new connections to the first waiter, over all
     /// origins, that needs one, while there is room or an idle connection to close.
-    fn dispatch_global(&mut self, now: Instant, out: &mut Vec<Decision<C, W>>) {
+    fn dispatch_global(&mut self, now: Instant, out: &mut Decisions<C, W>) {
         loop {
             let first = self
                 .origins
@@ -499,7 +498,7 @@ impl<C: PoolConn, W> Core<C, W> {
     }
 
     /// Hands `handout` to the first waiter of `origin` (there is one: callers checked).
-    fn start_next(&mut self, origin: &Origin, handout: Handout<C>, out: &mut Vec<Decision<C, W>>) {
+    fn start_next(&mut self, origin: &Origin, handout: Handout<C>, out: &mut Decisions<C, W>) {
         let waiter = self
             .origins
             .get_mut(origin)
@@ -515,7 +514,7 @@ impl<C: PoolConn, W> Core<C, W> {
         }
     }
 
-    fn undo(&mut self, origin: &Origin, handout: Handout<C>, out: &mut Vec<Decision<C, W>>) {
+    fn undo(&mut self, origin: &Origin, handout: Handout<C>, out: &mut Decisions<C, W>) {
         let Some(os) = self.origins.get_mut(origin) else {
             return;
         };

@@ -88,7 +88,7 @@ enum Waiting<C: PoolConn> {
     Data(Start<C>),
 }
 
-type Decisions<C> = Vec<Decision<C, Waiting<C>>>;
+type Decisions<C> = self::core::Decisions<C, Waiting<C>>;
 
 /// Where a request queued as data waits, to take it out again ([`Pool::dequeue`]).
 /// The key is unique in the pool, so no copy of the origin is needed.
@@ -301,14 +301,14 @@ impl<C: PoolConn> PoolInner<C> {
         now: Instant,
         event: impl FnOnce(&mut Core<C, Waiting<C>>, Instant, &mut Decisions<C>) -> R,
     ) -> R {
-        let mut out = Vec::new();
+        let mut out = Decisions::new();
         let result = event(&mut self.lock(), now, &mut out);
         self.carry_out(out);
         result
     }
 
     fn expire_at(self: &Arc<Self>, now: Instant) -> Option<Instant> {
-        let mut out = Vec::new();
+        let mut out = Decisions::new();
         let next = self.lock().expire(now, &mut out);
         self.carry_out(out);
         next

@@ -84,7 +84,7 @@ impl<C: PoolConn, W> OriginState<C, W> {
         &mut self,
         now: Instant,
         timeout: Duration,
-        out: &mut Vec<Decision<C, W>>,
+        out: &mut super::core::Decisions<C, W>,
     ) -> usize {
         let mut closed = 0;
         let mut i = 0;
@@ -109,7 +109,7 @@ impl<C: PoolConn, W> OriginState<C, W> {
     }
 
     /// Forgets the shared connection (its socket is no longer counted; requests on it finish).
-    pub(super) fn drop_shared(&mut self, out: &mut Vec<Decision<C, W>>) -> usize {
+    pub(super) fn drop_shared(&mut self, out: &mut super::core::Decisions<C, W>) -> usize {
         let Some(shared) = self.shared.take() else {
             return 0;
         };

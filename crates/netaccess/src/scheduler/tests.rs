@@ -70,7 +70,7 @@ pub(super) fn origin(host: &str, mode: Mode) -> Origin {
 }
 
 type TestCore = Core<FakeConn, &'static str>;
-type Out = Vec<Decision<FakeConn, &'static str>>;
+type Out = super::core::Decisions<FakeConn, &'static str>;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
