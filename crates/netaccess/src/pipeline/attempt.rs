@@ -98,7 +98,13 @@ pub(super) async fn run(
         target = upgrade(ctx, reply, target);
         let cookies = session::cookies(ctx, request, &target.url);
         let attempt = Attempt::new(target, cookies, ctx.config.user_agent.as_ref())?;
-        let (attempt, revalidating) = match cache::before(ctx, reply, attempt).await? {
+        // The cache and interceptor stages are boxed, and skipped when there is no cache or
+        // interceptor: an awaited future is copied into this loop's state, on every request.
+        let before = match ctx.config.cache {
+            None => cache::Before::Send(attempt, None),
+            Some(_) => super::boxed(|| cache::before(ctx, reply, attempt)).await?,
+        };
+        let (attempt, revalidating) = match before {
             cache::Before::Hit(stored) => return answer(ctx, reply, stored, HIT).await,
             cache::Before::Completed(stored) => {
                 return answer(ctx, reply, stored, CONDITIONAL).await
@@ -107,10 +113,15 @@ pub(super) async fn run(
         };
         let attempt = journey.auth.before(ctx, reply, attempt);
         journey.attempts += 1;
-        let attempt = match intercept::before(ctx, attempt, journey.attempts).await {
+        let intercepted = if ctx.config.interceptors.is_empty() {
+            intercept::Before::Send(attempt)
+        } else {
+            super::boxed(|| intercept::before(ctx, attempt, journey.attempts)).await
+        };
+        let attempt = match intercepted {
             intercept::Before::Send(attempt) => attempt,
             intercept::Before::Respond(answer, url) => {
-                return intercept::respond(reply, &url, answer).await;
+                return super::boxed(|| intercept::respond(reply, &url, answer)).await;
             }
         };
         let retry_policy = request.retry_policy().unwrap_or(&ctx.config.retry_policy);

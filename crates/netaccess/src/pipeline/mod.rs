@@ -295,7 +295,9 @@ async fn execute(
                 headers: request.headers().clone(),
                 body,
             };
-            let run = attempt::run(ctx, reply, target, granted);
+            // Boxed where it is made: the attempt loop is most of a request's state, and a
+            // future awaited in place is copied into its caller's (8 KiB on every request).
+            let run = boxed(|| attempt::run(ctx, reply, target, granted));
             match request.deadline() {
                 None => run.await,
                 Some(deadline) => match tokio::time::timeout(deadline, run).await {
