@@ -105,7 +105,7 @@ pub(super) async fn send(
     let proxy = ctx.proxy_for(url);
     // A slot granted while the request waited as data serves its first attempt, if the
     // origin is still the one it waited for; otherwise it goes back to the pool here.
-    let (origin, mut granted) = match link.granted.take() {
+    let (origin, mut granted) = match link.granted.take().map(|granted| *granted) {
         Some((waited, grant)) if waited.is_for(url, request, proxy.as_ref()) => {
             (waited, Some(grant))
         }

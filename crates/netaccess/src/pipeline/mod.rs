@@ -47,8 +47,9 @@ pub(crate) use attempt::check_http_url;
 pub(crate) const SUPPORTED_SCHEMES: &[&str] =
     &["http", "https", "data", "file", "unix+http", "local+http"];
 
-/// A connection slot granted to a request that waited in its origin's queue as data.
-pub(crate) type Granted = (Origin, Grant<HttpConn>);
+/// A connection slot granted to a request that waited in its origin's queue as data (boxed:
+/// it is moved through several futures' states before the first attempt takes it).
+pub(crate) type Granted = Box<(Origin, Grant<HttpConn>)>;
 
 /// Runs the request of `reply` to its end. An `abort()` cancels this future at its next await
 /// point; the reply was already finished by `abort()` itself. The future finishes the reply
@@ -151,7 +152,7 @@ impl QueuedRequest {
         let (ctx, reply) = (self.ctx.clone(), self.reply.clone());
         let guard = FinishGuard(reply.clone());
         reply.set_dequeue(None);
-        let granted = (origin.clone(), granted);
+        let granted = Box::new((origin.clone(), granted));
         let created = self.created;
         self.ctx.runtime.spawn(async move {
             // Boxed: the spawned task stays small (tokio moves it a few times per request).
