@@ -104,9 +104,9 @@ pub(crate) fn start(ctx: Arc<Context>, reply: Arc<ReplyShared>, body: Body) {
 /// `Box::pin(make())`, with the future written straight into its heap slot.
 ///
 /// `Box::pin(f)` builds `f` on the stack and then copies all of it, and an async state
-/// machine is as large as its largest suspended state (the request's is about 9 KiB): that
-/// copy was the largest single cost of a small request (`docs/performance.md`). Allocating
-/// first lets the compiler build the future in place.
+/// machine is as large as its largest suspended state (a request's attempt loop is several
+/// KiB): that copy was the largest single cost of a small request (`docs/performance.md`).
+/// Allocating first lets the compiler build the future in place.
 pub(crate) fn boxed<F: Future>(make: impl FnOnce() -> F) -> std::pin::Pin<Box<F>> {
     let mut slot = Box::<F>::new_uninit();
     slot.write(make());
