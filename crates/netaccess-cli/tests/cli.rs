@@ -1503,22 +1503,19 @@ async fn url_passwords_never_appear_in_output() {
     }
 }
 
-/// Runs `netaccess` with stdout into `stdout` and returns its exit code and peak RSS in KiB.
+/// Runs `netaccess` with stdout into `stdout` and returns its exit code and peak RSS in KiB
+/// (measured by time(1): see [`support::under_time`]).
 async fn run_measured(args: Vec<String>, stdout: std::fs::File) -> (i32, i64) {
-    let mut cmd = command(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    cmd.stdout(stdout);
+    let cmd = command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let mut timed = support::under_time(&cmd, report.path());
+    timed.stdout(stdout);
     tokio::task::spawn_blocking(move || {
-        // Reaped by wait4 below, which also reports the child's peak RSS.
-        #[allow(clippy::zombie_processes)]
-        let child = cmd.spawn().expect("the netaccess binary runs");
-        let pid = child.id() as libc::pid_t;
-        let mut status = 0;
-        // SAFETY: an all-zero rusage is a valid value; wait4 fills it for our own child.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: `pid` is our child, not waited for elsewhere.
-        let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        assert_eq!(waited, pid);
-        (libc::WEXITSTATUS(status), usage.ru_maxrss)
+        let status = timed.status().expect("time(1) runs the netaccess binary");
+        (
+            status.code().expect("an exit code"),
+            support::peak_rss_kib(report.path()),
+        )
     })
     .await
     .unwrap()

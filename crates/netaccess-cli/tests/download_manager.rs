@@ -378,12 +378,14 @@ async fn input_lists_carry_names_priorities_and_checksums() {
 /// Runs `netaccess` with `stdin_lines` written to its stdin by a thread, stdout to a file;
 /// returns the exit status and the peak RSS in KiB.
 async fn run_with_stdin(args: Vec<String>, lines: usize, url: String) -> (i32, i64, String) {
-    let mut cmd = command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let cmd = command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    // Measured by time(1): see support::under_time.
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let mut cmd = support::under_time(&cmd, report.path());
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     tokio::task::spawn_blocking(move || {
-        #[allow(clippy::zombie_processes)] // reaped by wait4 below
         let mut child = cmd.spawn().unwrap();
         let mut stdin = child.stdin.take().unwrap();
         let writer = std::thread::spawn(move || {
@@ -410,18 +412,12 @@ async fn run_with_stdin(args: Vec<String>, lines: usize, url: String) -> (i32, i
             s
         });
         writer.join().unwrap();
-        let pid = child.id() as libc::pid_t;
-        let mut status = 0;
-        // SAFETY: an all-zero rusage is a valid value; wait4 fills it for our own child.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: `pid` is our child, not waited for elsewhere.
-        let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        assert_eq!(waited, pid);
+        let status = child.wait().unwrap();
         let lines_out = reader.join().unwrap();
         let err = err_reader.join().unwrap();
         (
-            libc::WEXITSTATUS(status),
-            usage.ru_maxrss,
+            status.code().expect("an exit code"),
+            support::peak_rss_kib(report.path()),
             format!("{lines_out} JSON lines; stderr: {err}"),
         )
     })

@@ -84,3 +84,41 @@ pub fn files_in(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// `cmd` run under GNU time(1), which writes the command's own peak RSS (KiB) to `rss_file`;
+/// the exit status is the command's.
+///
+/// `wait4`'s `ru_maxrss` of a child spawned from the test process is no measure of the
+/// child: spawning shares or copies this process's memory until `exec`, and Linux keeps the
+/// larger high-water mark, so the child "peaks" at the test binary's own RSS (other tests
+/// in the binary make it 120 MiB). time(1) is a small process that forks the command from
+/// itself.
+pub fn under_time(cmd: &Command, rss_file: &Path) -> Command {
+    let mut timed = Command::new("/usr/bin/time");
+    timed
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(rss_file)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (name, value) in cmd.get_envs() {
+        match value {
+            Some(value) => timed.env(name, value),
+            None => timed.env_remove(name),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        timed.current_dir(dir);
+    }
+    timed
+}
+
+/// The peak RSS in KiB that [`under_time`] wrote to `rss_file`.
+pub fn peak_rss_kib(rss_file: &Path) -> i64 {
+    let text = std::fs::read_to_string(rss_file).expect("time(1) wrote its report");
+    text.lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .next_back()
+        .unwrap_or_else(|| panic!("no peak RSS in time(1)'s report: {text:?}"))
+}
