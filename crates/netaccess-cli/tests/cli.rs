@@ -11,7 +11,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
-use support::{code, files_in, json_lines, output_of, sha256_hex, stderr};
+use support::{
+    code, files_in, json_lines, output_of, read_range_request, sha256_hex, stderr, Seen,
+};
 
 use netaccess_testserver::{expected_bytes, TestServer};
 use serde_json::Value;
@@ -762,9 +764,6 @@ async fn interrupt_keeps_the_partial_file_and_exits_130() {
 const RANGE_BODY_LEN: usize = 100_000;
 const LAST_MODIFIED: &str = "Wed, 21 Oct 2015 07:28:00 GMT";
 
-/// What the Range server was sent: `(range, if_range)` per request.
-type Seen = Arc<Mutex<Vec<(Option<String>, Option<String>)>>>;
-
 /// A minimal HTTP/1.1 server (one request per connection) serving the pattern body of
 /// `RANGE_BODY_LEN` bytes with `Last-Modified`, honouring `Range: bytes=N-` and `If-Range`
 /// (the test server's `/bytes/N` does not support ranges yet).
@@ -776,25 +775,9 @@ fn range_server() -> (String, Seen) {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") {
-                match stream.read(&mut byte) {
-                    Ok(1) => head.push(byte[0]),
-                    _ => break,
-                }
-            }
-            let head = String::from_utf8_lossy(&head).into_owned();
-            let header = |name: &str| {
-                head.lines().find_map(|l| {
-                    let (n, v) = l.split_once(':')?;
-                    n.trim()
-                        .eq_ignore_ascii_case(name)
-                        .then(|| v.trim().to_owned())
-                })
+            let Some((range, if_range, _)) = read_range_request(&mut stream, &log) else {
+                continue;
             };
-            let (range, if_range) = (header("range"), header("if-range"));
-            log.lock().unwrap().push((range.clone(), if_range.clone()));
             let body = expected_bytes(0, RANGE_BODY_LEN);
             let start = range
                 .as_deref()

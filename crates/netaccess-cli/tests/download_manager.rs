@@ -13,7 +13,9 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::{code, files_in, json_lines, output_of, sha256_hex, stderr};
+use support::{
+    code, files_in, json_lines, output_of, read_range_request, sha256_hex, stderr, Seen,
+};
 
 use netaccess_testserver::{expected_bytes, TestServer};
 use serde_json::Value;
@@ -47,8 +49,6 @@ enum RangeMode {
 }
 
 /// What the server was asked: `(range, if_range)` per request.
-type Seen = Arc<Mutex<Vec<(Option<String>, Option<String>)>>>;
-
 /// A thread server of the pattern body of `BODY_LEN` bytes with an ETag. With `stall`, a
 /// request without `Range` gets the head and the first `HALF` bytes, then nothing more until
 /// the client goes away.
@@ -62,25 +62,9 @@ fn halting_server(mode: RangeMode, stall: bool) -> (String, Seen) {
             let Ok(mut stream) = stream else { return };
             let log = log.clone();
             std::thread::spawn(move || {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match stream.read(&mut byte) {
-                        Ok(1) => head.push(byte[0]),
-                        _ => return,
-                    }
-                }
-                let head = String::from_utf8_lossy(&head).into_owned();
-                let header = |name: &str| {
-                    head.lines().find_map(|l| {
-                        let (n, v) = l.split_once(':')?;
-                        n.trim()
-                            .eq_ignore_ascii_case(name)
-                            .then(|| v.trim().to_owned())
-                    })
+                let Some((range, if_range, _)) = read_range_request(&mut stream, &log) else {
+                    return;
                 };
-                let (range, if_range) = (header("range"), header("if-range"));
-                log.lock().unwrap().push((range.clone(), if_range.clone()));
                 let body = expected_bytes(0, BODY_LEN);
                 let start = range
                     .as_deref()

@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{code, files_in, output_of, sha256_hex, stderr};
+use support::{code, files_in, output_of, read_range_request, sha256_hex, stderr, Seen};
 
 use netaccess_testserver::{expected_bytes, TestServer};
 use serde_json::Value;
@@ -47,8 +47,6 @@ enum Ranges {
 }
 
 /// What the range server was sent: the `Range` and `If-Range` of each request.
-type Seen = Arc<Mutex<Vec<(Option<String>, Option<String>)>>>;
-
 /// A threaded HTTP/1.1 server (one request per connection) serving `len` pattern bytes at
 /// any path.
 fn range_server(len: usize, mode: Ranges) -> (String, Seen) {
@@ -71,28 +69,8 @@ fn range_server_failing(len: usize, mode: Ranges, fail_parts: Arc<AtomicBool>) -
             let (log, body) = (log.clone(), body.clone());
             let (fail_parts, probe_done) = (fail_parts.clone(), probe_done.clone());
             std::thread::spawn(move || {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match stream.read(&mut byte) {
-                        Ok(1) => head.push(byte[0]),
-                        _ => return,
-                    }
-                }
-                let head = String::from_utf8_lossy(&head).into_owned();
-                let header = |name: &str| {
-                    head.lines().find_map(|l| {
-                        let (n, v) = l.split_once(':')?;
-                        n.trim()
-                            .eq_ignore_ascii_case(name)
-                            .then(|| v.trim().to_owned())
-                    })
-                };
-                let (range, if_range) = (header("range"), header("if-range"));
-                let count = {
-                    let mut log = log.lock().unwrap();
-                    log.push((range.clone(), if_range.clone()));
-                    log.len()
+                let Some((range, if_range, count)) = read_range_request(&mut stream, &log) else {
+                    return;
                 };
                 let failing = fail_parts.load(Ordering::SeqCst);
                 if failing && if_range.is_some() {

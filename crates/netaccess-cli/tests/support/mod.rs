@@ -5,9 +5,11 @@
 //! Each test file includes it with `mod support;`; not every file uses every item.
 #![allow(dead_code)]
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -121,4 +123,37 @@ pub fn peak_rss_kib(rss_file: &Path) -> i64 {
         .filter_map(|l| l.trim().parse().ok())
         .next_back()
         .unwrap_or_else(|| panic!("no peak RSS in time(1)'s report: {text:?}"))
+}
+
+/// What a range server of the tests was sent: `(Range, If-Range)` per request, in order.
+pub type Seen = Arc<Mutex<Vec<(Option<String>, Option<String>)>>>;
+
+/// Reads one request head from `stream` (byte by byte, so nothing after it is consumed),
+/// logs its `Range` and `If-Range` in `seen` and returns them with the number of requests
+/// logged so far; `None` when the client went away before the head ended.
+pub fn read_range_request(
+    stream: &mut impl Read,
+    seen: &Seen,
+) -> Option<(Option<String>, Option<String>, usize)> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let header = |name: &str| {
+        head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_owned())
+        })
+    };
+    let (range, if_range) = (header("range"), header("if-range"));
+    let mut log = seen.lock().unwrap();
+    log.push((range.clone(), if_range.clone()));
+    Some((range, if_range, log.len()))
 }
