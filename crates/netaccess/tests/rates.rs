@@ -134,7 +134,11 @@ async fn equal_priorities_share_the_bandwidth() {
     let second = manager.get(Request::new(server.url(&path)));
     let (a, b) = tokio::join!(read_body(first, 2 * MIB), read_body(second, 2 * MIB));
     let (a, b) = (secs(a - t0), secs(b - t0));
-    assert!(a > 3.4 && b > 3.4, "one was favoured: {a} s and {b} s");
+    // Served one after the other, the first would end near 1.875 s; shared, both near
+    // 3.875 s. The bound is between the two: the paused clock jumps ahead whenever no socket
+    // is ready, and on a loaded machine loopback delivery can lag, so a body whose bytes had
+    // not arrived yet leaves its tokens to the other (a CI run saw 3.23 s and 3.88 s).
+    assert!(a > 2.9 && b > 2.9, "one was favoured: {a} s and {b} s");
     assert!(a < 3.9 && b < 3.9, "{a} s and {b} s");
 }
 
