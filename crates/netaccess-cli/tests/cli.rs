@@ -12,7 +12,8 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use support::{
-    code, files_in, json_lines, output_of, read_range_request, sha256_hex, stderr, Seen,
+    code, files_in, json_lines, open_range_start, output_of, read_range_request, sha256_hex,
+    stderr, Seen,
 };
 
 use netaccess_testserver::{expected_bytes, TestServer};
@@ -779,11 +780,7 @@ fn range_server() -> (String, Seen) {
                 continue;
             };
             let body = expected_bytes(0, RANGE_BODY_LEN);
-            let start = range
-                .as_deref()
-                .and_then(|r| r.strip_prefix("bytes="))
-                .and_then(|r| r.strip_suffix('-'))
-                .and_then(|n| n.parse::<usize>().ok())
+            let start = open_range_start(range.as_deref())
                 .filter(|_| if_range.as_deref().is_none_or(|v| v == LAST_MODIFIED));
             let response = match start {
                 Some(start) if start >= RANGE_BODY_LEN => format!(

@@ -14,7 +14,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::{
-    code, files_in, json_lines, output_of, read_range_request, sha256_hex, stderr, Seen,
+    code, files_in, json_lines, open_range_start, output_of, read_range_request, sha256_hex,
+    stderr, Seen,
 };
 
 use netaccess_testserver::{expected_bytes, TestServer};
@@ -66,11 +67,7 @@ fn halting_server(mode: RangeMode, stall: bool) -> (String, Seen) {
                     return;
                 };
                 let body = expected_bytes(0, BODY_LEN);
-                let start = range
-                    .as_deref()
-                    .and_then(|r| r.strip_prefix("bytes="))
-                    .and_then(|r| r.strip_suffix('-'))
-                    .and_then(|n| n.parse::<usize>().ok())
+                let start = open_range_start(range.as_deref())
                     .filter(|_| if_range.as_deref() == Some(ETAG));
                 let common = format!("ETag: {ETAG}\r\nAccept-Ranges: bytes\r\nConnection: close");
                 let (status_head, from) = match (mode, start) {

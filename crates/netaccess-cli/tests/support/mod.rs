@@ -157,3 +157,12 @@ pub fn read_range_request(
     log.push((range.clone(), if_range.clone()));
     Some((range, if_range, log.len()))
 }
+
+/// N of an open range `bytes=N-`; `None` for no range or any other form.
+pub fn open_range_start(range: Option<&str>) -> Option<usize> {
+    range?
+        .strip_prefix("bytes=")?
+        .strip_suffix('-')?
+        .parse()
+        .ok()
+}
