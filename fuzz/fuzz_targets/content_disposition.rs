@@ -8,18 +8,6 @@ use libfuzzer_sys::fuzz_target;
 use netaccess_fuzz::cli_output::{choose_name, content_disposition_filename};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
-fn quoted(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
-}
-
 fuzz_target!(|data: &[u8]| {
     let name = choose_name(Some(data), "http://h/fallback");
     netaccess_fuzz::assert_safe_file_name(&name);
@@ -34,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
         Some(&*s),
         "{ext:?}"
     );
-    let plain = format!("attachment; filename={}", quoted(&s));
+    let plain = format!("attachment; filename={}", netaccess_fuzz::quoted_string(&s));
     assert_eq!(
         content_disposition_filename(plain.as_bytes()).as_deref(),
         Some(&*s),

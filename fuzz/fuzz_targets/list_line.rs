@@ -7,23 +7,11 @@
 use libfuzzer_sys::fuzz_target;
 use netaccess_cli::__fuzz::{list_line, list_lines, ListJob, MAX_LIST_LINE};
 
-fn quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
-}
-
 fn write_line(job: &ListJob) -> String {
-    let mut line = quote(&job.url);
+    let mut line = netaccess_fuzz::quoted_string(&job.url);
     if let Some(out) = &job.output {
         line.push_str(" out=");
-        line.push_str(&quote(out));
+        line.push_str(&netaccess_fuzz::quoted_string(out));
     }
     line.push_str(" priority=");
     line.push_str(job.priority);

@@ -6,18 +6,6 @@
 use libfuzzer_sys::fuzz_target;
 use netaccess_cli::__fuzz::Netrc;
 
-fn quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
-}
-
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -35,16 +23,16 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(netrc.lookup(&host.to_ascii_uppercase()), want);
         written.push_str(&format!(
             "machine {} login {} password {}\n",
-            quote(host),
-            quote(login),
-            quote(password)
+            netaccess_fuzz::quoted_string(host),
+            netaccess_fuzz::quoted_string(login),
+            netaccess_fuzz::quoted_string(password)
         ));
     }
     if let Some((login, password)) = netrc.default_entry() {
         written.push_str(&format!(
             "default login {} password {}\n",
-            quote(login),
-            quote(password)
+            netaccess_fuzz::quoted_string(login),
+            netaccess_fuzz::quoted_string(password)
         ));
     }
     let again = Netrc::parse(&written);

@@ -17,18 +17,6 @@ fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-fn quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
-}
-
 fn write(challenges: &[Challenge]) -> String {
     let mut parts = Vec::new();
     for c in challenges {
@@ -39,7 +27,7 @@ fn write(challenges: &[Challenge]) -> String {
         } else {
             let params: Vec<String> = c
                 .params()
-                .map(|(n, v)| format!("{n}={}", quote(v)))
+                .map(|(n, v)| format!("{n}={}", netaccess_fuzz::quoted_string(v)))
                 .collect();
             if !params.is_empty() {
                 s.push(' ');

@@ -114,3 +114,18 @@ pub fn assert_safe_file_name(name: &str) {
                 .is_some_and(|c| matches!(c, '1'..='9' | '¹' | '²' | '³')));
     assert!(!device, "Windows device name {name:?}");
 }
+
+/// `s` as a quoted string (`"` and `\` escaped with `\`), the form the targets write back
+/// for the parsers of quoted values (list lines, `.netrc`, `Content-Disposition`,
+/// `WWW-Authenticate`) to read again.
+pub fn quoted_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}

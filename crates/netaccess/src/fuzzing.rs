@@ -134,6 +134,23 @@ pub mod disk_cache {
         },
     }
 
+    impl From<Meta> for Metadata {
+        fn from(meta: Meta) -> Self {
+            match meta {
+                Meta::Entry {
+                    key,
+                    stored_at,
+                    metadata,
+                } => Metadata::Entry {
+                    key,
+                    stored_at,
+                    metadata,
+                },
+                Meta::VaryMarker { key, names } => Metadata::VaryMarker { key, names },
+            }
+        }
+    }
+
     /// Decodes the metadata of an entry (`is_entry`) or a vary marker; `None` when malformed.
     pub fn decode_metadata(is_entry: bool, bytes: &[u8]) -> Option<Metadata> {
         let kind = if is_entry {
@@ -141,18 +158,7 @@ pub mod disk_cache {
         } else {
             Kind::VaryMarker
         };
-        Some(match format::decode_meta(kind, bytes)? {
-            Meta::Entry {
-                key,
-                stored_at,
-                metadata,
-            } => Metadata::Entry {
-                key,
-                stored_at,
-                metadata,
-            },
-            Meta::VaryMarker { key, names } => Metadata::VaryMarker { key, names },
-        })
+        Some(Metadata::from(format::decode_meta(kind, bytes)?))
     }
 
     /// Encodes metadata as the disk cache writes it.
@@ -182,18 +188,7 @@ pub mod disk_cache {
         if crc32fast::hash(meta) != header.meta_crc {
             return None;
         }
-        let decoded = match format::decode_meta_version(version, header.kind, meta)? {
-            Meta::Entry {
-                key,
-                stored_at,
-                metadata,
-            } => Metadata::Entry {
-                key,
-                stored_at,
-                metadata,
-            },
-            Meta::VaryMarker { key, names } => Metadata::VaryMarker { key, names },
-        };
+        let decoded = Metadata::from(format::decode_meta_version(version, header.kind, meta)?);
         let body = bytes.get(meta_end..)?;
         if crc32fast::hash(body) != header.body_crc {
             return None;
